@@ -1,0 +1,96 @@
+/**
+ * rkt stage0 entry point: global flags, command lookup, error reporting, and the
+ * stage1 hand-off to bin/rkt (see bin/rkt for why stage1 is exec'd by the shell).
+ */
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { COMMANDS, Entry, lookup } from './cli/registry.js';
+import { GLOBAL_FLAGS, globalOptionsFrom } from './cli/globals.js';
+import { parseFlags, parseOneFlag, FlagValues, usageOf, flagBool } from './cli/flags.js';
+import { RktError, RKT_FAILURE, errorMessage } from './util/errors.js';
+import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
+import type { CommandResult } from './cli/command.js';
+
+function topUsage(): string {
+  const lines = Object.entries(COMMANDS).map(([n, e]) => `  ${n.padEnd(14)} ${e.summary}`);
+  return `Usage:\n  rkt [global flags] COMMAND [flags] [args]\n\nCommands:\n${lines.join('\n')}\n\nGlobal flags:\n${usageOf(GLOBAL_FLAGS)}\n`;
+}
+
+/** Consumes leading global flags, then the command path (`image list`). */
+function resolveCommand(argv: string[]): { path: string[]; entry: Entry; rest: string[]; leading: FlagValues } | undefined {
+  const leading: FlagValues = new Map();
+  let i = 0;
+  while (i < argv.length) {
+    const used = parseOneFlag(argv, i, GLOBAL_FLAGS, leading);
+    if (used === 0) break;
+    i += used;
+  }
+  let table = COMMANDS;
+  const path: string[] = [];
+  let entry: Entry | undefined;
+  while (i < argv.length) {
+    const hit = lookup(table, argv[i]);
+    if (!hit) break;
+    path.push(hit[0]);
+    entry = hit[1];
+    i++;
+    if (!entry.sub) break;
+    table = entry.sub;
+  }
+  if (!entry) return undefined;
+  return { path, entry, rest: argv.slice(i), leading };
+}
+
+async function main(argv: string[]): Promise<CommandResult> {
+  const resolved = resolveCommand(argv);
+  if (!resolved) {
+    const unknown = argv.find((a) => !a.startsWith('-'));
+    if (unknown) throw new RktError(`unknown command "${unknown}" for "rkt" (run "rkt help" for the list)`);
+    process.stdout.write(topUsage());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const { path, entry, rest, leading } = resolved;
+  setLogPrefix(path[path.length - 1] === 'list' && path.length > 1 ? path.join(' ') : path[0]);
+  if (!entry.load) {
+    const subs = Object.entries(entry.sub ?? {}).map(([n, e]) => `  ${n.padEnd(14)} ${e.summary}`).join('\n');
+    process.stdout.write(`Usage:\n  rkt ${path.join(' ')} COMMAND\n\nCommands:\n${subs}\n`);
+    return rest.length === 0 ? 0 : RKT_FAILURE;
+  }
+  const command = await entry.load();
+  const specs = [...GLOBAL_FLAGS, ...command.flags];
+  const parsed = command.ownGrammar ? { values: new Map(), positionals: [], afterDashes: undefined } : parseFlags(rest, specs);
+  for (const [k, v] of leading) if (!parsed.values.has(k)) parsed.values.set(k, v);
+  if (flagBool(parsed.values, 'help') || (command.ownGrammar && rest.includes('--help'))) {
+    process.stdout.write(`${command.summary}\n\nUsage:\n  rkt ${command.usage}\n\nFlags:\n${usageOf(command.flags)}\n\nGlobal flags:\n${usageOf(GLOBAL_FLAGS)}\n`);
+    return 0;
+  }
+  const globals = globalOptionsFrom(parsed.values);
+  setDebug(globals.debug);
+  if (command.needsRoot && process.getuid && process.getuid() !== 0) {
+    throw new RktError('cannot run as unprivileged user: run this command as root');
+  }
+  return command.run({ globals, parsed, rawArgs: rest });
+}
+
+function handOff(script: string): number {
+  const fd = Number(process.env.RKT_HANDOFF_FD);
+  if (Number.isInteger(fd) && fd > 2) {
+    fs.writeSync(fd, script);
+    return 0;
+  }
+  // Started without bin/rkt: run stage1 as a child instead of exec'ing it.
+  const r = spawnSync('/bin/sh', ['-c', '. "$0"', script], { stdio: 'inherit' });
+  return r.status ?? 128 + 9;
+}
+
+main(process.argv.slice(2)).then(
+  (result) => {
+    process.exitCode = typeof result === 'number' ? result : handOff(result.handoff);
+  },
+  (err: unknown) => {
+    const msg = errorMessage(err);
+    process.stderr.write(`${logPrefix()}: ${msg}\n`);
+    if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = err instanceof RktError ? err.exitCode : RKT_FAILURE;
+  },
+);

@@ -1,0 +1,26 @@
+/** What every subcommand module exports. */
+import type { FlagSpec, ParsedFlags } from './flags.js';
+import type { GlobalOptions } from './globals.js';
+
+export interface CommandInput {
+  globals: GlobalOptions;
+  /** Flags and positionals parsed with the command's own flags plus the global ones. */
+  parsed: ParsedFlags;
+  /** The raw arguments after the command name, for commands with their own grammar (run). */
+  rawArgs: string[];
+}
+
+/** A command either finishes with an exit status or hands a stage1 script to bin/rkt to exec. */
+export type CommandResult = number | { handoff: string };
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  flags: FlagSpec[];
+  /** Parse rawArgs itself (run, prepare): `parsed` then holds only the leading global flags. */
+  ownGrammar?: boolean;
+  /** Only root may run it (rkt: run, prepare, run-prepared, enter, gc, rm). */
+  needsRoot?: boolean;
+  run(input: CommandInput): Promise<CommandResult>;
+}

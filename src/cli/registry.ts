@@ -1,0 +1,44 @@
+/**
+ * The command table. Modules load lazily so that `rkt run` pays only for what it uses.
+ * `image` holds its own subcommands, as in rkt.
+ */
+import type { Command } from './command.js';
+
+type Loader = () => Promise<Command>;
+export interface Entry { summary: string; load?: Loader; sub?: Record<string, Entry> }
+
+export const COMMANDS: Record<string, Entry> = {
+  'run': { summary: 'Run image(s) in a pod in rkt', load: async () => (await import('./run.js')).command },
+  'prepare': { summary: 'Prepare to run image(s) in a pod in rkt', load: async () => (await import('./prepare.js')).command },
+  'run-prepared': { summary: 'Run a prepared application pod in rkt', load: async () => (await import('./run-prepared.js')).command },
+  'fetch': { summary: 'Fetch image(s) and store them in the local store', load: async () => (await import('./fetch.js')).command },
+  'trust': { summary: 'Trust a key for image verification', load: async () => (await import('./trust.js')).command },
+  'list': { summary: 'List pods', load: async () => (await import('./list.js')).command },
+  'status': { summary: 'Check the status of a rkt pod', load: async () => (await import('./status.js')).command },
+  'enter': { summary: 'Enter the namespaces of an app within a rkt pod', load: async () => (await import('./enter.js')).command },
+  'stop': { summary: 'Stop a pod', load: async () => (await import('./stop.js')).command },
+  'rm': { summary: 'Remove all files and resources associated with an exited pod', load: async () => (await import('./rm.js')).command },
+  'gc': { summary: 'Garbage collect rkt pods no longer in use', load: async () => (await import('./gc.js')).command },
+  'cat-manifest': { summary: 'Inspect and print the pod manifest', load: async () => (await import('./cat-manifest.js')).command },
+  'version': { summary: 'Print the version and exit', load: async () => (await import('./version.js')).command },
+  'image': {
+    summary: 'Operate on image(s) in the local store',
+    sub: {
+      'list': { summary: 'List images in the local store', load: async () => (await import('./image-list.js')).command },
+      'rm': { summary: 'Remove one or more images with the given IDs or image names from the local store', load: async () => (await import('./image-rm.js')).command },
+      'cat-manifest': { summary: 'Inspect and print the image manifest', load: async () => (await import('./image-cat-manifest.js')).command },
+      'export': { summary: 'Export a stored image to an aci file', load: async () => (await import('./image-export.js')).command },
+      'extract': { summary: 'Extract a stored image to a directory', load: async () => (await import('./image-extract.js')).command },
+      'render': { summary: 'Render a stored image to a directory with all its dependencies', load: async () => (await import('./image-render.js')).command },
+      'gc': { summary: 'Garbage collect local store', load: async () => (await import('./image-gc.js')).command },
+      'fetch': { summary: 'Fetch image(s) and store them in the local store', load: async () => (await import('./fetch.js')).command },
+    },
+  },
+};
+
+/** cobra-style lookup: an exact name, or an unambiguous prefix of one. */
+export function lookup(table: Record<string, Entry>, name: string): [string, Entry] | undefined {
+  if (table[name]) return [name, table[name]];
+  const hits = Object.keys(table).filter((k) => k.startsWith(name));
+  return hits.length === 1 ? [hits[0], table[hits[0]]] : undefined;
+}

@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import type { ExecOptions, ExecResult, Host } from './host.js';
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export class RealHost implements Host {
+  async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    // execa loads lazily: the `rkt run` fast path spawns nothing from Node.
+    const { execa } = await import('execa');
+    const r = await execa(file, args, {
+      env: opts.env ?? {},
+      extendEnv: !opts.cleanEnv,
+      input: opts.input ?? '',
+      timeout: opts.timeoutMs,
+      reject: false,
+      stripFinalNewline: false,
+    });
+    const code = typeof r.exitCode === 'number' ? r.exitCode : r.failed ? 127 : 128 + 9;
+    return { code, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') + (r.exitCode === undefined && r.failed ? r.message : '') };
+  }
+
+  readFile(path: string): string | undefined {
+    try { return fs.readFileSync(path, 'utf8'); } catch { return undefined; }
+  }
+
+  writeFile(path: string, data: string): void { fs.writeFileSync(path, data); }
+
+  tryWriteFile(path: string, data: string): Error | undefined {
+    try { fs.writeFileSync(path, data); return undefined; } catch (e) { return e as Error; }
+  }
+
+  mkdirp(path: string): void { fs.mkdirSync(path, { recursive: true }); }
+
+  rmdir(path: string): void {
+    try { fs.rmdirSync(path); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+  }
+
+  exists(path: string): boolean { return fs.existsSync(path); }
+
+  readdir(path: string): string[] {
+    try { return fs.readdirSync(path); } catch { return []; }
+  }
+
+  kill(pid: number, signal: NodeJS.Signals | 0): boolean {
+    try { process.kill(pid, signal); return true; } catch { return false; }
+  }
+
+  processStartTime(pid: number): string | undefined {
+    const stat = this.readFile(`/proc/${pid}/stat`);
+    if (!stat) return undefined;
+    // comm (field 2) may hold spaces and parens; fields after the last ')' are plain.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  }
+
+  mountPoints(): string[] {
+    const info = this.readFile('/proc/self/mountinfo') ?? '';
+    return info.split('\n').filter(Boolean).map((l) => unescapeMount(l.split(' ')[4]));
+  }
+
+  now(): Date { return new Date(); }
+}
+
+export const realHost = new RealHost();

@@ -1,0 +1,69 @@
+/**
+ * A recording fake of the host interface: an in-memory file tree plus a log of every
+ * effect, and scripted answers for exec. Unit tests check the plan through it.
+ */
+import type { ExecOptions, ExecResult, Host } from '../../src/host/host.js';
+
+export interface ExecCall { file: string; args: string[]; opts: ExecOptions }
+
+export class FakeHost implements Host {
+  files = new Map<string, string>();
+  dirs = new Set<string>(['/']);
+  calls: string[] = [];
+  execCalls: ExecCall[] = [];
+  killed: Array<{ pid: number; signal: NodeJS.Signals | 0 }> = [];
+  /** pid -> start time of "live" processes. */
+  processes = new Map<number, string>();
+  mounts: string[] = [];
+  /** Paths whose writes fail, with the error message. */
+  failingWrites = new Map<string, string>();
+  execHandler: (call: ExecCall) => ExecResult = () => ({ code: 0, stdout: '', stderr: '' });
+  clock = new Date('2026-01-01T00:00:00Z');
+
+  async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const call = { file, args, opts };
+    this.execCalls.push(call);
+    this.calls.push(`exec ${file} ${args.join(' ')}`);
+    return this.execHandler(call);
+  }
+  readFile(path: string): string | undefined { return this.files.get(path); }
+  writeFile(path: string, data: string): void {
+    const err = this.tryWriteFile(path, data);
+    if (err) throw err;
+  }
+  tryWriteFile(path: string, data: string): Error | undefined {
+    this.calls.push(`write ${path} ${data}`);
+    const msg = this.failingWrites.get(path);
+    if (msg) return new Error(msg);
+    this.files.set(path, data);
+    return undefined;
+  }
+  mkdirp(path: string): void {
+    this.calls.push(`mkdir ${path}`);
+    let p = '';
+    for (const part of path.split('/').filter(Boolean)) { p += `/${part}`; this.dirs.add(p); }
+  }
+  rmdir(path: string): void {
+    this.calls.push(`rmdir ${path}`);
+    this.dirs.delete(path);
+    for (const f of [...this.files.keys()]) if (f.startsWith(`${path}/`)) this.files.delete(f);
+  }
+  exists(path: string): boolean { return this.dirs.has(path) || this.files.has(path); }
+  readdir(path: string): string[] {
+    const prefix = path.endsWith('/') ? path : `${path}/`;
+    const names = new Set<string>();
+    for (const p of [...this.dirs, ...this.files.keys()]) {
+      if (p.startsWith(prefix)) names.add(p.slice(prefix.length).split('/')[0]);
+    }
+    names.delete('');
+    return [...names].sort();
+  }
+  kill(pid: number, signal: NodeJS.Signals | 0): boolean {
+    this.killed.push({ pid, signal });
+    this.calls.push(`kill ${pid} ${signal}`);
+    return this.processes.has(pid);
+  }
+  processStartTime(pid: number): string | undefined { return this.processes.get(pid); }
+  mountPoints(): string[] { return [...this.mounts]; }
+  now(): Date { return this.clock; }
+}
