@@ -1,0 +1,158 @@
+/**
+ * The cgroups layer: one manager for v1, v2 and hybrid hosts. Each pod gets
+ * `<caller's cgroup>/rkt-<uuid>/<app>` in every hierarchy it uses; v1.ts and v2.ts
+ * know the file formats, this file decides which hierarchy handles which controller.
+ */
+import path from 'node:path';
+import type { Host } from '../host/host.js';
+import { RktError, errorMessage } from '../util/errors.js';
+import { warn } from '../util/log.js';
+import { detectCgroups, type CgroupLayout } from './detect.js';
+import { createV1Pod, readV1Cpu, readV1Memory, v1OomKilled } from './v1.js';
+import { V2_CONTROLLERS, createV2Pod, readV2Cpu, readV2Memory, v2OomKilled } from './v2.js';
+
+export interface AppLimits { name: string; memoryBytes?: number; cpuMillis?: number; cpuShares?: number }
+
+export interface PodCgroups {
+  /** Every cgroup directory created, deepest first (what destroy removes). */
+  dirs: string[];
+  /** cgroup.procs files a process must write "0" into to join the pod's cgroup (all hierarchies). */
+  podProcs: string[];
+  /** per app: cgroup.procs files the app's launcher writes "0" into (from inside the pod, before exec). */
+  appProcs: Record<string, string[]>;
+  /** per app: where to read memory limit / OOM info later. */
+  appMemoryDir: Record<string, string | undefined>;
+  /** false where device access is not restricted (v2 needs eBPF for it): the runtime should warn. */
+  devicesEnforced: boolean;
+}
+
+export interface CgroupManager {
+  mode: 'v1' | 'v2' | 'hybrid';
+  devicesEnforced: boolean;
+  /** Creates <parent>/rkt-<uuid>/<app> in each relevant hierarchy and writes limits; rolls back everything on error. */
+  createPod(uuid: string, apps: AppLimits[]): PodCgroups;
+  /** Removes the dirs (deepest first); missing dirs are fine; returns the ones that could not be removed (still busy). */
+  destroyPod(cg: PodCgroups): string[];
+  /** true if the app was OOM-killed. */
+  wasOomKilled(cg: PodCgroups, app: string): boolean;
+  /** For status/tests: current limits read back. */
+  readLimits(cg: PodCgroups, app: string): { memoryBytes?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
+}
+
+/** How v1.ts and v2.ts change the host: it records what they create so a failure can undo it. */
+export class CgroupWriter {
+  readonly created: string[] = [];
+
+  constructor(readonly host: Host) {}
+
+  mkdir(dir: string): void {
+    // A directory we did not create must never be removed by our rollback.
+    if (this.host.exists(dir)) throw new RktError(`cannot create cgroup ${dir}: it already exists: remove the stale directory with rmdir`);
+    try {
+      this.host.mkdirp(dir);
+    } catch (e) {
+      throw new RktError(`cannot create cgroup ${dir}: ${errorMessage(e)}: run rkt as root with cgroupfs mounted read-write`);
+    }
+    this.created.push(dir);
+  }
+
+  write(file: string, value: string, fix = "check the app's --memory, --cpu and --cpu-shares values"): void {
+    const err = this.host.tryWriteFile(file, value);
+    if (err) throw new RktError(`cgroup refused "${value}" in ${file}: ${errorMessage(err)}: ${fix}`);
+  }
+
+  /** Removes what was created, children first; best effort, the first error is what matters. */
+  rollback(): void {
+    for (const dir of [...this.created].reverse()) {
+      try { this.host.rmdir(dir); } catch { /* still busy: nothing better to do */ }
+    }
+  }
+}
+
+/** App names and UUIDs become directory names: keep them to plain path components. */
+const APP_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+const POD_UUID = /^[0-9a-f]+(-[0-9a-f]+)*$/;
+
+class Manager implements CgroupManager {
+  readonly mode: CgroupLayout['mode'];
+  readonly devicesEnforced: boolean;
+
+  constructor(private readonly host: Host, private readonly layout: CgroupLayout) {
+    this.mode = layout.mode;
+    this.devicesEnforced = layout.v1.some((h) => h.controllers.includes('devices'));
+  }
+
+  createPod(uuid: string, apps: AppLimits[]): PodCgroups {
+    if (!POD_UUID.test(uuid)) throw new RktError(`invalid pod uuid "${uuid}" for a cgroup name: use a lowercase hex uuid`);
+    for (const app of apps) {
+      if (!APP_NAME.test(app.name)) throw new RktError(`invalid app name "${app.name}" for a cgroup name: app names must match ${APP_NAME.source}`);
+    }
+    const { v1, unified } = this.layout;
+    const v1Controllers = new Set(v1.flatMap((h) => h.controllers));
+    // Hybrid: v1 handles what it has; the cgroup2 mount only fills in what v1 lacks.
+    const v2Controllers = unified ? V2_CONTROLLERS.filter((c) => !v1Controllers.has(c) && unified.controllers.includes(c)) : [];
+    this.warnUnsupported(apps, (c) => v1Controllers.has(c) || v2Controllers.includes(c));
+
+    const pod: PodCgroups = {
+      dirs: [],
+      podProcs: [],
+      appProcs: Object.fromEntries(apps.map((a) => [a.name, []])),
+      appMemoryDir: Object.fromEntries(apps.map((a) => [a.name, undefined])),
+      devicesEnforced: this.devicesEnforced,
+    };
+    const podName = `rkt-${uuid}`;
+    const w = new CgroupWriter(this.host);
+    try {
+      createV1Pod(w, v1, podName, apps, pod);
+      if (unified && (this.mode === 'v2' || v2Controllers.length > 0)) createV2Pod(w, unified, v2Controllers, podName, apps, pod);
+    } catch (e) {
+      w.rollback();
+      throw e;
+    }
+    // Parents are always created before their children, so reverse order is deepest first.
+    pod.dirs = [...w.created].reverse();
+    return pod;
+  }
+
+  private warnUnsupported(apps: AppLimits[], supported: (controller: string) => boolean): void {
+    const wanted: Array<[string, string, (a: AppLimits) => boolean]> = [
+      ['resource/memory', 'memory', (a) => a.memoryBytes !== undefined],
+      ['resource/cpu', 'cpu', (a) => a.cpuMillis !== undefined],
+      ['os/linux/cpu-shares', 'cpu', (a) => a.cpuShares !== undefined],
+    ];
+    for (const [isolator, controller, isSet] of wanted) {
+      if (apps.some(isSet) && !supported(controller)) warn(`${isolator} isolator set but support disabled in the kernel, skipping`);
+    }
+  }
+
+  destroyPod(cg: PodCgroups): string[] {
+    const busy: string[] = [];
+    for (const dir of cg.dirs) {
+      if (!this.host.exists(dir)) continue;
+      try { this.host.rmdir(dir); } catch { busy.push(dir); }
+    }
+    return busy;
+  }
+
+  wasOomKilled(cg: PodCgroups, app: string): boolean {
+    const dir = cg.appMemoryDir[app];
+    if (!dir) return false;
+    return v2OomKilled(this.host, dir) ?? v1OomKilled(this.host, dir) ?? false;
+  }
+
+  readLimits(cg: PodCgroups, app: string): { memoryBytes?: number; cpuQuotaUs?: number; cpuPeriodUs?: number } {
+    const memDir = cg.appMemoryDir[app];
+    const memoryBytes = memDir ? readV2Memory(this.host, memDir) ?? readV1Memory(this.host, memDir) : undefined;
+    for (const procs of cg.appProcs[app] ?? []) {
+      const dir = path.dirname(procs);
+      const cpu = readV2Cpu(this.host, dir) ?? readV1Cpu(this.host, dir);
+      if (cpu) return { memoryBytes, ...cpu };
+    }
+    return { memoryBytes };
+  }
+}
+
+/** Detects the host's cgroup layout and returns the manager for it. */
+export function cgroupManager(host: Host): CgroupManager {
+  return new Manager(host, detectCgroups(host));
+}
