@@ -3,7 +3,9 @@
  * stage1 hand-off to bin/rkt (see bin/rkt for why stage1 is exec'd by the shell).
  */
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { realHost } from './host/real.js';
+import { writeHolder } from './stage0/pod.js';
 import { COMMANDS, Entry, lookup } from './cli/registry.js';
 import { GLOBAL_FLAGS, globalOptionsFrom } from './cli/globals.js';
 import { parseFlags, parseOneFlag, FlagValues, usageOf, flagBool } from './cli/flags.js';
@@ -72,21 +74,28 @@ async function main(argv: string[]): Promise<CommandResult> {
   return command.run({ globals, parsed, rawArgs: rest });
 }
 
-function handOff(script: string): number {
+/**
+ * Hands the stage1 script to bin/rkt (fd RKT_HANDOFF_FD), recording bin/rkt's PID, which
+ * becomes the pod, as the pod's holder first.
+ */
+async function handOff(script: string, podDir: string): Promise<number> {
   const fd = Number(process.env.RKT_HANDOFF_FD);
   if (Number.isInteger(fd) && fd > 2) {
+    writeHolder(realHost, podDir, process.ppid);
     fs.writeSync(fd, script);
     return 0;
   }
-  // Started without bin/rkt: run stage1 as a child instead of exec'ing it.
-  const r = spawnSync('/bin/sh', ['-c', '. "$0"', script], { stdio: 'inherit' });
-  return r.status ?? 128 + 9;
+  // Started without bin/rkt: run stage1 as a child (it execs, so its PID is the pod).
+  const child = spawn('/bin/sh', ['-c', '. "$0"', script], { stdio: 'inherit' });
+  if (child.pid) writeHolder(realHost, podDir, child.pid);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15))));
 }
 
 main(process.argv.slice(2)).then(
-  (result) => {
-    process.exitCode = typeof result === 'number' ? result : handOff(result.handoff);
-  },
+  (result) => (typeof result === 'number' ? result : handOff(result.handoff, result.podDir)),
+).then(
+  (code) => { process.exitCode = code; },
   (err: unknown) => {
     const msg = errorMessage(err);
     process.stderr.write(`${logPrefix()}: ${msg}\n`);

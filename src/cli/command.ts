@@ -11,7 +11,7 @@ export interface CommandInput {
 }
 
 /** A command either finishes with an exit status or hands a stage1 script to bin/rkt to exec. */
-export type CommandResult = number | { handoff: string };
+export type CommandResult = number | { handoff: string; podDir: string };
 
 export interface Command {
   name: string;

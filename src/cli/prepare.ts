@@ -1,11 +1,24 @@
-// PLACEHOLDER: replaced by the real implementation.
 import type { Command } from './command.js';
-import { fail } from '../util/errors.js';
+import { parseRunArgs, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
+import { flagBool } from './flags.js';
+import { realHost } from '../host/real.js';
+import { preparePod } from '../stage0/prepare.js';
+import { transition } from '../stage0/pod.js';
+import { info } from '../util/log.js';
 
 export const command: Command = {
   name: 'prepare',
-  summary: '',
-  usage: 'prepare',
-  flags: [],
-  async run() { return fail('prepare: not implemented yet'); },
+  summary: 'Prepare to run image(s) in a pod in rkt',
+  usage: 'prepare [--volume=...] [--quiet] IMAGE [app flags] [-- image-args...[---]]...',
+  flags: [...RUN_POD_FLAGS, ...APP_FLAGS],
+  ownGrammar: true,
+  needsRoot: true,
+  async run({ globals, rawArgs }) {
+    const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
+    const { pod } = await preparePod(realHost, globals, args);
+    transition(pod, globals.dir, 'prepared');
+    if (!flagBool(args.pod, 'quiet')) info(`pod ${pod.uuid} is prepared`);
+    process.stdout.write(`${pod.uuid}\n`);
+    return 0;
+  },
 };

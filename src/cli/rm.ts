@@ -1,11 +1,34 @@
-// PLACEHOLDER: replaced by the real implementation.
 import type { Command } from './command.js';
-import { fail } from '../util/errors.js';
+import { realHost } from '../host/real.js';
+import { errorMessage } from '../util/errors.js';
+import { deletePod } from '../stage0/gc.js';
+import { podState, refind, transition } from '../stage0/pod.js';
+import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 
 export const command: Command = {
   name: 'rm',
-  summary: '',
-  usage: 'rm',
-  flags: [],
-  async run() { return fail('rm: not implemented yet'); },
+  summary: 'Remove all files and resources associated with an exited pod',
+  usage: 'rm UUID... | --uuid-file=FILE',
+  flags: [UUID_FILE_FLAG],
+  needsRoot: true,
+  async run({ globals, parsed }) {
+    let failed = 0;
+    let pods;
+    try { pods = podsFromArgs(globals.dir, parsed); } catch (e) { process.stderr.write(`rm: ${errorMessage(e)}\n`); return 254; }
+    for (const found of pods) {
+      const state = podState(realHost, found);
+      if (state === 'running' || state === 'preparing' || state === 'embryo') {
+        process.stderr.write(`rm: pod "${found.uuid}" is currently ${state === 'running' ? 'running' : 'being prepared'}: stop it first with "rkt stop ${found.uuid}"\n`);
+        failed++;
+        continue;
+      }
+      let pod = found;
+      if (pod.stateDir !== 'garbage') {
+        try { pod = transition(pod, globals.dir, 'garbage'); } catch { pod = refind(globals.dir, pod.uuid) ?? pod; }
+      }
+      if (await deletePod(realHost, globals.dir, pod)) process.stdout.write(`"${pod.uuid}"\n`);
+      else failed++;
+    }
+    return failed > 0 ? 254 : 0;
+  },
 };

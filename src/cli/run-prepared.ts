@@ -1,11 +1,29 @@
-// PLACEHOLDER: replaced by the real implementation.
 import type { Command } from './command.js';
+import { parseRunArgs, RUN_PREPARED_FLAGS } from './run-args.js';
+import { flagBool } from './flags.js';
+import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
+import { readPrepared } from '../stage0/prepare.js';
+import { startPod } from '../stage0/start.js';
+import { findPod, transition, writeHolder } from '../stage0/pod.js';
 
 export const command: Command = {
   name: 'run-prepared',
-  summary: '',
-  usage: 'run-prepared',
-  flags: [],
-  async run() { return fail('run-prepared: not implemented yet'); },
+  summary: 'Run a prepared application pod in rkt',
+  usage: 'run-prepared [--net=...] [--interactive] UUID',
+  flags: RUN_PREPARED_FLAGS,
+  ownGrammar: true,
+  needsRoot: true,
+  async run({ globals, rawArgs }) {
+    const args = parseRunArgs(rawArgs, RUN_PREPARED_FLAGS);
+    if (args.apps.length !== 1) fail('run-prepared takes exactly one pod UUID (see "rkt list")');
+    const found = findPod(globals.dir, args.apps[0].image);
+    if (found.stateDir !== 'prepared') fail(`pod ${found.uuid} is not prepared (it is in ${found.stateDir}): prepare a new one with "rkt prepare"`);
+    // Claim the pod: the rename out of prepared/ is atomic, so only one run-prepared wins.
+    let pod;
+    try { pod = transition(found, globals.dir, 'prepare'); } catch { return fail(`pod ${found.uuid} was taken by another command`); }
+    writeHolder(realHost, pod.dir, process.pid);
+    const started = await startPod(realHost, globals, pod, readPrepared(pod.dir), { netFlags: args.pod, interactive: flagBool(args.pod, 'interactive') });
+    return { handoff: started.script, podDir: started.pod.dir };
+  },
 };

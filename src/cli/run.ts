@@ -1,11 +1,21 @@
-// PLACEHOLDER: replaced by the real implementation.
 import type { Command } from './command.js';
-import { fail } from '../util/errors.js';
+import { parseRunArgs, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
+import { flagBool } from './flags.js';
+import { realHost } from '../host/real.js';
+import { preparePod } from '../stage0/prepare.js';
+import { startPod } from '../stage0/start.js';
 
 export const command: Command = {
   name: 'run',
-  summary: '',
-  usage: 'run',
-  flags: [],
-  async run() { return fail('run: not implemented yet'); },
+  summary: 'Run image(s) in a pod in rkt',
+  usage: 'run [--volume=name,kind=host,...] [--mount=volume=NAME,target=PATH] IMAGE [--exec=/path] [--memory=128M] [--cpu=500m] [-- image-args...[---]]...',
+  flags: [...RUN_POD_FLAGS, ...APP_FLAGS],
+  ownGrammar: true,
+  needsRoot: true,
+  async run({ globals, rawArgs }) {
+    const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
+    const { pod, prepared } = await preparePod(realHost, globals, args);
+    const started = await startPod(realHost, globals, pod, prepared, { netFlags: args.pod, interactive: flagBool(args.pod, 'interactive') });
+    return { handoff: started.script, podDir: started.pod.dir };
+  },
 };

@@ -1,11 +1,36 @@
-// PLACEHOLDER: replaced by the real implementation.
 import type { Command } from './command.js';
-import { fail } from '../util/errors.js';
+import { flagBool } from './flags.js';
+import { realHost } from '../host/real.js';
+import { errorMessage } from '../util/errors.js';
+import { podState, readHolder } from '../stage0/pod.js';
+import { podInitPid } from '../stage0/procs.js';
+import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 
 export const command: Command = {
   name: 'stop',
-  summary: '',
-  usage: 'stop',
-  flags: [],
-  async run() { return fail('stop: not implemented yet'); },
+  summary: 'Stop a pod',
+  usage: 'stop [--force] UUID... | --uuid-file=FILE',
+  flags: [UUID_FILE_FLAG, { name: 'force', kind: 'bool', help: 'kill the pod (SIGKILL) instead of asking its apps to stop' }],
+  async run({ globals, parsed }) {
+    let failed = 0;
+    let pods;
+    try { pods = podsFromArgs(globals.dir, parsed); } catch (e) { process.stderr.write(`stop: ${errorMessage(e)}\n`); return 254; }
+    const force = flagBool(parsed.values, 'force');
+    for (const pod of pods) {
+      if (podState(realHost, pod) !== 'running') {
+        process.stderr.write(`stop: pod "${pod.uuid}" is already stopped\n`);
+        continue;
+      }
+      // SIGTERM goes to the holder (tini), which forwards it to the pod's init; --force
+      // kills the pod's PID 1, which takes down its whole PID namespace.
+      const target = force ? podInitPid(realHost, pod.dir) : readHolder(pod.dir)?.pid;
+      if (target === undefined || !realHost.kill(target, force ? 'SIGKILL' : 'SIGTERM')) {
+        process.stderr.write(`stop: cannot signal pod "${pod.uuid}"\n`);
+        failed++;
+        continue;
+      }
+      process.stdout.write(`"${pod.uuid}"\n`);
+    }
+    return failed > 0 ? 254 : 0;
+  },
 };

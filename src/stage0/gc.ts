@@ -1,0 +1,109 @@
+/**
+ * Pod garbage collection, as rkt does it: mark (exited run/ -> exited-garbage/, aborted
+ * prepares -> garbage/, expired prepared -> garbage/), then sweep: tear down networks and
+ * cgroups, unmount anything left under the pod, and delete it. A pod is claimed for the
+ * sweep by renaming it to a dot-name, so concurrent gc/rm never delete the same pod
+ * twice; a sweep killed half-way is finished by the next one (teardown is idempotent).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Host } from '../host/host.js';
+import { info, warn } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import { isHeld, listPods, Pod, podState, podsRoot, transition } from './pod.js';
+import { CGROUPS_FILE } from './start.js';
+import type { PodCgroups } from '../cgroups/cgroups.js';
+
+export interface GcOptions {
+  gracePeriodMs: number;
+  expirePreparedMs: number;
+  markOnly: boolean;
+}
+
+function ageMs(host: Host, dir: string): number {
+  try { return host.now().getTime() - fs.statSync(dir).ctimeMs; } catch { return 0; }
+}
+
+function tryTransition(pod: Pod, dataDir: string, to: 'exited-garbage' | 'garbage'): Pod | undefined {
+  try { return transition(pod, dataDir, to); } catch { return undefined; } // lost a race: someone else moved it
+}
+
+/** Moves dead pods to the garbage states. Returns the pods now in them. */
+export function markPods(host: Host, dataDir: string, opts: GcOptions): void {
+  for (const pod of listPods(dataDir)) {
+    const state = podState(host, pod);
+    if (state === 'exited') tryTransition(pod, dataDir, 'exited-garbage');
+    else if (state === 'aborted prepare') tryTransition(pod, dataDir, 'garbage');
+    else if (state === 'embryo' && !isHeld(host, pod.dir) && ageMs(host, pod.dir) > 60_000) tryTransition(pod, dataDir, 'garbage');
+    else if (state === 'prepared' && ageMs(host, pod.dir) >= opts.expirePreparedMs) tryTransition(pod, dataDir, 'garbage');
+  }
+}
+
+/** Releases everything a pod holds outside its directory. Safe to run more than once. */
+export async function teardownPod(host: Host, dir: string): Promise<void> {
+  if (fs.existsSync(path.join(dir, 'netns')) || fs.existsSync(path.join(dir, 'net-info.json'))) {
+    const { teardownPodNetworks } = await import('../net/network.js');
+    await teardownPodNetworks(host, dir);
+  }
+  const cgFile = path.join(dir, CGROUPS_FILE);
+  if (fs.existsSync(cgFile)) {
+    const { cgroupManager } = await import('../cgroups/cgroups.js');
+    const cg = JSON.parse(fs.readFileSync(cgFile, 'utf8')) as PodCgroups;
+    const busy = cgroupManager(host).destroyPod(cg);
+    if (busy.length > 0) throw new Error(`cgroups still in use: ${busy.join(', ')}`);
+  }
+  // Pod mounts live in the pod's own mount namespace and vanish with it; this only
+  // catches mounts someone made on the host under the pod dir.
+  const leftovers = host.mountPoints().filter((m) => m === dir || m.startsWith(`${dir}/`)).sort().reverse();
+  for (const m of leftovers) await host.exec('umount', ['-l', m]);
+}
+
+async function sweepOne(host: Host, pod: Pod, claimed: string): Promise<boolean> {
+  try {
+    await teardownPod(host, claimed);
+    fs.rmSync(claimed, { recursive: true, force: true });
+    return true;
+  } catch (e) {
+    warn(`cannot garbage collect pod ${pod.uuid}: ${errorMessage(e)} (will retry on the next gc)`);
+    // Put it back where the next gc finds it.
+    try { fs.renameSync(claimed, path.join(podsRoot(pod.dir.split('/pods/')[0]), 'garbage', pod.uuid)); } catch { /* keep */ }
+    return false;
+  }
+}
+
+/** Deletes a garbage pod now (rm, and the sweep). */
+export async function deletePod(host: Host, dataDir: string, pod: Pod): Promise<boolean> {
+  const claimed = path.join(podsRoot(dataDir), 'garbage', `.${pod.uuid}.deleting.${process.pid}`);
+  try { fs.renameSync(pod.dir, claimed); } catch { return true; } // another gc or rm has it
+  info(`Garbage collecting pod "${pod.uuid}"`);
+  return sweepOne(host, pod, claimed);
+}
+
+/** Finishes sweeps whose gc died half-way (claimed dot-names whose owner is gone). */
+function abandonedClaims(host: Host, dataDir: string): Array<{ pod: Pod; dir: string }> {
+  const gdir = path.join(podsRoot(dataDir), 'garbage');
+  let names: string[] = [];
+  try { names = fs.readdirSync(gdir); } catch { return []; }
+  const out = [];
+  for (const n of names) {
+    const m = /^\.([0-9a-f-]+)\.deleting\.(\d+)$/.exec(n);
+    if (!m) continue;
+    if (host.processStartTime(Number(m[2])) !== undefined && Number(m[2]) !== process.pid) continue;
+    out.push({ pod: { uuid: m[1], stateDir: 'garbage' as const, dir: path.join(gdir, n) }, dir: path.join(gdir, n) });
+  }
+  return out;
+}
+
+export async function gcPods(host: Host, dataDir: string, opts: GcOptions): Promise<number> {
+  markPods(host, dataDir, opts);
+  if (opts.markOnly) return 0;
+  let failed = 0;
+  for (const { pod, dir } of abandonedClaims(host, dataDir)) if (!(await sweepOne(host, pod, dir))) failed++;
+  for (const pod of listPods(dataDir)) {
+    if (pod.stateDir === 'exited-garbage' && ageMs(host, pod.dir) < opts.gracePeriodMs) continue;
+    if (pod.stateDir !== 'exited-garbage' && pod.stateDir !== 'garbage') continue;
+    if (isHeld(host, pod.dir) && pod.stateDir === 'exited-garbage') continue;
+    if (!(await deletePod(host, dataDir, pod))) failed++;
+  }
+  return failed;
+}

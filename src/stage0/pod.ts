@@ -1,0 +1,135 @@
+/**
+ * Pod directories and their states, as rkt lays them out:
+ * `<dir>/pods/{embryo,prepare,prepared,run,exited-garbage,garbage}/<uuid>/`.
+ * Every state change is one rename(2). Node has no flock(2), so "locked" means: a
+ * holder file names a live process (pid + kernel start time); the kernel ends the
+ * holder when it dies, so a SIGKILLed holder releases the pod at once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fail } from '../util/errors.js';
+import type { Host } from '../host/host.js';
+
+export const POD_STATES = ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
+export type PodStateDir = typeof POD_STATES[number];
+
+/** What `rkt list`/`status` show, derived from the state dir and the holder's liveness. */
+export type PodState = 'embryo' | 'preparing' | 'aborted prepare' | 'prepared' | 'running' | 'exited' | 'exited garbage' | 'garbage';
+
+export interface Pod {
+  uuid: string;
+  stateDir: PodStateDir;
+  dir: string;
+}
+
+/** The file naming the process that holds a pod (stage0 while preparing, the pod while running). */
+export const HOLDER_FILE = 'pid';
+
+export function podsRoot(dataDir: string): string {
+  return path.join(dataDir, 'pods');
+}
+
+export function podDir(dataDir: string, state: PodStateDir, uuid: string): string {
+  return path.join(dataDir, 'pods', state, uuid);
+}
+
+export function ensurePodsDirs(dataDir: string): void {
+  for (const s of POD_STATES) fs.mkdirSync(path.join(dataDir, 'pods', s), { recursive: true, mode: 0o750 });
+}
+
+/** Records `pid` as the holder of the pod dir. */
+export function writeHolder(host: Host, dir: string, pid: number): void {
+  const start = host.processStartTime(pid);
+  if (start === undefined) fail(`cannot read the start time of process ${pid}`);
+  const tmp = path.join(dir, `.${HOLDER_FILE}.tmp`);
+  fs.writeFileSync(tmp, `${pid} ${start}\n`);
+  fs.renameSync(tmp, path.join(dir, HOLDER_FILE));
+}
+
+export function readHolder(dir: string): { pid: number; start: string } | undefined {
+  let text: string;
+  try { text = fs.readFileSync(path.join(dir, HOLDER_FILE), 'utf8'); } catch { return undefined; }
+  const [pid, start] = text.trim().split(' ');
+  const n = Number(pid);
+  return Number.isInteger(n) && n > 0 && start ? { pid: n, start } : undefined;
+}
+
+/** True while the process recorded as holder is alive (same pid AND same start time). */
+export function isHeld(host: Host, dir: string): boolean {
+  const h = readHolder(dir);
+  return !!h && host.processStartTime(h.pid) === h.start;
+}
+
+export function podState(host: Host, pod: Pod): PodState {
+  switch (pod.stateDir) {
+    case 'embryo': return 'embryo';
+    case 'prepare': return isHeld(host, pod.dir) ? 'preparing' : 'aborted prepare';
+    case 'prepared': return 'prepared';
+    case 'run': return isHeld(host, pod.dir) ? 'running' : 'exited';
+    case 'exited-garbage': return 'exited garbage';
+    case 'garbage': return 'garbage';
+  }
+}
+
+/** Creates a new pod in embryo/ held by `holderPid`, then moves it to prepare/. */
+export function createPod(host: Host, dataDir: string, holderPid: number): Pod {
+  ensurePodsDirs(dataDir);
+  const uuid = randomUUID();
+  const embryo = podDir(dataDir, 'embryo', uuid);
+  fs.mkdirSync(embryo, { mode: 0o750 });
+  fs.writeFileSync(path.join(embryo, 'pod-created'), '');
+  writeHolder(host, embryo, holderPid);
+  return transition({ uuid, stateDir: 'embryo', dir: embryo }, dataDir, 'prepare');
+}
+
+/** Moves a pod to another state with one rename. */
+export function transition(pod: Pod, dataDir: string, to: PodStateDir): Pod {
+  const dir = podDir(dataDir, to, pod.uuid);
+  fs.renameSync(pod.dir, dir);
+  return { uuid: pod.uuid, stateDir: to, dir };
+}
+
+/** Every pod in every state; a pod seen twice (a rename racing the scan) is listed once. */
+export function listPods(dataDir: string): Pod[] {
+  const seen = new Map<string, Pod>();
+  for (const state of POD_STATES) {
+    let names: string[];
+    try { names = fs.readdirSync(path.join(dataDir, 'pods', state)); } catch { continue; }
+    for (const uuid of names) {
+      if (uuid.startsWith('.')) continue; // a pod being deleted (see gc.ts)
+      if (!seen.has(uuid)) seen.set(uuid, { uuid, stateDir: state, dir: podDir(dataDir, state, uuid) });
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Finds a pod by any unambiguous, case-insensitive UUID prefix. */
+export function findPod(dataDir: string, prefix: string): Pod {
+  const want = prefix.trim().toLowerCase();
+  if (!want) fail('UUID cannot be empty: give a pod UUID or an unambiguous prefix of one (see "rkt list")');
+  const hits = listPods(dataDir).filter((p) => p.uuid.startsWith(want));
+  if (hits.length === 0) fail(`no matches found for "${prefix}": see "rkt list" for the pods`);
+  if (hits.length > 1) fail(`ambiguous uuid "${prefix}", ${hits.length} matches: give more characters`);
+  return hits[0];
+}
+
+/** Re-finds a pod after a possible state change by someone else. */
+export function refind(dataDir: string, uuid: string): Pod | undefined {
+  for (const state of POD_STATES) {
+    const dir = podDir(dataDir, state, uuid);
+    if (fs.existsSync(dir)) return { uuid, stateDir: state, dir };
+  }
+  return undefined;
+}
+
+/** Reads `--uuid-file` the way rkt does (content trimmed). */
+export function uuidFromFile(file: string): string {
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8'); } catch (e) { return fail(`cannot read UUID file ${file}: ${(e as Error).message}`); }
+  return text.trim();
+}
+
+export function mtime(file: string): Date | undefined {
+  try { return fs.statSync(file).mtime; } catch { return undefined; }
+}

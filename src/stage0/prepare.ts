@@ -1,0 +1,295 @@
+/**
+ * stage0 prepare: fetch the images, create the pod, resolve every app (exec, user,
+ * environment, isolators, volumes) and write the pod dir. Shared by `run` and `prepare`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fail } from '../util/errors.js';
+import { info } from '../util/log.js';
+import type { GlobalOptions } from '../cli/globals.js';
+import type { RunArgs, AppArgs } from '../cli/run-args.js';
+import { flagBool, flagList, flagString } from '../cli/flags.js';
+import type { FlagValues } from '../cli/flags.js';
+import type { Host } from '../host/host.js';
+import type { ImageManifest, PodManifest, PodVolume, RuntimeApp } from '../image/types.js';
+import { appNameFromImageName, isACName } from '../image/acname.js';
+import { checkOsArch, parsePodManifest } from '../image/manifest.js';
+import { resolveAppResources, AppResources } from '../image/isolators.js';
+import { fetchImage } from '../image/fetcher.js';
+import { ImageStore } from '../store/imagestore.js';
+import { createPod, Pod } from './pod.js';
+import { resolveUser, resolveGroup, passwdEntry } from './users.js';
+import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
+import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
+import { resolveInRootfs } from './rootfs-path.js';
+
+/** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
+export interface PreparedApp {
+  name: string;
+  imageId: string;
+  imageName: string;
+  treeRootfs: string;
+  exec: string[];
+  env: Array<[string, string]>;
+  workingDir: string;
+  uid: number;
+  gid: number;
+  supplementaryGids: number[];
+  resources: AppResources;
+  readOnlyRootfs: boolean;
+  mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
+  ports: Array<{ name: string; protocol: string; port: number }>;
+}
+
+export interface PreparedPod {
+  uuid: string;
+  apps: PreparedApp[];
+  volumes: PodVolume[];
+  ports: string[];
+  overlay: boolean;
+  insecureCapabilities: boolean;
+  openPaths: boolean;
+}
+
+export const RUNTIME_FILE = 'runtime.json';
+
+export function readPrepared(dir: string): PreparedPod {
+  return JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_FILE), 'utf8')) as PreparedPod;
+}
+
+function pullPolicy(pod: FlagValues): 'new' | 'update' | 'never' {
+  if (flagBool(pod, 'store-only')) return 'never';
+  if (flagBool(pod, 'no-store')) return 'update';
+  const p = flagString(pod, 'pull-policy') ?? 'new';
+  if (p !== 'new' && p !== 'update' && p !== 'never') fail(`invalid --pull-policy "${p}": use new, update or never`);
+  return p;
+}
+
+function rejectUnsupported(pod: FlagValues): void {
+  for (const f of ['stage1-path', 'stage1-url', 'stage1-name', 'stage1-hash', 'stage1-from-dir']) {
+    if (flagString(pod, f) !== undefined) fail(`--${f} is not supported: this rkt's stage1 is made of host tools (util-linux, tini, busybox-static)`);
+  }
+  if (flagBool(pod, 'private-users')) fail('--private-users is not supported by this rkt: run without it');
+  if (flagBool(pod, 'mds-register')) fail('--mds-register is not supported: there is no metadata service');
+}
+
+function appExec(image: ImageManifest, a: AppArgs): string[] {
+  const base = flagString(a.flags, 'exec') !== undefined ? [flagString(a.flags, 'exec')!] : [...(image.app?.exec ?? [])];
+  const exec = [...base, ...a.args];
+  if (exec.length === 0) fail(`image ${image.name} has no app to run: give one with --exec`);
+  if (exec[0].includes('=')) fail(`exec path "${exec[0]}" must not contain "="`);
+  return exec;
+}
+
+function parseGids(s: string | undefined): number[] | undefined {
+  if (s === undefined) return undefined;
+  return s.split(',').filter(Boolean).map((g) => {
+    if (!/^\d+$/.test(g)) fail(`invalid --supplementary-gids "${s}": give numbers separated by commas`);
+    return Number(g);
+  });
+}
+
+interface ResolveContext {
+  globals: GlobalOptions;
+  store: ImageStore;
+  volumes: PodVolume[];
+  podMounts: MountSpec[];
+  fileEnv: Map<string, string>;
+  setEnv: Map<string, string>;
+  inheritEnv: boolean;
+}
+
+async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, names: Set<string>): Promise<PreparedApp> {
+  const manifest = ctx.store.manifest(imageId);
+  checkOsArch(manifest);
+  const name = flagString(a.flags, 'name') ?? appNameFromImageName(manifest.name);
+  if (!isACName(name)) fail(`invalid app name "${name}": use lower case alphanumerics and dashes (--name)`);
+  if (names.has(name)) fail(`app name "${name}" is used twice in this pod: give one of them --name=OTHER`);
+  names.add(name);
+  const treeRootfs = await ctx.store.treeRootfs(imageId);
+  const app = manifest.app;
+  const user = flagString(a.flags, 'user') ?? app?.user ?? '0';
+  const group = flagString(a.flags, 'group') ?? app?.group ?? '0';
+  const uid = resolveUser(treeRootfs, user);
+  const gid = resolveGroup(treeRootfs, group);
+  const appEnv = new Map(flagList(a.flags, 'environment').map((e) => parseEnvAssignment(e, '--environment')));
+  const env = buildAppEnv({
+    appName: name,
+    inherit: ctx.inheritEnv ? process.env : undefined,
+    image: app?.environment,
+    fileEnv: ctx.fileEnv,
+    setEnv: ctx.setEnv,
+    appEnv,
+    user: passwdEntry(treeRootfs, uid),
+  });
+  const caps = (flag: string) => flagString(a.flags, flag)?.split(',').filter(Boolean);
+  const resources = resolveAppResources(app?.isolators, {
+    memory: flagString(a.flags, 'memory'),
+    cpu: flagString(a.flags, 'cpu'),
+    cpuShares: flagString(a.flags, 'cpu-shares'),
+    capsRetain: caps('caps-retain'),
+    capsRemove: caps('caps-remove'),
+    oomScoreAdj: flagString(a.flags, 'oom-score-adj'),
+  }, { allCaps: ctx.globals.insecure.has('capabilities') });
+  const mountSpecs = [...ctx.podMounts, ...flagList(a.flags, 'mount').map(parseMount)];
+  const mounts: ResolvedMount[] = appMounts(name, app?.mountPoints, mountSpecs, ctx.volumes);
+  const workingDir = flagString(a.flags, 'working-dir') ?? app?.workingDirectory ?? '/';
+  if (!workingDir.startsWith('/')) fail(`--working-dir "${workingDir}" must be an absolute path`);
+  return {
+    name,
+    imageId,
+    imageName: manifest.name,
+    treeRootfs,
+    exec: appExec(manifest, a),
+    env,
+    workingDir,
+    uid,
+    gid,
+    supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
+    resources,
+    readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
+    mounts: mounts.map((m) => ({ volume: m.volume.name, target: resolveInRootfs(treeRootfs, m.target), readOnly: m.readOnly })),
+    ports: (app?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+  };
+}
+
+function podManifestOf(pod: PreparedPod): PodManifest {
+  const apps: RuntimeApp[] = pod.apps.map((a) => ({
+    name: a.name,
+    image: { name: a.imageName, id: a.imageId },
+    app: { exec: a.exec, user: String(a.uid), group: String(a.gid), workingDirectory: a.workingDir, environment: a.env.map(([name, value]) => ({ name, value })) },
+    readOnlyRootFS: a.readOnlyRootfs,
+    mounts: a.mounts.map((m) => ({ volume: m.volume, path: m.target })),
+  }));
+  return { acKind: 'PodManifest', acVersion: '0.8.11', apps, volumes: pod.volumes };
+}
+
+/** Creates per-app overlay dirs (or rootfs copies) and empty-volume dirs. */
+function layoutPodDir(dir: string, pod: PreparedPod): void {
+  for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'etc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  const masked = path.join(dir, 'stage1', 'masked');
+  fs.writeFileSync(masked, '');
+  fs.chmodSync(masked, 0);
+  for (const app of pod.apps) {
+    const rootfs = path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs');
+    if (pod.overlay) {
+      fs.mkdirSync(rootfs, { recursive: true });
+      for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, 'overlay', app.name, d), { recursive: true });
+    } else {
+      fs.mkdirSync(path.dirname(rootfs), { recursive: true });
+      // A private copy that keeps owners, modes, links and special files.
+      const r = spawnSync('cp', ['-a', '--', app.treeRootfs, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+      if (r.status !== 0) fail(`cannot copy the rootfs of app ${app.name}: ${r.stderr.toString().trim()}`);
+    }
+    fs.writeFileSync(path.join(dir, 'rkt', 'env', app.name), app.env.map(([k, v]) => `${k}=${v}`).join('\0'));
+  }
+  for (const v of pod.volumes) {
+    if (v.kind !== 'empty') continue;
+    const vdir = path.join(dir, 'volumes', v.name);
+    fs.mkdirSync(vdir, { recursive: true });
+    fs.chmodSync(vdir, parseInt(v.mode ?? '0755', 8));
+    fs.chownSync(vdir, v.uid ?? 0, v.gid ?? 0);
+  }
+}
+
+export interface PrepareResult { pod: Pod; prepared: PreparedPod }
+
+/** Images are fetched BEFORE the pod exists, so a fetch failure leaves no pod behind. */
+export async function preparePod(host: Host, globals: GlobalOptions, args: RunArgs): Promise<PrepareResult> {
+  const podFlags = args.pod;
+  rejectUnsupported(podFlags);
+  const manifestFile = flagString(podFlags, 'pod-manifest');
+  if (manifestFile) return preparePodManifest(host, globals, args, manifestFile);
+  if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
+  const policy = pullPolicy(podFlags);
+  const images = [];
+  for (const a of args.apps) {
+    images.push(await fetchImage(a.image, { globals, pullPolicy: policy, signatureFile: flagString(a.flags, 'signature') }));
+  }
+  const volumes = flagList(podFlags, 'volume').map(parseVolume);
+  const names = new Set(volumes.map((v) => v.name));
+  if (names.size !== volumes.length) fail('a volume name is given twice in --volume: give each volume once');
+  checkHostSources(volumes);
+  const ctx: ResolveContext = {
+    globals,
+    store: new ImageStore(globals.dir),
+    volumes,
+    podMounts: args.podMounts.map(parseMount),
+    fileEnv: new Map(flagList(podFlags, 'set-env-file').flatMap((f) => [...parseEnvFile(f)])),
+    setEnv: parseSetEnv(flagList(podFlags, 'set-env')),
+    inheritEnv: flagBool(podFlags, 'inherit-env'),
+  };
+  const appNames = new Set<string>();
+  const apps: PreparedApp[] = [];
+  for (let i = 0; i < args.apps.length; i++) apps.push(await resolveApp(ctx, args.apps[i], images[i].id, appNames));
+  for (const img of images) ctx.store.touch(img.id);
+  return writePod(host, globals, podFlags, apps, volumes);
+}
+
+async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunArgs, file: string): Promise<PrepareResult> {
+  const conflicting = ['volume', 'port', 'set-env', 'set-env-file'].filter((f) => flagList(args.pod, f).length > 0);
+  if (args.apps.length > 0 || args.podMounts.length > 0 || conflicting.length > 0 || flagBool(args.pod, 'inherit-env') || flagBool(args.pod, 'store-only') || flagBool(args.pod, 'no-store')) {
+    fail('conflicting flags set with --pod-manifest (see --help): give images, volumes, ports and environment in the manifest');
+  }
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8'); } catch (e) { return fail(`cannot read --pod-manifest ${file}: ${(e as Error).message}`); }
+  const pm = parsePodManifest(text);
+  const store = new ImageStore(globals.dir);
+  const volumes = pm.volumes ?? [];
+  checkHostSources(volumes);
+  const apps: PreparedApp[] = [];
+  const names = new Set<string>();
+  for (const ra of pm.apps) {
+    const info = store.resolve(ra.image.id);
+    const image = store.manifest(info.id);
+    checkOsArch(image);
+    const app = ra.app ?? image.app;
+    if (!app) fail(`app "${ra.name}" in ${file} has no app section and its image has none: add "app"`);
+    const treeRootfs = await store.treeRootfs(info.id);
+    const uid = resolveUser(treeRootfs, app.user);
+    const gid = resolveGroup(treeRootfs, app.group);
+    if (names.has(ra.name)) fail(`app name "${ra.name}" is used twice in ${file}`);
+    names.add(ra.name);
+    const mounts = appMounts(ra.name, app.mountPoints, (ra.mounts ?? []).map((m) => ({ volume: m.volume, target: m.path })), volumes);
+    apps.push({
+      name: ra.name, imageId: info.id, imageName: image.name, treeRootfs,
+      exec: app.exec ?? fail(`app "${ra.name}" has no exec`),
+      env: buildAppEnv({ appName: ra.name, image: app.environment, fileEnv: new Map(), setEnv: new Map(), appEnv: new Map(), user: passwdEntry(treeRootfs, uid) }),
+      workingDir: app.workingDirectory ?? '/', uid, gid, supplementaryGids: app.supplementaryGIDs ?? [],
+      resources: resolveAppResources(app.isolators, {}, { allCaps: globals.insecure.has('capabilities') }),
+      readOnlyRootfs: ra.readOnlyRootFS ?? false,
+      mounts: mounts.map((m) => ({ volume: m.volume.name, target: resolveInRootfs(treeRootfs, m.target), readOnly: m.readOnly })),
+      ports: (app.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+    });
+  }
+  if (apps.length === 0) fail('pod must contain at least one application');
+  return writePod(host, globals, args.pod, apps, volumes);
+}
+
+function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps: PreparedApp[], volumes: PodVolume[]): PrepareResult {
+  const pod = createPod(host, globals.dir, process.pid);
+  const uuidFile = flagString(podFlags, 'uuid-file-save');
+  if (uuidFile) {
+    fs.writeFileSync(uuidFile, pod.uuid, { mode: 0o644 });
+  }
+  const prepared: PreparedPod = {
+    uuid: pod.uuid,
+    apps,
+    volumes,
+    ports: flagList(podFlags, 'port'),
+    overlay: !flagBool(podFlags, 'no-overlay'),
+    insecureCapabilities: globals.insecure.has('capabilities'),
+    openPaths: globals.insecure.has('paths'),
+  };
+  try {
+    layoutPodDir(pod.dir, prepared);
+    fs.writeFileSync(path.join(pod.dir, 'pod'), JSON.stringify(podManifestOf(prepared)), { mode: 0o640 });
+    fs.writeFileSync(path.join(pod.dir, RUNTIME_FILE), JSON.stringify(prepared));
+  } catch (e) {
+    fs.rmSync(pod.dir, { recursive: true, force: true });
+    throw e;
+  }
+  if (globals.debug) info(`prepared pod ${pod.uuid}`);
+  return { pod, prepared };
+}

@@ -1,0 +1,226 @@
+/**
+ * stage0 start: turn a prepared pod into a running one. Creates the cgroups and the
+ * networks, writes /etc files and the stage1 scripts, renames the pod into run/, and
+ * returns the script bin/rkt execs. Nothing is spawned from Node for --net=host/none.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../util/errors.js';
+import { warn } from '../util/log.js';
+import type { GlobalOptions } from '../cli/globals.js';
+import { flagBool, flagList, flagString, FlagValues } from '../cli/flags.js';
+import type { Host } from '../host/host.js';
+import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
+import { parseNetFlag, parsePortFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
+import { setupPodNetworks, teardownPodNetworks } from '../net/network.js';
+import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
+import { Pod, transition } from './pod.js';
+import type { PreparedPod, PreparedApp } from './prepare.js';
+import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
+import { renderAppScript, renderInitScript, renderRunScript, appFstabs, DEVICES, READ_ONLY_PROC_PATHS, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { findStage1Tools } from '../stage1/tools.js';
+import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
+
+export const CGROUPS_FILE = 'cgroups.json';
+const STOP_GRACE_SECONDS = 10;
+
+export interface StartOptions {
+  netFlags: FlagValues;
+  interactive: boolean;
+}
+
+function ipcShared(flags: FlagValues): boolean {
+  const ipc = flagString(flags, 'ipc') ?? 'auto';
+  if (!['auto', 'private', 'parent'].includes(ipc)) fail(`invalid --ipc "${ipc}": use auto, private or parent`);
+  return ipc === 'parent';
+}
+
+/** Forwarded ports, matched by name to a port some app's image declares. */
+function resolvePorts(pod: PreparedPod) {
+  return pod.ports.map((spec) => {
+    const fwd = parsePortFlag(spec);
+    const decl = pod.apps.flatMap((a) => a.ports).find((p) => p.name === fwd.name);
+    if (!decl) fail(`--port ${spec}: no app in this pod declares a port named "${fwd.name}" (see "rkt image cat-manifest")`);
+    return { ...fwd, podPort: decl.port, protocol: decl.protocol as 'tcp' | 'udp' };
+  });
+}
+
+function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1]): AppMount[] {
+  const etc = path.join(dir, 'etc');
+  const mounts: AppMount[] = [];
+  const file = (name: string, content: string) => {
+    const p = path.join(etc, `${app.name}-${name}`);
+    fs.writeFileSync(p, content, { mode: 0o644 });
+    return p;
+  };
+  const target = (p: string) => resolveInRootfs(app.treeRootfs, p);
+  const volumeOn = (p: string) => app.mounts.some((m) => m.target === target(p));
+  mounts.push({ source: file('hostname', `${hostname}\n`), target: target('/etc/hostname'), readOnly: true, recursive: false, isFile: true });
+  const hostsFlag = parseHostsEntries(flagList(flags, 'hosts-entry'));
+  if (!volumeOn('/etc/hosts')) {
+    if (hostsFlag === 'host') {
+      mounts.push({ source: '/etc/hosts', target: target('/etc/hosts'), readOnly: true, recursive: false, isFile: true });
+    } else if (hostsFlag.length > 0 || !statInRootfs(app.treeRootfs, '/etc/hosts')) {
+      mounts.push({ source: file('hosts', hostsFile(hostname, hostsFlag)), target: target('/etc/hosts'), readOnly: false, recursive: false, isFile: true });
+    }
+  }
+  const dns = parseDnsFlags(flagList(flags, 'dns'), flagList(flags, 'dns-search'), flagList(flags, 'dns-opt'), flagString(flags, 'dns-domain'));
+  const resolv = resolvConf(dns, cniDns);
+  if (resolv && !volumeOn('/etc/resolv.conf')) {
+    const source = 'hostFile' in resolv ? '/etc/resolv.conf' : file('resolv.conf', resolv.content);
+    mounts.push({ source, target: target('/etc/resolv.conf'), readOnly: 'hostFile' in resolv, recursive: false, isFile: true });
+  }
+  return mounts;
+}
+
+/** The kernel paths to protect that this host has (the pod's /proc and /sys show the same kernel). */
+function hostProtect(): AppPlan['protect'] {
+  const has = (p: string) => fs.existsSync(p);
+  return { readOnly: READ_ONLY_PROC_PATHS.filter(has), maskedDirs: MASKED_SYS_DIRS.filter(has), maskedFiles: MASKED_PROC_FILES.filter(has) };
+}
+
+/** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
+function makeDevDir(devDir: string): void {
+  fs.mkdirSync(path.join(devDir, 'pts'), { recursive: true });
+  fs.mkdirSync(path.join(devDir, 'shm'));
+  for (const [name] of DEVICES) fs.writeFileSync(path.join(devDir, name), '');
+  const links: Array<[string, string]> = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
+  for (const [name, to] of links) fs.symlinkSync(to, path.join(devDir, name));
+}
+
+/**
+ * Creates mount targets missing from the image in the app's writable layer (the overlay
+ * upper dir, or the private copy), so stage1 runs no mkdir. Parent dirs made in the
+ * upper layer copy the owner and mode of the image's dir they shadow.
+ */
+function createTargets(lower: string, writable: string, targets: Array<{ path: string; isFile: boolean }>): void {
+  for (const t of targets) {
+    if (fs.existsSync(path.join(lower, t.path)) || fs.existsSync(path.join(writable, t.path))) continue;
+    const parts = t.path.split('/').filter(Boolean);
+    let rel = '';
+    parts.forEach((part, i) => {
+      rel += `/${part}`;
+      const dst = path.join(writable, rel);
+      const last = i === parts.length - 1;
+      if (fs.existsSync(dst)) return;
+      if (last && t.isFile) { fs.writeFileSync(dst, '', { mode: 0o644 }); return; }
+      let mode = 0o755;
+      let owner: [number, number] = [0, 0];
+      try { const st = fs.statSync(path.join(lower, rel)); mode = st.mode & 0o7777; owner = [st.uid, st.gid]; } catch { /* new dir */ }
+      fs.mkdirSync(dst, { mode });
+      fs.chmodSync(dst, mode);
+      fs.chownSync(dst, owner[0], owner[1]);
+    });
+  }
+}
+
+function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[]): AppPlan {
+  const volumeMounts: AppMount[] = app.mounts.map((m) => {
+    const v = pod.volumes.find((x) => x.name === m.volume)!;
+    const source = v.kind === 'host' ? v.source! : path.join(dir, 'volumes', v.name);
+    let isFile = false;
+    try { isFile = !fs.statSync(source).isDirectory(); } catch { /* checked at prepare */ }
+    return { source, target: m.target, readOnly: m.readOnly, recursive: v.kind === 'host' ? v.recursive ?? true : false, isFile };
+  });
+  return {
+    name: app.name,
+    treeRootfs: app.treeRootfs,
+    rootfs: path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs'),
+    overlay: pod.overlay ? { upper: path.join(dir, 'overlay', app.name, 'upper'), work: path.join(dir, 'overlay', app.name, 'work') } : undefined,
+    exec: app.exec,
+    env: app.env,
+    workingDir: app.workingDir,
+    uid: app.uid,
+    gid: app.gid,
+    supplementaryGids: app.supplementaryGids,
+    capabilities: pod.insecureCapabilities ? 'all' : app.resources.capabilities,
+    noNewPrivileges: app.resources.noNewPrivileges,
+    readOnlyRootfs: app.readOnlyRootfs,
+    oomScoreAdj: app.resources.oomScoreAdj,
+    mounts: [...volumeMounts, ...etc],
+    devDir: path.join(dir, 'stage1', 'dev', app.name),
+    protect: hostProtect(),
+    cgroupProcs: cg.appProcs[app.name] ?? [],
+  };
+}
+
+export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; script: string }> {
+  const flags = opts.netFlags;
+  const mode: NetMode = parseNetFlag(flagList(flags, 'net'));
+  const ports = resolvePorts(prepared);
+  assertPortsAllowed(mode, ports);
+  if (opts.interactive && prepared.apps.length > 1) fail('--interactive works with one app only: run a single image');
+  const sharedIpc = ipcShared(flags);
+  const hostname = flagString(flags, 'hostname') ?? `rkt-${prepared.uuid}`;
+  const tools = findStage1Tools();
+  const cgroups = cgroupManager(host);
+  const dir = pod.dir;
+  const cg = cgroups.createPod(prepared.uuid, prepared.apps.map((a) => ({
+    name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares,
+  })));
+  let netCreated = false;
+  try {
+    fs.writeFileSync(path.join(dir, CGROUPS_FILE), JSON.stringify(cg));
+    if (cg.devicesEnforced === false) warn('device access is not restricted on this cgroup v2 host (needs eBPF)');
+    let net: PodPlan['net'] = { kind: mode.kind === 'host' ? 'host' : 'none' };
+    let cniDns: Parameters<typeof resolvConf>[1] = [];
+    if (mode.kind === 'cni') {
+      netCreated = true;
+      const setup = await setupPodNetworks(host, { uuid: prepared.uuid, podDir: dir, mode, localConfig: globals.localConfig, userConfig: globals.userConfig, ports, debug: globals.debug });
+      net = { kind: 'netns', path: setup.netnsPath };
+      cniDns = setup.nets.filter((n) => n.dns).map((n) => ({ network: n.netName, ...n.dns! }));
+    }
+    const plan: PodPlan = {
+      uuid: prepared.uuid,
+      podDir: path.join(globals.dir, 'pods', 'run', prepared.uuid),
+      hostname,
+      apps: [],
+      net,
+      sharedIpc,
+      interactive: opts.interactive,
+      openPaths: prepared.openPaths,
+      podCgroupProcs: cg.podProcs,
+      stopGraceSeconds: STOP_GRACE_SECONDS,
+      tools,
+    };
+    // The scripts name paths as they will be once the pod is in run/; files are made now, in `dir`.
+    const runDir = plan.podDir;
+    const atRun = (p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
+    const s1 = path.join(dir, 'stage1');
+    for (const app of prepared.apps) {
+      const etc = etcMounts(dir, app, hostname, flags, cniDns);
+      const planned = appPlan(dir, prepared, app, cg, etc);
+      makeDevDir(planned.devDir);
+      const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
+      createTargets(app.treeRootfs, writable, [
+        { path: '/proc', isFile: false }, { path: '/sys', isFile: false }, { path: '/dev', isFile: false },
+        ...planned.mounts.map((m) => ({ path: m.target, isFile: m.isFile })),
+      ]);
+      const forRun: AppPlan = {
+        ...planned,
+        rootfs: atRun(planned.rootfs),
+        overlay: planned.overlay ? { upper: atRun(planned.overlay.upper), work: atRun(planned.overlay.work) } : undefined,
+        devDir: atRun(planned.devDir),
+        mounts: planned.mounts.map((m) => ({ ...m, source: atRun(m.source) })),
+      };
+      plan.apps.push(forRun);
+      const fstabs = appFstabs(plan, forRun);
+      fs.writeFileSync(path.join(s1, `app-${app.name}.fstab`), fstabs.mounts);
+      if (fstabs.remounts) fs.writeFileSync(path.join(s1, `app-${app.name}.fstab-ro`), fstabs.remounts);
+      const script = renderAppScript(plan, forRun, `${runDir}/stage1/app-${app.name}.fstab`, fstabs.remounts ? `${runDir}/stage1/app-${app.name}.fstab-ro` : undefined);
+      fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), script);
+    }
+    fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
+    fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));
+    fs.writeFileSync(path.join(s1, 'run.sh'), renderRunScript(plan));
+    fs.writeFileSync(path.join(dir, 'hostname'), hostname);
+    const running = transition(pod, globals.dir, 'run');
+    return { pod: running, script: path.join(running.dir, 'stage1', 'run.sh') };
+  } catch (e) {
+    if (netCreated) await teardownPodNetworks(host, dir).catch(() => undefined);
+    cgroups.destroyPod(cg);
+    throw e;
+  }
+}
+
+export { flagBool };

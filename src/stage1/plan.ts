@@ -1,0 +1,73 @@
+/**
+ * The stage1 plan: everything stage1 needs to start a pod, computed by stage0 and
+ * written into the pod dir (`stage1/plan.json`); scripts.ts turns it into the shell
+ * scripts that actually run. Keeping it plain data keeps it unit-testable.
+ */
+
+export interface Stage1Tools {
+  unshare: string;
+  nsenter: string;
+  /** util-linux setpriv (bounding set, uid/gid/groups, pdeathsig). */
+  setpriv: string;
+  /** tini-static: waits in the host PID namespace and forwards signals. */
+  tini: string;
+  /** busybox-static: the pod init's shell and its applets (mount, pivot_root, setpriv, env...). */
+  busybox: string;
+}
+
+export interface AppMount {
+  /** Host path to bind, or undefined for a fresh tmpfs-less directory (empty volume dir is a host path too). */
+  source: string;
+  /** Absolute path inside the app rootfs, already resolved against its symlinks. */
+  target: string;
+  readOnly: boolean;
+  recursive: boolean;
+  /** A file (not a directory) is mounted: create the target as a file. */
+  isFile: boolean;
+}
+
+export interface AppPlan {
+  name: string;
+  /** Rendered image rootfs (the overlay lower dir, or the copy source). */
+  treeRootfs: string;
+  /** Mount point of the app rootfs inside the pod dir. */
+  rootfs: string;
+  /** Overlay upper/work dirs; absent with --no-overlay (rootfs is then a private copy). */
+  overlay?: { upper: string; work: string };
+  exec: string[];
+  env: Array<[string, string]>;
+  workingDir: string;
+  uid: number;
+  gid: number;
+  supplementaryGids: number[];
+  /** Bounding set (CAP_* names), or 'all' for --insecure-options=capabilities. */
+  capabilities: string[] | 'all';
+  noNewPrivileges: boolean;
+  readOnlyRootfs: boolean;
+  oomScoreAdj?: number;
+  mounts: AppMount[];
+  /** A per-app directory stage0 filled with /dev's skeleton (device mount points, links, pts, shm). */
+  devDir: string;
+  /** Kernel paths to protect that exist on this host (checked by stage0). */
+  protect: { readOnly: string[]; maskedDirs: string[]; maskedFiles: string[] };
+  /** cgroup.procs files the app joins before exec. */
+  cgroupProcs: string[];
+}
+
+export interface PodPlan {
+  uuid: string;
+  podDir: string;
+  hostname: string;
+  apps: AppPlan[];
+  /** host: no new netns; none: a new one with only lo; netns: join this bind-mounted netns. */
+  net: { kind: 'host' } | { kind: 'none' } | { kind: 'netns'; path: string };
+  /** --ipc=parent keeps the host IPC namespace. */
+  sharedIpc: boolean;
+  interactive: boolean;
+  /** --insecure-options=paths: no read-only or masked kernel paths. */
+  openPaths: boolean;
+  podCgroupProcs: string[];
+  /** Seconds between SIGTERM and SIGKILL when stopping. */
+  stopGraceSeconds: number;
+  tools: Stage1Tools;
+}

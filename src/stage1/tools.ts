@@ -1,0 +1,37 @@
+/**
+ * stage1 is made of host tools from Debian: util-linux (unshare, nsenter, setpriv),
+ * tini (tini-static) and busybox-static. Only static binaries may run after pivot_root,
+ * so busybox must be the static build.
+ */
+import fs from 'node:fs';
+import { fail } from '../util/errors.js';
+import type { Stage1Tools } from './plan.js';
+
+const CANDIDATES: Record<keyof Stage1Tools, { paths: string[]; pkg: string }> = {
+  unshare: { paths: ['/usr/bin/unshare', '/bin/unshare'], pkg: 'util-linux' },
+  nsenter: { paths: ['/usr/bin/nsenter', '/bin/nsenter'], pkg: 'util-linux' },
+  setpriv: { paths: ['/usr/bin/setpriv', '/bin/setpriv'], pkg: 'util-linux' },
+  tini: { paths: ['/usr/bin/tini-static'], pkg: 'tini' },
+  busybox: { paths: ['/bin/busybox', '/usr/bin/busybox'], pkg: 'busybox-static' },
+};
+
+/** True if the ELF file has no program interpreter (statically linked). */
+function isStatic(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(4096);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return !buf.subarray(0, n).includes('/lib64/ld-linux') && !buf.subarray(0, n).includes('/lib/ld-linux');
+  } finally { fs.closeSync(fd); }
+}
+
+export function findStage1Tools(): Stage1Tools {
+  const found = {} as Stage1Tools;
+  for (const [name, c] of Object.entries(CANDIDATES) as Array<[keyof Stage1Tools, { paths: string[]; pkg: string }]>) {
+    const p = c.paths.find((x) => fs.existsSync(x));
+    if (!p) fail(`stage1 needs ${name} from the Debian package ${c.pkg}: apt-get install ${c.pkg}`);
+    found[name] = p;
+  }
+  if (!isStatic(found.busybox)) fail(`${found.busybox} is dynamically linked; stage1 needs the static build: apt-get install busybox-static`);
+  return found;
+}

@@ -1,0 +1,18 @@
+/** Go-style durations as rkt's flags take them: "30m0s", "24h", "1h30m", "10s", "500ms", "0". */
+import { fail } from './errors.js';
+
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseDurationMs(s: string, flag: string): number {
+  if (s === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    total += Number(m[1]) * UNITS[m[2]];
+    pos = re.lastIndex;
+  }
+  if (pos !== s.length || s.length === 0) fail(`invalid duration "${s}" for --${flag}: use forms like 30m0s, 24h, 10s or 0s`);
+  return total;
+}
