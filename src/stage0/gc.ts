@@ -12,7 +12,7 @@ import { info, warn } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { isHeld, listPods, Pod, podState, podsRoot, transition } from './pod.js';
 import { CGROUPS_FILE } from './start.js';
-import type { PodCgroups } from '../cgroups/cgroups.js';
+import type { CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 
 export interface GcOptions {
   gracePeriodMs: number;
@@ -39,28 +39,53 @@ export function markPods(host: Host, dataDir: string, opts: GcOptions): void {
   }
 }
 
-/** Releases everything a pod holds outside its directory. Safe to run more than once. */
-export async function teardownPod(host: Host, dir: string): Promise<void> {
-  if (fs.existsSync(path.join(dir, 'netns')) || fs.existsSync(path.join(dir, 'net-info.json'))) {
-    const { teardownPodNetworks } = await import('../net/network.js');
-    await teardownPodNetworks(host, dir);
+/** What one gc run reads once and shares between pods (1000 pods must sweep in well under a second). */
+class Sweeper {
+  private cgroups: CgroupManager | undefined;
+  private mounts: string[] | undefined;
+  constructor(readonly host: Host) {}
+
+  private async manager(): Promise<CgroupManager> {
+    if (!this.cgroups) this.cgroups = (await import('../cgroups/cgroups.js')).cgroupManager(this.host);
+    return this.cgroups;
   }
-  const cgFile = path.join(dir, CGROUPS_FILE);
-  if (fs.existsSync(cgFile)) {
-    const { cgroupManager } = await import('../cgroups/cgroups.js');
-    const cg = JSON.parse(fs.readFileSync(cgFile, 'utf8')) as PodCgroups;
-    const busy = cgroupManager(host).destroyPod(cg);
-    if (busy.length > 0) throw new Error(`cgroups still in use: ${busy.join(', ')}`);
+
+  /** Releases everything a pod holds outside its directory. Safe to run more than once. */
+  async teardown(dir: string): Promise<void> {
+    if (fs.existsSync(path.join(dir, 'netns')) || fs.existsSync(path.join(dir, 'net-info.json'))) {
+      const { teardownPodNetworks } = await import('../net/network.js');
+      await teardownPodNetworks(this.host, dir);
+    }
+    const cgFile = path.join(dir, CGROUPS_FILE);
+    if (fs.existsSync(cgFile)) {
+      const cg = JSON.parse(fs.readFileSync(cgFile, 'utf8')) as PodCgroups;
+      if (cg.dirs.some((d) => this.host.exists(d))) {
+        killCgroupMembers(this.host, cg);
+        const busy = (await this.manager()).destroyPod(cg);
+        if (busy.length > 0) throw new Error(`cgroups still in use: ${busy.join(', ')}`);
+      }
+    }
+    // Pod mounts live in the pod's own mount namespace and vanish with it; this only
+    // catches mounts someone made on the host under the pod dir.
+    this.mounts ??= this.host.mountPoints();
+    const leftovers = this.mounts.filter((m) => m === dir || m.startsWith(`${dir}/`)).sort().reverse();
+    for (const m of leftovers) await this.host.exec('umount', ['-l', m]);
   }
-  // Pod mounts live in the pod's own mount namespace and vanish with it; this only
-  // catches mounts someone made on the host under the pod dir.
-  const leftovers = host.mountPoints().filter((m) => m === dir || m.startsWith(`${dir}/`)).sort().reverse();
-  for (const m of leftovers) await host.exec('umount', ['-l', m]);
 }
 
-async function sweepOne(host: Host, pod: Pod, claimed: string): Promise<boolean> {
+/**
+ * A pod whose holder died before its PID 1 could notice (pdeathsig races) may still
+ * have processes: they are all in the pod's cgroups, so kill them there.
+ */
+function killCgroupMembers(host: Host, cg: PodCgroups): void {
+  for (const procs of [cg.podProcs, ...Object.values(cg.appProcs)].flat()) {
+    for (const pid of (host.readFile(procs) ?? '').split('\n').filter(Boolean)) host.kill(Number(pid), 'SIGKILL');
+  }
+}
+
+async function sweepOne(sweeper: Sweeper, pod: Pod, claimed: string): Promise<boolean> {
   try {
-    await teardownPod(host, claimed);
+    await sweeper.teardown(claimed);
     fs.rmSync(claimed, { recursive: true, force: true });
     return true;
   } catch (e) {
@@ -72,11 +97,11 @@ async function sweepOne(host: Host, pod: Pod, claimed: string): Promise<boolean>
 }
 
 /** Deletes a garbage pod now (rm, and the sweep). */
-export async function deletePod(host: Host, dataDir: string, pod: Pod): Promise<boolean> {
+export async function deletePod(host: Host, dataDir: string, pod: Pod, sweeper = new Sweeper(host)): Promise<boolean> {
   const claimed = path.join(podsRoot(dataDir), 'garbage', `.${pod.uuid}.deleting.${process.pid}`);
   try { fs.renameSync(pod.dir, claimed); } catch { return true; } // another gc or rm has it
   info(`Garbage collecting pod "${pod.uuid}"`);
-  return sweepOne(host, pod, claimed);
+  return sweepOne(sweeper, pod, claimed);
 }
 
 /** Finishes sweeps whose gc died half-way (claimed dot-names whose owner is gone). */
@@ -98,12 +123,13 @@ export async function gcPods(host: Host, dataDir: string, opts: GcOptions): Prom
   markPods(host, dataDir, opts);
   if (opts.markOnly) return 0;
   let failed = 0;
-  for (const { pod, dir } of abandonedClaims(host, dataDir)) if (!(await sweepOne(host, pod, dir))) failed++;
+  const sweeper = new Sweeper(host);
+  for (const { pod, dir } of abandonedClaims(host, dataDir)) if (!(await sweepOne(sweeper, pod, dir))) failed++;
   for (const pod of listPods(dataDir)) {
     if (pod.stateDir === 'exited-garbage' && ageMs(host, pod.dir) < opts.gracePeriodMs) continue;
     if (pod.stateDir !== 'exited-garbage' && pod.stateDir !== 'garbage') continue;
     if (isHeld(host, pod.dir) && pod.stateDir === 'exited-garbage') continue;
-    if (!(await deletePod(host, dataDir, pod))) failed++;
+    if (!(await deletePod(host, dataDir, pod, sweeper))) failed++;
   }
   return failed;
 }
