@@ -1,0 +1,126 @@
+/**
+ * `--port` forwarding with iptables NAT, in rkt's per-pod chains:
+ *   RKT-PFWD-DNAT-<uuid8>: hostIP:hostPort -> podIP:podPort (from PREROUTING and OUTPUT
+ *     for local destinations, so outside clients and the host itself are both caught);
+ *   RKT-PFWD-SNAT-<uuid8>: masquerade connections the host makes from 127.0.0.1, which
+ *     with route_localnet on the host veth makes 127.0.0.1:hostPort work.
+ */
+import type { Host } from '../host/host.js';
+import { fail } from '../util/errors.js';
+
+export interface ForwardedPort {
+  name: string;
+  hostIP?: string;
+  hostPort: number;
+  podPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface PortChains { dnat: string; snat: string }
+
+export function portChains(uuid: string): PortChains {
+  const id = uuid.slice(0, 8);
+  return { dnat: `RKT-PFWD-DNAT-${id}`, snat: `RKT-PFWD-SNAT-${id}` };
+}
+
+function jumpRules(chains: PortChains): Array<[string, string[]]> {
+  return [
+    ['POSTROUTING', ['-s', '127.0.0.1', '!', '-d', '127.0.0.1', '-j', chains.snat]],
+    ['PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chains.dnat]],
+    ['OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chains.dnat]],
+  ];
+}
+
+function portRules(chains: PortChains, podIP: string, p: ForwardedPort): Array<[string, string[]]> {
+  return [
+    [chains.dnat, ['-d', p.hostIP ?? '0.0.0.0/0', '-p', p.protocol, '--dport', String(p.hostPort),
+      '-j', 'DNAT', '--to-destination', `${podIP}:${p.podPort}`]],
+    [chains.snat, ['-p', p.protocol, '-s', '127.0.0.1', '-d', podIP, '--dport', String(p.podPort), '-j', 'MASQUERADE']],
+  ];
+}
+
+async function iptables(host: Host, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return host.exec('iptables', ['--wait', '-t', 'nat', ...args]);
+}
+
+async function mustIptables(host: Host, args: string[]): Promise<void> {
+  const r = await iptables(host, args);
+  if (r.code !== 0) fail(`port forwarding: iptables ${args.join(' ')} failed: ${r.stderr.trim()}: is iptables installed?`);
+}
+
+/** Local ports with a listening TCP socket or a bound UDP socket, from /proc/net (host netns). */
+function boundPorts(host: Host, protocol: 'tcp' | 'udp'): Array<{ addr: string; port: number }> {
+  const out: Array<{ addr: string; port: number }> = [];
+  for (const file of [`/proc/net/${protocol}`, `/proc/net/${protocol}6`]) {
+    for (const line of (host.readFile(file) ?? '').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || (protocol === 'tcp' && f[3] !== '0A')) continue;
+      const [hexAddr, hexPort] = f[1].split(':');
+      out.push({ addr: hexAddr, port: parseInt(hexPort, 16) });
+    }
+  }
+  return out;
+}
+
+function hexToIPv4(hex: string): string | undefined {
+  if (hex.length !== 8) return undefined;
+  // /proc/net/tcp prints the address in host (little-endian) byte order.
+  return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
+}
+
+/** Two bindings of one port clash unless both name different host addresses. */
+function clash(wanted: string | undefined, other: string | undefined): boolean {
+  return !wanted || !other || wanted === other;
+}
+
+/**
+ * Refuses host ports already forwarded by another pod's chain or bound by a host
+ * process: forwarding over them would silently steal their traffic.
+ */
+export async function checkPortsFree(host: Host, chains: PortChains, ports: ForwardedPort[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const p of ports) {
+    const key = `${p.protocol}/${p.hostIP ?? '*'}/${p.hostPort}`;
+    if (seen.has(key)) fail(`port ${p.hostPort} is forwarded twice: give each --port a different host port`);
+    seen.add(key);
+  }
+  const listing = await iptables(host, ['-S']);
+  const rkt = listing.stdout.split('\n').flatMap((line) => {
+    const m = /^-A RKT-PFWD-DNAT-(\S+) (.*)$/.exec(line);
+    if (!m || `RKT-PFWD-DNAT-${m[1]}` === chains.dnat) return [];
+    const proto = /-p (\S+)/.exec(m[2])?.[1];
+    const port = Number(/--dport (\d+)/.exec(m[2])?.[1]);
+    const dst = /-d (\S+?)(\/32)? /.exec(m[2])?.[1];
+    return [{ pod: m[1], proto, port, dst: dst === '0.0.0.0/0' ? undefined : dst }];
+  });
+  for (const p of ports) {
+    const other = rkt.find((r) => r.proto === p.protocol && r.port === p.hostPort && clash(p.hostIP, r.dst));
+    if (other) fail(`port ${p.hostPort} is already in use by pod ${other.pod}: choose another --port`);
+    const bound = boundPorts(host, p.protocol).find((b) => {
+      if (b.port !== p.hostPort) return false;
+      const addr = hexToIPv4(b.addr);
+      return clash(p.hostIP, addr === '0.0.0.0' || !addr ? undefined : addr);
+    });
+    if (bound) fail(`port ${p.hostPort} is already in use by another process: choose another --port`);
+  }
+}
+
+export async function setupForwarding(host: Host, chains: PortChains, podIP: string, hostIfs: string[], ports: ForwardedPort[]): Promise<void> {
+  await mustIptables(host, ['-N', chains.dnat]);
+  await mustIptables(host, ['-N', chains.snat]);
+  for (const [chain, rule] of jumpRules(chains)) await mustIptables(host, ['-I', chain, '1', ...rule]);
+  for (const p of ports) {
+    for (const [chain, rule] of portRules(chains, podIP, p)) await mustIptables(host, ['-A', chain, ...rule]);
+  }
+  // Lets the kernel route packets with source 127.0.0.1 out to the pod (then masqueraded).
+  for (const ifName of hostIfs) host.writeFile(`/proc/sys/net/ipv4/conf/${ifName}/route_localnet`, '1');
+}
+
+/** Removes the jump rules and both chains; anything already gone is fine. */
+export async function teardownForwarding(host: Host, chains: PortChains): Promise<void> {
+  for (const [chain, rule] of jumpRules(chains)) await iptables(host, ['-D', chain, ...rule]);
+  for (const chain of [chains.dnat, chains.snat]) {
+    await iptables(host, ['-F', chain]);
+    await iptables(host, ['-X', chain]);
+  }
+}
