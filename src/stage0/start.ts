@@ -12,12 +12,11 @@ import { flagBool, flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { parseNetFlag, parsePortFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
-import { setupPodNetworks, teardownPodNetworks } from '../net/network.js';
 import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderAppScript, renderInitScript, renderRunScript, appFstabs, DEVICES, READ_ONLY_PROC_PATHS, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderAppScript, renderInitScript, renderRunScript, appFstabs, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
 
@@ -55,7 +54,7 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
   };
   const target = (p: string) => resolveInRootfs(app.treeRootfs, p);
   const volumeOn = (p: string) => app.mounts.some((m) => m.target === target(p));
-  mounts.push({ source: file('hostname', `${hostname}\n`), target: target('/etc/hostname'), readOnly: true, recursive: false, isFile: true });
+  mounts.push({ source: file('hostname', `${hostname}\n`), target: target('/etc/hostname'), readOnly: false, recursive: false, isFile: true });
   const hostsFlag = parseHostsEntries(flagList(flags, 'hosts-entry'));
   if (!volumeOn('/etc/hosts')) {
     if (hostsFlag === 'host') {
@@ -76,7 +75,7 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
 /** The kernel paths to protect that this host has (the pod's /proc and /sys show the same kernel). */
 function hostProtect(): AppPlan['protect'] {
   const has = (p: string) => fs.existsSync(p);
-  return { readOnly: READ_ONLY_PROC_PATHS.filter(has), maskedDirs: MASKED_SYS_DIRS.filter(has), maskedFiles: MASKED_PROC_FILES.filter(has) };
+  return { maskedDirs: MASKED_SYS_DIRS.filter(has), maskedFiles: MASKED_PROC_FILES.filter(has) };
 }
 
 /** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
@@ -166,9 +165,11 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     let cniDns: Parameters<typeof resolvConf>[1] = [];
     if (mode.kind === 'cni') {
       netCreated = true;
+      // Loaded only here: --net=host and --net=none spawn nothing from Node.
+      const { setupPodNetworks, cniDnsOf } = await import('../net/network.js');
       const setup = await setupPodNetworks(host, { uuid: prepared.uuid, podDir: dir, mode, localConfig: globals.localConfig, userConfig: globals.userConfig, ports, debug: globals.debug });
       net = { kind: 'netns', path: setup.netnsPath };
-      cniDns = setup.nets.filter((n) => n.dns).map((n) => ({ network: n.netName, ...n.dns! }));
+      cniDns = cniDnsOf(setup.nets);
     }
     const plan: PodPlan = {
       uuid: prepared.uuid,
@@ -205,9 +206,8 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       };
       plan.apps.push(forRun);
       const fstabs = appFstabs(plan, forRun);
-      fs.writeFileSync(path.join(s1, `app-${app.name}.fstab`), fstabs.mounts);
-      if (fstabs.remounts) fs.writeFileSync(path.join(s1, `app-${app.name}.fstab-ro`), fstabs.remounts);
-      const script = renderAppScript(plan, forRun, `${runDir}/stage1/app-${app.name}.fstab`, fstabs.remounts ? `${runDir}/stage1/app-${app.name}.fstab-ro` : undefined);
+      fs.writeFileSync(path.join(s1, `app-${app.name}.fstab`), fstabs.fstab);
+      const script = renderAppScript(plan, forRun, `${runDir}/stage1/app-${app.name}.fstab`, fstabs.readOnly);
       fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), script);
     }
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
@@ -217,7 +217,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const running = transition(pod, globals.dir, 'run');
     return { pod: running, script: path.join(running.dir, 'stage1', 'run.sh') };
   } catch (e) {
-    if (netCreated) await teardownPodNetworks(host, dir).catch(() => undefined);
+    if (netCreated) await (await import('../net/network.js')).teardownPodNetworks(host, dir).catch(() => undefined);
     cgroups.destroyPod(cg);
     throw e;
   }
