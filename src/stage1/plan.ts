@@ -49,7 +49,7 @@ export interface AppPlan {
   /** A per-app directory stage0 filled with /dev's skeleton (device mount points, links, pts, shm). */
   devDir: string;
   /** Kernel paths to protect that exist on this host (checked by stage0). */
-  protect: { readOnly: string[]; maskedDirs: string[]; maskedFiles: string[] };
+  protect: { maskedDirs: string[]; maskedFiles: string[] };
   /** cgroup.procs files the app joins before exec. */
   cgroupProcs: string[];
 }

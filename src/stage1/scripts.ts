@@ -23,8 +23,6 @@ export function sq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Kernel paths the app may read but not write (unless --insecure-options=paths). */
-export const READ_ONLY_PROC_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 /** Directories shown as empty and inaccessible (mode 000). */
 export const MASKED_SYS_DIRS = ['/sys/firmware', '/sys/fs', '/sys/hypervisor', '/sys/module', '/sys/power'];
 /** Files shown as empty and inaccessible (mode 000). */
@@ -122,34 +120,34 @@ function fstabLine(source: string, target: string, type: string, options: string
 
 /**
  * Every mount of an app, in order, as one fstab for a single `mount -a` (busybox mounts
- * them all in one process: ~1 ms instead of ~1 ms per mount), plus the read-only
- * remounts for a second `mount -a -o remount`.
+ * them all in one process: ~1 ms instead of ~1 ms per mount), plus the targets to remount
+ * read-only afterwards (busybox's `mount -a` skips remounts, so those run one by one).
+ * /proc and /sys are mounted read-only as a whole unless --insecure-options=paths.
  */
-export function appFstabs(plan: PodPlan, app: AppPlan): { mounts: string; remounts: string } {
+export function appFstabs(plan: PodPlan, app: AppPlan): { fstab: string; readOnly: string[] } {
   const R = app.rootfs;
   const m: string[] = [];
   const ro: string[] = [];
-  const bindRo = (target: string) => ro.push(fstabLine('none', target, 'none', 'bind,ro'));
+  const kernelFs = `${plan.openPaths ? 'rw' : 'ro'},nosuid,nodev,noexec`;
   m.push(app.overlay
     ? fstabLine('overlay', R, 'overlay', `lowerdir=${app.treeRootfs},upperdir=${app.overlay.upper},workdir=${app.overlay.work}`)
     : fstabLine(R, R, 'none', 'bind'));
-  m.push(fstabLine('proc', `${R}/proc`, 'proc', 'nosuid,nodev,noexec'));
-  m.push(fstabLine('sysfs', `${R}/sys`, 'sysfs', `${plan.openPaths ? 'rw' : 'ro'},nosuid,nodev,noexec`));
+  m.push(fstabLine('proc', `${R}/proc`, 'proc', kernelFs));
+  m.push(fstabLine('sysfs', `${R}/sys`, 'sysfs', kernelFs));
   m.push(fstabLine(app.devDir, `${R}/dev`, 'none', 'bind'));
   for (const [name] of DEVICES) m.push(fstabLine(`/dev/${name}`, `${R}/dev/${name}`, 'none', 'bind'));
   m.push(fstabLine('devpts', `${R}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'));
   m.push(fstabLine('shm', `${R}/dev/shm`, 'tmpfs', 'mode=1777,nosuid,nodev,size=65536k'));
   for (const v of app.mounts) {
     m.push(fstabLine(v.source, `${R}${v.target}`, 'none', v.recursive ? 'rbind' : 'bind'));
-    if (v.readOnly) bindRo(`${R}${v.target}`);
+    if (v.readOnly) ro.push(`${R}${v.target}`);
   }
   if (!plan.openPaths) {
-    for (const p of app.protect.readOnly) { m.push(fstabLine(`${R}${p}`, `${R}${p}`, 'none', 'bind')); bindRo(`${R}${p}`); }
     for (const p of app.protect.maskedDirs) m.push(fstabLine('tmpfs', `${R}${p}`, 'tmpfs', 'ro,mode=000,size=0'));
     for (const p of app.protect.maskedFiles) m.push(fstabLine(`${plan.podDir}/stage1/masked`, `${R}${p}`, 'none', 'bind'));
   }
-  if (app.readOnlyRootfs) bindRo(R);
-  return { mounts: `${m.join('\n')}\n`, remounts: ro.length > 0 ? `${ro.join('\n')}\n` : '' };
+  if (app.readOnlyRootfs) ro.push(R);
+  return { fstab: `${m.join('\n')}\n`, readOnly: ro };
 }
 
 /**
@@ -168,7 +166,7 @@ export function stepAfterPrivileges(app: AppPlan): string {
   ].join('\n');
 }
 
-export function renderAppScript(plan: PodPlan, app: AppPlan, fstab: string, fstabRo: string | undefined): string {
+export function renderAppScript(plan: PodPlan, app: AppPlan, fstab: string, readOnly: string[]): string {
   const t = plan.tools;
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
@@ -176,7 +174,7 @@ export function renderAppScript(plan: PodPlan, app: AppPlan, fstab: string, fsta
     ...app.cgroupProcs.map((f) => `echo 0 > ${sq(f)} || die ${sq(`cannot join cgroup ${f}`)}`),
     ...(app.oomScoreAdj !== undefined ? [`echo ${app.oomScoreAdj} > /proc/self/oom_score_adj || die 'cannot set oom_score_adj'`] : []),
     `mount -a -T ${sq(fstab)} || die 'cannot set up the mounts of app ${app.name} (see above)'`,
-    ...(fstabRo ? [`mount -a -o remount -T ${sq(fstabRo)} || die 'cannot make mounts of app ${app.name} read-only (see above)'`] : []),
+    ...readOnly.map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
   ];
   const caps = app.capabilities;

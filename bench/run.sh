@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Start-up, resident memory and pod-listing costs of `rkt run`, side by side with peers,
+# in one run (the machines are noisy: compare the ratios, not the absolute numbers).
+#
+#   sudo bench/run.sh            # everything (installs runc, crun, podman, hyperfine, jq)
+#   RUNS=20 sudo bench/run.sh    # more runs per command (default 15)
+#
+# Needs: npm run build, scripts/build-images.sh (build/images/busybox.aci).
+# Peers are made to run on this host as ../shared/reference/peers describes: crun refuses
+# the hybrid cgroup layout unless an empty tmpfs hides the cgroup2 mount; podman's default
+# ulimits exceed the hard RLIMIT_NOFILE here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUNS=${RUNS:-15}
+RKT=$ROOT/bin/rkt
+B=$(mktemp -d /tmp/rkt-bench.XXXXXX)
+G=(--dir="$B/data" --local-config="$B/etc" --system-config="$B/lib")
+ACI=$ROOT/build/images/busybox.aci
+CRUN_NS="unshare --mount --propagation private sh -c"
+CRUN_PRE="mount -t tmpfs -o size=1m,mode=755 none /sys/fs/cgroup/unified && exec"
+PODMAN_ULIMITS="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
+
+cleanup() {
+  "$RKT" "${G[@]}" gc --grace-period=0s --expire-prepared=0s >/dev/null 2>&1 || true
+  podman rmi -f localhost/rkt-bench-bb >/dev/null 2>&1 || true
+  rm -rf "$B"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
+[ -f "$ACI" ] && [ -f dist/cli.js ] || { echo "bench/run.sh: run npm run build and scripts/build-images.sh first" >&2; exit 1; }
+if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v podman >/dev/null || ! command -v hyperfine >/dev/null || ! command -v jq >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun podman hyperfine jq >/dev/null
+fi
+
+echo "# rkt bench: $(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- the same busybox rootfs for every runtime -------------------------------------------
+ID=$("$RKT" "${G[@]}" --insecure-options=image fetch --full "$ACI" 2>/dev/null)
+"$RKT" "${G[@]}" image render --rootfs-only "$ID" "$B/rootfs" >/dev/null
+mkdir -p "$B/rootfs/usr" "$B/bundle"
+(cd "$B/bundle" && crun spec >/dev/null)
+jq --arg r "$B/rootfs" '.process.terminal=false | .process.args=["/bin/true"] | .root.path=$r' "$B/bundle/config.json" > "$B/c" && mv "$B/c" "$B/bundle/config.json"
+tar -C "$B/rootfs" -c . | podman import - localhost/rkt-bench-bb >/dev/null
+# Warm the store and the tree: the benchmark measures starting a pod, not fetching.
+"$RKT" "${G[@]}" --insecure-options=image run --net=host "$ACI" --exec=/bin/true >/dev/null 2>&1
+
+# --- 1. start and finish a /bin/true container ------------------------------------------
+RUN_HOST="$RKT ${G[*]} --insecure-options=image run --net=host $ACI --exec=/bin/true"
+RUN_DEFAULT="$RKT ${G[*]} --insecure-options=image run --net=default $ACI --exec=/bin/true"
+hyperfine -N --style none --warmup 2 --runs "$RUNS" --export-json "$B/t.json" \
+  -n node "node -e 0" \
+  -n rkt-host "$RUN_HOST" \
+  -n runc "runc run --bundle $B/bundle rkt-bench-runc" \
+  -n crun "$CRUN_NS '$CRUN_PRE crun run --bundle $B/bundle rkt-bench-crun'" \
+  -n podman-none "podman run --rm --net=none --runtime runc $PODMAN_ULIMITS localhost/rkt-bench-bb /bin/true" \
+  -n rkt-default "$RUN_DEFAULT" \
+  -n podman-bridge "podman run --rm --runtime runc $PODMAN_ULIMITS localhost/rkt-bench-bb /bin/true" >/dev/null 2>"$B/hf.err" || { cat "$B/hf.err" >&2; exit 1; }
+med() { jq -r --arg n "$1" '.results[] | select(.command==$n) | .median*1000' "$B/t.json"; }
+echo
+echo "## Start and finish a /bin/true container (median of $RUNS runs, ms)"
+for n in node rkt-host runc crun podman-none rkt-default podman-bridge; do printf '%-14s %8.1f\n' "$n" "$(med $n)"; done
+ratio() { echo "scale=2; $(med "$1") / $(med "$2")" | bc; }
+echo
+echo "rkt run --net=host / node -e 0        = $(ratio rkt-host node)   (target <= 1.4)"
+echo "podman --net=none / rkt run --net=host = $(ratio podman-none rkt-host)   (target >= 2)"
+echo "podman bridge / rkt run --net=default  = $(ratio podman-bridge rkt-default)   (target >= 2)"
+
+# --- 2. memory kept alive by the runtime while a pod runs `sleep` ------------------------
+"$RKT" "${G[@]}" --insecure-options=image run --net=host "$ACI" --exec=/bin/sleep -- 30 >/dev/null 2>&1 &
+holder=$!
+sleep 2
+total=0
+names=""
+descend() { local p=$1 c; echo "$p"; for c in $(cat /proc/"$p"/task/"$p"/children 2>/dev/null); do descend "$c"; done; }
+for p in $(descend "$holder"); do
+  comm=$(cat /proc/"$p"/comm 2>/dev/null) || continue
+  [ "$comm" = sleep ] && continue
+  rss=$(awk '/^VmRSS/{print $2}' /proc/"$p"/status)
+  total=$((total + rss)); names="$names $comm=${rss}kB"
+done
+kill -TERM "$holder"; wait "$holder" || true
+echo
+echo "## Resident memory of the runtime while the pod runs sleep (app excluded)"
+echo "rkt: $(echo "scale=2; $total/1024" | bc) MB ($names )   (target <= 2 MB; conmon 2, nspawn 7.5, rkt 1.x ~13)"
+
+# --- 3. list and gc with 1000 exited pods -------------------------------------------------
+"$RKT" "${G[@]}" gc --grace-period=0s >/dev/null 2>&1
+"$RKT" "${G[@]}" --insecure-options=image run --net=host "$ACI" --exec=/bin/true >/dev/null 2>&1
+src=$(ls -d "$B"/data/pods/run/* | head -1)
+for _ in $(seq 999); do cp -a "$src" "$B/data/pods/run/$(cat /proc/sys/kernel/random/uuid)"; done
+hyperfine -N --style none --runs 5 --export-json "$B/l.json" -n list "$RKT ${G[*]} list --no-legend" >/dev/null
+t_list=$(jq -r '.results[0].median' "$B/l.json")
+s=$(date +%s%N); "$RKT" "${G[@]}" gc --grace-period=0s >/dev/null 2>&1; e=$(date +%s%N)
+echo
+echo "## 1000 exited pods"
+echo "rkt list: $(printf '%.3f' "$t_list") s   rkt gc: $(echo "scale=3; ($e-$s)/1000000000" | bc) s   (target < 1 s each)"
