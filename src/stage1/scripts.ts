@@ -76,7 +76,10 @@ export function renderInitScript(plan: PodPlan): string {
     '  for p in $pids; do kill -TERM "$p" 2>/dev/null; done',
     `  ( sleep ${plan.stopGraceSeconds}; kill -KILL -1 ) &`,
     '}',
-    'trap stop TERM INT',
+    // A stop asked for from outside (rkt stop, systemctl stop, ^C) is a clean exit, as in rkt:
+    // statuses are recorded as they are, but rkt run exits 0 unless an app had failed before.
+    'requested=',
+    "trap 'requested=1; stop' TERM INT",
     'trap : CHLD',
     `hostname ${sq(plan.hostname)}`,
     ...(plan.net.kind === 'none' ? ['ip link set lo up'] : []),
@@ -98,7 +101,7 @@ export function renderInitScript(plan: PodPlan): string {
     '    if kill -0 "$p" 2>/dev/null; then still="$still $a"; continue; fi',
     '    wait "$p"; rc=$?',
     '    echo "$rc" > "$P/rkt/status/${a#*:}"',
-    '    if [ "$rc" -ne 0 ] && [ "$result" -eq 0 ]; then result=$rc; stop; fi',
+    '    if [ "$rc" -ne 0 ] && [ "$result" -eq 0 ] && [ -z "$requested" ]; then result=$rc; stop; fi',
     '  done',
     '  left=$still',
     '  [ -n "$left" ] && wait',
