@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine (as root) to build, run and test rkt:
+# Debian packages the runtime and the tests use, npm dependencies, the TypeScript
+# build (dist/), and the signed test images (scripts/build-images.sh).
+# Idempotent and quiet: it prints nothing unless a step fails.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# What stage0/stage1 call on the host (util-linux, busybox-static, tini, iptables,
+# iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
+# and what the tests, the demo and the benchmark use as oracles and tools.
+PACKAGES=(util-linux busybox-static tini gnupg xz-utils bzip2 iptables iproute2
+  containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file)
+
+die() { echo "setup: $*" >&2; exit 1; }
+
+# Runs a command with its output kept in a log that is shown only if it fails.
+quietly() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    die "failed: $*"
+  fi
+  rm -f "$log"
+}
+
+[[ $(id -u) -eq 0 ]] || die "run as root (apt-get, and the integration tests need namespaces and cgroups): sudo $0"
+
+# Node comes with the machine; Debian 12's own nodejs (18) is too old, so never install it from apt.
+command -v node >/dev/null || die "node not found: install Node.js >= 20.19 (this script does not install it)"
+node_version=$(node --version)
+IFS=. read -r major minor _ <<<"${node_version#v}"
+if ((major < 20 || (major == 20 && minor < 19))); then
+  die "node $node_version is too old: rkt needs Node.js >= 20.19"
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  quietly apt-get update -q
+  quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm ci wipes node_modules, so run it only when the lock file changed since the last run.
+mkdir -p build
+lock_sum=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+if [[ ! -d node_modules || $(cat build/npm-ci.sum 2>/dev/null) != "$lock_sum" ]]; then
+  quietly npm ci --no-audit --no-fund
+  echo "$lock_sum" > build/npm-ci.sum
+fi
+
+quietly npm run build
+quietly bash scripts/build-images.sh
