@@ -1,0 +1,270 @@
+/**
+ * Resolving an IMAGE argument (file, URL, appc name or image ID) to a stored image, under
+ * rkt's pull policies:
+ *   new     the store first; fetch only what is missing (run and prepare)
+ *   update  go remote, honouring the stored ETag and max-age (fetch)
+ *   never   the store only
+ * Local files are imported whatever the policy, but a file already imported and unchanged
+ * (same dev, inode, size, mtime, ctime) is not read again. Dependencies are fetched too,
+ * and the image's tree is rendered, so a pod can use it at once.
+ * Heavy modules (HTTP, OpenPGP, tar) load only when something must be fetched.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
+import type { GlobalOptions } from '../cli/globals.js';
+import { classifyImageArg, formatAppcName } from './imageref.js';
+import { ImageStore, bestMatches, findDependency, labelRecord, type ImageInfo, type FileStamp } from '../store/imagestore.js';
+import type { ImportRequest } from '../store/import.js';
+import type { KeyStore } from '../trust/keystore.js';
+import { RktError, errorMessage, fail } from '../util/errors.js';
+import { info, warn } from '../util/log.js';
+
+export type PullPolicy = 'new' | 'update' | 'never';
+
+export interface FetchOptions {
+  globals: GlobalOptions;
+  pullPolicy: PullPolicy;
+  /** --signature: the detached signature of a local file image. */
+  signatureFile?: string;
+  /** Port of the discovery server (tests run it on 127.0.0.1 with an unprivileged port). */
+  discoveryPort?: number;
+}
+
+/** --pull-policy with rkt's deprecated aliases --store-only (never) and --no-store (update). */
+export function pullPolicyFrom(raw: string | undefined, storeOnly: boolean, noStore: boolean, dflt: PullPolicy): PullPolicy {
+  if (storeOnly) return 'never';
+  if (noStore) return 'update';
+  const p = raw ?? dflt;
+  if (p !== 'new' && p !== 'update' && p !== 'never') fail(`invalid --pull-policy "${p}": use new, update or never`);
+  return p;
+}
+
+function isFile(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+/** rkt's rule: the signature of x.aci is x.aci.asc, also for a URL without the suffix. */
+function signatureUrl(aciUrl: string): string {
+  return `${aciUrl.replace(/\.aci$/, '')}.aci.asc`;
+}
+
+class Fetcher {
+  readonly store: ImageStore;
+  private keystoreP: Promise<KeyStore> | undefined;
+
+  constructor(private readonly opts: FetchOptions) {
+    this.store = new ImageStore(opts.globals.dir);
+  }
+
+  private get secure(): boolean { return !this.opts.globals.insecure.has('image'); }
+
+  private get httpOpts(): { insecureHttp: boolean; insecureTls: boolean } {
+    const { insecure } = this.opts.globals;
+    return { insecureHttp: insecure.has('http'), insecureTls: insecure.has('tls') };
+  }
+
+  private keystore(): Promise<KeyStore> {
+    const { systemConfig, localConfig, userConfig } = this.opts.globals;
+    this.keystoreP ??= import('../trust/keystore.js').then(({ KeyStore }) => new KeyStore({ systemConfig, localConfig, userConfig }));
+    return this.keystoreP;
+  }
+
+  private async importFrom(input: Readable, req: Omit<ImportRequest, 'verify'> & { signature?: Buffer }): Promise<ImageInfo> {
+    const { importAci } = await import('../store/import.js');
+    const verify = req.signature ? { signature: req.signature, keystore: await this.keystore() } : undefined;
+    return importAci(this.store, input, { ...req, verify });
+  }
+
+  async fetch(arg: string): Promise<ImageInfo> {
+    const ref = classifyImageArg(arg, isFile);
+    let image: ImageInfo;
+    switch (ref.kind) {
+      case 'hash': image = this.store.resolve(ref.id); break;
+      case 'path': image = await this.fromFile(ref.path); break;
+      case 'url': image = await this.fromUrl(ref.url); break;
+      case 'name': image = await this.fromName(ref.name, ref.labels, this.opts.pullPolicy); break;
+    }
+    await this.fetchDependencies(image, new Set([image.id]));
+    await this.store.treeRootfs(image.id);
+    return this.store.get(image.id) ?? image;
+  }
+
+  private async fromFile(file: string): Promise<ImageInfo> {
+    const abs = path.resolve(file);
+    info(`using image from file ${abs}`);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(abs);
+    } catch (e) {
+      return fail(`cannot open image file "${file}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
+    }
+    const stamp: FileStamp = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    const known = this.store.imageForFile(stamp);
+    if (known && (await this.stillTrusted(known))) return known;
+
+    let signature: Buffer | undefined;
+    if (this.secure) {
+      const sigFile = this.opts.signatureFile ?? `${abs}.asc`;
+      try {
+        signature = fs.readFileSync(sigFile);
+      } catch {
+        const { noSignatureError } = await import('../trust/verify.js');
+        throw noSignatureError(file);
+      }
+    }
+    const imported = await this.importFrom(fs.createReadStream(abs), {
+      label: file, signature, source: { path: abs, fileStat: stamp }, latest: false,
+    });
+    this.store.rememberFile(stamp, imported.id);
+    return imported;
+  }
+
+  /** A file's image reused without reading the file again: its signer must still be trusted. */
+  private async stillTrusted(image: ImageInfo): Promise<boolean> {
+    if (!this.secure) return true;
+    if (!image.signer) return false; // imported with --insecure-options=image: verify it now
+    const { assertTrustedFor } = await import('../trust/verify.js');
+    await assertTrustedFor(image.name, { fingerprint: image.signer, identities: [] }, await this.keystore());
+    return true;
+  }
+
+  private storedForUrl(url: string): ImageInfo | undefined {
+    return this.store.list()
+      .filter((i) => i.source?.url === url)
+      .sort((a, b) => (b.source?.downloadTime ?? '').localeCompare(a.source?.downloadTime ?? ''))[0];
+  }
+
+  private async fromUrl(url: string): Promise<ImageInfo> {
+    const stored = this.storedForUrl(url);
+    if (stored && this.opts.pullPolicy !== 'update') {
+      info(`using image from local store for url ${url}`);
+      return stored;
+    }
+    if (this.opts.pullPolicy === 'never') {
+      fail(`unable to fetch image from URL "${url}" with --pull-policy=never: not in the local store; fetch it first with "rkt fetch"`);
+    }
+    return this.download(url, signatureUrl(url), { stored, label: url, latest: false });
+  }
+
+  /** GET an ACI (and its signature) unless the stored copy is fresh or the server says 304. */
+  private async download(
+    aciUrl: string,
+    ascUrl: string,
+    req: { stored?: ImageInfo; label: string; latest: boolean; expected?: { name: string; labels: Record<string, string> } },
+  ): Promise<ImageInfo> {
+    const { stored } = req;
+    const src = stored?.source;
+    if (stored && src?.maxAgeSeconds && src.downloadTime && Date.now() < Date.parse(src.downloadTime) + src.maxAgeSeconds * 1000) {
+      info(`image for ${aciUrl} isn't expired, not fetching.`);
+      return stored;
+    }
+    const { httpGet, httpGetBuffer, progressStream } = await import('./http.js');
+    const res = await httpGet(aciUrl, { ...this.httpOpts, etag: stored ? src?.etag : undefined });
+    const downloadTime = new Date().toISOString();
+    if (res.notModified && stored) {
+      info(`using image from local store for url ${aciUrl}`);
+      const refreshed = { ...stored, source: { ...src, etag: res.etag ?? src?.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime } };
+      this.store.writeInfo(refreshed);
+      return refreshed;
+    }
+    if (!res.body) fail(`empty response from ${res.url}`);
+    const body = res.body;
+    info(`remote fetching from URL "${aciUrl}"`);
+    let signature: Buffer | undefined;
+    if (this.secure) {
+      try {
+        signature = await httpGetBuffer(ascUrl, this.httpOpts);
+      } catch (e) {
+        body.destroy();
+        throw new RktError(`cannot fetch the signature of "${req.label}" from ${ascUrl} (${errorMessage(e)}): publish it there, or skip verification with --insecure-options=image`);
+      }
+    }
+    const progress = progressStream(res.contentLength, 'Downloading ACI');
+    pipeline(body, progress, () => { /* errors reach the importer through `progress` */ });
+    return this.importFrom(progress, {
+      label: req.label,
+      signature,
+      expected: req.expected,
+      latest: req.latest,
+      source: { url: aciUrl, etag: res.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime },
+    });
+  }
+
+  private async fromName(name: string, labels: Record<string, string>, policy: PullPolicy): Promise<ImageInfo> {
+    const display = formatAppcName(name, labels);
+    if (policy !== 'update') {
+      const hit = bestMatches(this.store.list(), name, labels)[0];
+      if (hit) {
+        info(`using image from local store for image name ${display}`);
+        return hit;
+      }
+      if (policy === 'never') {
+        fail(`unable to fetch image "${display}" with --pull-policy=never: not in the local store; fetch it first with "rkt fetch"`);
+      }
+    }
+    info(`searching for app image ${display}`);
+    const { discoverImage } = await import('./discovery.js');
+    const found = await discoverImage(name, labels, { ...this.httpOpts, port: this.opts.discoveryPort });
+    if (this.secure) await this.trustDiscoveredKeys(name, found.pubkeys);
+    const latest = !labels.version;
+    let failure: unknown;
+    for (const { aci, asc } of found.acis) {
+      try {
+        return await this.download(aci, asc, { stored: this.storedForUrl(aci), label: display, latest, expected: { name, labels } });
+      } catch (e) {
+        failure = e;
+      }
+    }
+    throw failure;
+  }
+
+  /**
+   * rkt fetches the keys discovery offers when none is trusted for the name's prefixes.
+   * Without --trust-keys-from-https nothing is trusted automatically (no prompt here);
+   * the verification then fails naming `rkt trust`.
+   */
+  private async trustDiscoveredKeys(name: string, pubkeys: string[]): Promise<void> {
+    const keystore = await this.keystore();
+    if (pubkeys.length === 0 || keystore.hasKeyForPrefixOf(name)) return;
+    if (!this.opts.globals.trustKeysFromHttps) {
+      info(`no key is trusted for "${name}"; discovery offers ${pubkeys.join(', ')}: trust one with "rkt trust --prefix=${name}" or pass --trust-keys-from-https`);
+      return;
+    }
+    const { httpGetBuffer } = await import('./http.js');
+    const insecurePubkey = this.opts.globals.insecure.has('pubkey');
+    for (const url of pubkeys) {
+      if (!url.startsWith('https://') && !insecurePubkey) {
+        warn(`not trusting key ${url} automatically: it is not served over https (allow with --insecure-options=pubkey)`);
+        continue;
+      }
+      const armored = (await httpGetBuffer(url, { ...this.httpOpts, insecureHttp: this.httpOpts.insecureHttp || insecurePubkey })).toString('utf8');
+      const added = await keystore.addKey(armored, { prefix: name });
+      info(`Added key for prefix "${name}" at "${added.path}"`);
+    }
+  }
+
+  /** Each dependency from the store if there, else by discovery; depth-first. */
+  private async fetchDependencies(image: ImageInfo, seen: Set<string>): Promise<void> {
+    for (const dep of this.store.manifest(image.id).dependencies ?? []) {
+      const labels = labelRecord(dep.labels);
+      let found = findDependency(this.store, dep);
+      if (found) {
+        info(`using image from local store for image name ${formatAppcName(dep.imageName, labels)}`);
+      } else {
+        found = await this.fromName(dep.imageName, labels, 'new');
+        if (dep.imageID && !found.id.startsWith(dep.imageID)) {
+          fail(`dependency "${dep.imageName}" of image "${image.name}" was fetched with ID ${found.id}, but the manifest asks for ${dep.imageID}: the dependency changed; rebuild the image`);
+        }
+      }
+      if (seen.has(found.id)) continue;
+      seen.add(found.id);
+      await this.fetchDependencies(found, seen);
+    }
+  }
+}
+
+/** The stored image for an IMAGE argument, fetched and rendered as the pull policy allows. */
+export async function fetchImage(arg: string, opts: FetchOptions): Promise<ImageInfo> {
+  return new Fetcher(opts).fetch(arg);
+}

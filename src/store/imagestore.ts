@@ -1,0 +1,298 @@
+/**
+ * The image store (CAS) under <dir>/cas:
+ *   blob/<id>         the ACI exactly as fetched (compressed or not)
+ *   manifest/<id>     its image manifest, as found in the archive
+ *   info/<id>.json    ImageInfo; written last, so an image exists iff this file does
+ *   tree/<id>/        the rendered tree (rootfs/, manifest, `rendered` marker)
+ *   files/<dev>-<ino>.json  which image a local file held, for the warm `rkt run ./x.aci`
+ *   tmp/              staging (see staging.ts)
+ * Every write goes to tmp/ first and is renamed into place.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Dependency, ImageManifest, Label } from '../image/types.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { parseAppcName } from '../image/imageref.js';
+import type { Host } from '../host/host.js';
+import { realHost } from '../host/real.js';
+import { fail } from '../util/errors.js';
+import { removeStaleStaging, stagingPath } from './staging.js';
+
+/** What identifies an unchanged local file (ctime too: it moves on every content change). */
+export interface FileStamp { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }
+
+export interface ImageSource {
+  url?: string;
+  path?: string;
+  etag?: string;
+  maxAgeSeconds?: number;
+  /** ISO time of the last download or 304 revalidation. */
+  downloadTime?: string;
+  fileStat?: FileStamp;
+}
+
+export interface ImageInfo {
+  /** "sha512-" + 128 hex of the uncompressed tar */
+  id: string;
+  name: string;
+  labels: Label[];
+  /** ISO times */
+  importTime: string;
+  lastUsed: string;
+  /** blob bytes */
+  size: number;
+  treeSize?: number;
+  /** fetched by name without a version: preferred when a name is resolved without one */
+  latest: boolean;
+  /** fingerprint of the key that signed it; absent when imported with --insecure-options=image */
+  signer?: string;
+  source?: ImageSource;
+}
+
+export const ID_PREFIX = 'sha512-';
+const FULL_ID = /^sha512-[0-9a-f]{128}$/;
+
+/** `sha512-` plus the first `hex` digits: 32 for fetch, 12 for lists. */
+export function shortId(id: string, hex: number): string {
+  return id.slice(0, ID_PREFIX.length + hex);
+}
+
+/** The name as lists show it: `name:version` when there is a version label. */
+export function displayName(info: Pick<ImageInfo, 'name' | 'labels'>): string {
+  const version = info.labels.find((l) => l.name === 'version')?.value;
+  return version ? `${info.name}:${version}` : info.name;
+}
+
+export function notInStore(ref: string): never {
+  return fail(`no image found for "${ref}" in the local store: fetch it with "rkt fetch ${ref}"`);
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined; // absent, or removed while we listed
+  }
+}
+
+/** Images matching name and every requested label, best first (rkt's rule: a `latest`
+ *  image wins when no version is asked for, then the most recent import). */
+export function bestMatches(infos: ImageInfo[], name: string, labels: Record<string, string>): ImageInfo[] {
+  const wanted = Object.entries(labels).filter(([, value]) => value !== '');
+  const hits = infos.filter((i) => i.name === name && wanted.every(([k, v]) => i.labels.some((l) => l.name === k && l.value === v)));
+  const preferLatest = !wanted.some(([k]) => k === 'version');
+  return hits.sort((a, b) => {
+    if (preferLatest && a.latest !== b.latest) return a.latest ? -1 : 1;
+    return b.importTime.localeCompare(a.importTime);
+  });
+}
+
+export function labelRecord(labels: Label[] | undefined): Record<string, string> {
+  return Object.fromEntries((labels ?? []).map((l) => [l.name, l.value]));
+}
+
+/** The stored image that satisfies a dependency, if any. */
+export function findDependency(store: ImageStore, dep: Dependency): ImageInfo | undefined {
+  const images = store.list();
+  if (dep.imageID) return images.find((i) => i.id.startsWith(dep.imageID!));
+  return bestMatches(images, dep.imageName, labelRecord(dep.labels))[0];
+}
+
+export class ImageStore {
+  readonly cas: string;
+
+  constructor(readonly dir: string, private readonly host: Host = realHost) {
+    this.cas = path.join(dir, 'cas');
+  }
+
+  blobPath(id: string): string { return path.join(this.cas, 'blob', id); }
+  manifestPath(id: string): string { return path.join(this.cas, 'manifest', id); }
+  infoPath(id: string): string { return path.join(this.cas, 'info', `${id}.json`); }
+  treePath(id: string): string { return path.join(this.cas, 'tree', id); }
+  get tmpDir(): string { return path.join(this.cas, 'tmp'); }
+
+  /** Creates the store directories (group/other may read: trees are overlay lower dirs). */
+  ensureLayout(): void {
+    for (const sub of ['blob', 'manifest', 'info', 'tree', 'files', 'tmp']) {
+      fs.mkdirSync(path.join(this.cas, sub), { recursive: true, mode: 0o755 });
+    }
+  }
+
+  /** A fresh staging path in tmp/ (not created). */
+  staging(suffix = ''): string {
+    this.ensureLayout();
+    return stagingPath(this.tmpDir, this.host, suffix);
+  }
+
+  /** Deletes staging left by rkt processes that died. */
+  removeStaleStaging(): string[] {
+    return removeStaleStaging(this.tmpDir, this.host);
+  }
+
+  get(id: string): ImageInfo | undefined {
+    if (!FULL_ID.test(id)) return undefined;
+    return readJson<ImageInfo>(this.infoPath(id));
+  }
+
+  list(): ImageInfo[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(this.cas, 'info'));
+    } catch {
+      return [];
+    }
+    return names
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => readJson<ImageInfo>(path.join(this.cas, 'info', n)))
+      .filter((i): i is ImageInfo => i !== undefined);
+  }
+
+  /** An ID prefix (`sha512-` + at least 2 hex digits) or an appc name[:version][,label=value]. */
+  resolve(ref: string): ImageInfo {
+    if (ref.startsWith(ID_PREFIX)) return this.resolveId(ref);
+    const { name, labels } = parseAppcName(ref);
+    return bestMatches(this.list(), name, labels)[0] ?? notInStore(ref);
+  }
+
+  /** Every image an `image rm` argument names: one for an ID, all matches for a name. */
+  resolveAll(ref: string): ImageInfo[] {
+    if (ref.startsWith(ID_PREFIX)) return [this.resolveId(ref)];
+    const { name, labels } = parseAppcName(ref);
+    const hits = bestMatches(this.list(), name, labels);
+    return hits.length > 0 ? hits : notInStore(ref);
+  }
+
+  private resolveId(ref: string): ImageInfo {
+    const hex = ref.slice(ID_PREFIX.length).toLowerCase();
+    if (!/^[0-9a-f]*$/.test(hex) || hex.length > 128) {
+      fail(`invalid image ID "${ref}": an image ID is "sha512-" followed by hex digits`);
+    }
+    if (hex.length < 2) fail(`image ID "${ref}" is too short: give "sha512-" and at least 2 hex digits`);
+    const id = ID_PREFIX + hex;
+    const exact = this.get(id);
+    if (exact) return exact;
+    const hits = this.list().filter((i) => i.id.startsWith(id));
+    if (hits.length === 0) notInStore(ref);
+    if (hits.length > 1) fail(`image ID "${ref}" is ambiguous: ${hits.length} images match it; give more hex digits`);
+    return hits[0];
+  }
+
+  rawManifest(id: string): Buffer {
+    try {
+      return fs.readFileSync(this.manifestPath(id));
+    } catch {
+      return notInStore(id);
+    }
+  }
+
+  manifest(id: string): ImageManifest {
+    return parseImageManifest(this.rawManifest(id).toString('utf8'));
+  }
+
+  /** The rendered rootfs of an image (dependencies applied), rendering it first if needed. */
+  async treeRootfs(id: string): Promise<string> {
+    if (fs.existsSync(path.join(this.treePath(id), 'rendered'))) return path.join(this.treePath(id), 'rootfs');
+    // Rendering needs tar and decompression code; the warm path above does not load it.
+    const { renderTree } = await import('./treestore.js');
+    return renderTree(this, id);
+  }
+
+  /** Records that a pod used the image now (image gc's grace period counts from it). */
+  touch(id: string): void {
+    const info = this.get(id) ?? notInStore(id);
+    this.writeInfo({ ...info, lastUsed: new Date().toISOString() });
+  }
+
+  /** Deletes the image; its tree stays for pods that use it until image gc. */
+  remove(id: string): void {
+    if (!this.get(id)) notInStore(id);
+    fs.rmSync(this.infoPath(id), { force: true });
+    fs.rmSync(this.blobPath(id), { force: true });
+    fs.rmSync(this.manifestPath(id), { force: true });
+    for (const [file, entry] of this.fileEntries()) if (entry.id === id) fs.rmSync(file, { force: true });
+  }
+
+  writeInfo(info: ImageInfo): void {
+    this.writeAtomic(this.infoPath(info.id), JSON.stringify(info, null, 2));
+  }
+
+  /** Write to tmp/, then rename: readers see the old file or the whole new one. */
+  writeAtomic(file: string, data: string | Buffer): void {
+    const tmp = this.staging('.tmp');
+    try {
+      fs.writeFileSync(tmp, data);
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Moves a complete staging tree to tree/<id>. When another rkt got there first, its tree
+   * (same image, same content) stays and ours is deleted.
+   */
+  commitTree(staged: string, id: string): void {
+    try {
+      fs.renameSync(staged, this.treePath(id));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      fs.rmSync(staged, { recursive: true, force: true });
+    }
+  }
+
+  treeIds(): string[] {
+    try {
+      return fs.readdirSync(path.join(this.cas, 'tree')).filter((n) => FULL_ID.test(n));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Renames the tree away first, so a half-deleted tree is never taken for a rendered one. */
+  removeTree(id: string): void {
+    const doomed = this.staging();
+    try {
+      fs.renameSync(this.treePath(id), doomed);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    fs.rmSync(doomed, { recursive: true, force: true });
+  }
+
+  /** Blobs and manifests whose info is gone (a fetch killed between its renames). */
+  removeOrphans(): void {
+    for (const sub of ['blob', 'manifest']) {
+      let names: string[] = [];
+      try { names = fs.readdirSync(path.join(this.cas, sub)); } catch { /* no store yet */ }
+      for (const n of names) if (FULL_ID.test(n) && !fs.existsSync(this.infoPath(n))) fs.rmSync(path.join(this.cas, sub, n), { force: true });
+    }
+  }
+
+  private fileIndexPath(st: FileStamp): string {
+    return path.join(this.cas, 'files', `${st.dev}-${st.ino}.json`);
+  }
+
+  /** The image a local file held when it was last imported, if the file is unchanged. */
+  imageForFile(st: FileStamp): ImageInfo | undefined {
+    const entry = readJson<FileStamp & { id: string }>(this.fileIndexPath(st));
+    if (!entry || entry.size !== st.size || entry.mtimeMs !== st.mtimeMs || entry.ctimeMs !== st.ctimeMs) return undefined;
+    return this.get(entry.id);
+  }
+
+  rememberFile(st: FileStamp, id: string): void {
+    const { dev, ino, size, mtimeMs, ctimeMs } = st;
+    this.writeAtomic(this.fileIndexPath(st), JSON.stringify({ dev, ino, size, mtimeMs, ctimeMs, id }));
+  }
+
+  private fileEntries(): Array<[string, { id: string }]> {
+    const dir = path.join(this.cas, 'files');
+    let names: string[] = [];
+    try { names = fs.readdirSync(dir); } catch { /* no store yet */ }
+    return names
+      .map((n): [string, { id: string } | undefined] => [path.join(dir, n), readJson<{ id: string }>(path.join(dir, n))])
+      .filter((e): e is [string, { id: string }] => e[1] !== undefined);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Importing an ACI in a single read of its source. Every chunk goes
+ *   (1) as is to a staging blob file and to the signature verifier, and
+ *   (2) through the decompressor and a sha512 counter (the image ID) into the extractor,
+ *       which unpacks it into a staging tree.
+ * Only when the bytes are verified, the signer is trusted for the name in the manifest and
+ * the manifest is what was asked for, do the tree, blob, manifest and finally the info enter
+ * the store, each by rename. On failure the staging directory is deleted; after a SIGKILL it
+ * stays in tmp/ until the next fetch or gc sees its owner is dead.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Readable, Transform, Writable, finished, pipeline } from 'node:stream';
+import type { ImageManifest } from '../image/types.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { sniffAndDecompress } from '../image/compression.js';
+import { extractAci } from '../image/extract.js';
+import type { KeyStore } from '../trust/keystore.js';
+import { assertTrustedFor, startVerification, type SignerInfo } from '../trust/verify.js';
+import { RktError, errorMessage, fail } from '../util/errors.js';
+import { info, warn } from '../util/log.js';
+import { ID_PREFIX, type ImageInfo, type ImageSource, type ImageStore } from './imagestore.js';
+
+export interface ImportRequest {
+  /** The image as the user named it (file, URL or name), for messages. */
+  label: string;
+  /** The detached signature and the trust store; absent with --insecure-options=image. */
+  verify?: { signature: Buffer; keystore: KeyStore };
+  /** For a fetch by name: what the manifest must say. */
+  expected?: { name: string; labels: Record<string, string> };
+  source: ImageSource;
+  /** Fetched by name without a version. */
+  latest: boolean;
+}
+
+interface PassResult { tarHash: string; tarBytes: number; blobBytes: number; manifest: Buffer }
+
+/** Reading the source failed (network, file), or unpacking what was read did. */
+type PassOutcome = { ok: PassResult } | { sourceError: unknown } | { unpackError: unknown };
+
+/** Resolves when the stream can take more, or is gone. */
+function writeWithBackpressure(stream: Writable, chunk: Buffer): Promise<void> | undefined {
+  if (stream.destroyed || stream.write(chunk)) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    stream.on('drain', done).on('close', done).on('error', done);
+  });
+}
+
+/** Decompress, hash and extract what is written to `raw`. */
+async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+  const { stream } = await sniffAndDecompress(raw);
+  const hash = crypto.createHash('sha512');
+  let tarBytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      tarBytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
+  const { manifest } = await extractAci(counter, treeDir, { asRoot: process.getuid?.() === 0 });
+  // The image ID covers the whole tar, padding after the last entry included.
+  counter.resume();
+  await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
+  return { tarHash: hash.digest('hex'), tarBytes, manifest };
+}
+
+/**
+ * The one read of the source. A failed extraction does not stop the read while a signature
+ * is checked: a tampered archive is then reported as such, not as a broken tar. A failed
+ * verification stops it at once.
+ */
+async function singlePass(
+  input: Readable,
+  blobFile: string,
+  treeDir: string,
+  verification: { sink: Writable; result: Promise<SignerInfo> } | undefined,
+): Promise<PassOutcome> {
+  const raw = new PassThrough();
+  raw.on('error', () => {}); // what breaks the unpacking surfaces through `unpacking`
+  let unpackFailed = false;
+  const unpacking = unpack(raw, treeDir).catch((e: unknown) => {
+    unpackFailed = true;
+    raw.destroy();
+    throw e;
+  });
+  unpacking.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+  let verifyFailed = false;
+  verification?.result.catch(() => { verifyFailed = true; });
+  const verifier = verification?.sink;
+
+  const fd = fs.openSync(blobFile, 'wx', 0o644);
+  let blobBytes = 0;
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      fs.writeSync(fd, chunk);
+      blobBytes += chunk.length;
+      await Promise.all([
+        verifier && writeWithBackpressure(verifier, chunk),
+        unpackFailed ? undefined : writeWithBackpressure(raw, chunk),
+      ]);
+      if (verifyFailed || (unpackFailed && !verifier)) break;
+    }
+  } catch (e) {
+    raw.destroy(e as Error);
+    verifier?.destroy(); // stops the verification; `e` is the error to report
+    return { sourceError: e };
+  } finally {
+    fs.closeSync(fd);
+  }
+  // With an error: a plain destroy() would leave a reader that waits for data hanging.
+  if (verifyFailed) raw.destroy(new Error('signature verification failed'));
+  else raw.end();
+  verifier?.end();
+  try {
+    return { ok: { ...(await unpacking), blobBytes } };
+  } catch (e) {
+    return { unpackError: e };
+  }
+}
+
+function checkRequested(m: ImageManifest, expected: { name: string; labels: Record<string, string> }): void {
+  if (m.name !== expected.name) {
+    fail(`the image fetched for "${expected.name}" is named "${m.name}": the server offered the wrong image`);
+  }
+  for (const [name, value] of Object.entries(expected.labels)) {
+    if (value === '') continue;
+    const got = m.labels?.find((l) => l.name === name);
+    if (!got) fail(`requested label "${name}" not provided by the image manifest`);
+    if (got.value !== value) {
+      fail(`requested value for label "${name}": "${value}" differs from fetched aci label value: "${got.value}"`);
+    }
+  }
+}
+
+/** Verifies and stores one ACI read from `input`; returns its info. */
+export async function importAci(store: ImageStore, input: Readable, req: ImportRequest): Promise<ImageInfo> {
+  store.ensureLayout();
+  store.removeStaleStaging();
+  const stage = store.staging();
+  fs.mkdirSync(stage, { mode: 0o700 });
+  try {
+    const treeDir = path.join(stage, 'tree');
+    const blobFile = path.join(stage, 'blob');
+    fs.mkdirSync(treeDir, { mode: 0o755 });
+
+    let verification: { sink: Writable; result: Promise<SignerInfo> } | undefined;
+    if (req.verify) verification = startVerification(req.verify.signature, await req.verify.keystore.allKeys(), req.label);
+    else warn('signature verification has been disabled');
+
+    const outcome = await singlePass(input, blobFile, treeDir, verification);
+    if ('sourceError' in outcome) {
+      const e = outcome.sourceError;
+      if (e instanceof RktError) throw e;
+      fail(`reading image "${req.label}" failed before its end (${errorMessage(e)}): fetch it again`);
+    }
+    // A bad signature explains a broken archive better than the archive's own error.
+    const signer = verification ? await verification.result : undefined;
+    if ('unpackError' in outcome) throw outcome.unpackError;
+    const pass = outcome.ok;
+
+    const manifest = parseImageManifest(pass.manifest.toString('utf8'));
+    if (signer && req.verify) {
+      await assertTrustedFor(manifest.name, signer, req.verify.keystore);
+      info(`signature verified:\n  ${signer.identities.join('\n  ')}`);
+    }
+    if (req.expected) checkRequested(manifest, req.expected);
+
+    const id = ID_PREFIX + pass.tarHash;
+    // A tree with dependencies or a whitelist is rendered from the blobs later (treestore.ts).
+    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
+    if (treeReady) {
+      fs.writeFileSync(path.join(treeDir, 'rendered'), '');
+      store.commitTree(treeDir, id);
+    }
+    fs.renameSync(blobFile, store.blobPath(id));
+    store.writeAtomic(store.manifestPath(id), pass.manifest);
+
+    const prev = store.get(id);
+    const now = new Date().toISOString();
+    const stored: ImageInfo = {
+      id,
+      name: manifest.name,
+      labels: manifest.labels ?? [],
+      importTime: prev?.importTime ?? now,
+      lastUsed: prev?.lastUsed ?? now,
+      size: pass.blobBytes,
+      treeSize: treeReady ? pass.tarBytes : prev?.treeSize,
+      latest: req.latest || (prev?.latest ?? false),
+      // Same ID, same content: an earlier verification still vouches for it.
+      signer: signer?.fingerprint ?? prev?.signer,
+      source: req.source,
+    };
+    store.writeInfo(stored);
+    return stored;
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+}

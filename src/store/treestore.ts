@@ -1,0 +1,109 @@
+/**
+ * The tree store: one rendered tree per image ID, cas/tree/<id>/{manifest,rootfs,rendered}.
+ * Rendering extracts the image's dependencies depth-first in order, then the image itself,
+ * later files replacing earlier ones (appc ace.md); pathWhitelists filter what lands.
+ * A finished tree is never changed: pods use it as a read-only overlay lower dir.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { sniffAndDecompress } from '../image/compression.js';
+import { extractAci } from '../image/extract.js';
+import { fail } from '../util/errors.js';
+import { findDependency, notInStore, type ImageInfo, type ImageStore } from './imagestore.js';
+
+/** One image to extract, with the whitelists that apply to it: its own and every one above it. */
+export interface Layer { id: string; whitelists: string[][] }
+
+/** Images in extraction order: for A→[B,C], C→[D] that is B, D, C, A. */
+export function renderPlan(store: ImageStore, id: string): Layer[] {
+  const layers: Layer[] = [];
+  const visit = (info: ImageInfo, above: string[][], chain: string[]): void => {
+    if (chain.includes(info.id)) fail(`image "${info.name}" depends on itself through its dependencies: fix the image manifests`);
+    const manifest = store.manifest(info.id);
+    const whitelists = manifest.pathWhitelist?.length ? [...above, manifest.pathWhitelist] : above;
+    for (const dep of manifest.dependencies ?? []) {
+      const found = findDependency(store, dep);
+      if (!found) fail(`dependency "${dep.imageName}" of image "${info.name}" is not in the local store: fetch it with "rkt fetch ${dep.imageName}"`);
+      visit(found, whitelists, [...chain, info.id]);
+    }
+    layers.push({ id: info.id, whitelists });
+  };
+  visit(store.get(id) ?? notInStore(id), [], []);
+  return layers;
+}
+
+/**
+ * A path (relative to rootfs, "/"-rooted) passes a whitelist if it is listed or is a
+ * directory on the way to a listed path.
+ */
+export function whitelistFilter(whitelists: string[][]): ((p: string) => boolean) | undefined {
+  if (whitelists.length === 0) return undefined;
+  const sets = whitelists.map((wl) => {
+    const keep = new Set<string>(['/']);
+    for (const entry of wl) {
+      const clean = path.posix.normalize(`/${entry}`).replace(/\/+$/, '') || '/';
+      for (let p = clean; p !== '/'; p = path.posix.dirname(p)) keep.add(p);
+    }
+    return keep;
+  });
+  return (p: string) => {
+    const clean = path.posix.normalize(`/${p}`).replace(/\/+$/, '') || '/';
+    return sets.every((s) => s.has(clean));
+  };
+}
+
+/** Extracts one stored blob into target through the safe extractor. */
+export async function extractStored(
+  store: ImageStore,
+  id: string,
+  target: string,
+  opts: { rootfsOnly?: boolean; overwrite?: boolean; pathFilter?: (p: string) => boolean },
+): Promise<void> {
+  const blob = fs.createReadStream(store.blobPath(id));
+  try {
+    const { stream } = await sniffAndDecompress(blob);
+    await extractAci(stream, target, { asRoot: process.getuid?.() === 0, ...opts });
+  } finally {
+    blob.destroy();
+  }
+}
+
+/** Renders the image with its dependencies into target (which may exist). */
+export async function renderInto(store: ImageStore, id: string, target: string, opts: { rootfsOnly?: boolean }): Promise<void> {
+  for (const layer of renderPlan(store, id)) {
+    await extractStored(store, layer.id, target, { rootfsOnly: opts.rootfsOnly, overwrite: true, pathFilter: whitelistFilter(layer.whitelists) });
+  }
+  // Dependencies brought their own manifests; the image's own must be the one left.
+  if (!opts.rootfsOnly) fs.writeFileSync(path.join(target, 'manifest'), store.rawManifest(id));
+}
+
+/** Bytes of the regular files under dir. */
+export function treeBytes(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += treeBytes(p);
+    else if (entry.isFile()) total += fs.lstatSync(p).size;
+  }
+  return total;
+}
+
+/** The cached rendered tree of an image, rendering it into tmp/ and renaming it in if absent. */
+export async function renderTree(store: ImageStore, id: string): Promise<string> {
+  const tree = store.treePath(id);
+  if (!fs.existsSync(path.join(tree, 'rendered'))) {
+    const stage = store.staging();
+    try {
+      fs.mkdirSync(stage, { mode: 0o755 });
+      await renderInto(store, id, stage, {});
+      const size = treeBytes(path.join(stage, 'rootfs'));
+      fs.writeFileSync(path.join(stage, 'rendered'), '');
+      store.commitTree(stage, id);
+      const info = store.get(id);
+      if (info) store.writeInfo({ ...info, treeSize: size });
+    } finally {
+      fs.rmSync(stage, { recursive: true, force: true });
+    }
+  }
+  return path.join(tree, 'rootfs');
+}
