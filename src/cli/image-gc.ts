@@ -1,23 +1,12 @@
 /** rkt image gc [--grace-period=24h]: remove unused images and tree stores. */
 import type { Command } from './command.js';
+import { parseDurationMs } from '../util/duration.js';
 import { flagString } from './flags.js';
 import { removeImages } from './image-rm.js';
 import { ImageStore } from '../store/imagestore.js';
 import { planImageGc } from '../store/gc.js';
-import { errorMessage, fail, RKT_FAILURE } from '../util/errors.js';
+import { errorMessage, RKT_FAILURE } from '../util/errors.js';
 import { info } from '../util/log.js';
-
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A Go duration ("24h", "30m0s", "1.5h", "0") in milliseconds. */
-export function parseGoDuration(raw: string): number {
-  if (raw === '0') return 0;
-  const parts = [...raw.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((m) => m[0]).join('') !== raw) {
-    fail(`invalid duration "${raw}": use Go syntax such as 24h, 30m0s or 10s`);
-  }
-  return parts.reduce((ms, m) => ms + Number(m[1]) * UNIT_MS[m[2]], 0);
-}
 
 export const command: Command = {
   name: 'image-gc',
@@ -25,7 +14,7 @@ export const command: Command = {
   usage: 'image gc [--grace-period=24h0m0s]',
   flags: [{ name: 'grace-period', kind: 'string', help: 'remove images not used for this long (default 24h0m0s)' }],
   async run({ globals, parsed }) {
-    const grace = parseGoDuration(flagString(parsed.values, 'grace-period') ?? '24h');
+    const grace = parseDurationMs(flagString(parsed.values, 'grace-period') ?? '24h', 'grace-period');
     const store = new ImageStore(globals.dir);
     store.removeStaleStaging();
     store.removeOrphans();

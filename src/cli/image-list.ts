@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { flagBool, flagString } from './flags.js';
 import { ImageStore, displayName, shortId, type ImageInfo } from '../store/imagestore.js';
 import { fail } from '../util/errors.js';
+import { goTime, humanTime, iBytes, tabulate } from '../util/table.js';
 
 const FIELDS: Record<string, { header: string; value: (i: ImageInfo, full: boolean, now: number) => string }> = {
   id: { header: 'ID', value: (i, full) => (full ? i.id : shortId(i.id, 12)) },
@@ -21,58 +22,11 @@ function totalSize(i: ImageInfo): number {
 }
 
 /** go-humanize IBytes: "500 B", "1.5 KiB", "79 MiB". */
-export function iBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  if (n < 1024) return `${n} B`;
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
-}
-
-/** go-humanize Time: "now", "1 second ago", "2 minutes ago", ... */
-export function humanTime(then: number, now: number): string {
-  const s = Math.max(0, (now - then) / 1000);
-  const steps: Array<[number, number, string]> = [
-    [60, 1, 'second'], [3600, 60, 'minute'], [86400, 3600, 'hour'], [7 * 86400, 86400, 'day'],
-    [30 * 86400, 7 * 86400, 'week'], [365 * 86400, 30 * 86400, 'month'], [Infinity, 365 * 86400, 'year'],
-  ];
-  if (s < 1) return 'now';
-  for (const [limit, unit, name] of steps) {
-    if (s < limit) {
-      const n = Math.floor(s / unit);
-      return `${n} ${name}${n === 1 ? '' : 's'} ago`;
-    }
-  }
-  return 'long ago';
-}
-
-/** Go's "2006-01-02 15:04:05.999 -0700 MST" in local time. */
-export function goTime(d: Date): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  const ms = d.getMilliseconds();
-  const frac = ms === 0 ? '' : `.${p(ms, 3).replace(/0+$/, '')}`;
-  const off = -d.getTimezoneOffset();
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${frac} `
-    + `${off < 0 ? '-' : '+'}${p(Math.floor(Math.abs(off) / 60))}${p(Math.abs(off) % 60)} ${zone}`;
-}
-
 function showTime(iso: string, full: boolean, now: number): string {
   return full ? goTime(new Date(iso)) : humanTime(Date.parse(iso), now);
 }
 
 /** Columns aligned as Go's tabwriter does with tab padding (tab width 8). */
-export function tabulate(rows: string[][]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c].length)) + 1) ?? [];
-  return rows.map((r) => r.map((cell, c) => {
-    if (c === r.length - 1) return cell;
-    const width = Math.ceil(widths[c] / 8) * 8;
-    return cell + '\t'.repeat(Math.ceil((width - cell.length) / 8));
-  }).join('') + '\n').join('');
-}
-
-/** rkt's ImageListEntry: times in nanoseconds since the epoch (exact: beyond a double's integers). */
 function jsonList(images: ImageInfo[], pretty: boolean): string {
   const ns = (iso: string): string => `${BigInt(Date.parse(iso)) * 1_000_000n}#ns`;
   const entries = images.map((i) => ({ id: i.id, name: i.name, import_time: ns(i.importTime), last_used_time: ns(i.lastUsed), size: totalSize(i) }));

@@ -4,7 +4,7 @@ import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { listPods } from '../stage0/pod.js';
 import { summarize, networksText, PodSummary } from '../stage0/podinfo.js';
-import { tabulate, humanTime, goTime } from './image-list.js';
+import { tabulate, humanTime, goTime } from '../util/table.js';
 
 function rows(pods: PodSummary[], full: boolean): string[][] {
   const out: string[][] = [];

@@ -5,13 +5,16 @@ import type { Command } from '../../../src/cli/command.js';
 import { GLOBAL_FLAGS, type InsecureOption } from '../../../src/cli/globals.js';
 import { parseFlags } from '../../../src/cli/flags.js';
 import { command as fetchCmd } from '../../../src/cli/fetch.js';
-import { command as listCmd, goTime, humanTime, iBytes } from '../../../src/cli/image-list.js';
+import { command as listCmd } from '../../../src/cli/image-list.js';
+import { goTime, humanTime, iBytes } from '../../../src/util/table.js';
 import { command as rmCmd } from '../../../src/cli/image-rm.js';
 import { command as catCmd } from '../../../src/cli/image-cat-manifest.js';
 import { command as exportCmd } from '../../../src/cli/image-export.js';
 import { command as extractCmd } from '../../../src/cli/image-extract.js';
 import { command as renderCmd } from '../../../src/cli/image-render.js';
-import { command as gcCmd, parseGoDuration } from '../../../src/cli/image-gc.js';
+import { command as gcCmd } from '../../../src/cli/image-gc.js';
+import { parseDurationMs } from '../../../src/util/duration.js';
+const parseGoDuration = (s: string) => parseDurationMs(s, 'grace-period');
 import { ImageStore } from '../../../src/store/imagestore.js';
 import { buildTar, capture, compress, globalsFor, idOf, manifestFor, type ManifestOptions, tempDir, writeAci } from './aci-fixtures.js';
 
