@@ -124,6 +124,7 @@ class Fetcher {
   private async stillTrusted(image: ImageInfo): Promise<boolean> {
     if (!this.secure) return true;
     if (!image.signer) return false; // imported with --insecure-options=image: verify it now
+    if ((await this.keystore()).trustedFingerprints(image.name).has(image.signer)) return true;
     const { assertTrustedFor } = await import('../trust/verify.js');
     await assertTrustedFor(image.name, { fingerprint: image.signer, identities: [] }, await this.keystore());
     return true;

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 
 export interface TrustedKey {
@@ -75,7 +75,9 @@ function subdirs(dir: string): string[] {
 async function readKeyFile(file: KeyFile): Promise<TrustedKey> {
   let key: openpgp.PublicKey;
   try {
-    key = (await openpgp.readKey({ armoredKey: fs.readFileSync(file.path, 'utf8') })).toPublic();
+    // Loaded on demand: openpgp costs tens of milliseconds, and `rkt run` of a stored image needs none of it.
+    const { readKey } = await import('openpgp');
+    key = (await readKey({ armoredKey: fs.readFileSync(file.path, 'utf8') })).toPublic();
   } catch (e) {
     throw new RktError(`trusted key file "${file.path}" is not an armored OpenPGP public key (${errorMessage(e)}): replace or remove it`);
   }
@@ -122,6 +124,19 @@ export class KeyStore {
     return [...found.values()];
   }
 
+  /**
+   * The fingerprints trusted for an image name, read from file names alone (masks applied):
+   * enough to re-check an already verified signer without parsing any key.
+   */
+  trustedFingerprints(imageName: string): Set<string> {
+    const ring = new Set<string>();
+    for (const file of this.walk(imageName)) {
+      if (file.size === 0) ring.delete(file.name);
+      else ring.add(file.name);
+    }
+    return ring;
+  }
+
   /** Whether prefix.d holds an unmasked key for the name or a parent prefix (root.d does not count, as in rkt). */
   hasKeyForPrefixOf(imageName: string): boolean {
     const scopes = new Map<string, string>();
@@ -136,7 +151,7 @@ export class KeyStore {
   async addKey(armored: string, to: { prefix: string } | { root: true }): Promise<{ fingerprint: string; path: string }> {
     let keys: openpgp.Key[];
     try {
-      keys = await openpgp.readKeys({ armoredKeys: armored });
+      keys = await (await import('openpgp')).readKeys({ armoredKeys: armored });
     } catch (e) {
       throw new RktError(`not an armored OpenPGP public key (${errorMessage(e)}): export it with "gpg --armor --export KEYID"`);
     }

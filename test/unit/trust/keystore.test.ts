@@ -201,3 +201,19 @@ describe('hasKeyForPrefixOf', () => {
     expect(store.hasKeyForPrefixOf('coreos.com/rkt')).toBe(true);
   });
 });
+
+describe('trustedFingerprints', () => {
+  it('agrees with keysForName, masks and prefix rules included, without parsing keys', async () => {
+    place(system, 'root.d', r);
+    place(system, 'prefix.d/coreos.com', a);
+    place(system, 'prefix.d/coreos.com', b);
+    place(local, 'prefix.d/coreos.com/etcd', b.fingerprint);
+    place(local, 'prefix.d/example.com/a', c);
+    const store = new KeyStore({ systemConfig: system, localConfig: local });
+    for (const name of ['coreos.com/etcd', 'coreos.com/rkt', 'example.com/a', 'example.com/ab', 'other.org/x']) {
+      expect([...store.trustedFingerprints(name)].sort()).toEqual(await fingerprintsFor(store, name));
+    }
+    expect(store.trustedFingerprints('coreos.com/etcd').has(b.fingerprint)).toBe(false);
+    expect(store.trustedFingerprints('example.com/ab').has(c.fingerprint)).toBe(false);
+  });
+});
