@@ -66,10 +66,14 @@ function peek(input: Readable, n: number): Promise<{ head: Buffer; ended: boolea
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
-    const done = (ended: boolean): void => {
+    const detach = (): void => {
       input.off('readable', onReadable);
       input.off('end', onEnd);
       input.off('error', onError);
+      input.off('close', onClose);
+    };
+    const done = (ended: boolean): void => {
+      detach();
       const head = Buffer.concat(chunks);
       if (!ended && head.length > 0) input.unshift(head);
       resolve({ head, ended });
@@ -84,13 +88,15 @@ function peek(input: Readable, n: number): Promise<{ head: Buffer; ended: boolea
     };
     const onEnd = (): void => done(true);
     const onError = (err: Error): void => {
-      input.off('readable', onReadable);
-      input.off('end', onEnd);
+      detach();
       reject(err);
     };
+    // A source destroyed without an error emits only 'close'.
+    const onClose = (): void => onError(new Error('the image stream was closed before its first bytes'));
     input.on('readable', onReadable);
     input.on('end', onEnd);
     input.once('error', onError);
+    input.once('close', onClose);
   });
 }
 

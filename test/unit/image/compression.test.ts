@@ -161,3 +161,14 @@ describe('decompressor', () => {
     await expect(readAll(d)).rejects.toThrow(`cannot decompress ${kind} image: install ${pkg}`);
   });
 });
+
+describe('sniffAndDecompress on a source destroyed without an error', () => {
+  it('rejects instead of waiting forever', async () => {
+    const { Readable } = await import('node:stream');
+    const { sniffAndDecompress } = await import('../../../src/image/compression.js');
+    const src = new Readable({ read() { /* never produces */ } });
+    const p = sniffAndDecompress(src);
+    src.destroy();
+    await expect(p).rejects.toThrow(/closed before/);
+  });
+});
