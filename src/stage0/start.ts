@@ -16,7 +16,7 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderAppScript, renderInitScript, renderRunScript, appFstabs, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
 
@@ -205,10 +205,9 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         mounts: planned.mounts.map((m) => ({ ...m, source: atRun(m.source) })),
       };
       plan.apps.push(forRun);
-      const fstabs = appFstabs(plan, forRun);
-      fs.writeFileSync(path.join(s1, `app-${app.name}.fstab`), fstabs.fstab);
-      const script = renderAppScript(plan, forRun, `${runDir}/stage1/app-${app.name}.fstab`, fstabs.readOnly);
-      fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), script);
+      const rendered = renderApp(plan, forRun);
+      for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
+      fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), rendered.script);
     }
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));

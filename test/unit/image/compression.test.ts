@@ -163,7 +163,7 @@ describe('decompressor', () => {
 });
 
 describe('sniffAndDecompress on a source destroyed without an error', () => {
-  it('rejects instead of waiting forever', async () => {
+  test('rejects instead of waiting forever', async () => {
     const { Readable } = await import('node:stream');
     const { sniffAndDecompress } = await import('../../../src/image/compression.js');
     const src = new Readable({ read() { /* never produces */ } });
