@@ -8,10 +8,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# What stage0/stage1 call on the host (util-linux, busybox-static, tini, iptables,
+# What stage0/stage1 call on the host (util-linux, busybox-static, mksh, tini, iptables,
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
 # and what the tests, the demo and the benchmark use as oracles and tools.
-PACKAGES=(util-linux busybox-static tini gnupg xz-utils bzip2 iptables iproute2
+PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file)
 
 die() { echo "setup: $*" >&2; exit 1; }

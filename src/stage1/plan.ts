@@ -11,8 +11,10 @@ export interface Stage1Tools {
   setpriv: string;
   /** tini-static: waits in the host PID namespace and forwards signals. */
   tini: string;
-  /** busybox-static: the pod init's shell and its applets (mount, pivot_root, setpriv, env...). */
+  /** busybox-static: mount, pivot_root, setpriv, env... and the app launchers' shell. */
   busybox: string;
+  /** The pod's PID 1 shell: mksh-static (~0.3 MB resident) when installed, else busybox sh (~1.8 MB). */
+  initShell: string[];
 }
 
 export interface AppMount {
