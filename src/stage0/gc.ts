@@ -43,7 +43,20 @@ export function markPods(host: Host, dataDir: string, opts: GcOptions): void {
 class Sweeper {
   private cgroups: CgroupManager | undefined;
   private mounts: string[] | undefined;
+  /** Torn-down pod dirs, deleted together at the end by one `rm -rf` (Node's rmSync was 3x slower). */
+  private doomed: string[] = [];
   constructor(readonly host: Host) {}
+
+  remove(dir: string): void { this.doomed.push(dir); }
+
+  /** Deletes the collected dirs; returns how many are still there. */
+  async finish(): Promise<number> {
+    const dirs = this.doomed;
+    this.doomed = [];
+    for (let i = 0; i < dirs.length; i += 500) await this.host.exec('rm', ['-rf', '--', ...dirs.slice(i, i + 500)]);
+    // What is left (a busy file) stays claimed; the next gc finishes it.
+    return dirs.filter((d) => fs.existsSync(d)).length;
+  }
 
   private async manager(): Promise<CgroupManager> {
     if (!this.cgroups) this.cgroups = (await import('../cgroups/cgroups.js')).cgroupManager(this.host);
@@ -86,22 +99,29 @@ function killCgroupMembers(host: Host, cg: PodCgroups): void {
 async function sweepOne(sweeper: Sweeper, pod: Pod, claimed: string): Promise<boolean> {
   try {
     await sweeper.teardown(claimed);
-    fs.rmSync(claimed, { recursive: true, force: true });
+    sweeper.remove(claimed);
     return true;
   } catch (e) {
     warn(`cannot garbage collect pod ${pod.uuid}: ${errorMessage(e)} (will retry on the next gc)`);
-    // Put it back where the next gc finds it.
-    try { fs.renameSync(claimed, path.join(podsRoot(pod.dir.split('/pods/')[0]), 'garbage', pod.uuid)); } catch { /* keep */ }
+    // Put it back where the next gc finds it (claims are always made in garbage/).
+    try { fs.renameSync(claimed, path.join(path.dirname(claimed), pod.uuid)); } catch { /* keep */ }
     return false;
   }
 }
 
-/** Deletes a garbage pod now (rm, and the sweep). */
-export async function deletePod(host: Host, dataDir: string, pod: Pod, sweeper = new Sweeper(host)): Promise<boolean> {
+/** Claims a garbage pod and tears it down; its dir goes when the sweeper finishes. */
+async function claimPod(dataDir: string, pod: Pod, sweeper: Sweeper): Promise<boolean> {
   const claimed = path.join(podsRoot(dataDir), 'garbage', `.${pod.uuid}.deleting.${process.pid}`);
   try { fs.renameSync(pod.dir, claimed); } catch { return true; } // another gc or rm has it
   info(`Garbage collecting pod "${pod.uuid}"`);
   return sweepOne(sweeper, pod, claimed);
+}
+
+/** Deletes one garbage pod now (rkt rm). */
+export async function deletePod(host: Host, dataDir: string, pod: Pod): Promise<boolean> {
+  const sweeper = new Sweeper(host);
+  const ok = await claimPod(dataDir, pod, sweeper);
+  return (await sweeper.finish()) === 0 && ok;
 }
 
 /** Finishes sweeps whose gc died half-way (claimed dot-names whose owner is gone). */
@@ -129,7 +149,7 @@ export async function gcPods(host: Host, dataDir: string, opts: GcOptions): Prom
     if (pod.stateDir === 'exited-garbage' && ageMs(host, pod.dir) < opts.gracePeriodMs) continue;
     if (pod.stateDir !== 'exited-garbage' && pod.stateDir !== 'garbage') continue;
     if (isHeld(host, pod.dir) && pod.stateDir === 'exited-garbage') continue;
-    if (!(await deletePod(host, dataDir, pod, sweeper))) failed++;
+    if (!(await claimPod(dataDir, pod, sweeper))) failed++;
   }
-  return failed;
+  return failed + (await sweeper.finish());
 }
