@@ -200,6 +200,8 @@ export class ImageStore {
   /** Records that a pod used the image now (image gc's grace period counts from it). */
   touch(id: string): void {
     const info = this.get(id) ?? notInStore(id);
+    // image gc counts in hours: rewriting the record on every run of a busy image buys nothing.
+    if (Date.now() - Date.parse(info.lastUsed) < 60_000) return;
     this.writeInfo({ ...info, lastUsed: new Date().toISOString() });
   }
 
