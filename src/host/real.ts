@@ -52,6 +52,8 @@ export class RealHost implements Host {
     if (!stat) return undefined;
     // comm (field 2) may hold spaces and parens; fields after the last ')' are plain.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A zombie is dead: it only waits for its parent (maybe a slow init) to reap it.
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
     return fields[19];
   }
 

@@ -17,7 +17,7 @@ import { loadNets, type LoadedNet } from './conf.js';
 import type { CniDns } from './dns.js';
 import type { NetMode } from './netflag.js';
 import { createNetns, deleteNetns, loopbackUp, netnsPathFor } from './netns.js';
-import { checkPortsFree, portChains, setupForwarding, teardownForwarding, type ForwardedPort, type PortChains } from './portfwd.js';
+import { assertOldestClaim, checkPortsFree, portChains, setupForwarding, teardownForwarding, type ForwardedPort, type PortChains } from './portfwd.js';
 
 export interface NetInfo {
   netName: string;
@@ -138,6 +138,7 @@ async function forwardPorts(host: Host, p: SetupParams, chains: PortChains, rec:
   writeJson(path.join(p.podDir, PORTFWD), { chains });
   if (!rec.hostIfs?.length) warn(`network "${rec.netName}" reported no host interface: forwarded ports will not answer on 127.0.0.1`);
   await setupForwarding(host, chains, rec.ip as string, rec.hostIfs ?? [], p.ports);
+  await assertOldestClaim(host, chains, p.ports);
 }
 
 /**

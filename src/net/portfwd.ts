@@ -73,6 +73,23 @@ function clash(wanted: string | undefined, other: string | undefined): boolean {
   return !wanted || !other || wanted === other;
 }
 
+/** The host ports other pods' DNAT chains forward, from `iptables -t nat -S`. */
+function othersPorts(listing: string, chains: PortChains) {
+  return listing.split('\n').flatMap((line) => {
+    const m = /^-A RKT-PFWD-DNAT-(\S+) (.*)$/.exec(line);
+    if (!m || `RKT-PFWD-DNAT-${m[1]}` === chains.dnat) return [];
+    const proto = /-p (\S+)/.exec(m[2])?.[1];
+    const port = Number(/--dport (\d+)/.exec(m[2])?.[1]);
+    const dst = /-d (\S+?)(\/32)? /.exec(m[2])?.[1];
+    return [{ pod: m[1], proto, port, dst: dst === '0.0.0.0/0' ? undefined : dst }];
+  });
+}
+
+function refuseTaken(p: ForwardedPort, others: ReturnType<typeof othersPorts>): void {
+  const other = others.find((r) => r.proto === p.protocol && r.port === p.hostPort && clash(p.hostIP, r.dst));
+  if (other) fail(`port ${p.hostPort} is already in use by pod ${other.pod}: choose another --port`);
+}
+
 /**
  * Refuses host ports already forwarded by another pod's chain or bound by a host
  * process: forwarding over them would silently steal their traffic.
@@ -84,18 +101,9 @@ export async function checkPortsFree(host: Host, chains: PortChains, ports: Forw
     if (seen.has(key)) fail(`port ${p.hostPort} is forwarded twice: give each --port a different host port`);
     seen.add(key);
   }
-  const listing = await iptables(host, ['-S']);
-  const rkt = listing.stdout.split('\n').flatMap((line) => {
-    const m = /^-A RKT-PFWD-DNAT-(\S+) (.*)$/.exec(line);
-    if (!m || `RKT-PFWD-DNAT-${m[1]}` === chains.dnat) return [];
-    const proto = /-p (\S+)/.exec(m[2])?.[1];
-    const port = Number(/--dport (\d+)/.exec(m[2])?.[1]);
-    const dst = /-d (\S+?)(\/32)? /.exec(m[2])?.[1];
-    return [{ pod: m[1], proto, port, dst: dst === '0.0.0.0/0' ? undefined : dst }];
-  });
+  const rkt = othersPorts((await iptables(host, ['-S'])).stdout, chains);
   for (const p of ports) {
-    const other = rkt.find((r) => r.proto === p.protocol && r.port === p.hostPort && clash(p.hostIP, r.dst));
-    if (other) fail(`port ${p.hostPort} is already in use by pod ${other.pod}: choose another --port`);
+    refuseTaken(p, rkt);
     const bound = boundPorts(host, p.protocol).find((b) => {
       if (b.port !== p.hostPort) return false;
       const addr = hexToIPv4(b.addr);
@@ -105,15 +113,30 @@ export async function checkPortsFree(host: Host, chains: PortChains, ports: Forw
   }
 }
 
+/** Rules first, jumps last: a pod whose jumps exist has all its rules (see assertOldestClaim). */
 export async function setupForwarding(host: Host, chains: PortChains, podIP: string, hostIfs: string[], ports: ForwardedPort[]): Promise<void> {
   await mustIptables(host, ['-N', chains.dnat]);
   await mustIptables(host, ['-N', chains.snat]);
-  for (const [chain, rule] of jumpRules(chains)) await mustIptables(host, ['-I', chain, '1', ...rule]);
   for (const p of ports) {
     for (const [chain, rule] of portRules(chains, podIP, p)) await mustIptables(host, ['-A', chain, ...rule]);
   }
+  for (const [chain, rule] of jumpRules(chains)) await mustIptables(host, ['-I', chain, '1', ...rule]);
   // Lets the kernel route packets with source 127.0.0.1 out to the pod (then masqueraded).
   for (const ifName of hostIfs) host.writeFile(`/proc/sys/net/ipv4/conf/${ifName}/route_localnet`, '1');
+}
+
+/**
+ * After setupForwarding: pods started at the same time all pass checkPortsFree, then
+ * forward the same port. Each jump is inserted at the top of PREROUTING, so the oldest
+ * forwarding is the lowest; a pod that finds a clashing pod below its own jump lost.
+ * (A clashing pod with no jump yet will insert it above ours, and lose in its own check.)
+ */
+export async function assertOldestClaim(host: Host, chains: PortChains, ports: ForwardedPort[]): Promise<void> {
+  const listing = (await iptables(host, ['-S'])).stdout;
+  const order = listing.split('\n').flatMap((l) => /^-A PREROUTING .*-j RKT-PFWD-DNAT-(\S+)$/.exec(l)?.[1] ?? []);
+  const mine = order.indexOf(chains.dnat.slice('RKT-PFWD-DNAT-'.length));
+  const older = othersPorts(listing, chains).filter((r) => order.indexOf(r.pod) > mine);
+  for (const p of ports) refuseTaken(p, older);
 }
 
 /** Removes the jump rules and both chains; anything already gone is fine. */

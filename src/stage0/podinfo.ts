@@ -25,8 +25,11 @@ function readJson<T>(file: string): T | undefined {
 }
 
 export function readNetworks(dir: string): NetSummary[] {
-  const nets = readJson<Array<{ netName: string; ifName?: string; ip: string }>>(path.join(dir, 'net-info.json')) ?? [];
-  return nets.map((n) => ({ netName: n.netName, ifName: n.ifName, ip: n.ip }));
+  // Without its netns file the pod's networks were torn down (a failed start): its IPs are free again.
+  if (!fs.existsSync(path.join(dir, 'netns'))) return [];
+  const nets = readJson<Array<{ netName: string; ifName?: string; ip?: string }>>(path.join(dir, 'net-info.json')) ?? [];
+  // An entry without an IP is a network still being joined (or whose join was killed).
+  return nets.flatMap((n) => (n.ip ? [{ netName: n.netName, ifName: n.ifName, ip: n.ip }] : []));
 }
 
 export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => boolean } = {}): PodSummary {

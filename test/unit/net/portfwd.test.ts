@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkPortsFree, portChains, setupForwarding, teardownForwarding, type ForwardedPort } from '../../../src/net/portfwd.js';
+import { assertOldestClaim, checkPortsFree, portChains, setupForwarding, teardownForwarding, type ForwardedPort } from '../../../src/net/portfwd.js';
 import { FakeHost } from '../../helpers/fake-host.js';
 
 const UUID = '0badcafe-1111-2222-3333-444455556666';
@@ -21,20 +21,20 @@ describe('port forwarding', () => {
     expect(chains).toEqual({ dnat: 'RKT-PFWD-DNAT-0badcafe', snat: 'RKT-PFWD-SNAT-0badcafe' });
   });
 
-  test('setup: chains, jumps, DNAT and SNAT rules, route_localnet on the host veth', async () => {
+  test('setup: chains, DNAT and SNAT rules, then the jumps, route_localnet on the host veth', async () => {
     const host = new FakeHost();
     await setupForwarding(host, chains, '172.16.28.5', ['veth0a1b'], [HTTP, DNS]);
     const W = 'exec iptables --wait -t nat';
     expect(host.calls).toEqual([
       `${W} -N RKT-PFWD-DNAT-0badcafe`,
       `${W} -N RKT-PFWD-SNAT-0badcafe`,
-      `${W} -I POSTROUTING 1 -s 127.0.0.1 ! -d 127.0.0.1 -j RKT-PFWD-SNAT-0badcafe`,
-      `${W} -I PREROUTING 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe`,
-      `${W} -I OUTPUT 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe`,
       `${W} -A RKT-PFWD-DNAT-0badcafe -d 0.0.0.0/0 -p tcp --dport 8080 -j DNAT --to-destination 172.16.28.5:80`,
       `${W} -A RKT-PFWD-SNAT-0badcafe -p tcp -s 127.0.0.1 -d 172.16.28.5 --dport 80 -j MASQUERADE`,
       `${W} -A RKT-PFWD-DNAT-0badcafe -d 192.0.2.2 -p udp --dport 5353 -j DNAT --to-destination 172.16.28.5:53`,
       `${W} -A RKT-PFWD-SNAT-0badcafe -p udp -s 127.0.0.1 -d 172.16.28.5 --dport 53 -j MASQUERADE`,
+      `${W} -I POSTROUTING 1 -s 127.0.0.1 ! -d 127.0.0.1 -j RKT-PFWD-SNAT-0badcafe`,
+      `${W} -I PREROUTING 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe`,
+      `${W} -I OUTPUT 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe`,
       'write /proc/sys/net/ipv4/conf/veth0a1b/route_localnet 1',
     ]);
   });
@@ -45,7 +45,7 @@ describe('port forwarding', () => {
     await expect(setupForwarding(host, chains, '172.16.28.5', ['veth0a1b'], [HTTP])).rejects.toThrow(
       "port forwarding: iptables -I OUTPUT 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe failed: iptables: Couldn't load match `addrtype'",
     );
-    expect(iptablesCalls(host)).toHaveLength(5);
+    expect(iptablesCalls(host)).toHaveLength(7);
   });
 
   test('teardown deletes jumps and chains and swallows errors', async () => {
@@ -121,5 +121,32 @@ describe('checkPortsFree', () => {
     await expect(checkPortsFree(hostWithRules(''), chains, [HTTP, { ...HTTP, name: 'other', podPort: 81 }])).rejects.toThrow(
       'port 8080 is forwarded twice',
     );
+  });
+});
+
+describe('assertOldestClaim (pods that passed checkPortsFree at the same time)', () => {
+  const jump = (id: string) => `-A PREROUTING -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-${id}\n`;
+  const rule = (id: string, port: number) => `-A RKT-PFWD-DNAT-${id} -p tcp -m tcp --dport ${port} -j DNAT --to-destination 172.16.28.3:80\n`;
+  function hostWith(listing: string): FakeHost {
+    const host = new FakeHost();
+    host.execHandler = (c) => ({ code: 0, stdout: c.args.includes('-S') ? listing : '', stderr: '' });
+    return host;
+  }
+
+  test('a clashing pod whose jump is below ours forwarded first: we lose', async () => {
+    const host = hostWith(jump('0badcafe') + jump('12345678') + rule('0badcafe', 8080) + rule('12345678', 8080));
+    await expect(assertOldestClaim(host, chains, [HTTP])).rejects.toThrow('port 8080 is already in use by pod 12345678: choose another --port');
+  });
+
+  test('a clashing pod whose jump is above ours, or not there yet, loses in its own check: we keep the port', async () => {
+    await expect(assertOldestClaim(hostWith(jump('12345678') + jump('0badcafe') + rule('0badcafe', 8080) + rule('12345678', 8080)), chains, [HTTP]))
+      .resolves.toBeUndefined();
+    await expect(assertOldestClaim(hostWith(jump('0badcafe') + rule('0badcafe', 8080) + rule('12345678', 8080)), chains, [HTTP]))
+      .resolves.toBeUndefined();
+  });
+
+  test('older pods forwarding other ports do not clash', async () => {
+    const host = hostWith(jump('0badcafe') + jump('12345678') + rule('0badcafe', 8080) + rule('12345678', 8081));
+    await expect(assertOldestClaim(host, chains, [HTTP])).resolves.toBeUndefined();
   });
 });
