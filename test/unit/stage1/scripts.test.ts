@@ -1,0 +1,772 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import {
+  appMounts, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
+} from '../../../src/stage1/scripts.js';
+import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
+
+const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
+const MKSH = '/bin/mksh-static';
+/** The shells PID 1 may be (tools.ts picks mksh-static when installed, else busybox sh). */
+const INIT_SHELLS: Array<[string, string[]]> = [
+  ...(BUSYBOX ? [['busybox sh', [BUSYBOX, 'sh']] as [string, string[]]] : []),
+  ...(fs.existsSync(MKSH) ? [['mksh-static', [MKSH]] as [string, string[]]] : []),
+];
+/** The shells the scripts must parse in: /bin/sh always, busybox sh (what stage1 runs) when present. */
+const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...INIT_SHELLS];
+
+const TOOLS: Stage1Tools = {
+  unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox',
+  initShell: ['/bin/busybox', 'sh'],
+};
+const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
+const POD = `/var/lib/rkt/pods/run/${UUID}`;
+const ROOTFS = `${POD}/stage1/rootfs/opt/stage2/web/rootfs`;
+
+function makeApp(over: Partial<AppPlan> = {}): AppPlan {
+  return {
+    name: 'web',
+    treeRootfs: '/var/lib/rkt/cas/tree/deps-sha512-abc/rootfs',
+    rootfs: ROOTFS,
+    overlay: { upper: `${POD}/overlay/web/upper`, work: `${POD}/overlay/web/work` },
+    exec: ['/bin/server', '--port', '80'],
+    env: [['PATH', '/usr/bin:/bin'], ['AC_APP_NAME', 'web']],
+    workingDir: '/srv',
+    uid: 1000,
+    gid: 2000,
+    supplementaryGids: [],
+    capabilities: ['CAP_CHOWN', 'CAP_NET_BIND_SERVICE', 'CAP_KILL'],
+    noNewPrivileges: false,
+    readOnlyRootfs: false,
+    mounts: [],
+    devDir: `${POD}/stage1/dev/web`,
+    protect: { maskedDirs: ['/sys/firmware', '/sys/fs'], maskedFiles: ['/proc/kcore', '/proc/keys'] },
+    cgroupProcs: [],
+    ...over,
+  };
+}
+
+function makePlan(over: Partial<PodPlan> = {}): PodPlan {
+  return {
+    uuid: UUID,
+    podDir: POD,
+    hostname: `rkt-${UUID}`,
+    apps: [makeApp()],
+    net: { kind: 'host' },
+    sharedIpc: false,
+    interactive: false,
+    openPaths: false,
+    podCgroupProcs: [],
+    stopGraceSeconds: 10,
+    tickFifo: '/var/lib/rkt/pods/.tick',
+    tools: TOOLS,
+    ...over,
+  };
+}
+
+/** Runs a script text through `shell -c` and returns its stdout (fails the test on a non-zero exit). */
+function runShell(shell: string[], script: string): string {
+  const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return r.stdout;
+}
+
+/**
+ * The exact argument vector of a script's top-level `exec ...` command, as the shell builds it:
+ * the command is run with `printf '%s\0'` in place of `exec`.
+ */
+function execArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
+  const at = script.startsWith('exec ') ? 0 : script.indexOf('\nexec ') + 1;
+  expect(at).toBeGreaterThanOrEqual(0);
+  expect(script.slice(at, at + 5)).toBe('exec ');
+  const out = runShell(shell, `printf '%s\\0' ${script.slice(at + 5)}`);
+  expect(out.endsWith('\0')).toBe(true);
+  return out.slice(0, -1).split('\0');
+}
+
+/** `sh -n` (and `busybox sh -n`): the script parses. */
+function expectSyntaxOk(script: string): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-sh-n-'));
+  try {
+    const f = path.join(dir, 'script.sh');
+    fs.writeFileSync(f, script);
+    for (const [name, shell] of SHELLS) {
+      const r = spawnSync(shell[0], [...shell.slice(1), '-n', f], { encoding: 'utf8' });
+      expect({ shell: name, status: r.status, stderr: r.stderr }).toEqual({ shell: name, status: 0, stderr: '' });
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Strings that break naive quoting. */
+const NASTY = [
+  "it's",
+  "'",
+  "''",
+  'two  spaces\tand a tab',
+  '$(touch /tmp/rkt-scripts-test-pwned)',
+  '`touch /tmp/rkt-scripts-test-pwned`',
+  '$HOME ${PATH} $1 $@ $$',
+  'line1\nline2\n',
+  '"double" \\backslash\\ \\\'',
+  '*',
+  '; exit 9; #',
+  '',
+  '-n',
+  'ünïcödé ✓',
+];
+
+describe('sq', () => {
+  test.each(NASTY.map((s) => [s]))('%j round-trips through sh', (s) => {
+    for (const [, shell] of SHELLS) expect(runShell(shell, `printf '%s' ${sq(s)}`)).toBe(s);
+    expect(fs.existsSync('/tmp/rkt-scripts-test-pwned')).toBe(false);
+  });
+
+  test('plain strings are simply single-quoted', () => {
+    expect(sq('abc')).toBe("'abc'");
+    expect(sq("a'b")).toBe(`'a'\\''b'`);
+  });
+});
+
+describe('the syntax check itself', () => {
+  test('rejects a broken script (so the checks below mean something)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-sh-n-'));
+    try {
+      const f = path.join(dir, 'bad.sh');
+      fs.writeFileSync(f, 'if then\n');
+      for (const [, shell] of SHELLS) expect(spawnSync(shell[0], [...shell.slice(1), '-n', f]).status).not.toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('renderRunScript', () => {
+  const tail = (initShell: string[]) => [
+    TOOLS.tini, '-s', '--',
+    TOOLS.setpriv, '--pdeathsig=KILL', '--',
+    ...initShell, `${POD}/stage1/init.sh`,
+  ];
+
+  test('--net=host: unshare mount, uts, pid and ipc, then tini -s, setpriv --pdeathsig=KILL, the init shell with init.sh', () => {
+    const s = renderRunScript(makePlan());
+    expectSyntaxOk(s);
+    expect(execArgv(s)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+  });
+
+  test('the init shell may be a single program (mksh-static)', () => {
+    const s = renderRunScript(makePlan({ tools: { ...TOOLS, initShell: [MKSH] } }));
+    expect(execArgv(s).slice(-2)).toEqual([MKSH, `${POD}/stage1/init.sh`]);
+  });
+
+  test('--net=none adds a new network namespace', () => {
+    const s = renderRunScript(makePlan({ net: { kind: 'none' } }));
+    expectSyntaxOk(s);
+    expect(execArgv(s)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+  });
+
+  test('a CNI netns is joined with nsenter --net=PATH before unshare (and no new netns is made)', () => {
+    const s = renderRunScript(makePlan({ net: { kind: 'netns', path: `${POD}/netns` } }));
+    expectSyntaxOk(s);
+    const argv = execArgv(s);
+    expect(argv).toEqual([TOOLS.nsenter, `--net=${POD}/netns`, '--', TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(argv).not.toContain('--net');
+  });
+
+  test('--ipc=parent keeps the host IPC namespace', () => {
+    const argv = execArgv(renderRunScript(makePlan({ sharedIpc: true, net: { kind: 'none' } })));
+    expect(argv).not.toContain('--ipc');
+    expect(argv.slice(0, 8)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--net', '--propagation', 'private', '--']);
+  });
+
+  test('paths with spaces and quotes survive', () => {
+    const pod = "/data dir/it's/pods/run/x";
+    const tools = { ...TOOLS, tini: '/opt/my tools/tini' };
+    const s = renderRunScript(makePlan({ podDir: pod, tools, net: { kind: 'netns', path: `${pod}/net ns` } }));
+    expectSyntaxOk(s);
+    const argv = execArgv(s);
+    expect(argv[1]).toBe(`--net=${pod}/net ns`);
+    expect(argv).toContain('/opt/my tools/tini');
+    expect(argv[argv.length - 1]).toBe(`${pod}/stage1/init.sh`);
+  });
+
+  test('the exec is the only command', () => {
+    const s = renderRunScript(makePlan());
+    const commands = s.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+    expect(commands).toHaveLength(1);
+    expect(commands[0].startsWith('exec ')).toBe(true);
+  });
+});
+
+describe('renderInitScript (text)', () => {
+  const two = () => makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] });
+  const lines = (s: string) => s.split('\n');
+
+  test('parses in sh, busybox sh and mksh, for every plan variant', () => {
+    for (const p of [
+      makePlan(), two(), makePlan({ interactive: true }), makePlan({ net: { kind: 'none' } }),
+      makePlan({ hostname: "it's a host", podDir: "/x y/it's", podCgroupProcs: ['/cg/a b/cgroup.procs', '/cg/c'] }),
+    ]) expectSyntaxOk(renderInitScript(p));
+  });
+
+  test('sets the hostname (quoted), and brings lo up only in a new empty netns', () => {
+    const s = renderInitScript(makePlan({ hostname: "my 'host'" }));
+    expect(lines(s).some((l) => l.endsWith(`hostname ${sq("my 'host'")}`))).toBe(true);
+    expect(s).not.toContain('ip link');
+    expect(lines(renderInitScript(makePlan({ net: { kind: 'none' } }))).some((l) => l.endsWith('ip link set lo up'))).toBe(true);
+    expect(renderInitScript(makePlan({ net: { kind: 'netns', path: '/n' } }))).not.toContain('ip link');
+  });
+
+  test('joins every pod cgroup before starting any app', () => {
+    const s = renderInitScript(makePlan({ podCgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/cgroup.procs', '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'] }));
+    const l = lines(s);
+    const joins = l.map((x, i) => [x, i] as const).filter(([x]) => x.startsWith('echo 0 > '));
+    expect(joins.map(([x]) => x)).toEqual([
+      "echo 0 > '/sys/fs/cgroup/memory/rkt-x/cgroup.procs'",
+      "echo 0 > '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'",
+    ]);
+    const firstApp = l.findIndex((x) => x.includes('/stage1/app-'));
+    expect(firstApp).toBeGreaterThan(joins[1][1]);
+  });
+
+  test('starts each app in the background in its own mount namespace, stdin from /dev/null', () => {
+    const s = renderInitScript(two());
+    const starts = lines(s).filter((l) => l.includes('/stage1/app-'));
+    expect(starts).toHaveLength(2);
+    starts.forEach((l, i) => {
+      expect(l).toMatch(/\bunshare -m --propagation private .*\bsh "\$P\/stage1\/app-(web|db)\.sh" <\/dev\/null &$/);
+      expect(l).toContain(`app-${['web', 'db'][i]}.sh`);
+    });
+    expect(s).toContain(`P='${POD}'`);
+    expect(s).toContain('"$P/rkt/pid/web"');
+    expect(s).toContain('"$P/rkt/pid/db"');
+    expect(s).toContain('"$P/rkt/status/');
+  });
+
+  test('--interactive passes stdin through (kept on fd 3: an async command starts with /dev/null)', () => {
+    const l = lines(renderInitScript(makePlan({ interactive: true })));
+    const save = l.indexOf('exec 3<&0');
+    const start = l.findIndex((x) => x.includes('app-web.sh'));
+    expect(save).toBeGreaterThan(0);
+    expect(start).toBeGreaterThan(save);
+    expect(l[start]).toMatch(/ <&3 3<&- &$/);
+    expect(renderInitScript(makePlan())).not.toContain('3<&0');
+  });
+
+  test('traps TERM and INT, and SIGKILLs what is left after the grace period', () => {
+    const s = renderInitScript(makePlan({ stopGraceSeconds: 7 }));
+    const trap = lines(s).find((l) => l.startsWith('trap ') && l.includes('TERM'));
+    expect(trap).toBeDefined();
+    expect(trap!.split(' ').slice(-2)).toEqual(['TERM', 'INT']);
+    expect(s).toMatch(/\( (\S+ )?sleep 7; kill -KILL -1 \) &/);
+    expect(s).toContain('kill -TERM "$p"');
+  });
+});
+
+/**
+ * init.sh run for real, without root, under each shell PID 1 may be. `busybox` is a
+ * stand-in script (hostname and ip are recorded, unshare only runs its command), and the
+ * grace-period `kill -KILL -1` (which would hit every process we may signal) is replaced
+ * by a marker file. The apps are small scripts.
+ */
+describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell) => {
+  let tmp: string;
+  let pod: string;
+  let fakeBusybox: string;
+  const started: ChildProcess[] = [];
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-init-'));
+    pod = path.join(tmp, 'pod dir');
+    for (const d of ['stage1', 'rkt/pid', 'rkt/status', 'cg', 'fake bin']) fs.mkdirSync(path.join(pod, d), { recursive: true });
+    fakeBusybox = path.join(pod, 'fake bin', 'busybox');
+    fs.writeFileSync(fakeBusybox, [
+      '#!/bin/sh',
+      `T=${sq(tmp)}`,
+      'case "$1" in',
+      '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
+      '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
+      '  unshare) shift; echo "unshare $*" >> "$T/unshare"; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec "$@" ;;',
+      `  sh) shift; exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
+      '  sleep) shift; exec sleep "$@" ;;',
+      '  *) echo "fake busybox: unexpected $*" >&2; exit 99 ;;',
+      'esac',
+      '',
+    ].join('\n'), { mode: 0o755 });
+  });
+  afterEach(() => {
+    // Never leave an app behind, even when a test fails.
+    for (const f of fs.existsSync(path.join(pod, 'rkt/pid')) ? fs.readdirSync(path.join(pod, 'rkt/pid')) : []) {
+      const pid = Number(fs.readFileSync(path.join(pod, 'rkt/pid', f), 'utf8'));
+      let cmd = '';
+      try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone */ }
+      if (pid > 1 && cmd.includes('sleep')) process.kill(pid, 'SIGKILL'); // still our app
+    }
+    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const HOST_COMMANDS = ['hostname', 'ip', 'unshare', 'nsenter', 'mount', 'umount', 'pivot_root', 'sysctl', 'reboot'];
+
+  /** Writes the apps' scripts and a runnable init.sh; returns its path. */
+  function prepare(plan: PodPlan, apps: Record<string, string>): string {
+    for (const [name, body] of Object.entries(apps)) fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${body}\n`);
+    const real = renderInitScript({ ...plan, tools: { ...plan.tools, busybox: fakeBusybox } });
+    expect(real.split('kill -KILL -1')).toHaveLength(2); // exactly one, replaced below
+    // In the pod's PID namespace -1 means the pod's processes; here, the apps.
+    const safe = real.replace('kill -KILL -1', `kill -KILL $pids 2>/dev/null; echo killed-all >> ${sq(`${tmp}/kill-all`)}`);
+    expect(safe).not.toMatch(/kill -KILL -1|kill -9 -1|kill -s KILL -1/);
+    // Nothing may touch the host: host commands must go through "$BB" (the stand-in).
+    expect(safe).not.toContain('/proc/sys');
+    expect(safe).not.toMatch(new RegExp(`(^|[;&|(]\\s*)(${HOST_COMMANDS.join('|')})\\b`, 'm'));
+    // ... and a second fence should that change: functions win over applets and PATH.
+    const fence = HOST_COMMANDS.map((c) => `${c}() { echo "unexpected ${c} $*" >&2; return 99; }`).join('\n');
+    const f = path.join(pod, 'stage1', 'init-test.sh');
+    fs.writeFileSync(f, `${fence}\n${safe}`);
+    return f;
+  }
+
+  function run(script: string, input?: string): Promise<{ code: number | null; ms: number; stderr: string }> {
+    const t0 = Date.now();
+    const child = spawn(initShell[0], [...initShell.slice(1), script], { stdio: ['pipe', 'ignore', 'pipe'] });
+    started.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    if (input !== undefined) child.stdin!.end(input);
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, ms: Date.now() - t0, stderr })));
+  }
+
+  /** The grace-period SIGKILL runs in the background and may finish after PID 1 exits. */
+  async function killedAll(): Promise<string> {
+    const f = path.join(tmp, 'kill-all');
+    for (let i = 0; i < 100 && !(fs.existsSync(f) && fs.readFileSync(f, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+  }
+  const status = (app: string) => fs.readFileSync(path.join(pod, 'rkt/status', app), 'utf8').trim();
+  const plan = (over: Partial<PodPlan> = {}) => makePlan({
+    podDir: pod, tickFifo: path.join(tmp, 'tick'), stopGraceSeconds: 0, hostname: "host 'x'", podCgroupProcs: [path.join(pod, 'cg', 'cgroup procs')], ...over,
+  });
+
+  test('the fence: functions override applets in this shell (else the test would be unsafe)', () => {
+    expect(runShell(initShell, 'hostname() { echo fake; }; unshare() { echo fake; }; hostname; unshare -m')).toBe('fake\nfake\n');
+  });
+
+  test('all apps succeed: exit 0, each status recorded, pids recorded, hostname and cgroup set', async () => {
+    const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exit 0', b: 'sleep 0.2; exit 0' });
+    const r = await run(f);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(status('a')).toBe('0');
+    expect(status('b')).toBe('0');
+    for (const a of ['a', 'b']) expect(fs.readFileSync(path.join(pod, 'rkt/pid', a), 'utf8')).toMatch(/^\d+\n$/);
+    expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'");
+    expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0\n');
+    // Each app got its own mount namespace, with private propagation.
+    const unshares = fs.readFileSync(path.join(tmp, 'unshare'), 'utf8').trim().split('\n');
+    expect(unshares).toHaveLength(2);
+    for (const l of unshares) expect(l).toMatch(/^unshare -m --propagation private /);
+    expect(fs.existsSync(path.join(tmp, 'kill-all'))).toBe(false);
+    expect(fs.existsSync(path.join(tmp, 'ip'))).toBe(false);
+  });
+
+  test('the first failing app stops the others at once and gives the pod its status', async () => {
+    const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'sleep 0.3; exit 3', b: 'exec sleep 30' });
+    const r = await run(f);
+    expect(r.code).toBe(3);
+    expect(r.ms).toBeLessThan(8000);
+    expect(status('a')).toBe('3');
+    expect(status('b')).toBe(String(128 + os.constants.signals.SIGTERM));
+    expect(await killedAll()).toBe('killed-all\n');
+  }, 15000);
+
+  test('an app that fails between the checks and the wait is still noticed promptly', async () => {
+    // Widen the race window deterministically: after checking the last app, PID 1 is
+    // "descheduled" for 0.5 s, during which app a fails; its SIGCHLD trap then runs before
+    // the wait instead of interrupting it.
+    const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'sleep 0.2; exit 5', b: 'exec sleep 30' });
+    const delay = 'kill() { command kill "$@"; r=$?; if [ "$1" = -0 ] && [ "$2" = "$pid_1" ] && [ -z "$delayed" ]; then delayed=1; sleep 0.5; fi; return $r; }';
+    fs.writeFileSync(f, `${delay}\n${fs.readFileSync(f, 'utf8')}`);
+    const r = await run(f);
+    expect(r.code).toBe(5);
+    expect(r.ms).toBeLessThan(4000);
+    expect(status('a')).toBe('5');
+    expect(status('b')).toBe('143');
+    expect(await killedAll()).toBe('killed-all\n');
+  }, 15000);
+
+  test('an app that ignores SIGTERM is killed after the grace period', async () => {
+    const f = prepare(plan({ stopGraceSeconds: 1, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }),
+      { a: 'sleep 0.3; exit 4', b: "trap '' TERM; exec sleep 30" });
+    const r = await run(f);
+    expect(r.code).toBe(4);
+    expect(r.ms).toBeGreaterThanOrEqual(1000);
+    expect(r.ms).toBeLessThan(8000);
+    expect(status('a')).toBe('4');
+    expect(status('b')).toBe(String(128 + os.constants.signals.SIGKILL));
+  }, 15000);
+
+  test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0', async (sig) => {
+    const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exec sleep 30', b: 'exec sleep 30' });
+    const done = run(f);
+    const pidFile = (a: string) => path.join(pod, 'rkt/pid', a);
+    const deadline = Date.now() + 5000;
+    while (!(fs.existsSync(pidFile('a')) && fs.existsSync(pidFile('b')) && fs.readFileSync(pidFile('b'), 'utf8').endsWith('\n'))) {
+      if (Date.now() > deadline) throw new Error('apps did not start');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await new Promise((res) => setTimeout(res, 100)); // let init reach its wait
+    started[started.length - 1].kill(sig);
+    const r = await done;
+    expect(r.ms).toBeLessThan(8000);
+    expect(r.code).toBe(0);
+    expect(status('a')).toBe('143');
+    expect(status('b')).toBe('143');
+    expect(await killedAll()).toBe('killed-all\n');
+  }, 15000);
+
+  test('stdin is /dev/null unless --interactive', async () => {
+    const app = `read -r line; printf 'got:%s' "$line" > ${sq(`${tmp}/out`)}`;
+    let r = await run(prepare(plan(), { web: app }), 'hello\n');
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:');
+    r = await run(prepare(plan({ interactive: true }), { web: app }), 'hello\n');
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:hello');
+  }, 15000);
+
+  test('--net=none brings lo up', async () => {
+    const r = await run(prepare(plan({ net: { kind: 'none' } }), { web: 'exit 0' }));
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, 'ip'), 'utf8')).toBe('ip link set lo up\n');
+  });
+});
+
+describe('appMounts (stage1)', () => {
+  const fields = (e: MountEntry) => [e.source, e.target, e.type, e.options];
+
+  test('overlay rootfs first, then proc, sys, dev, devices, devpts, shm; masked paths last', () => {
+    const app = makeApp();
+    const { mounts, readOnly } = appMounts(makePlan(), app);
+    const R = ROOTFS;
+    expect(mounts.map(fields)).toEqual([
+      ['overlay', R, 'overlay', `lowerdir=${app.treeRootfs},upperdir=${POD}/overlay/web/upper,workdir=${POD}/overlay/web/work`],
+      ['proc', `${R}/proc`, 'proc', 'ro,nosuid,nodev,noexec'],
+      ['sysfs', `${R}/sys`, 'sysfs', 'ro,nosuid,nodev,noexec'],
+      [`${POD}/stage1/dev/web`, `${R}/dev`, 'none', 'bind'],
+      ...DEVICES.map(([n]) => [`/dev/${n}`, `${R}/dev/${n}`, 'none', 'bind']),
+      ['devpts', `${R}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'],
+      ['shm', `${R}/dev/shm`, 'tmpfs', 'mode=1777,nosuid,nodev,size=65536k'],
+      ['tmpfs', `${R}/sys/firmware`, 'tmpfs', 'ro,mode=000,size=0'],
+      ['tmpfs', `${R}/sys/fs`, 'tmpfs', 'ro,mode=000,size=0'],
+      [`${POD}/stage1/masked`, `${R}/proc/kcore`, 'none', 'bind'],
+      [`${POD}/stage1/masked`, `${R}/proc/keys`, 'none', 'bind'],
+    ]);
+    expect(readOnly).toEqual([]);
+    expect(DEVICES.map(([n]) => n)).toEqual(['null', 'zero', 'full', 'random', 'urandom', 'tty']);
+  });
+
+  test('without overlay the rootfs copy is bound onto itself', () => {
+    const { mounts } = appMounts(makePlan(), makeApp({ overlay: undefined }));
+    expect(fields(mounts[0])).toEqual([ROOTFS, ROOTFS, 'none', 'bind']);
+    expect(mounts.some((m) => m.type === 'overlay')).toBe(false);
+  });
+
+  test('--insecure-options=paths: /proc and /sys writable, nothing masked', () => {
+    const { mounts } = appMounts(makePlan({ openPaths: true }), makeApp());
+    expect(mounts.find((m) => m.type === 'proc')!.options).toBe('rw,nosuid,nodev,noexec');
+    expect(mounts.find((m) => m.type === 'sysfs')!.options).toBe('rw,nosuid,nodev,noexec');
+    expect(mounts.some((m) => m.target.endsWith('/sys/firmware') || m.target.endsWith('/proc/kcore'))).toBe(false);
+  });
+
+  test('volumes: rbind when recursive, bind otherwise, read-only ones remounted; after /dev, before the masks', () => {
+    const app = makeApp({
+      mounts: [
+        { source: '/srv/data', target: '/data', readOnly: false, recursive: true, isFile: false },
+        { source: '/srv/conf', target: '/etc/app', readOnly: true, recursive: false, isFile: false },
+        { source: `${POD}/etc/web-hostname`, target: '/etc/hostname', readOnly: true, recursive: false, isFile: true },
+      ],
+    });
+    const { mounts, readOnly } = appMounts(makePlan(), app);
+    const vol = [
+      ['/srv/data', `${ROOTFS}/data`, 'none', 'rbind'],
+      ['/srv/conf', `${ROOTFS}/etc/app`, 'none', 'bind'],
+      [`${POD}/etc/web-hostname`, `${ROOTFS}/etc/hostname`, 'none', 'bind'],
+    ];
+    const at = mounts.findIndex((m) => m.source === '/srv/data');
+    expect(mounts.slice(at, at + 3).map(fields)).toEqual(vol);
+    expect(at).toBeGreaterThan(mounts.findIndex((m) => m.source === 'shm'));
+    expect(at).toBeLessThan(mounts.findIndex((m) => m.source === 'tmpfs'));
+    expect(readOnly).toEqual([`${ROOTFS}/etc/app`, `${ROOTFS}/etc/hostname`]);
+  });
+
+  test('--readonly-rootfs remounts the rootfs read-only, after the volumes', () => {
+    const app = makeApp({ readOnlyRootfs: true, mounts: [{ source: '/s', target: '/v', readOnly: true, recursive: true, isFile: false }] });
+    expect(appMounts(makePlan(), app).readOnly).toEqual([`${ROOTFS}/v`, ROOTFS]);
+  });
+});
+
+describe('mountSteps', () => {
+  const DIR = `${POD}/stage1`;
+  const entry = (source: string, target: string, type = 'none', options = 'bind'): MountEntry => ({ source, target, type, options });
+
+  test('one fstab and one mount -a for ordinary entries, in order, escaped for getmntent', () => {
+    const { mounts } = appMounts(makePlan(), makeApp());
+    const extra = entry('/srv/my data', `${ROOTFS}/my data`);
+    const { lines, files } = mountSteps(makeApp(), [...mounts, extra], DIR);
+    expect(Object.keys(files)).toEqual(['app-web.0.fstab']);
+    expect(lines).toEqual([`mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`]);
+    const fstab = files['app-web.0.fstab'];
+    expect(fstab.endsWith('\n')).toBe(true);
+    const l = fstab.trimEnd().split('\n');
+    expect(l).toHaveLength(mounts.length + 1);
+    expect(l[0]).toBe(`overlay ${ROOTFS} overlay lowerdir=/var/lib/rkt/cas/tree/deps-sha512-abc/rootfs,upperdir=${POD}/overlay/web/upper,workdir=${POD}/overlay/web/work 0 0`);
+    expect(l[1]).toBe(`proc ${ROOTFS}/proc proc ro,nosuid,nodev,noexec 0 0`);
+    expect(l[l.length - 1]).toBe(`/srv/my\\040data ${ROOTFS}/my\\040data none bind 0 0`);
+    // Every line keeps exactly six fields.
+    for (const x of l) expect(x.split(' ')).toHaveLength(6);
+  });
+
+  test("an entry too long for busybox's fstab reader gets its own mount, and order is kept", () => {
+    const long = `/srv/${'x'.repeat(600)}`;
+    const before = entry('/a', `${ROOTFS}/a`);
+    const after = entry('/b', `${ROOTFS}/b`, 'none', 'rbind');
+    const { lines, files } = mountSteps(makeApp(), [before, entry(long, `${ROOTFS}/long`, 'none', 'rbind'), after], DIR);
+    expect(lines).toEqual([
+      `mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`,
+      `mount --rbind '${long}' '${ROOTFS}/long' || die 'cannot mount ${ROOTFS}/long'`,
+      `mount -a -T '${DIR}/app-web.1.fstab' || die 'cannot set up the mounts of app web (see above)'`,
+    ]);
+    expect(files).toEqual({
+      'app-web.0.fstab': `/a ${ROOTFS}/a none bind 0 0\n`,
+      'app-web.1.fstab': `/b ${ROOTFS}/b none rbind 0 0\n`,
+    });
+  });
+
+  test('a long non-bind entry is mounted with its type and options; long lines are never written to an fstab', () => {
+    const lower = `/var/lib/rkt/cas/tree/${'d'.repeat(500)}/rootfs`;
+    const app = makeApp({ treeRootfs: lower });
+    const { mounts } = appMounts(makePlan(), app);
+    const { lines, files } = mountSteps(app, mounts, DIR);
+    expect(lines[0]).toBe(`mount -t overlay -o 'lowerdir=${lower},upperdir=${POD}/overlay/web/upper,workdir=${POD}/overlay/web/work' 'overlay' '${ROOTFS}' || die 'cannot mount ${ROOTFS}'`);
+    expect(lines[1]).toBe(`mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`);
+    expect(lines).toHaveLength(2);
+    for (const content of Object.values(files)) for (const l of content.split('\n')) expect(l.length).toBeLessThanOrEqual(500);
+  });
+
+  test('the mount lines pass their paths intact through sh', () => {
+    const long = `/srv/it's a ${'y'.repeat(600)}`;
+    const { lines } = mountSteps(makeApp(), [entry(long, "/r/it's"), entry('/short', '/r/s')], "/d/it's");
+    const out = runShell(['/bin/sh'], `mount() { printf '%s|' "$@"; echo; }\ndie() { exit 9; }\n${lines.join('\n')}`);
+    expect(out).toBe(`--bind|${long}|/r/it's|\n-a|-T|/d/it's/app-web.0.fstab|\n`);
+  });
+
+  test('no entries, no steps', () => {
+    expect(mountSteps(makeApp(), [], DIR)).toEqual({ lines: [], files: {} });
+  });
+
+  test('white space and backslashes are octal-escaped', () => {
+    expect(fstabEscape('/a b\tc\nd\\e')).toBe('/a\\040b\\011c\\012d\\134e');
+    expect(fstabEscape('/plain/path')).toBe('/plain/path');
+  });
+});
+
+describe('renderApp', () => {
+  const lines = (s: string) => s.split('\n');
+
+  test('parses in sh, busybox sh and mksh, as does the step after setpriv', () => {
+    const app = makeApp({ cgroupProcs: ['/cg/a/cgroup.procs'], oomScoreAdj: -500, noNewPrivileges: true, readOnlyRootfs: true });
+    expectSyntaxOk(renderApp(makePlan(), app).script);
+    expectSyntaxOk(renderApp(makePlan(), makeApp()).script);
+    expectSyntaxOk(stepAfterPrivileges(app));
+    expectSyntaxOk(stepAfterPrivileges(makeApp()));
+  });
+
+  test('returns the fstab files its mount lines read', () => {
+    const app = makeApp();
+    const { script, files } = renderApp(makePlan(), app);
+    const steps = mountSteps(app, appMounts(makePlan(), app).mounts, `${POD}/stage1`);
+    expect(files).toEqual(steps.files);
+    expect(Object.keys(files).length).toBeGreaterThan(0);
+    for (const name of Object.keys(files)) expect(script).toContain(`mount -a -T '${POD}/stage1/${name}'`);
+  });
+
+  test('joins the app cgroups, sets oom_score_adj, mounts, remounts read-only, enters the rootfs, then execs', () => {
+    const app = makeApp({
+      cgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/web/cgroup.procs', '/sys/fs/cgroup/cpu/rkt-x/web/cgroup.procs'],
+      oomScoreAdj: 250,
+      readOnlyRootfs: true,
+      mounts: [{ source: '/srv/conf', target: '/etc/app', readOnly: true, recursive: false, isFile: false }],
+    });
+    const l = lines(renderApp(makePlan(), app).script);
+    const idx = (pred: (x: string) => boolean) => { const i = l.findIndex(pred); expect(i).toBeGreaterThanOrEqual(0); return i; };
+    const cg1 = idx((x) => x.startsWith("echo 0 > '/sys/fs/cgroup/memory/rkt-x/web/cgroup.procs' || die "));
+    const cg2 = idx((x) => x.startsWith("echo 0 > '/sys/fs/cgroup/cpu/rkt-x/web/cgroup.procs' || die "));
+    const oom = idx((x) => x.startsWith('echo 250 > /proc/self/oom_score_adj || die'));
+    const mount = idx((x) => x.startsWith(`mount -a -T '${POD}/stage1/app-web.0.fstab' || die `));
+    const ro1 = idx((x) => x.startsWith(`mount -o remount,bind,ro '${ROOTFS}/etc/app' || die`));
+    const ro2 = idx((x) => x.startsWith(`mount -o remount,bind,ro '${ROOTFS}' || die`));
+    const cd = idx((x) => x.startsWith(`cd '${ROOTFS}' || die`));
+    const ex = idx((x) => x.startsWith('exec '));
+    const order = [cg1, cg2, oom, mount, ro1, ro2, cd, ex];
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(new Set(order).size).toBe(8);
+    expect(l.some((x) => x.startsWith('die() {') && x.includes('exit 254'))).toBe(true);
+  });
+
+  test('no oom_score_adj, cgroup or remount lines when there is nothing to do', () => {
+    const s = renderApp(makePlan(), makeApp()).script;
+    expect(s).not.toContain('oom_score_adj');
+    expect(s).not.toContain('cgroup');
+    expect(s).not.toContain('remount');
+  });
+
+  test('the exec: busybox setpriv keeps CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
+    const app = makeApp({ supplementaryGids: [10, 20] });
+    const argv = execArgv(renderApp(makePlan(), app).script);
+    expect(argv).toEqual([
+      TOOLS.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
+      TOOLS.setpriv, '--ambient-caps=+sys_admin', '--bounding-set=-all,+chown,+net_bind_service,+kill',
+      '--reuid=1000', '--regid=2000', '--groups=10,20',
+      '--', TOOLS.busybox, 'sh', '-c', stepAfterPrivileges(app), 'app-web',
+      '/srv', 'PATH=/usr/bin:/bin', 'AC_APP_NAME=web', '/bin/server', '--port', '80',
+    ]);
+  });
+
+  test('no supplementary gids clears the groups; --insecure-options=capabilities keeps the whole bounding set', () => {
+    const argv = execArgv(renderApp(makePlan(), makeApp({ capabilities: 'all', uid: 0, gid: 0 })).script);
+    expect(argv).toContain('--clear-groups');
+    expect(argv.some((a) => a.startsWith('--groups'))).toBe(false);
+    expect(argv.some((a) => a.startsWith('--bounding-set'))).toBe(false);
+    expect(argv).toContain('--reuid=0');
+    expect(argv).toContain('--regid=0');
+  });
+
+  test('an empty capability list drops every capability', () => {
+    const argv = execArgv(renderApp(makePlan(), makeApp({ capabilities: [] })).script);
+    expect(argv).toContain('--bounding-set=-all');
+  });
+
+  test('--nnp only when noNewPrivileges', () => {
+    expect(stepAfterPrivileges(makeApp({ noNewPrivileges: true }))).toMatch(/exec setpriv [^\n]* --nnp -- env -i "\$@"/);
+    expect(stepAfterPrivileges(makeApp({ noNewPrivileges: false }))).not.toContain('--nnp');
+    const argv = execArgv(renderApp(makePlan(), makeApp({ noNewPrivileges: true })).script);
+    // Not given to util-linux setpriv (before the step script), which would stop the pivot.
+    expect(argv.slice(0, argv.indexOf('-c'))).not.toContain('--nnp');
+  });
+
+  test.each(SHELLS)('quoting: env values and exec arguments round-trip exactly through %s', (_name, shell) => {
+    const marker = path.join(os.tmpdir(), `rkt-quoting-${process.pid}`);
+    const nasty = `it's a "test" with $(touch ${marker}) and \`touch ${marker}\` and $HOME\nnew line\ttab \\ end`;
+    const app = makeApp({
+      env: [['WEIRD', nasty], ['EMPTY', ''], ['EQ', 'a=b']],
+      exec: ['/bin/echo', nasty, '', ' ', "'", '*', '--'],
+      workingDir: "/work dir/it's",
+    });
+    const argv = execArgv(renderApp(makePlan(), app).script, shell);
+    const at = argv.indexOf('app-web');
+    expect(argv.slice(at + 1)).toEqual([
+      "/work dir/it's", `WEIRD=${nasty}`, 'EMPTY=', 'EQ=a=b', '/bin/echo', nasty, '', ' ', "'", '*', '--',
+    ]);
+    expect(argv[at - 1]).toBe(stepAfterPrivileges(app));
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  test('paths with quotes and spaces in the script lines are quoted', () => {
+    const rootfs = "/pods/it's here/rootfs";
+    const plan = makePlan({ podDir: "/pods/it's here" });
+    const app = makeApp({ rootfs, readOnlyRootfs: true, cgroupProcs: ["/cg/it's/cgroup.procs"] });
+    const s = renderApp(plan, app).script;
+    expectSyntaxOk(s);
+    // Run the script's lines before the exec with the commands stubbed: every quoted path arrives intact.
+    const stubs = 'mount() { printf "mount:%s|" "$@"; echo; }; cd() { printf "cd:%s\\n" "$1"; }';
+    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => !x.startsWith('echo 0 >')).join('\n');
+    const out = runShell(['/bin/sh'], `${stubs}\n${body}`);
+    expect(out).toBe([
+      "mount:-a|mount:-T|mount:/pods/it's here/stage1/app-web.0.fstab|",
+      "mount:-o|mount:remount,bind,ro|mount:/pods/it's here/rootfs|",
+      "cd:/pods/it's here/rootfs",
+      '',
+    ].join('\n'));
+  });
+});
+
+/**
+ * The step after util-linux setpriv, run by busybox sh as stage1 runs it, with only
+ * `pivot_root` and `umount` replaced by shell functions: busybox's own setpriv and env
+ * applets then run the app, here a real program that reports what it got.
+ */
+(BUSYBOX ? describe : describe.skip)('stepAfterPrivileges (run under busybox sh)', () => {
+  let tmp: string;
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-step-')); });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  const STUBS = (pivot: string) => [
+    `pivot_root() { echo "pivot $*" >> ${sq(`${tmp}/log`)}; ${pivot}; }`,
+    `umount() { echo "umount $*" >> ${sq(`${tmp}/log`)}; }`,
+  ].join('\n');
+
+  /** Runs the step with extra pipes open on fds 3..5; returns stdout, stderr and status. */
+  function step(app: AppPlan, args: string[], pivot = 'return 0') {
+    const r = spawnSync(BUSYBOX!, ['sh', '-c', `${STUBS(pivot)}\n${stepAfterPrivileges(app)}`, 'app-web', ...args],
+      { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    return { out: r.stdout, err: r.stderr, status: r.status };
+  }
+
+  test('the preflight: functions override the pivot_root and umount applets (else the test would be unsafe)', () => {
+    expect(runShell([BUSYBOX!, 'sh'], `${STUBS('return 0')}\npivot_root . .; umount -l .; cat ${sq(`${tmp}/log`)}`))
+      .toBe('pivot . .\numount -l .\n');
+  });
+
+  test.each([false, true])('argv reaches the app exactly, in the working dir (noNewPrivileges=%s)', (nnp) => {
+    const wd = path.join(tmp, "work dir's");
+    fs.mkdirSync(wd);
+    const r = step(makeApp({ noNewPrivileges: nnp }), [wd, 'K=v 1', '/usr/bin/printf', '%s\\0', "it's", '', '$(x)', 'a\nb']);
+    expect(r.err).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.out).toBe(["it's", '', '$(x)', 'a\nb', ''].join('\0'));
+    expect(fs.readFileSync(path.join(tmp, 'log'), 'utf8')).toBe('pivot . .\numount -l .\n');
+    expect(step(makeApp({ noNewPrivileges: nnp }), [wd, '/bin/pwd']).out).toBe(`${wd}\n`);
+  });
+
+  test('the app gets exactly the given environment', () => {
+    const r = step(makeApp(), ['/', 'A=1', 'B=two words', 'EMPTY=', '/usr/bin/env']);
+    expect(r.err).toBe('');
+    expect(r.out).toBe('A=1\nB=two words\nEMPTY=\n');
+  });
+
+  test('no fd above 2 reaches the app', () => {
+    const r = step(makeApp(), ['/', '/bin/ls', '/proc/self/fd']);
+    expect(r.err).toBe('');
+    // 0-2, plus the one ls opens to read the directory; the pipes on 3..5 are gone.
+    expect(r.out.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
+  });
+
+  test('--nnp is applied only when noNewPrivileges', () => {
+    const noNewPrivs = (nnp: boolean) => {
+      const r = step(makeApp({ noNewPrivileges: nnp }), ['/', '/bin/grep', '^NoNewPrivs:', '/proc/self/status']);
+      expect(r.err).toBe('');
+      return r.out.split(/\s+/)[1];
+    };
+    expect(noNewPrivs(true)).toBe('1');
+    expect(noNewPrivs(false)).toBe('0');
+  });
+
+  test('a missing working directory fails with 254 and says so; the app does not run', () => {
+    const r = step(makeApp(), ['/no/such/dir', '/usr/bin/touch', path.join(tmp, 'ran')]);
+    expect(r.status).toBe(254);
+    expect(r.err).toContain('stage1: working directory /no/such/dir does not exist in the image');
+    expect(fs.existsSync(path.join(tmp, 'ran'))).toBe(false);
+  });
+
+  test('a failed pivot fails with 254 before anything else', () => {
+    const r = step(makeApp(), ['/', '/usr/bin/touch', path.join(tmp, 'ran')], 'return 1');
+    expect(r.status).toBe(254);
+    expect(r.err).toContain('stage1: cannot pivot into the app rootfs');
+    expect(fs.readFileSync(path.join(tmp, 'log'), 'utf8')).toBe('pivot . .\n');
+    expect(fs.existsSync(path.join(tmp, 'ran'))).toBe(false);
+  });
+});
