@@ -1,5 +1,5 @@
 import type { Command } from './command.js';
-import { parseRunArgs, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
+import { parseRunArgs, runGlobals, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
 import { flagBool } from './flags.js';
 import { realHost } from '../host/real.js';
 import { preparePod } from '../stage0/prepare.js';
@@ -13,8 +13,9 @@ export const command: Command = {
   flags: [...RUN_POD_FLAGS, ...APP_FLAGS],
   ownGrammar: true,
   needsRoot: true,
-  async run({ globals, rawArgs }) {
+  async run({ parsed, rawArgs }) {
     const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
+    const globals = runGlobals(parsed.values, args);
     const { pod } = await preparePod(realHost, globals, args);
     transition(pod, globals.dir, 'prepared');
     if (!flagBool(args.pod, 'quiet')) info(`pod ${pod.uuid} is prepared`);

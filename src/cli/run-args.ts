@@ -6,8 +6,9 @@
  * image applies to every app.
  */
 import { FlagSpec, FlagValues, parseOneFlag, flagString, flagList, flagBool } from './flags.js';
-import { GLOBAL_FLAGS } from './globals.js';
+import { GLOBAL_FLAGS, GlobalOptions, globalOptionsFrom } from './globals.js';
 import { fail } from '../util/errors.js';
+import { setDebug } from '../util/log.js';
 
 export const APP_FLAGS: FlagSpec[] = [
   { name: 'exec', kind: 'string', help: 'override the exec command for the preceding image' },
@@ -124,6 +125,16 @@ export function parseRunArgs(argv: string[], podFlags: FlagSpec[]): RunArgs {
     i++;
   }
   return { pod, apps, podMounts };
+}
+
+/**
+ * The global options of a run/prepare: main parsed only the flags before the command
+ * name, and global flags may also follow it (`rkt run --insecure-options=image IMAGE`).
+ */
+export function runGlobals(leading: FlagValues, args: RunArgs): GlobalOptions {
+  const globals = globalOptionsFrom(new Map([...leading, ...args.pod]));
+  if (globals.debug) setDebug(true);
+  return globals;
 }
 
 export { flagString, flagList, flagBool };

@@ -1,5 +1,5 @@
 import type { Command } from './command.js';
-import { parseRunArgs, RUN_PREPARED_FLAGS } from './run-args.js';
+import { parseRunArgs, runGlobals, RUN_PREPARED_FLAGS } from './run-args.js';
 import { flagBool } from './flags.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
@@ -14,8 +14,9 @@ export const command: Command = {
   flags: RUN_PREPARED_FLAGS,
   ownGrammar: true,
   needsRoot: true,
-  async run({ globals, rawArgs }) {
+  async run({ parsed, rawArgs }) {
     const args = parseRunArgs(rawArgs, RUN_PREPARED_FLAGS);
+    const globals = runGlobals(parsed.values, args);
     if (args.apps.length !== 1) fail('run-prepared takes exactly one pod UUID (see "rkt list")');
     const found = findPod(globals.dir, args.apps[0].image);
     if (found.stateDir !== 'prepared') fail(`pod ${found.uuid} is not prepared (it is in ${found.stateDir}): prepare a new one with "rkt prepare"`);

@@ -1,5 +1,5 @@
 import type { Command } from './command.js';
-import { parseRunArgs, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
+import { parseRunArgs, runGlobals, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
 import { flagBool } from './flags.js';
 import { realHost } from '../host/real.js';
 import { preparePod } from '../stage0/prepare.js';
@@ -12,8 +12,9 @@ export const command: Command = {
   flags: [...RUN_POD_FLAGS, ...APP_FLAGS],
   ownGrammar: true,
   needsRoot: true,
-  async run({ globals, rawArgs }) {
+  async run({ parsed, rawArgs }) {
     const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
+    const globals = runGlobals(parsed.values, args);
     const { pod, prepared } = await preparePod(realHost, globals, args);
     const started = await startPod(realHost, globals, pod, prepared, { netFlags: args.pod, interactive: flagBool(args.pod, 'interactive') });
     return { handoff: started.script, podDir: started.pod.dir };

@@ -2,8 +2,8 @@ import type { Command } from './command.js';
 import { flagBool } from './flags.js';
 import { realHost } from '../host/real.js';
 import { errorMessage } from '../util/errors.js';
-import { podState, readHolder } from '../stage0/pod.js';
-import { podInitPid } from '../stage0/procs.js';
+import { podState } from '../stage0/pod.js';
+import { podHolderPid, podInitPid } from '../stage0/procs.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 
 export const command: Command = {
@@ -23,7 +23,13 @@ export const command: Command = {
       }
       // SIGTERM goes to the holder (tini), which forwards it to the pod's init; --force
       // kills the pod's PID 1, which takes down its whole PID namespace.
-      const target = force ? podInitPid(realHost, pod.dir) : readHolder(pod.dir)?.pid;
+      const find = () => (force ? podInitPid(realHost, pod.dir) : podHolderPid(realHost, pod.dir));
+      let target = find();
+      // Just after the hand-off the holder may still be the launcher, about to exec stage1.
+      for (let i = 0; i < 40 && target === undefined && podState(realHost, pod) === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        target = find();
+      }
       if (target === undefined || !realHost.kill(target, force ? 'SIGKILL' : 'SIGTERM')) {
         process.stderr.write(`stop: cannot signal pod "${pod.uuid}"\n`);
         failed++;

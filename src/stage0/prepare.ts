@@ -90,6 +90,12 @@ function parseGids(s: string | undefined): number[] | undefined {
   });
 }
 
+/** The caller's environment, without what bin/rkt added for stage0 (the hand-off fd). */
+function callerEnv(): NodeJS.ProcessEnv {
+  const { RKT_HANDOFF_FD: _handoff, ...env } = process.env;
+  return env;
+}
+
 interface ResolveContext {
   globals: GlobalOptions;
   store: ImageStore;
@@ -116,7 +122,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
   const appEnv = new Map(flagList(a.flags, 'environment').map((e) => parseEnvAssignment(e, '--environment')));
   const env = buildAppEnv({
     appName: name,
-    inherit: ctx.inheritEnv ? process.env : undefined,
+    inherit: ctx.inheritEnv ? callerEnv() : undefined,
     image: app?.environment,
     fileEnv: ctx.fileEnv,
     setEnv: ctx.setEnv,

@@ -13,11 +13,28 @@ export function childrenOf(host: Host, pid: number): number[] {
   return text.trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
+/**
+ * True if pid is this pod's stage1 (tini, or the pod's init): both name the pod's init.sh
+ * on their command line. Guards every signal rkt sends: a holder record that names some
+ * other process (a launcher killed mid hand-off leaves its orphan's new parent) must
+ * never get a pod's SIGTERM or SIGKILL.
+ */
+export function runsPod(host: Host, pid: number, podDir: string): boolean {
+  return (host.readFile(`/proc/${pid}/cmdline`) ?? '').includes(`/${path.basename(podDir)}/stage1/init.sh`);
+}
+
+/** Host PID of the pod's stage1 holder (tini), if the pod runs. */
+export function podHolderPid(host: Host, podDir: string): number | undefined {
+  const holder = readHolder(podDir);
+  if (!holder || host.processStartTime(holder.pid) !== holder.start || !runsPod(host, holder.pid, podDir)) return undefined;
+  return holder.pid;
+}
+
 /** Host PID of the pod's PID 1, if the pod runs. */
 export function podInitPid(host: Host, podDir: string): number | undefined {
-  const holder = readHolder(podDir);
-  if (!holder || host.processStartTime(holder.pid) !== holder.start) return undefined;
-  return childrenOf(host, holder.pid)[0];
+  const holder = podHolderPid(host, podDir);
+  const init = holder === undefined ? undefined : childrenOf(host, holder)[0];
+  return init !== undefined && runsPod(host, init, podDir) ? init : undefined;
 }
 
 /** Host PID of an app of a running pod. */

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../util/errors.js';
+import { errorMessage, fail } from '../util/errors.js';
 import { warn } from '../util/log.js';
 import type { GlobalOptions } from '../cli/globals.js';
 import { flagBool, flagList, flagString, FlagValues } from '../cli/flags.js';
@@ -53,8 +53,11 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
     return p;
   };
   const target = (p: string) => resolveInRootfs(app.treeRootfs, p);
-  const volumeOn = (p: string) => app.mounts.some((m) => m.target === target(p));
-  mounts.push({ source: file('hostname', `${hostname}\n`), target: target('/etc/hostname'), readOnly: false, recursive: false, isFile: true });
+  // A volume on the file or on a directory above it (say on /etc) provides the file itself.
+  const volumeOn = (p: string) => app.mounts.some((m) => target(p) === m.target || target(p).startsWith(`${m.target.replace(/\/$/, '')}/`));
+  if (!volumeOn('/etc/hostname')) {
+    mounts.push({ source: file('hostname', `${hostname}\n`), target: target('/etc/hostname'), readOnly: false, recursive: false, isFile: true });
+  }
   const hostsFlag = parseHostsEntries(flagList(flags, 'hosts-entry'));
   if (!volumeOn('/etc/hosts')) {
     if (hostsFlag === 'host') {
@@ -182,6 +185,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       openPaths: prepared.openPaths,
       podCgroupProcs: cg.podProcs,
       stopGraceSeconds: STOP_GRACE_SECONDS,
+      tickFifo: path.join(globals.dir, 'pods', '.tick'),
       tools,
     };
     // The scripts name paths as they will be once the pod is in run/; files are made now, in `dir`.
@@ -216,7 +220,11 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const running = transition(pod, globals.dir, 'run');
     return { pod: running, script: path.join(running.dir, 'stage1', 'run.sh') };
   } catch (e) {
-    if (netCreated) await (await import('../net/network.js')).teardownPodNetworks(host, dir).catch(() => undefined);
+    if (netCreated) {
+      // Whatever is left is retried by gc (the pod stays an aborted prepare); say so.
+      await (await import('../net/network.js')).teardownPodNetworks(host, dir)
+        .catch((te: unknown) => warn(`cleaning up the pod networks: ${errorMessage(te)}`));
+    }
     cgroups.destroyPod(cg);
     throw e;
   }
