@@ -81,8 +81,12 @@ async function main(argv: string[]): Promise<CommandResult> {
 async function handOff(script: string, podDir: string): Promise<number> {
   const fd = Number(process.env.RKT_HANDOFF_FD);
   if (Number.isInteger(fd) && fd > 2) {
-    writeHolder(realHost, podDir, process.ppid);
+    // Write first: if bin/rkt was killed, this fails (EPIPE) or we have been reparented,
+    // and the pod must not name some other process (init) as its holder.
+    const launcher = process.ppid;
     fs.writeSync(fd, script);
+    if (process.ppid !== launcher) throw new RktError('the rkt process that started this pod was killed during the hand-off');
+    writeHolder(realHost, podDir, launcher);
     return 0;
   }
   // Started without bin/rkt: run stage1 as a child (it execs, so its PID is the pod).

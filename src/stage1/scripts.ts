@@ -1,9 +1,9 @@
 /**
  * Renders a PodPlan into the three stage1 scripts:
  *
- *  run.sh   sourced by bin/rkt; execs [nsenter --net] unshare (new mount, UTS, IPC, PID
- *           [, net] namespaces) -> tini (stays in the host PID namespace, forwards signals,
- *           exits with the pod's status) -> setpriv --pdeathsig=KILL -> busybox sh init.sh.
+ *  run.sh   sourced by bin/rkt; closes the caller's fds above 2, then execs [nsenter --net]
+ *           unshare (new mount, UTS, IPC, PID [, net] namespaces) -> tini (stays in the host
+ *           PID namespace, forwards signals, exits with the pod's status) -> setpriv --pdeathsig=KILL -> busybox sh init.sh.
  *  init.sh  PID 1 of the pod (mksh-static, ~0.3 MB resident, else busybox sh): hostname,
  *           cgroup, starts each app in its own
  *           mount namespace, forwards SIGTERM/SIGINT (SIGKILL after a grace period),
@@ -43,12 +43,20 @@ function dirOf(p: string): string {
   return i <= 0 ? '/' : p.slice(0, i);
 }
 
+/**
+ * Closes every fd above 2, then execs its arguments. Descriptors rkt's caller handed it
+ * (shells, CI runners, service managers pass extra ones) must not stay open in the pod's
+ * init for the pod's whole life. busybox sh, because dash and mksh only know fds 0-9.
+ */
+export const CLOSE_FDS = 'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$@"';
+
 export function renderRunScript(plan: PodPlan): string {
   const t = plan.tools;
   const ns = ['--mount', '--uts', '--pid'];
   if (!plan.sharedIpc) ns.push('--ipc');
   if (plan.net.kind === 'none') ns.push('--net');
   const chain = [
+    t.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds',
     ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
     t.unshare, ...ns, '--propagation', 'private', '--',
     t.tini, '-s', '--',
@@ -98,6 +106,8 @@ export function renderInitScript(plan: PodPlan): string {
     lines.push(`"$BB" unshare -m --propagation private "$BB" sh "$P/stage1/app-${app.name}.sh" ${stdin} &`);
     lines.push(`pid_${i}=$!; pids="$pids $pid_${i}"; echo "$pid_${i}" > "$P/rkt/pid/${app.name}"`);
   });
+  // A stop that came while the apps were being started reached only those started before it.
+  lines.push('[ -n "$stopping" ] && for p in $pids; do kill -TERM "$p" 2>/dev/null; done');
   const names = plan.apps.map((a, i) => `${i}:${a.name}`).join(' ');
   lines.push(
     'result=0',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  appMounts, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
+  appMounts, CLOSE_FDS, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 
@@ -147,6 +147,8 @@ describe('the syntax check itself', () => {
 });
 
 describe('renderRunScript', () => {
+  /** First, a busybox sh closes the fds rkt's caller handed it; the chain proper follows. */
+  const closer = [TOOLS.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds'];
   const tail = (initShell: string[]) => [
     TOOLS.tini, '-s', '--',
     TOOLS.setpriv, '--pdeathsig=KILL', '--',
@@ -156,7 +158,7 @@ describe('renderRunScript', () => {
   test('--net=host: unshare mount, uts, pid and ipc, then tini -s, setpriv --pdeathsig=KILL, the init shell with init.sh', () => {
     const s = renderRunScript(makePlan());
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
   });
 
   test('the init shell may be a single program (mksh-static)', () => {
@@ -167,21 +169,21 @@ describe('renderRunScript', () => {
   test('--net=none adds a new network namespace', () => {
     const s = renderRunScript(makePlan({ net: { kind: 'none' } }));
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
   });
 
   test('a CNI netns is joined with nsenter --net=PATH before unshare (and no new netns is made)', () => {
     const s = renderRunScript(makePlan({ net: { kind: 'netns', path: `${POD}/netns` } }));
     expectSyntaxOk(s);
     const argv = execArgv(s);
-    expect(argv).toEqual([TOOLS.nsenter, `--net=${POD}/netns`, '--', TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(argv).toEqual([...closer, TOOLS.nsenter, `--net=${POD}/netns`, '--', TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
     expect(argv).not.toContain('--net');
   });
 
   test('--ipc=parent keeps the host IPC namespace', () => {
     const argv = execArgv(renderRunScript(makePlan({ sharedIpc: true, net: { kind: 'none' } })));
     expect(argv).not.toContain('--ipc');
-    expect(argv.slice(0, 8)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--net', '--propagation', 'private', '--']);
+    expect(argv.slice(closer.length, closer.length + 8)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--net', '--propagation', 'private', '--']);
   });
 
   test('paths with spaces and quotes survive', () => {
@@ -190,9 +192,15 @@ describe('renderRunScript', () => {
     const s = renderRunScript(makePlan({ podDir: pod, tools, net: { kind: 'netns', path: `${pod}/net ns` } }));
     expectSyntaxOk(s);
     const argv = execArgv(s);
-    expect(argv[1]).toBe(`--net=${pod}/net ns`);
+    expect(argv[closer.length + 1]).toBe(`--net=${pod}/net ns`);
     expect(argv).toContain('/opt/my tools/tini');
     expect(argv[argv.length - 1]).toBe(`${pod}/stage1/init.sh`);
+  });
+
+  (BUSYBOX ? test : test.skip)('the closer leaves only fds 0, 1 and 2 to what it execs, even fds above 9', () => {
+    const r = spawnSync(BUSYBOX!, ['sh', '-c', 'exec 7</dev/null 12</dev/null; exec "$@"', 'sh', BUSYBOX!, 'sh', '-c', CLOSE_FDS, 'close-fds', 'ls', '/proc/self/fd'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['0', '1', '2', '3']); // 3: ls's own handle on the dir
   });
 
   test('the exec is the only command', () => {

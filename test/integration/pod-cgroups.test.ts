@@ -1,0 +1,87 @@
+/**
+ * --memory and --cpu on this host's cgroups (v1 controllers): the limits land in the
+ * app's cgroup files, and the kernel enforces them: an allocation past --memory is
+ * OOM-killed (and `rkt status` says so), a busy loop under --cpu=500m gets half a core.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BUSYBOX_ACI, RktEnv, makeEnv, rkt, skipReason } from '../helpers/rkt.js';
+import { INSECURE, cgroupMountOf, cgroupOf, podCgroupDirs, podProcess, podTraces, sections, shArgs, startPod, statusJson, statusText, teardown } from '../helpers/pods.js';
+
+const v1 = () => { try { cgroupMountOf('memory'); cgroupMountOf('cpu'); return true; } catch { return false; } };
+const skip = skipReason() ?? (v1() ? undefined : 'needs cgroup v1 memory and cpu controllers (this suite reads v1 files)');
+if (skip) process.stderr.write(`pod-cgroups integration tests skipped: ${skip}\n`);
+const suite = skip ? describe.skip : describe;
+
+const read = (file: string) => fs.readFileSync(file, 'utf8').trim();
+
+suite('pod cgroups', () => {
+  let env: RktEnv;
+  beforeAll(() => { env = makeEnv(); });
+  afterAll(async () => { await teardown(env); });
+
+  test('--memory=128M and --cpu=750m are written into the running app\'s cgroups', async () => {
+    const pod = await startPod(env, [INSECURE, 'run', '--net=host', BUSYBOX_ACI, '--memory=128M', '--cpu=750m', '--exec=/bin/sleep', '--', '300'], /sleep 300$/);
+    try {
+      const app = podProcess(env, pod.uuid, /sleep 300$/);
+      const mem = cgroupOf(app!, 'memory');
+      const cpu = cgroupOf(app!, 'cpu');
+      expect(mem).toContain(`rkt-${pod.uuid}`);
+      expect(cpu).toContain(`rkt-${pod.uuid}`);
+      expect(read(path.join(mem, 'memory.limit_in_bytes'))).toBe('128000000');
+      expect(read(path.join(cpu, 'cpu.cfs_quota_us'))).toBe('75000');
+      expect(read(path.join(cpu, 'cpu.cfs_period_us'))).toBe('100000');
+      expect(read(path.join(mem, 'cgroup.procs')).split('\n')).toContain(String(app));
+    } finally {
+      rkt(env, ['stop', pod.uuid]);
+      await pod.done;
+    }
+  });
+
+  test('an allocation past --memory is OOM-killed: exit 137, and rkt status says so', () => {
+    const uuidFile = path.join(env.base, 'oom-uuid');
+    // busybox tail keeps the last N bytes of a stream in memory: 100 MB against a 32 MB limit.
+    const r = rkt(env, [INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`, BUSYBOX_ACI, '--memory=32M', '--exec=/bin/tail', '--', '-c', '100000000', '/dev/zero']);
+    expect(r.status).toBe(137);
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    const text = statusText(env, uuid);
+    expect(text['app-busybox']).toBe('137');
+    expect(text['oom-killed']).toBe('busybox');
+    const json = statusJson(env, uuid);
+    expect(json.apps[0]).toMatchObject({ name: 'busybox', exit_code: 137, oom_killed: true });
+  });
+
+  test('an app that stays under --memory is not reported as OOM-killed', () => {
+    const uuidFile = path.join(env.base, 'no-oom-uuid');
+    const r = rkt(env, shArgs(['--net=host', `--uuid-file-save=${uuidFile}`], ['--memory=64M'], 'head -c 20000000 /dev/zero | tail -c 10000000 | wc -c'));
+    expect(r.stdout.trim()).toBe('10000000');
+    expect(r.status).toBe(0);
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    expect(statusText(env, uuid)['oom-killed']).toBeUndefined();
+    expect(statusJson(env, uuid).apps[0].oom_killed).toBe(false);
+  });
+
+  test('a busy loop under --cpu=500m is throttled to about half a core', () => {
+    // The app reports its own cgroups (no cgroup namespace: the paths are the host's).
+    const r = rkt(env, shArgs(['--net=host'], ['--cpu=500m'], 'echo ==cgroup==; cat /proc/self/cgroup; (while :; do :; done) & sleep 2; kill $!'));
+    expect(r.status).toBe(0);
+    const lines = sections(r.stdout).cgroup.split('\n');
+    const rel = (ctrl: string) => lines.find((l) => l.split(':')[1].split(',').includes(ctrl))!.split(':')[2];
+    const cpuDir = path.join(cgroupMountOf('cpu'), rel('cpu'));
+    const acctDir = path.join(cgroupMountOf('cpuacct'), rel('cpuacct'));
+    const stat = Object.fromEntries(read(path.join(cpuDir, 'cpu.stat')).split('\n').map((l) => l.split(' ')));
+    expect(Number(stat.nr_throttled)).toBeGreaterThan(5);
+    const usedSeconds = Number(read(path.join(acctDir, 'cpuacct.usage'))) / 1e9;
+    // 2 s at half a core is 1 s of CPU; unthrottled, the loop would take the whole 2 s.
+    expect(usedSeconds).toBeGreaterThan(0.6);
+    expect(usedSeconds).toBeLessThan(1.4);
+  });
+
+  test('gc removes every cgroup of the pods', () => {
+    const uuids = JSON.parse(rkt(env, ['list', '--format=json']).stdout).map((p: { name: string }) => p.name) as string[];
+    expect(uuids.some((u) => podCgroupDirs(u).length > 0)).toBe(true); // exited pods keep theirs until gc
+    expect(rkt(env, ['gc', '--grace-period=0s']).status).toBe(0);
+    for (const u of uuids) expect(podTraces(env, u)).toEqual({ procs: [], cgroups: [], mounts: [], dirs: [] });
+  });
+});
