@@ -5,7 +5,7 @@
  * `--` starts that image's arguments and a lone `---` ends them. `--mount` before any
  * image applies to every app.
  */
-import { FlagSpec, FlagValues, parseOneFlag, flagString, flagList, flagBool } from './flags.js';
+import { FlagSpec, FlagValues, parseOneFlag, flagList } from './flags.js';
 import { GLOBAL_FLAGS, GlobalOptions, globalOptionsFrom } from './globals.js';
 import { fail } from '../util/errors.js';
 import { setDebug } from '../util/log.js';
@@ -137,4 +137,3 @@ export function runGlobals(leading: FlagValues, args: RunArgs): GlobalOptions {
   return globals;
 }
 
-export { flagString, flagList, flagBool };

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { errorMessage, fail } from '../util/errors.js';
 import { warn } from '../util/log.js';
 import type { GlobalOptions } from '../cli/globals.js';
-import { flagBool, flagList, flagString, FlagValues } from '../cli/flags.js';
+import { flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { parseNetFlag, parsePortFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
@@ -230,4 +230,3 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   }
 }
 
-export { flagBool };

@@ -38,10 +38,6 @@ function boundingSetArg(caps: string[]): string {
   return ['-all', ...caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
 }
 
-function dirOf(p: string): string {
-  const i = p.lastIndexOf('/');
-  return i <= 0 ? '/' : p.slice(0, i);
-}
 
 /**
  * Closes every fd above 2, then execs its arguments. Descriptors rkt's caller handed it

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { parseRunArgs, RUN_POD_FLAGS, RUN_PREPARED_FLAGS, flagBool, flagList, flagString } from '../../../src/cli/run-args.js';
+import { parseRunArgs, RUN_POD_FLAGS, RUN_PREPARED_FLAGS } from '../../../src/cli/run-args.js';
+import { flagBool, flagList, flagString } from '../../../src/cli/flags.js';
 import { RktError } from '../../../src/util/errors.js';
 
 const parse = (argv: string[]) => parseRunArgs(argv, RUN_POD_FLAGS);
