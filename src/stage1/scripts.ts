@@ -81,8 +81,8 @@ export function renderInitScript(plan: PodPlan): string {
     'stop() {',
     '  [ -n "$stopping" ] && return',
     '  stopping=1',
-    '  for p in $pids; do kill -TERM "$p" 2>/dev/null; done',
-    `  ( "$BB" sleep ${plan.stopGraceSeconds}; kill -KILL -1 ) &`,
+    '  for p in $pids; do kill -TERM "$p" 2>&-; done',
+    `  ( read -t ${plan.stopGraceSeconds} _ <&9 2>&-; kill -KILL -1 ) &`,
     '}',
     // A stop asked for from outside (rkt stop, systemctl stop, ^C) is a clean exit, as in rkt:
     // statuses are recorded as they are, but rkt run exits 0 unless an app had failed before.
@@ -95,7 +95,7 @@ export function renderInitScript(plan: PodPlan): string {
     ...(plan.interactive ? ['exec 3<&0'] : []),
     // A FIFO nobody writes, shared by every pod: `read -t 1` on it is a one-second sleep that
     // a signal interrupts, with no process (a `sleep` would cost 1.4 MB for the pod's life).
-    `[ -p ${sq(plan.tickFifo)} ] || "$BB" mkfifo ${sq(plan.tickFifo)} 2>/dev/null`,
+    `[ -p ${sq(plan.tickFifo)} ] || "$BB" mkfifo ${sq(plan.tickFifo)} 2>&-`,
     `exec 9<>${sq(plan.tickFifo)}`,
   ];
   plan.apps.forEach((app, i) => {
@@ -103,7 +103,21 @@ export function renderInitScript(plan: PodPlan): string {
     lines.push(`pid_${i}=$!; pids="$pids $pid_${i}"; echo "$pid_${i}" > "$P/rkt/pid/${app.name}"`);
   });
   // A stop that came while the apps were being started reached only those started before it.
-  lines.push('[ -n "$stopping" ] && for p in $pids; do kill -TERM "$p" 2>/dev/null; done');
+  lines.push('[ -n "$stopping" ] && for p in $pids; do kill -TERM "$p" 2>&-; done');
+  // Once every app launcher has its own mount namespace (each leaves a marker as its first
+  // step), PID 1 pivots into the pod's rkt/ dir and detaches the host root, so that even an
+  // app granted CAP_SYS_PTRACE finds nothing of the host behind /proc/1/root.
+  plan.apps.forEach((app, i) => {
+    lines.push(`while [ ! -e "$P/rkt/pid/${app.name}.ns" ] && kill -0 "$pid_${i}" 2>&-; do read -t 0.001 _ <&9 2>&-; done`);
+  });
+  lines.push(
+    'S="$P/rkt/status"',
+    // One busybox shell does it all: it reaches its own applets through the pod's /proc,
+    // mounted in the new root for the moment, so it can still detach the host root after
+    // pivot_root; then it drops that /proc too.
+    `"$BB" mount --bind "$P/rkt" "$P/rkt" && cd "$P/rkt" && "$BB" sh -c 'mount -t proc proc proc && pivot_root . . && umount -l . && umount -l /proc' && cd / && S=/status ||`,
+    '  echo "stage1: warning: the pod\'s init could not leave the host root" >&2',
+  );
   const names = plan.apps.map((a, i) => `${i}:${a.name}`).join(' ');
   lines.push(
     'result=0',
@@ -113,16 +127,16 @@ export function renderInitScript(plan: PodPlan): string {
     '  still=',
     '  for a in $left; do',
     '    eval "p=\\$pid_${a%%:*}"',
-    '    if kill -0 "$p" 2>/dev/null; then still="$still $a"; continue; fi',
+    '    if kill -0 "$p" 2>&-; then still="$still $a"; continue; fi',
     '    wait "$p"; rc=$?',
-    '    echo "$rc" > "$P/rkt/status/${a#*:}"',
+    '    echo "$rc" > "$S/${a#*:}"',
     '    if [ "$rc" -ne 0 ] && [ "$result" -eq 0 ] && [ -z "$requested" ]; then result=$rc; stop; fi',
     '  done',
     '  left=$still',
     // Sleep until a child exits or a signal comes. An app that exits after its check above
     // but before the read has its CHLD trap run too early to cut the read short: the
     // one-second timeout bounds how long that goes unseen.
-    '  [ -n "$left" ] && read -t 1 _ <&9 2>/dev/null',
+    '  [ -n "$left" ] && read -t 1 _ <&9 2>&-',
     'done',
     'exit "$result"',
     '',
@@ -226,6 +240,8 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
+    // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
+    `: > ${sq(`${plan.podDir}/rkt/pid/${app.name}.ns`)}`,
     ...app.cgroupProcs.map((f) => `echo 0 > ${sq(f)} || die ${sq(`cannot join cgroup ${f}`)}`),
     ...(app.oomScoreAdj !== undefined ? [`echo ${app.oomScoreAdj} > /proc/self/oom_score_adj || die 'cannot set oom_score_adj'`] : []),
     ...steps.lines,

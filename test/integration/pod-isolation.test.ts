@@ -139,12 +139,7 @@ suite('pod isolation', () => {
       expect(r.stdout).toMatch(/\/proc\/1\/root\/etc\/hostname.*: Permission denied/);
     });
 
-    // KNOWN GAP, recorded as a failing test so it flips (and fails) once fixed: the pod's
-    // PID 1 keeps the host root in view, so an app GRANTED CAP_SYS_PTRACE can read the host
-    // through /proc/1/root. The fix is for PID 1 to pivot into a minimal stage1 root once
-    // every app has its own mount namespace. With the default capabilities this is blocked
-    // (the test above).
-    test.failing('an app allowed to ptrace (--caps-retain=CAP_SYS_PTRACE) still cannot reach the host through the pod\'s init', () => {
+    test('an app allowed to ptrace (--caps-retain=CAP_SYS_PTRACE) still cannot reach the host through the pod\'s init', () => {
       const r = rkt(env, shArgs(['--net=host'], ['--caps-retain=CAP_SYS_PTRACE,CAP_DAC_OVERRIDE'],
         `cat /proc/1/root${marker} 2>&1; ls /proc/1/root${ROOT}/package.json 2>&1; ls /proc/1/cwd/ 2>&1 | head -3`));
       expect(r.stdout).not.toContain('host side');
