@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverImage, discoverPubkeys, type DiscoveryOptions } from '../../../src/image/discovery.js';
+import { closeServer as close, listenLocal as listen, selfSignedCert } from '../../helpers/servers.js';
 
 interface Page { status?: number; body?: string; location?: string }
 
@@ -32,14 +31,6 @@ function handle(isSecure: boolean): http.RequestListener {
   };
 }
 
-function listen(server: http.Server | https.Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-function close(server: http.Server | https.Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 function html(...metas: string[]): Page {
   return { body: `<!DOCTYPE html>\n<html><head>\n${metas.join('\n')}\n</head><body>hi</body></html>` };
@@ -62,14 +53,8 @@ const plainPaths = (): string[] => seen.filter((s) => !s.secure).map((s) => s.pa
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-discovery-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-days', '1',
-  ], { stdio: 'ignore' });
   plain = http.createServer(handle(false));
-  secure = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, handle(true));
+  secure = https.createServer(selfSignedCert(dir), handle(true));
   plainPort = await listen(plain);
   securePort = await listen(secure);
 });

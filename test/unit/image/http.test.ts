@@ -1,15 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { httpGet, httpGetBuffer, progressStream } from '../../../src/image/http.js';
+import { closeServer as close, listenLocal, selfSignedCert } from '../../helpers/servers.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -36,15 +35,8 @@ function handle(isSecure: boolean): Handler {
   };
 }
 
-function listen(server: http.Server | https.Server, scheme: string): Promise<string> {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve(`${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`));
-  });
-}
-
-function close(server: http.Server | https.Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
+async function listen(server: http.Server | https.Server, scheme: string): Promise<string> {
+  return `${scheme}://127.0.0.1:${await listenLocal(server)}`;
 }
 
 function text(body: string, headers: http.OutgoingHttpHeaders = {}): Handler {
@@ -64,14 +56,8 @@ async function readAll(body: Readable | undefined): Promise<string> {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-http-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-days', '1',
-  ], { stdio: 'ignore' });
   plain = http.createServer(handle(false));
-  secure = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, handle(true));
+  secure = https.createServer(selfSignedCert(dir), handle(true));
   plainBase = await listen(plain, 'http');
   secureBase = await listen(secure, 'https');
 });
