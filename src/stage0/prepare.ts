@@ -12,7 +12,7 @@ import type { RunArgs, AppArgs } from '../cli/run-args.js';
 import { flagBool, flagList, flagString } from '../cli/flags.js';
 import type { FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
-import type { ImageManifest, PodManifest, PodVolume, RuntimeApp } from '../image/types.js';
+import type { ImageManifest, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
 import { appNameFromImageName, isACName } from '../image/acname.js';
 import { checkOsArch, parsePodManifest } from '../image/manifest.js';
 import { resolveAppResources, AppResources } from '../image/isolators.js';
@@ -96,6 +96,15 @@ function callerEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Mount targets resolved inside the image rootfs (never through the host's symlinks). */
+function preparedMounts(treeRootfs: string, mounts: ResolvedMount[]): PreparedApp['mounts'] {
+  return mounts.map((m) => ({ volume: m.volume.name, target: resolveInRootfs(treeRootfs, m.target), readOnly: m.readOnly }));
+}
+
+function preparedPorts(ports: Port[] | undefined): PreparedApp['ports'] {
+  return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }));
+}
+
 interface ResolveContext {
   globals: GlobalOptions;
   store: ImageStore;
@@ -155,8 +164,8 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
     resources,
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
-    mounts: mounts.map((m) => ({ volume: m.volume.name, target: resolveInRootfs(treeRootfs, m.target), readOnly: m.readOnly })),
-    ports: (app?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+    mounts: preparedMounts(treeRootfs, mounts),
+    ports: preparedPorts(app?.ports),
   };
 }
 
@@ -265,8 +274,8 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       workingDir: app.workingDirectory ?? '/', uid, gid, supplementaryGids: app.supplementaryGIDs ?? [],
       resources: resolveAppResources(app.isolators, {}, { allCaps: globals.insecure.has('capabilities') }),
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
-      mounts: mounts.map((m) => ({ volume: m.volume.name, target: resolveInRootfs(treeRootfs, m.target), readOnly: m.readOnly })),
-      ports: (app.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+      mounts: preparedMounts(treeRootfs, mounts),
+      ports: preparedPorts(app.ports),
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');

@@ -116,7 +116,7 @@ function createTargets(lower: string, writable: string, targets: Array<{ path: s
   }
 }
 
-function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[]): AppPlan {
+function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect']): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
     const source = v.kind === 'host' ? v.source! : path.join(dir, 'volumes', v.name);
@@ -141,7 +141,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
     devDir: path.join(dir, 'stage1', 'dev', app.name),
-    protect: hostProtect(),
+    protect,
     cgroupProcs: cg.appProcs[app.name] ?? [],
   };
 }
@@ -192,9 +192,10 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const runDir = plan.podDir;
     const atRun = (p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
     const s1 = path.join(dir, 'stage1');
+    const protect = hostProtect();
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
-      const planned = appPlan(dir, prepared, app, cg, etc);
+      const planned = appPlan(dir, prepared, app, cg, etc, protect);
       makeDevDir(planned.devDir);
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
       createTargets(app.treeRootfs, writable, [
