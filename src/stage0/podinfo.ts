@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
+import { readNetInfo } from '../net/network.js';
 import { HOLDER_FILE, mtime, Pod, PodState, podState, readHolder } from './pod.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
@@ -27,9 +28,8 @@ function readJson<T>(file: string): T | undefined {
 export function readNetworks(dir: string): NetSummary[] {
   // Without its netns file the pod's networks were torn down (a failed start): its IPs are free again.
   if (!fs.existsSync(path.join(dir, 'netns'))) return [];
-  const nets = readJson<Array<{ netName: string; ifName?: string; ip?: string }>>(path.join(dir, 'net-info.json')) ?? [];
-  // An entry without an IP is a network still being joined (or whose join was killed).
-  return nets.flatMap((n) => (n.ip ? [{ netName: n.netName, ifName: n.ifName, ip: n.ip }] : []));
+  // The net module owns net-info.json; it skips networks still being joined (no IP yet).
+  return readNetInfo(dir).map((n) => ({ netName: n.netName, ifName: n.ifName, ip: n.ip }));
 }
 
 export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => boolean } = {}): PodSummary {
