@@ -3,7 +3,7 @@ import { parseRunArgs, runGlobals, RUN_POD_FLAGS, APP_FLAGS } from './run-args.j
 import { flagBool } from './flags.js';
 import { realHost } from '../host/real.js';
 import { preparePod } from '../stage0/prepare.js';
-import { transition } from '../stage0/pod.js';
+import { stampState, transition } from '../stage0/pod.js';
 import { info } from '../util/log.js';
 
 export const command: Command = {
@@ -17,7 +17,7 @@ export const command: Command = {
     const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
     const globals = runGlobals(parsed.values, args);
     const { pod } = await preparePod(realHost, globals, args);
-    transition(pod, globals.dir, 'prepared');
+    stampState(realHost, transition(pod, globals.dir, 'prepared').dir);
     if (!flagBool(args.pod, 'quiet')) info(`pod ${pod.uuid} is prepared`);
     process.stdout.write(`${pod.uuid}\n`);
     return 0;

@@ -35,4 +35,6 @@ export interface Host {
   /** Mount points (field 5 of /proc/self/mountinfo), unescaped. */
   mountPoints(): string[];
   now(): Date;
+  /** Waits; the fake advances its clock instead, so bounded waits are testable. */
+  sleep(ms: number): Promise<void>;
 }

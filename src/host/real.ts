@@ -63,6 +63,8 @@ export class RealHost implements Host {
   }
 
   now(): Date { return new Date(); }
+
+  sleep(ms: number): Promise<void> { return new Promise((resolve) => setTimeout(resolve, ms)); }
 }
 
 export const realHost = new RealHost();

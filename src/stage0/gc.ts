@@ -11,7 +11,8 @@ import path from 'node:path';
 import type { Host } from '../host/host.js';
 import { info, warn } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { isHeld, listPods, Pod, podState, podsRoot, transition } from './pod.js';
+import { isHeld, listPods, Pod, podState, podsRoot, stampState, stateAgeMs, transition } from './pod.js';
+import { formatDurationMs } from '../util/duration.js';
 import { CGROUPS_FILE } from './start.js';
 import type { CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 
@@ -21,22 +22,24 @@ export interface GcOptions {
   markOnly: boolean;
 }
 
-function ageMs(host: Host, dir: string): number {
-  try { return host.now().getTime() - fs.statSync(dir).ctimeMs; } catch { return 0; }
-}
+/** How long a SIGKILLed leftover may take to leave its cgroup before gc gives up on the pod. */
+const CGROUP_DRAIN_MS = 5000;
 
-function tryTransition(pod: Pod, dataDir: string, to: 'exited-garbage' | 'garbage'): Pod | undefined {
-  try { return transition(pod, dataDir, to); } catch { return undefined; } // lost a race: someone else moved it
+function tryTransition(host: Host, pod: Pod, dataDir: string, to: 'exited-garbage' | 'garbage'): Pod | undefined {
+  let moved: Pod;
+  try { moved = transition(pod, dataDir, to); } catch { return undefined; } // lost a race: someone else moved it
+  try { stampState(host, moved.dir); } catch { /* swept by someone else meanwhile */ }
+  return moved;
 }
 
 /** Moves dead pods to the garbage states. Returns the pods now in them. */
 export function markPods(host: Host, dataDir: string, opts: GcOptions): void {
   for (const pod of listPods(dataDir)) {
     const state = podState(host, pod);
-    if (state === 'exited') tryTransition(pod, dataDir, 'exited-garbage');
-    else if (state === 'aborted prepare') tryTransition(pod, dataDir, 'garbage');
-    else if (state === 'embryo' && !isHeld(host, pod.dir) && ageMs(host, pod.dir) > 60_000) tryTransition(pod, dataDir, 'garbage');
-    else if (state === 'prepared' && ageMs(host, pod.dir) >= opts.expirePreparedMs) tryTransition(pod, dataDir, 'garbage');
+    if (state === 'exited') tryTransition(host, pod, dataDir, 'exited-garbage');
+    else if (state === 'aborted prepare') tryTransition(host, pod, dataDir, 'garbage');
+    else if (state === 'embryo' && !isHeld(host, pod.dir) && stateAgeMs(host, pod.dir) > 60_000) tryTransition(host, pod, dataDir, 'garbage');
+    else if (state === 'prepared' && stateAgeMs(host, pod.dir) >= opts.expirePreparedMs) tryTransition(host, pod, dataDir, 'garbage');
   }
 }
 
@@ -74,9 +77,11 @@ class Sweeper {
     if (fs.existsSync(cgFile)) {
       const cg = JSON.parse(fs.readFileSync(cgFile, 'utf8')) as PodCgroups;
       if (cg.dirs.some((d) => this.host.exists(d))) {
-        killCgroupMembers(this.host, cg);
+        await killCgroupMembers(this.host, cg);
         const busy = (await this.manager()).destroyPod(cg);
-        if (busy.length > 0) throw new Error(`cgroups still in use: ${busy.join(', ')}`);
+        if (busy.length > 0) {
+          throw new Error(`cgroups still in use: ${busy.join(', ')}: end the processes listed in their cgroup.procs`);
+        }
       }
     }
     // Pod mounts live in the pod's own mount namespace and vanish with it; this only
@@ -89,11 +94,18 @@ class Sweeper {
 
 /**
  * A pod whose holder died before its PID 1 could notice (pdeathsig races) may still
- * have processes: they are all in the pod's cgroups, so kill them there.
+ * have processes: they are all in the pod's cgroups, so kill them there. The kernel
+ * refuses to remove a cgroup (EBUSY) until the killed processes have left it, so wait
+ * for that, a bounded time.
  */
-function killCgroupMembers(host: Host, cg: PodCgroups): void {
-  for (const procs of [cg.podProcs, ...Object.values(cg.appProcs)].flat()) {
-    for (const pid of (host.readFile(procs) ?? '').split('\n').filter(Boolean)) host.kill(Number(pid), 'SIGKILL');
+async function killCgroupMembers(host: Host, cg: PodCgroups): Promise<void> {
+  const procsFiles = [cg.podProcs, ...Object.values(cg.appProcs)].flat();
+  const members = () => procsFiles.flatMap((f) => (host.readFile(f) ?? '').split('\n').filter(Boolean));
+  const deadline = host.now().getTime() + CGROUP_DRAIN_MS;
+  for (let pids = members(); pids.length > 0; pids = members()) {
+    if (host.now().getTime() >= deadline) return; // destroyPod reports what is still busy
+    for (const pid of pids) host.kill(Number(pid), 'SIGKILL');
+    await host.sleep(10);
   }
 }
 
@@ -103,7 +115,7 @@ async function sweepOne(sweeper: Sweeper, pod: Pod, claimed: string): Promise<bo
     sweeper.remove(claimed);
     return true;
   } catch (e) {
-    warn(`cannot garbage collect pod ${pod.uuid}: ${errorMessage(e)} (will retry on the next gc)`);
+    warn(`cannot garbage collect pod ${pod.uuid}: ${errorMessage(e)}; it stays in garbage/: run "rkt gc" again`);
     // Put it back where the next gc finds it (claims are always made in garbage/).
     try { fs.renameSync(claimed, path.join(path.dirname(claimed), pod.uuid)); } catch { /* keep */ }
     return false;
@@ -114,7 +126,7 @@ async function sweepOne(sweeper: Sweeper, pod: Pod, claimed: string): Promise<bo
 async function claimPod(dataDir: string, pod: Pod, sweeper: Sweeper): Promise<boolean> {
   const claimed = path.join(podsRoot(dataDir), 'garbage', `.${pod.uuid}.deleting.${process.pid}`);
   try { fs.renameSync(pod.dir, claimed); } catch { return true; } // another gc or rm has it
-  info(`Garbage collecting pod "${pod.uuid}"`);
+  process.stdout.write(`Garbage collecting pod "${pod.uuid}"\n`);
   return sweepOne(sweeper, pod, claimed);
 }
 
@@ -147,8 +159,11 @@ export async function gcPods(host: Host, dataDir: string, opts: GcOptions): Prom
   const sweeper = new Sweeper(host);
   for (const { pod, dir } of abandonedClaims(host, dataDir)) if (!(await sweepOne(sweeper, pod, dir))) failed++;
   for (const pod of listPods(dataDir)) {
-    if (pod.stateDir === 'exited-garbage' && ageMs(host, pod.dir) < opts.gracePeriodMs) continue;
     if (pod.stateDir !== 'exited-garbage' && pod.stateDir !== 'garbage') continue;
+    if (pod.stateDir === 'exited-garbage' && stateAgeMs(host, pod.dir) < opts.gracePeriodMs) {
+      info(`pod "${pod.uuid}" not removed: still within grace period (${formatDurationMs(opts.gracePeriodMs)})`);
+      continue;
+    }
     if (isHeld(host, pod.dir) && pod.stateDir === 'exited-garbage') continue;
     if (!(await claimPod(dataDir, pod, sweeper))) failed++;
   }

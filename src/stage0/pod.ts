@@ -83,6 +83,22 @@ export function createPod(host: Host, dataDir: string, holderPid: number): Pod {
   return transition({ uuid, stateDir: 'embryo', dir: embryo }, dataDir, 'prepare');
 }
 
+/**
+ * Stamps a pod dir with the time it entered its state (gc's grace period and prepared
+ * expiry count from it). The stamp and every later age come from the same clock (Host).
+ */
+export function stampState(host: Host, dir: string): void {
+  const now = host.now();
+  fs.utimesSync(dir, now, now);
+}
+
+/** How long a pod has been in its state, by the Host clock; never negative. */
+export function stateAgeMs(host: Host, dir: string): number {
+  let since: number;
+  try { since = fs.statSync(dir).mtimeMs; } catch { return 0; }
+  return Math.max(0, host.now().getTime() - since);
+}
+
 /** Moves a pod to another state with one rename. */
 export function transition(pod: Pod, dataDir: string, to: PodStateDir): Pod {
   const dir = podDir(dataDir, to, pod.uuid);

@@ -16,3 +16,15 @@ export function parseDurationMs(s: string, flag: string): number {
   if (pos !== s.length || s.length === 0) fail(`invalid duration "${s}" for --${flag}: use forms like 30m0s, 24h, 10s or 0s`);
   return total;
 }
+
+/** Formats a duration as Go prints one (rkt's messages): "30m0s", "24h0m0s", "10s", "1.5s", "500ms", "0s". */
+export function formatDurationMs(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = (ms % 60_000) / 1000;
+  if (h > 0) return `${h}h${m}m${s}s`;
+  if (m > 0) return `${m}m${s}s`;
+  return `${s}s`;
+}

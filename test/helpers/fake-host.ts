@@ -19,6 +19,10 @@ export class FakeHost implements Host {
   failingWrites = new Map<string, string>();
   execHandler: (call: ExecCall) => ExecResult = () => ({ code: 0, stdout: '', stderr: '' });
   clock = new Date('2026-01-01T00:00:00Z');
+  /** SIGKILLed pids: as with the kernel, they leave their cgroups only after a while (at the next sleep). */
+  dying = new Set<number>();
+  /** Pids that SIGKILL does not end (a process stuck in the kernel). */
+  unkillable = new Set<number>();
 
   async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const call = { file, args, opts };
@@ -45,6 +49,10 @@ export class FakeHost implements Host {
   }
   rmdir(path: string): void {
     this.calls.push(`rmdir ${path}`);
+    // As the kernel: a cgroup with member processes or child cgroups is busy.
+    const members = ['cgroup.procs', 'tasks'].some((f) => (this.files.get(`${path}/${f}`) ?? '').trim() !== '');
+    const children = [...this.dirs].some((d) => d.startsWith(`${path}/`));
+    if (members || children) throw Object.assign(new Error(`EBUSY: resource or device busy, rmdir '${path}'`), { code: 'EBUSY' });
     this.dirs.delete(path);
     for (const f of [...this.files.keys()]) if (f.startsWith(`${path}/`)) this.files.delete(f);
   }
@@ -61,9 +69,21 @@ export class FakeHost implements Host {
   kill(pid: number, signal: NodeJS.Signals | 0): boolean {
     this.killed.push({ pid, signal });
     this.calls.push(`kill ${pid} ${signal}`);
+    if (signal === 'SIGKILL' && !this.unkillable.has(pid)) this.dying.add(pid);
     return this.processes.has(pid);
   }
   processStartTime(pid: number): string | undefined { return this.processes.get(pid); }
   mountPoints(): string[] { return [...this.mounts]; }
   now(): Date { return this.clock; }
+  async sleep(ms: number): Promise<void> {
+    this.calls.push(`sleep ${ms}`);
+    this.clock = new Date(this.clock.getTime() + ms);
+    if (this.dying.size === 0) return;
+    for (const [file, text] of this.files) {
+      if (!file.endsWith('/cgroup.procs') && !file.endsWith('/tasks')) continue;
+      this.files.set(file, text.split('\n').filter((pid) => pid && !this.dying.has(Number(pid))).map((pid) => `${pid}\n`).join(''));
+    }
+    for (const pid of this.dying) this.processes.delete(pid);
+    this.dying.clear();
+  }
 }

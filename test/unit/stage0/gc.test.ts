@@ -25,6 +25,7 @@ let tmp: string;
 let dataDir: string;
 let host: BusyHost;
 let stderr: string[];
+let stdout: string[];
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-gc-'));
   dataDir = path.join(tmp, 'data');
@@ -32,6 +33,8 @@ beforeEach(() => {
   host = new BusyHost();
   host.clock = new Date(); // "now" by default: pods made by the test are fresh
   stderr = [];
+  stdout = [];
+  jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { stdout.push(String(s)); return true; });
   jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { stderr.push(String(s)); return true; });
 });
 afterEach(() => {
@@ -137,7 +140,8 @@ describe('gcPods', () => {
     expect(where(p.uuid)).toBeUndefined();
     expect(garbageEntries()).toEqual([]);
     expect(fs.readdirSync(path.join(dataDir, 'pods', 'exited-garbage'))).toEqual([]);
-    expect(stderr.join('')).toContain(`Garbage collecting pod "${p.uuid}"`);
+    expect(stderr.join('')).toContain(`pod "${p.uuid}" not removed: still within grace period (30m0s)`);
+    expect(stdout.join('')).toBe(`Garbage collecting pod "${p.uuid}"\n`);
   });
 
   test('a zero grace period deletes an exited pod in one gc', async () => {
@@ -145,6 +149,50 @@ describe('gcPods', () => {
     later(1000);
     await gcPods(host, dataDir, opts({ gracePeriodMs: 0 }));
     expect(where(p.uuid)).toBeUndefined();
+  });
+
+  test('a zero grace period deletes an exited pod in the same millisecond it was marked (clock never moves)', async () => {
+    // The mark stamps the pod with the Host clock and the age is read against the same clock,
+    // so an age of exactly 0 (or a kernel timestamp a fraction of a millisecond ahead) is not "within" 0s.
+    const pods = Array.from({ length: 50 }, (_, i) => makePod('run', { pid: 5000 + i, alive: false }));
+    expect(await gcPods(host, dataDir, opts({ gracePeriodMs: 0 }))).toBe(0);
+    for (const p of pods) expect(where(p.uuid)).toBeUndefined();
+    expect(stderr.join('')).not.toContain('not removed');
+  });
+
+  test('leftover processes in a dead pod\'s cgroups are killed and waited for before the cgroups are removed', async () => {
+    const p = makePod('run', { pid: 301, alive: false });
+    const cg: PodCgroups = {
+      dirs: ['/cg/rkt-z/app', '/cg/rkt-z'], podProcs: ['/cg/rkt-z/cgroup.procs'],
+      appProcs: { app: ['/cg/rkt-z/app/cgroup.procs'] }, appMemoryDir: {}, devicesEnforced: true,
+    };
+    fs.writeFileSync(path.join(p.dir, CGROUPS_FILE), JSON.stringify(cg));
+    host.mkdirp('/cg/rkt-z/app');
+    host.files.set('/cg/rkt-z/app/cgroup.procs', '4001\n4002\n');
+    host.files.set('/cg/rkt-z/cgroup.procs', '');
+    host.processes.set(4001, '1');
+    host.processes.set(4002, '1');
+    expect(await gcPods(host, dataDir, opts({ gracePeriodMs: 0 }))).toBe(0);
+    expect(host.killed).toEqual([{ pid: 4001, signal: 'SIGKILL' }, { pid: 4002, signal: 'SIGKILL' }]);
+    const calls = host.calls.filter((c) => /^(kill|sleep|rmdir)/.test(c));
+    expect(calls.indexOf('sleep 10')).toBeLessThan(calls.indexOf('rmdir /cg/rkt-z/app'));
+    expect(host.exists('/cg/rkt-z')).toBe(false);
+    expect(where(p.uuid)).toBeUndefined();
+  });
+
+  test('a leftover that SIGKILL does not end keeps the pod in garbage/ after a bounded wait, with the fix named', async () => {
+    const p = makePod('run', { pid: 302, alive: false });
+    const cg: PodCgroups = { dirs: ['/cg/rkt-s'], podProcs: ['/cg/rkt-s/cgroup.procs'], appProcs: {}, appMemoryDir: {}, devicesEnforced: true };
+    fs.writeFileSync(path.join(p.dir, CGROUPS_FILE), JSON.stringify(cg));
+    host.mkdirp('/cg/rkt-s');
+    host.files.set('/cg/rkt-s/cgroup.procs', '4100\n');
+    host.unkillable.add(4100);
+    const start = host.now().getTime();
+    expect(await gcPods(host, dataDir, opts({ gracePeriodMs: 0 }))).toBe(1);
+    expect(host.now().getTime() - start).toBeGreaterThanOrEqual(5000);
+    expect(host.now().getTime() - start).toBeLessThan(6000);
+    expect(stderr.join('')).toContain(`cannot garbage collect pod ${p.uuid}: cgroups still in use: /cg/rkt-s: end the processes listed in their cgroup.procs; it stays in garbage/: run "rkt gc" again`);
+    expect(where(p.uuid)).toBe('garbage');
   });
 
   test('garbage pods (aborted prepares, expired prepared) are deleted at once, with no grace period', async () => {
@@ -252,7 +300,7 @@ describe('gcPods', () => {
     host.busy.add('/cg/rkt-y/app');
     later(HOUR);
     expect(await gcPods(host, dataDir, opts({ gracePeriodMs: 0 }))).toBe(1);
-    expect(stderr.join('')).toContain(`warning: cannot garbage collect pod ${p.uuid}: cgroups still in use: /cg/rkt-y/app (will retry on the next gc)`);
+    expect(stderr.join('')).toContain(`warning: cannot garbage collect pod ${p.uuid}: cgroups still in use: /cg/rkt-y/app, /cg/rkt-y: end the processes listed in their cgroup.procs; it stays in garbage/: run "rkt gc" again`);
     expect(where(p.uuid)).toBe('garbage');
     expect(fs.existsSync(path.join(podDir(dataDir, 'garbage', p.uuid), CGROUPS_FILE))).toBe(true);
     expect(garbageEntries()).toEqual([p.uuid]);
