@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { describe, test } from '@jest/globals';
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const RKT = path.join(ROOT, 'bin', 'rkt');
@@ -16,6 +17,24 @@ export const IMAGES_KEY = path.join(ROOT, 'build', 'keys', 'images.pub.asc');
 
 export const isRoot = process.getuid?.() === 0;
 export const haveImages = fs.existsSync(BUSYBOX_ACI) && fs.existsSync(path.join(ROOT, 'dist', 'cli.js'));
+
+/**
+ * The `describe` for a suite that cannot run when `missing` names something (root, an
+ * image, a tool, a cgroup layout). Outside CI it skips, saying why; under CI (CI=true,
+ * as .ci/run runs) it fails instead, so a run that tested nothing cannot look green.
+ */
+export function describeIf(missing: string | undefined): (name: string, fn: () => void) => void {
+  if (!missing) return describe;
+  if (process.env.CI === 'true') {
+    return (name, _fn) => describe(name, () => {
+      test(`needs what is missing here: ${missing}`, () => { throw new Error(`${name}: cannot run under CI: ${missing}`); });
+    });
+  }
+  return (name, fn) => {
+    process.stderr.write(`${name}: skipped: ${missing}\n`);
+    describe.skip(`${name} (skipped: ${missing})`, fn);
+  };
+}
 
 /** Why integration tests cannot run here, or undefined when they can. */
 export function skipReason(): string | undefined {
