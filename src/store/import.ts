@@ -53,6 +53,7 @@ function writeWithBackpressure(stream: Writable, chunk: Buffer): Promise<void> |
 
 /** Decompress, hash and extract what is written to `raw`. */
 async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+  const asRoot = process.getuid?.() === 0;
   const { stream } = await sniffAndDecompress(raw);
   const hash = crypto.createHash('sha512');
   let tarBytes = 0;
@@ -64,7 +65,9 @@ async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: str
     },
   });
   pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
-  const { manifest } = await extractAci(counter, treeDir, { asRoot: process.getuid?.() === 0 });
+  // Only root renders trees (cas/tree is root's); a group rkt member's fetch stores the
+  // blob and manifest, and root renders the tree when a pod first uses it.
+  const { manifest } = await extractAci(counter, treeDir, { asRoot, ...(asRoot ? {} : { pathFilter: () => false }) });
   // The image ID covers the whole tar, padding after the last entry included.
   counter.resume();
   await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
@@ -99,7 +102,7 @@ async function singlePass(
   let blobBytes = 0;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      fs.writeSync(fd, chunk);
+      writeBlob(fd, chunk, blobFile);
       blobBytes += chunk.length;
       await Promise.all([
         verifier && writeWithBackpressure(verifier, chunk),
@@ -125,6 +128,16 @@ async function singlePass(
   }
 }
 
+/** A failed blob write names the blob (fd writes do not), so it is reported as the data dir's fault. */
+function writeBlob(fd: number, chunk: Buffer, file: string): void {
+  try {
+    fs.writeSync(fd, chunk);
+  } catch (e) {
+    (e as NodeJS.ErrnoException).path ??= file;
+    throw e;
+  }
+}
+
 function checkRequested(m: ImageManifest, expected: { name: string; labels: Record<string, string> }): void {
   if (m.name !== expected.name) {
     fail(`the image fetched for "${expected.name}" is named "${m.name}": the server offered the wrong image`);
@@ -146,6 +159,9 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
   const stage = store.staging();
   fs.mkdirSync(stage, { mode: 0o700 });
   try {
+    // Root: no setgid from cas/tmp, so extracted dirs keep the archive's groups. A group rkt
+    // member extracts no rootfs, and keeps the setgid so the blob is group rkt's.
+    fs.chmodSync(stage, process.getuid?.() === 0 ? 0o700 : 0o2700);
     const treeDir = path.join(stage, 'tree');
     const blobFile = path.join(stage, 'blob');
     fs.mkdirSync(treeDir, { mode: 0o755 });
@@ -157,7 +173,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     const outcome = await singlePass(input, blobFile, treeDir, verification);
     if ('sourceError' in outcome) {
       const e = outcome.sourceError;
-      if (e instanceof RktError) throw e;
+      if (e instanceof RktError || (e as NodeJS.ErrnoException).path === blobFile) throw e; // the store's fault
       fail(`reading image "${req.label}" failed before its end (${errorMessage(e)}): fetch it again`);
     }
     // A bad signature explains a broken archive better than the archive's own error.
@@ -174,7 +190,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
 
     const id = ID_PREFIX + pass.tarHash;
     // A tree with dependencies or a whitelist is rendered from the blobs later (treestore.ts).
-    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
+    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length && process.getuid?.() === 0;
     if (treeReady) {
       fs.writeFileSync(path.join(treeDir, 'rendered'), '');
       store.commitTree(treeDir, id);

@@ -94,7 +94,9 @@ export async function renderTree(store: ImageStore, id: string): Promise<string>
   if (!fs.existsSync(path.join(tree, 'rendered'))) {
     const stage = store.staging();
     try {
-      fs.mkdirSync(stage, { mode: 0o755 });
+      // cas/tmp is open to group rkt; the tree being rendered is not (and has no setgid from it).
+      fs.mkdirSync(stage, { mode: 0o700 });
+      fs.chmodSync(stage, 0o700);
       await renderInto(store, id, stage, {});
       const size = treeBytes(path.join(stage, 'rootfs'));
       fs.writeFileSync(path.join(stage, 'rendered'), '');
