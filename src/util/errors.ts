@@ -24,11 +24,11 @@ export function errorMessage(err: unknown): string {
 /** Errors the host's state causes (full, read-only, not ours to write) rather than rkt or its input. */
 const HOST_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
-/** The errno error with a path behind `err` (itself or its causes) whose code is a host fault. */
+/** The errno error behind `err` (itself or its causes) whose code is a host fault. */
 export function hostFault(err: unknown): NodeJS.ErrnoException | undefined {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const n = e as NodeJS.ErrnoException;
-    if (n.code && HOST_FAULTS.has(n.code) && (n.path || (n as { dest?: string }).dest)) return n;
+    if (n.code && HOST_FAULTS.has(n.code)) return n;
   }
   return undefined;
 }
@@ -59,9 +59,13 @@ function inside(p: string, dir: string): boolean {
 export function hostFaultMessage(err: unknown, dataDir: string | undefined): string | undefined {
   const e = hostFault(err);
   if (!e || !dataDir) return undefined;
-  const where = [e.path, (e as { dest?: string }).dest].find((p): p is string => !!p && inside(p, dataDir));
-  if (!where) return undefined;
-  const what = `${doing(e.syscall)} ${path.relative(dataDir, path.resolve(where)) || '.'}`;
+  const paths = [e.path, (e as { dest?: string }).dest].filter((p): p is string => !!p);
+  const where = paths.find((p) => inside(p, dataDir));
+  let what: string;
+  if (where) what = `${doing(e.syscall)} ${path.relative(dataDir, path.resolve(where)) || '.'}`;
+  // A write(2) on an fd names no file; rkt's writes of any size go to the data dir.
+  else if (paths.length === 0 && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) what = 'write a file';
+  else return undefined;
   switch (e.code) {
     case 'ENOSPC':
       return `no space left in the data directory ${dataDir} (needed to ${what}): free space in ${dataDir} or use --dir to choose another data directory`;
