@@ -181,7 +181,14 @@ export class ImageStore {
     return hits[0];
   }
 
+  /**
+   * The image's manifest: root reads the rendered tree's copy (root's alone, checked against
+   * the content when rendered), others and unrendered images the one in manifest/.
+   */
   rawManifest(id: string): Buffer {
+    if (FULL_ID.test(id)) {
+      try { return fs.readFileSync(path.join(this.treePath(id), 'manifest')); } catch { /* not rendered, or not ours to read */ }
+    }
     try {
       return fs.readFileSync(this.manifestPath(id));
     } catch {

@@ -4,8 +4,10 @@
  * later files replacing earlier ones (appc ace.md); pathWhitelists filter what lands.
  * A finished tree is never changed: pods use it as a read-only overlay lower dir.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Transform, finished, pipeline } from 'node:stream';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { fail } from '../util/errors.js';
@@ -52,7 +54,15 @@ export function whitelistFilter(whitelists: string[][]): ((p: string) => boolean
   };
 }
 
-/** Extracts one stored blob into target through the safe extractor. */
+function changedOnDisk(id: string, what: string): never {
+  return fail(`the ${what} of image ${id} in the store does not match the image (changed on disk): remove it with "rkt image rm ${id}" and fetch it again`);
+}
+
+/**
+ * Extracts one stored blob into target through the safe extractor, checking that its
+ * content still hashes to its ID and its manifest is the stored one: group rkt may
+ * write the store's blob/ and manifest/, and what root renders must be what was fetched.
+ */
 export async function extractStored(
   store: ImageStore,
   id: string,
@@ -62,7 +72,19 @@ export async function extractStored(
   const blob = fs.createReadStream(store.blobPath(id));
   try {
     const { stream } = await sniffAndDecompress(blob);
-    await extractAci(stream, target, { asRoot: process.getuid?.() === 0, ...opts });
+    const hash = crypto.createHash('sha512');
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
+    const { manifest } = await extractAci(counter, target, { asRoot: process.getuid?.() === 0, ...opts });
+    counter.resume(); // the ID covers the padding after the last entry too
+    await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
+    if (`sha512-${hash.digest('hex')}` !== id) changedOnDisk(id, 'content');
+    if (!manifest.equals(store.rawManifest(id))) changedOnDisk(id, 'manifest');
   } finally {
     blob.destroy();
   }

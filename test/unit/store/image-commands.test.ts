@@ -223,3 +223,26 @@ describe('rkt image gc', () => {
     expect(s.treeIds()).toEqual([]);
   });
 });
+
+describe('a store changed on disk (group rkt may write blob/ and manifest/)', () => {
+  test('a swapped blob or manifest is refused when rendered, and root reads the tree\'s manifest', async () => {
+    const a = await fetchNew('example.com/victim');
+    const b = await fetchNew('example.com/evil');
+    const s = store();
+    // The tree of a rendered image is root's: its manifest wins over a replaced one in manifest/.
+    fs.writeFileSync(s.manifestPath(a.id), s.rawManifest(b.id));
+    expect(s.manifest(a.id).name).toBe('example.com/victim');
+
+    s.removeTree(a.id);
+    const render = await run(renderCmd, [a.id, path.join(root, 'out1')]);
+    expect(render.error?.message).toBe(`the manifest of image ${a.id} in the store does not match the image (changed on disk): remove it with "rkt image rm ${a.id}" and fetch it again`);
+    expect(fs.existsSync(path.join(root, 'out1'))).toBe(false);
+
+    fs.copyFileSync(s.blobPath(b.id), s.blobPath(a.id));
+    const extract = await run(extractCmd, [a.id, path.join(root, 'out2')]);
+    expect(extract.error?.message).toMatch(/^the content of image sha512-\w+ in the store does not match the image \(changed on disk\)/);
+    await expect(s.treeRootfs(a.id)).rejects.toThrow(/does not match the image/);
+    expect(fs.existsSync(s.treePath(a.id))).toBe(false);
+    expect(fs.readdirSync(s.tmpDir)).toEqual([]);
+  });
+});
