@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, finished, pipeline } from 'node:stream';
+import { Readable, Transform, finished, pipeline } from 'node:stream';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { fail } from '../util/errors.js';
@@ -60,8 +60,10 @@ function changedOnDisk(id: string, what: string): never {
 
 /**
  * Extracts one stored blob into target through the safe extractor, checking that its
- * content still hashes to its ID and its manifest is the stored one: group rkt may
- * write the store's blob/ and manifest/, and what root renders must be what was fetched.
+ * manifest is the stored one and, unless the blob is root's alone, that its content still
+ * hashes to its ID: group rkt may write the store's blob/ and manifest/ (fetch), and what
+ * root renders must be what was fetched. A checked blob is then made root's, so it is
+ * hashed once, not on every render.
  */
 export async function extractStored(
   store: ImageStore,
@@ -69,7 +71,12 @@ export async function extractStored(
   target: string,
   opts: { rootfsOnly?: boolean; overwrite?: boolean; pathFilter?: (p: string) => boolean },
 ): Promise<void> {
-  const blob = fs.createReadStream(store.blobPath(id));
+  let fd: number;
+  try { fd = fs.openSync(store.blobPath(id), 'r'); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ENOENT') notInStore(id); throw e; }
+  const st = fs.fstatSync(fd);
+  const rootsAlone = st.uid === 0 && (st.mode & 0o022) === 0;
+  const asRoot = process.getuid?.() === 0;
+  const blob = Readable.from(readFd(fd)); // never closes fd: it is fchown'd after the read
   try {
     const { stream } = await sniffAndDecompress(blob);
     const hash = crypto.createHash('sha512');
@@ -80,13 +87,29 @@ export async function extractStored(
       },
     });
     pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
-    const { manifest } = await extractAci(counter, target, { asRoot: process.getuid?.() === 0, ...opts });
-    counter.resume(); // the ID covers the padding after the last entry too
-    await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
-    if (`sha512-${hash.digest('hex')}` !== id) changedOnDisk(id, 'content');
+    const { manifest } = await extractAci(counter, target, { asRoot, ...opts });
     if (!manifest.equals(store.rawManifest(id))) changedOnDisk(id, 'manifest');
+    if (!rootsAlone) {
+      counter.resume(); // the ID covers the padding after the last entry too
+      await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
+      if (`sha512-${hash.digest('hex')}` !== id) changedOnDisk(id, 'content');
+      if (asRoot) {
+        fs.fchownSync(fd, 0, st.gid);
+        fs.fchmodSync(fd, 0o644);
+      }
+    }
   } finally {
     blob.destroy();
+    fs.closeSync(fd);
+  }
+}
+
+async function* readFd(fd: number): AsyncGenerator<Buffer> {
+  for (;;) {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) return;
+    yield n === buf.length ? buf : buf.subarray(0, n);
   }
 }
 
