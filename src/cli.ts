@@ -9,7 +9,7 @@ import { writeHolder } from './stage0/pod.js';
 import { COMMANDS, Entry, lookup } from './cli/registry.js';
 import { GLOBAL_FLAGS, globalOptionsFrom } from './cli/globals.js';
 import { parseFlags, parseOneFlag, FlagValues, usageOf, flagBool } from './cli/flags.js';
-import { RktError, RKT_FAILURE, errorMessage, hostFaultMessage } from './util/errors.js';
+import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
 import { checkDataDir } from './store/datadir.js';
 import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
 import type { CommandResult } from './cli/command.js';
@@ -47,9 +47,6 @@ function resolveCommand(argv: string[]): { path: string[]; entry: Entry; rest: s
 /** Commands that never touch the data dir (install sets it up itself). */
 const NO_DATA_DIR = new Set(['version', 'trust', 'install']);
 
-/** The data dir of the command being run: host faults on paths in it get one clear line. */
-let dataDir: string | undefined;
-
 async function main(argv: string[]): Promise<CommandResult> {
   const resolved = resolveCommand(argv);
   if (!resolved) {
@@ -79,7 +76,7 @@ async function main(argv: string[]): Promise<CommandResult> {
     throw new RktError('cannot run as unprivileged user: run this command as root');
   }
   if (!NO_DATA_DIR.has(command.name)) {
-    dataDir = globals.dir;
+    setDataDirForErrors(globals.dir);
     checkDataDir(globals.dir);
   }
   return command.run({ globals, parsed, rawArgs: rest });
@@ -112,9 +109,9 @@ main(process.argv.slice(2)).then(
 ).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    const msg = hostFaultMessage(err, dataDir) ?? errorMessage(err);
+    const msg = errorMessage(err);
     process.stderr.write(`${logPrefix()}: ${msg}\n`);
     if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) process.stderr.write(`${(err as Error).stack}\n`);
-    process.exitCode = err instanceof RktError && !hostFaultMessage(err, dataDir) ? err.exitCode : RKT_FAILURE;
+    process.exitCode = err instanceof RktError && !hostFault(err) ? err.exitCode : RKT_FAILURE;
   },
 );

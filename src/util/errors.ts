@@ -16,7 +16,14 @@ export function fail(message: string, exitCode: number = RKT_FAILURE): never {
   throw new RktError(message, exitCode);
 }
 
+/** The data dir of the command being run (set once by cli.ts): its host faults get one clear line. */
+let faultDir: string | undefined;
+export function setDataDirForErrors(dir: string | undefined): void { faultDir = dir; }
+
+/** The one place errors become text: a host fault on the data dir is said as such. */
 export function errorMessage(err: unknown): string {
+  const fault = hostFaultMessage(err, faultDir);
+  if (fault) return fault;
   if (err instanceof Error) return err.message;
   return String(err);
 }

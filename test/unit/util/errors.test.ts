@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { RktError, hostFaultMessage } from '../../../src/util/errors.js';
+import { RktError, errorMessage, hostFaultMessage, setDataDirForErrors } from '../../../src/util/errors.js';
 
 const DIR = '/var/lib/rkt';
 
@@ -57,5 +57,21 @@ describe('hostFaultMessage', () => {
     expect(hostFaultMessage(errno('ENOENT', 'open', `${DIR}/cas/x`), DIR)).toBeUndefined();
     expect(hostFaultMessage(new RktError('bad ACI'), DIR)).toBeUndefined();
     expect(hostFaultMessage(errno('ENOSPC', 'write', `${DIR}/x`), undefined)).toBeUndefined();
+  });
+});
+
+describe('errorMessage', () => {
+  test('says a host fault on the data dir the clear way once cli.ts has named the dir, anywhere it is used', () => {
+    const e = errno('EACCES', 'scandir', `${DIR}/pods/run`);
+    setDataDirForErrors(undefined);
+    expect(errorMessage(e)).toBe(e.message);
+    setDataDirForErrors(DIR);
+    try {
+      expect(errorMessage(e)).toMatch(/^permission denied in the data directory \/var\/lib\/rkt \(needed to list pods\/run\): run as root/);
+      expect(errorMessage(new RktError('bad ACI'))).toBe('bad ACI');
+      expect(errorMessage('text')).toBe('text');
+    } finally {
+      setDataDirForErrors(undefined);
+    }
   });
 });
