@@ -128,6 +128,14 @@ async function singlePass(
   }
 }
 
+/** Best effort: the store may be the thing that is failing. */
+function removeParts(store: ImageStore, id: string): void {
+  const attempts = [() => store.removeTree(id), () => fs.rmSync(store.blobPath(id), { force: true }), () => fs.rmSync(store.manifestPath(id), { force: true })];
+  for (const attempt of attempts) {
+    try { attempt(); } catch { /* image gc removes what is left (removeOrphans) */ }
+  }
+}
+
 /** A failed blob write names the blob (fd writes do not), so it is reported as the data dir's fault. */
 function writeBlob(fd: number, chunk: Buffer, file: string): void {
   try {
@@ -191,14 +199,20 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     const id = ID_PREFIX + pass.tarHash;
     // A tree with dependencies or a whitelist is rendered from the blobs later (treestore.ts).
     const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length && process.getuid?.() === 0;
-    if (treeReady) {
-      fs.writeFileSync(path.join(treeDir, 'rendered'), '');
-      store.commitTree(treeDir, id);
-    }
-    fs.renameSync(blobFile, store.blobPath(id));
-    store.writeAtomic(store.manifestPath(id), pass.manifest);
-
     const prev = store.get(id);
+    try {
+      if (treeReady) {
+        fs.writeFileSync(path.join(treeDir, 'rendered'), '');
+        store.commitTree(treeDir, id);
+      }
+      fs.renameSync(blobFile, store.blobPath(id));
+      store.writeAtomic(store.manifestPath(id), pass.manifest);
+    } catch (e) {
+      // A full or read-only store: no tree or blob of an image the store does not list.
+      if (!prev && !store.get(id)) removeParts(store, id);
+      throw e;
+    }
+
     const now = new Date().toISOString();
     const stored: ImageInfo = {
       id,
@@ -213,7 +227,12 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
       signer: signer?.fingerprint ?? prev?.signer,
       source: req.source,
     };
-    store.writeInfo(stored);
+    try {
+      store.writeInfo(stored);
+    } catch (e) {
+      if (!prev) removeParts(store, id);
+      throw e;
+    }
     return stored;
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../../../src/cli/command.js';
@@ -258,5 +258,25 @@ describe('a store changed on disk (group rkt may write blob/ and manifest/)', ()
     const st = fs.statSync(s.blobPath(c.id));
     expect(st.mode & 0o777).toBe(asRoot ? 0o644 : 0o666);
     if (asRoot) expect(st.uid).toBe(0);
+  });
+});
+
+describe('a store that fails while the image is committed (ENOSPC writing its record)', () => {
+  test('leaves no tree, blob or manifest of the image, and nothing in tmp/', async () => {
+    const tar = await buildTar(manifestFor('example.com/full'), [{ path: 'f', content: 'x'.repeat(10000) }]);
+    const file = await writeAci(path.join(root, 'full.aci'), compress(tar, 'gzip'));
+    const spy = jest.spyOn(ImageStore.prototype, 'writeInfo').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    });
+    try {
+      const r = await run(fetchCmd, [file]);
+      expect(String(r.error)).toContain('ENOSPC');
+    } finally {
+      spy.mockRestore();
+    }
+    const s = store();
+    const id = idOf(tar);
+    for (const p of [s.treePath(id), s.blobPath(id), s.manifestPath(id), s.infoPath(id)]) expect([p, fs.existsSync(p)]).toEqual([p, false]);
+    expect(fs.readdirSync(s.tmpDir)).toEqual([]);
   });
 });
