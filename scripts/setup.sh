@@ -57,3 +57,9 @@ fi
 
 quietly npm run build
 quietly bash scripts/build-images.sh
+
+# rkt's groups (as `rkt install` makes them): `rkt` may list pods and images, read status
+# and fetch; `rkt-admin` may manage trust. The permission tests use both.
+for group in rkt rkt-admin; do
+  getent group "$group" >/dev/null || quietly groupadd --system "$group"
+done

@@ -86,7 +86,8 @@ class Fetcher {
       case 'name': image = await this.fromName(ref.name, ref.labels, this.opts.pullPolicy); break;
     }
     await this.fetchDependencies(image, new Set([image.id]));
-    await this.store.treeRootfs(image.id);
+    // Trees are root's (cas/tree is 0700): a group rkt member's fetch leaves rendering to the first run.
+    if (process.getuid?.() === 0) await this.store.treeRootfs(image.id);
     return this.store.get(image.id) ?? image;
   }
 

@@ -23,6 +23,7 @@ import { resolveUser, resolveGroup, passwdEntry } from './users.js';
 import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { resolveInRootfs } from './rootfs-path.js';
+import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -182,6 +183,7 @@ function podManifestOf(pod: PreparedPod): PodManifest {
 
 /** Creates per-app overlay dirs (or rootfs copies) and empty-volume dirs. */
 function layoutPodDir(dir: string, pod: PreparedPod): void {
+  makePodPrivateDirs(dir);
   for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc', 'etc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   const masked = path.join(dir, 'stage1', 'masked');
   fs.writeFileSync(masked, '');
@@ -299,8 +301,8 @@ function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps
   };
   try {
     layoutPodDir(pod.dir, prepared);
-    fs.writeFileSync(path.join(pod.dir, 'pod'), JSON.stringify(podManifestOf(prepared)), { mode: 0o640 });
-    fs.writeFileSync(path.join(pod.dir, RUNTIME_FILE), JSON.stringify(prepared));
+    writePodManifest(pod.dir, JSON.stringify(podManifestOf(prepared)));
+    fs.writeFileSync(path.join(pod.dir, RUNTIME_FILE), JSON.stringify(prepared), { mode: 0o600 }); // env values: root only
   } catch (e) {
     fs.rmSync(pod.dir, { recursive: true, force: true });
     throw e;

@@ -53,6 +53,7 @@ function writeWithBackpressure(stream: Writable, chunk: Buffer): Promise<void> |
 
 /** Decompress, hash and extract what is written to `raw`. */
 async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+  const asRoot = process.getuid?.() === 0;
   const { stream } = await sniffAndDecompress(raw);
   const hash = crypto.createHash('sha512');
   let tarBytes = 0;
@@ -64,7 +65,9 @@ async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: str
     },
   });
   pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
-  const { manifest } = await extractAci(counter, treeDir, { asRoot: process.getuid?.() === 0 });
+  // Only root renders trees (cas/tree is root's); a group rkt member's fetch stores the
+  // blob and manifest, and root renders the tree when a pod first uses it.
+  const { manifest } = await extractAci(counter, treeDir, { asRoot, ...(asRoot ? {} : { pathFilter: () => false }) });
   // The image ID covers the whole tar, padding after the last entry included.
   counter.resume();
   await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
@@ -99,7 +102,7 @@ async function singlePass(
   let blobBytes = 0;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      fs.writeSync(fd, chunk);
+      writeBlob(fd, chunk, blobFile);
       blobBytes += chunk.length;
       await Promise.all([
         verifier && writeWithBackpressure(verifier, chunk),
@@ -125,6 +128,24 @@ async function singlePass(
   }
 }
 
+/** Best effort: the store may be the thing that is failing. */
+function removeParts(store: ImageStore, id: string): void {
+  const attempts = [() => store.removeTree(id), () => fs.rmSync(store.blobPath(id), { force: true }), () => fs.rmSync(store.manifestPath(id), { force: true })];
+  for (const attempt of attempts) {
+    try { attempt(); } catch { /* image gc removes what is left (removeOrphans) */ }
+  }
+}
+
+/** A failed blob write names the blob (fd writes do not), so it is reported as the data dir's fault. */
+function writeBlob(fd: number, chunk: Buffer, file: string): void {
+  try {
+    fs.writeSync(fd, chunk);
+  } catch (e) {
+    (e as NodeJS.ErrnoException).path ??= file;
+    throw e;
+  }
+}
+
 function checkRequested(m: ImageManifest, expected: { name: string; labels: Record<string, string> }): void {
   if (m.name !== expected.name) {
     fail(`the image fetched for "${expected.name}" is named "${m.name}": the server offered the wrong image`);
@@ -146,6 +167,9 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
   const stage = store.staging();
   fs.mkdirSync(stage, { mode: 0o700 });
   try {
+    // Root: no setgid from cas/tmp, so extracted dirs keep the archive's groups. A group rkt
+    // member extracts no rootfs, and keeps the setgid so the blob is group rkt's.
+    fs.chmodSync(stage, process.getuid?.() === 0 ? 0o700 : 0o2700);
     const treeDir = path.join(stage, 'tree');
     const blobFile = path.join(stage, 'blob');
     fs.mkdirSync(treeDir, { mode: 0o755 });
@@ -157,7 +181,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     const outcome = await singlePass(input, blobFile, treeDir, verification);
     if ('sourceError' in outcome) {
       const e = outcome.sourceError;
-      if (e instanceof RktError) throw e;
+      if (e instanceof RktError || (e as NodeJS.ErrnoException).path === blobFile) throw e; // the store's fault
       fail(`reading image "${req.label}" failed before its end (${errorMessage(e)}): fetch it again`);
     }
     // A bad signature explains a broken archive better than the archive's own error.
@@ -174,15 +198,21 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
 
     const id = ID_PREFIX + pass.tarHash;
     // A tree with dependencies or a whitelist is rendered from the blobs later (treestore.ts).
-    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
-    if (treeReady) {
-      fs.writeFileSync(path.join(treeDir, 'rendered'), '');
-      store.commitTree(treeDir, id);
-    }
-    fs.renameSync(blobFile, store.blobPath(id));
-    store.writeAtomic(store.manifestPath(id), pass.manifest);
-
+    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length && process.getuid?.() === 0;
     const prev = store.get(id);
+    try {
+      if (treeReady) {
+        fs.writeFileSync(path.join(treeDir, 'rendered'), '');
+        store.commitTree(treeDir, id);
+      }
+      fs.renameSync(blobFile, store.blobPath(id));
+      store.writeAtomic(store.manifestPath(id), pass.manifest);
+    } catch (e) {
+      // A full or read-only store: no tree or blob of an image the store does not list.
+      if (!prev && !store.get(id)) removeParts(store, id);
+      throw e;
+    }
+
     const now = new Date().toISOString();
     const stored: ImageInfo = {
       id,
@@ -197,7 +227,12 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
       signer: signer?.fingerprint ?? prev?.signer,
       source: req.source,
     };
-    store.writeInfo(stored);
+    try {
+      store.writeInfo(stored);
+    } catch (e) {
+      if (!prev) removeParts(store, id);
+      throw e;
+    }
     return stored;
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });

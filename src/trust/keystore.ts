@@ -208,10 +208,14 @@ export class KeyStore {
   }
 }
 
-/** mkdir -p with 0755 on every directory it creates, whatever the umask. */
+/**
+ * mkdir -p with 0755 on every directory it creates, whatever the umask; 2775 under a
+ * setgid config dir (rkt install: group rkt-admin manages trust), so every admin can add keys.
+ */
 function mkdirs(dir: string): void {
   if (fs.existsSync(dir)) return;
   mkdirs(path.dirname(dir));
-  fs.mkdirSync(dir, { mode: 0o755 });
-  fs.chmodSync(dir, 0o755);
+  const mode = (fs.statSync(path.dirname(dir)).mode & 0o2000) !== 0 ? 0o2775 : 0o755;
+  fs.mkdirSync(dir, { mode: mode & 0o777 });
+  fs.chmodSync(dir, mode);
 }
