@@ -10,7 +10,7 @@ import type { Command, CommandInput } from './command.js';
 import { flagBool, flagString } from './flags.js';
 import { KeyStore, checkPrefix } from '../trust/keystore.js';
 import { discoverPubkeys } from '../image/discovery.js';
-import { httpGetBuffer } from '../image/http.js';
+import { httpGetBuffer, type HttpOptions } from '../image/http.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 
 /** The command's outside world, replaceable in tests. */
@@ -59,7 +59,7 @@ export function groupFingerprint(fp: string): string {
   return `${blocks.slice(0, half).join(' ')}  ${blocks.slice(half).join(' ')}`;
 }
 
-async function readKeySource(source: string, http: { insecureHttp: boolean; insecureTls: boolean }): Promise<openpgp.Key[]> {
+async function readKeySource(source: string, http: HttpOptions): Promise<openpgp.Key[]> {
   let bytes: Buffer;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(source)?.[1].toLowerCase();
   if (scheme === 'http' && !http.insecureHttp) {
@@ -92,7 +92,7 @@ export async function runTrust(input: CommandInput, env: TrustEnv = realEnv()): 
   const prefix = flagString(values, 'prefix');
   const root = flagBool(values, 'root');
   const skipReview = flagBool(values, 'skip-fingerprint-review');
-  const http = { insecureHttp: flagBool(values, 'insecure-allow-http'), insecureTls: input.globals.insecure.has('tls') };
+  const http = { insecureHttp: flagBool(values, 'insecure-allow-http'), insecureTls: input.globals.insecure.has('tls'), timeouts: input.globals.limits };
 
   if (root && prefix !== undefined) fail('--root and --prefix cannot be used together: use --root to trust a key for every image, or --prefix=PREFIX for images under PREFIX');
   if (!root && !prefix) fail('aborting due to implicit unbounded trust: use --prefix=PREFIX to restrict trust or --root to trust this key for every image');

@@ -16,6 +16,7 @@ import type { ImageManifest } from '../image/types.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
+import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
 import { assertTrustedFor, startVerification, type SignerInfo } from '../trust/verify.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
@@ -32,7 +33,12 @@ export interface ImportRequest {
   source: ImageSource;
   /** Fetched by name without a version. */
   latest: boolean;
+  /** --max-download-size and --max-expanded-size (defaults: the data dir's free space). */
+  limits?: FetchLimits;
 }
+
+/** The size limits of one import, and the source to name when one is hit. */
+interface Limits { download: SizeLimit; expanded: SizeLimit; source: string }
 
 interface PassResult { tarHash: string; tarBytes: number; blobBytes: number; manifest: Buffer }
 
@@ -52,14 +58,16 @@ function writeWithBackpressure(stream: Writable, chunk: Buffer): Promise<void> |
 }
 
 /** Decompress, hash and extract what is written to `raw`. */
-async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+async function unpack(raw: PassThrough, treeDir: string, limits: Limits): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
   const { stream } = await sniffAndDecompress(raw);
   const hash = crypto.createHash('sha512');
   let tarBytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
       tarBytes += chunk.length;
+      // A decompression bomb stops here, before its bytes reach the disk.
+      if (tarBytes > limits.expanded.bytes) return done(sizeLimitError(limits.source, limits.expanded, 'expanded'));
+      hash.update(chunk);
       done(null, chunk);
     },
   });
@@ -81,12 +89,15 @@ async function singlePass(
   blobFile: string,
   treeDir: string,
   verification: { sink: Writable; result: Promise<SignerInfo> } | undefined,
+  limits: Limits,
 ): Promise<PassOutcome> {
   const raw = new PassThrough();
   raw.on('error', () => {}); // what breaks the unpacking surfaces through `unpacking`
   let unpackFailed = false;
-  const unpacking = unpack(raw, treeDir).catch((e: unknown) => {
+  let limitHit = false;
+  const unpacking = unpack(raw, treeDir, limits).catch((e: unknown) => {
     unpackFailed = true;
+    limitHit = e instanceof FetchLimitError;
     raw.destroy();
     throw e;
   });
@@ -99,12 +110,15 @@ async function singlePass(
   let blobBytes = 0;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      fs.writeSync(fd, chunk);
       blobBytes += chunk.length;
+      if (blobBytes > limits.download.bytes) throw sizeLimitError(limits.source, limits.download, 'download');
+      fs.writeSync(fd, chunk);
       await Promise.all([
         verifier && writeWithBackpressure(verifier, chunk),
         unpackFailed ? undefined : writeWithBackpressure(raw, chunk),
       ]);
+      // A size limit ends the fetch at once; the signature of a truncated image means nothing.
+      if (limitHit) break;
       if (verifyFailed || (unpackFailed && !verifier)) break;
     }
   } catch (e) {
@@ -117,7 +131,8 @@ async function singlePass(
   // With an error: a plain destroy() would leave a reader that waits for data hanging.
   if (verifyFailed) raw.destroy(new Error('signature verification failed'));
   else raw.end();
-  verifier?.end();
+  if (limitHit) verifier?.destroy();
+  else verifier?.end();
   try {
     return { ok: { ...(await unpacking), blobBytes } };
   } catch (e) {
@@ -154,12 +169,15 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     if (req.verify) verification = startVerification(req.verify.signature, await req.verify.keystore.allKeys(), req.label);
     else warn('signature verification has been disabled');
 
-    const outcome = await singlePass(input, blobFile, treeDir, verification);
+    const { download, expanded } = sizeLimits(req.limits, store.dir);
+    const source = req.source.url ?? req.source.path ?? req.label;
+    const outcome = await singlePass(input, blobFile, treeDir, verification, { download, expanded, source });
     if ('sourceError' in outcome) {
       const e = outcome.sourceError;
       if (e instanceof RktError) throw e;
       fail(`reading image "${req.label}" failed before its end (${errorMessage(e)}): fetch it again`);
     }
+    if ('unpackError' in outcome && outcome.unpackError instanceof FetchLimitError) throw outcome.unpackError;
     // A bad signature explains a broken archive better than the archive's own error.
     const signer = verification ? await verification.result : undefined;
     if ('unpackError' in outcome) throw outcome.unpackError;
