@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import type { Command, CommandInput } from './command.js';
 import { flagBool, flagString } from './flags.js';
-import { KeyStore, checkPrefix } from '../trust/keystore.js';
+import { KeyStore, checkPrefix, keyValidity } from '../trust/keystore.js';
 import { discoverPubkeys } from '../image/discovery.js';
 import { httpGetBuffer, type HttpOptions } from '../image/http.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
@@ -57,6 +57,11 @@ export function groupFingerprint(fp: string): string {
   const blocks = fp.toUpperCase().match(/.{1,4}/g) ?? [];
   const half = blocks.length / 2;
   return `${blocks.slice(0, half).join(' ')}  ${blocks.slice(half).join(' ')}`;
+}
+
+/** 2020-01-10 */
+function day(d: Date): string {
+  return d.toISOString().slice(0, 10);
 }
 
 async function readKeySource(source: string, http: HttpOptions): Promise<openpgp.Key[]> {
@@ -114,6 +119,19 @@ export async function runTrust(input: CommandInput, env: TrustEnv = realEnv()): 
       env.err(`Key: "${source}"`);
       env.err(`GPG key fingerprint is: ${groupFingerprint(fingerprint)}`);
       for (const id of key.getUserIDs()) env.err(`\t${id}`);
+      const validity = await keyValidity(key);
+      if (validity.revoked !== undefined || validity.expired) {
+        // The rest of the key, as gpg would list it, for the review of a key in doubt.
+        env.err(`\tCreated: ${day(key.getCreationTime())}`);
+        for (const sub of key.getSubkeys()) env.err(`\tSubkey fingerprint: ${groupFingerprint(sub.getFingerprint())}`);
+      }
+      if (validity.revoked !== undefined) {
+        const why = validity.revoked ? ` (reason: ${validity.revoked.replace(/\s+/g, ' ')})` : '';
+        fail(`key ${fingerprint} from "${source}" was revoked by its owner${why}: it cannot be trusted; get the publisher's current key`);
+      }
+      if (validity.expired) {
+        env.err(`warning: key ${fingerprint} expired on ${day(validity.expired)}: images it signed before then are accepted with a warning, later ones are refused; ask the publisher for a current key`);
+      }
 
       // --trust-keys-from-https vouches for keys served over https, as rkt does.
       const vouched = skipReview || (input.globals.trustKeysFromHttps && source.startsWith('https://'));

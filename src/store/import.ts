@@ -18,7 +18,7 @@ import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
-import { assertTrustedFor, startVerification, type SignerInfo } from '../trust/verify.js';
+import { assertTrustedFor, expiredSinceWarning, startVerification, type SignerInfo } from '../trust/verify.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { info, warn } from '../util/log.js';
 import { ID_PREFIX, type ImageInfo, type ImageSource, type ImageStore } from './imagestore.js';
@@ -187,6 +187,8 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     if (signer && req.verify) {
       await assertTrustedFor(manifest.name, signer, req.verify.keystore);
       info(`signature verified:\n  ${signer.identities.join('\n  ')}`);
+      const expired = expiredSinceWarning(manifest.name, signer);
+      if (expired) warn(expired);
     }
     if (req.expected) checkRequested(manifest, req.expected);
 
