@@ -8,17 +8,17 @@
  * the store, each by rename. On failure the staging directory is deleted; after a SIGKILL it
  * stays in tmp/ until the next fetch or gc sees its owner is dead.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable, Transform, Writable, finished, pipeline } from 'node:stream';
+import { PassThrough, Readable, Transform, finished, pipeline } from 'node:stream';
 import type { ImageManifest } from '../image/types.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
-import { assertTrustedFor, expiredSinceWarning, startVerification, type SignerInfo } from '../trust/verify.js';
+import { assertTrustedFor, expiredSinceWarning } from '../trust/verify.js';
+import { startDigester, writeWithBackpressure, type Digester } from './digester.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { info, warn } from '../util/log.js';
 import { ID_PREFIX, type ImageInfo, type ImageSource, type ImageStore } from './imagestore.js';
@@ -45,29 +45,16 @@ interface PassResult { tarHash: string; tarBytes: number; blobBytes: number; man
 /** Reading the source failed (network, file), or unpacking what was read did. */
 type PassOutcome = { ok: PassResult } | { sourceError: unknown } | { unpackError: unknown };
 
-/** Resolves when the stream can take more, or is gone. */
-function writeWithBackpressure(stream: Writable, chunk: Buffer): Promise<void> | undefined {
-  if (stream.destroyed || stream.write(chunk)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done).off('close', done).off('error', done);
-      resolve();
-    };
-    stream.on('drain', done).on('close', done).on('error', done);
-  });
-}
-
 /** Decompress, hash and extract what is written to `raw`. */
-async function unpack(raw: PassThrough, treeDir: string, limits: Limits): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+async function unpack(raw: PassThrough, treeDir: string, limits: Limits, digester: Digester): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
   const { stream } = await sniffAndDecompress(raw);
-  const hash = crypto.createHash('sha512');
   let tarBytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       tarBytes += chunk.length;
       // A decompression bomb stops here, before its bytes reach the disk.
       if (tarBytes > limits.expanded.bytes) return done(sizeLimitError(limits.source, limits.expanded, 'expanded'));
-      hash.update(chunk);
+      digester.tar(chunk);
       done(null, chunk);
     },
   });
@@ -76,7 +63,7 @@ async function unpack(raw: PassThrough, treeDir: string, limits: Limits): Promis
   // The image ID covers the whole tar, padding after the last entry included.
   counter.resume();
   await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
-  return { tarHash: hash.digest('hex'), tarBytes, manifest };
+  return { tarHash: await digester.tarDigest(), tarBytes, manifest };
 }
 
 /**
@@ -84,18 +71,12 @@ async function unpack(raw: PassThrough, treeDir: string, limits: Limits): Promis
  * is checked: a tampered archive is then reported as such, not as a broken tar. A failed
  * verification stops it at once.
  */
-async function singlePass(
-  input: Readable,
-  blobFile: string,
-  treeDir: string,
-  verification: { sink: Writable; result: Promise<SignerInfo> } | undefined,
-  limits: Limits,
-): Promise<PassOutcome> {
+async function singlePass(input: Readable, treeDir: string, digester: Digester, limits: Limits): Promise<PassOutcome> {
   const raw = new PassThrough();
   raw.on('error', () => {}); // what breaks the unpacking surfaces through `unpacking`
   let unpackFailed = false;
   let limitHit = false;
-  const unpacking = unpack(raw, treeDir, limits).catch((e: unknown) => {
+  const unpacking = unpack(raw, treeDir, limits, digester).catch((e: unknown) => {
     unpackFailed = true;
     limitHit = e instanceof FetchLimitError;
     raw.destroy();
@@ -103,36 +84,36 @@ async function singlePass(
   });
   unpacking.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
   let verifyFailed = false;
-  verification?.result.catch(() => { verifyFailed = true; });
-  const verifier = verification?.sink;
+  const verifying = digester.verified !== undefined;
+  digester.verified?.catch(() => { verifyFailed = true; });
 
-  const fd = fs.openSync(blobFile, 'wx', 0o644);
   let blobBytes = 0;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
       blobBytes += chunk.length;
       if (blobBytes > limits.download.bytes) throw sizeLimitError(limits.source, limits.download, 'download');
-      fs.writeSync(fd, chunk);
       await Promise.all([
-        verifier && writeWithBackpressure(verifier, chunk),
+        digester.raw(chunk),
         unpackFailed ? undefined : writeWithBackpressure(raw, chunk),
       ]);
       // A size limit ends the fetch at once; the signature of a truncated image means nothing.
       if (limitHit) break;
-      if (verifyFailed || (unpackFailed && !verifier)) break;
+      if (verifyFailed || (unpackFailed && !verifying)) break;
     }
   } catch (e) {
     raw.destroy(e as Error);
-    verifier?.destroy(); // stops the verification; `e` is the error to report
+    await digester.endRaw(false).catch(() => {}); // stops the verification; `e` is the error to report
     return { sourceError: e };
-  } finally {
-    fs.closeSync(fd);
   }
   // With an error: a plain destroy() would leave a reader that waits for data hanging.
   if (verifyFailed) raw.destroy(new Error('signature verification failed'));
   else raw.end();
-  if (limitHit) verifier?.destroy();
-  else verifier?.end();
+  try {
+    await digester.endRaw(!limitHit);
+  } catch (e) {
+    raw.destroy(e as Error);
+    return { sourceError: e };
+  }
   try {
     return { ok: { ...(await unpacking), blobBytes } };
   } catch (e) {
@@ -160,18 +141,19 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
   store.removeStaleStaging();
   const stage = store.staging();
   fs.mkdirSync(stage, { mode: 0o700 });
+  let digester: Digester | undefined;
   try {
     const treeDir = path.join(stage, 'tree');
     const blobFile = path.join(stage, 'blob');
     fs.mkdirSync(treeDir, { mode: 0o755 });
 
-    let verification: { sink: Writable; result: Promise<SignerInfo> } | undefined;
-    if (req.verify) verification = startVerification(req.verify.signature, await req.verify.keystore.allKeys(), req.label);
-    else warn('signature verification has been disabled');
+    const verify = req.verify && { signature: req.verify.signature, keys: await req.verify.keystore.allKeys(), image: req.label };
+    if (!verify) warn('signature verification has been disabled');
+    digester = startDigester({ blobFile, verify });
 
     const { download, expanded } = sizeLimits(req.limits, store.dir);
     const source = req.source.url ?? req.source.path ?? req.label;
-    const outcome = await singlePass(input, blobFile, treeDir, verification, { download, expanded, source });
+    const outcome = await singlePass(input, treeDir, digester, { download, expanded, source });
     if ('sourceError' in outcome) {
       const e = outcome.sourceError;
       if (e instanceof RktError) throw e;
@@ -179,7 +161,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     }
     if ('unpackError' in outcome && outcome.unpackError instanceof FetchLimitError) throw outcome.unpackError;
     // A bad signature explains a broken archive better than the archive's own error.
-    const signer = verification ? await verification.result : undefined;
+    const signer = digester.verified ? await digester.verified : undefined;
     if ('unpackError' in outcome) throw outcome.unpackError;
     const pass = outcome.ok;
 
@@ -220,6 +202,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     store.writeInfo(stored);
     return stored;
   } finally {
+    digester?.close();
     fs.rmSync(stage, { recursive: true, force: true });
   }
 }

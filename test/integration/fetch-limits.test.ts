@@ -33,9 +33,9 @@ async function gzipBomb(name: string, size: number): Promise<Buffer> {
   const file = p.entry({ name: 'rootfs/zeros', size });
   const zeros = Buffer.alloc(1024 * 1024);
   for (let left = size; left > 0; left -= zeros.length) {
-    if (!file.write(zeros.subarray(0, Math.min(left, zeros.length)))) await new Promise((r) => file.once('drain', r));
+    if (!file.write(zeros.subarray(0, Math.min(left, zeros.length)))) await new Promise<void>((r) => file.once('drain', () => r()));
   }
-  file.end();
+  (file as unknown as { end(): void }).end();
   p.finalize();
   await done;
   return Buffer.concat(chunks);
@@ -45,7 +45,7 @@ async function gzipBomb(name: string, size: number): Promise<Buffer> {
 async function endlessTarPrefix(name: string): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
+  p.on('data', (c: unknown) => { chunks.push(c as Buffer); });
   p.entry({ name: 'manifest' }, JSON.stringify(manifestFor(name)));
   p.entry({ name: 'rootfs', type: 'directory', mode: 0o755 });
   p.entry({ name: 'rootfs/endless', size: 1e12 });
@@ -254,4 +254,84 @@ suite('fetch limits against hostile servers', () => {
     }
     expect(fs.readdirSync(path.join(env.dir, 'cas', 'info'))).toEqual([`${idOf(small)}.json`]);
   }, 90_000);
+});
+
+/**
+ * bin/rkt runs the compiled build, where the blob, the signature check and the image ID
+ * are done in a worker thread (src/store/digester.ts); the unit tests cover the in-thread
+ * variant. Both must agree, and the worker must fail the same way.
+ */
+suite('fetch with the digest worker', () => {
+  let env: RktEnv;
+  let key: Key;
+  let tar: Buffer;
+  let aci: Buffer;
+  let file: string;
+
+  beforeAll(async () => {
+    key = await makeKey('Worker Signer');
+    tar = await buildTar(manifestFor('example.com/worker'), Array.from({ length: 20 }, (_, i) => ({ path: `f${i}`, content: crypto.randomBytes(200_000) })));
+    aci = compress(tar, 'gzip');
+  });
+
+  beforeEach(() => {
+    env = makeEnv('rkt-it-worker-');
+    file = path.join(env.base, 'worker.aci');
+    fs.writeFileSync(file, aci);
+  });
+
+  afterEach(() => fs.rmSync(env.base, { recursive: true, force: true }));
+
+  /** rktBackground with extra environment variables. */
+  function rktBackgroundWith(vars: Record<string, string>, args: string[]) {
+    const saved = { ...process.env };
+    Object.assign(process.env, vars);
+    try {
+      return rktBackground(env, args);
+    } finally {
+      for (const k of Object.keys(vars)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+    }
+  }
+
+  const stored = (d: string): string[] => {
+    const p = path.join(env.dir, 'cas', d);
+    return fs.existsSync(p) ? fs.readdirSync(p) : [];
+  };
+
+  test.each(['1', '0'])('RKT_DIGEST_WORKER=%s: a signed image gets its ID and its blob is the file, byte for byte', async (worker) => {
+    trustKey(env.localConfig, 'example.com', key);
+    fs.writeFileSync(`${file}.asc`, await sign(key, aci));
+    const { child, done } = rktBackgroundWith({ RKT_DIGEST_WORKER: worker }, ['fetch', '--full', file]);
+    void child;
+    const r = await done;
+    expect(r.stderr).toContain('signature verified');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${idOf(tar)}\n`);
+    expect(fs.readFileSync(path.join(env.dir, 'cas', 'blob', idOf(tar))).equals(aci)).toBe(true);
+    expect(stored('tmp')).toEqual([]);
+  }, 60_000);
+
+  test('a tampered image is refused, nothing stored', async () => {
+    trustKey(env.localConfig, 'example.com', key);
+    fs.writeFileSync(`${file}.asc`, await sign(key, aci));
+    const bad = Buffer.from(aci);
+    bad[bad.length >> 1] ^= 0xff;
+    fs.writeFileSync(file, bad);
+    const r = await rktBackground(env, ['fetch', file]).done;
+    expect(r.code).toBe(254);
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe(
+      `fetch: signature of image "${file}" does not match its content (signed by key ${key.fingerprint}): the image or signature is corrupt or was tampered with`,
+    );
+    for (const d of ['tmp', 'blob', 'tree', 'info']) expect(stored(d)).toEqual([]);
+  }, 60_000);
+
+  test('an image signed by an unknown key is refused at once, nothing stored', async () => {
+    const other = await makeKey('Stranger');
+    trustKey(env.localConfig, 'example.com', key);
+    fs.writeFileSync(`${file}.asc`, await sign(other, aci));
+    const r = await rktBackground(env, ['fetch', file]).done;
+    expect(r.code).toBe(254);
+    expect(r.stderr).toContain('which is not in the trust store: trust it with "rkt trust --prefix=');
+    for (const d of ['tmp', 'blob', 'tree', 'info']) expect(stored(d)).toEqual([]);
+  }, 60_000);
 });
