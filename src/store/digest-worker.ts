@@ -75,8 +75,8 @@ port.on('message', (msg: ToWorker) => {
   queue = queue.then(async () => {
     switch (msg.kind) {
       case 'init': return init(msg);
-      case 'raw': return raw(Buffer.from(msg.buf));
-      case 'tar': hash.update(Buffer.from(msg.buf)); return;
+      case 'raw': return raw(Buffer.from(msg.buf, 0, msg.length));
+      case 'tar': hash.update(Buffer.from(msg.buf, 0, msg.length)); return;
       case 'raw-end': return rawEnd(msg.complete);
       case 'tar-end': post({ kind: 'tar-digest', hex: hash.digest('hex') }); return;
     }

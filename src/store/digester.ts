@@ -90,7 +90,7 @@ class InThreadDigester implements Digester {
 /** Messages to the worker. */
 export type ToWorker =
   | { kind: 'init'; blobFile: string; verify?: { signature: Uint8Array; keys: Array<{ fingerprint: string; armored: string; path: string; scope: string }>; image: string } }
-  | { kind: 'raw' | 'tar'; buf: ArrayBuffer }
+  | { kind: 'raw' | 'tar'; buf: ArrayBuffer; length: number }
   | { kind: 'raw-end'; complete: boolean }
   | { kind: 'tar-end' };
 
@@ -138,10 +138,12 @@ class Batch {
 
   flush(): void {
     if (this.used === 0) return;
-    // A copy of exactly the used bytes, moved (not cloned) to the worker.
-    const ab = this.buf.buffer.slice(this.buf.byteOffset, this.buf.byteOffset + this.used) as ArrayBuffer;
+    // The batch's own memory is moved (not copied) to the worker; a new one takes its place.
+    const ab = this.buf.buffer as ArrayBuffer;
+    const length = this.used;
+    this.buf = Buffer.allocUnsafeSlow(BATCH);
     this.used = 0;
-    this.send({ kind: this.kind, buf: ab }, [ab]);
+    this.send({ kind: this.kind, buf: ab, length }, [ab]);
   }
 }
 
@@ -161,7 +163,7 @@ class WorkerDigester implements Digester {
   constructor(url: URL, req: DigestRequest) {
     this.worker = new Worker(url);
     const send = (msg: ToWorker, transfer: ArrayBuffer[]): void => {
-      if (msg.kind === 'raw') this.inFlight += msg.buf.byteLength;
+      if (msg.kind === 'raw') this.inFlight += msg.length;
       this.worker.postMessage(msg, transfer);
     };
     this.rawBatch = new Batch('raw', send);
