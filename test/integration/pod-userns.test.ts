@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUSYBOX_ACI, RktEnv, hostFootprint, makeEnv, rkt, skipReason, describeIf } from '../helpers/rkt.js';
-import { INSECURE, podProcess, podTraces, sections, shArgs, startPod, teardown } from '../helpers/pods.js';
+import { INSECURE, podProcess, podTraces, podUuids, sections, shArgs, startPod, teardown } from '../helpers/pods.js';
 import { RANGE_COUNT, RANGE_FIRST } from '../../src/stage0/userns.js';
 
 const HELPER = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'build', 'stage1', 'rkt-idmap');
@@ -24,6 +24,13 @@ function podRange(env: RktEnv, uuid: string): { base: number; count: number } {
     }
   }
   throw new Error(`pod ${uuid} records no range`);
+}
+
+/** Host mounts under the env, and cgroups and netns named after the given pods. */
+function ownFootprint(env: RktEnv, uuids: string[]): ReturnType<typeof hostFootprint> {
+  const fp = hostFootprint();
+  const ours = (x: string) => uuids.some((u) => x.includes(u));
+  return { mounts: fp.mounts.filter((m) => m.includes(env.base) || ours(m)), cgroups: fp.cgroups.filter(ours), netns: fp.netns.filter(ours) };
 }
 
 /** The Uid:/Gid: lines of /proc/PID/status as [real, effective, saved, fs]. */
@@ -65,16 +72,16 @@ const STAT = 'busybox stat -c "%u:%g %n" / /etc/rootfile /etc/shadowish /home/us
 suite('--private-users', () => {
   let env: RktEnv;
   let ownedAci: string;
-  let before: ReturnType<typeof hostFootprint>;
   beforeAll(async () => {
-    before = hostFootprint();
     env = makeEnv('rkt-it-userns-');
     ownedAci = path.join(env.base, 'owned.aci');
     await buildOwnedAci(ownedAci);
   });
   afterAll(async () => {
+    const uuids = podUuids(env);
     await teardown(env);
-    expect(hostFootprint()).toEqual(before);
+    // Only this suite's pods: other suites may run pods on the machine meanwhile.
+    expect(ownFootprint(env, uuids)).toEqual({ mounts: [], cgroups: [], netns: [] });
   });
 
   describe('a running pod (--net=host)', () => {
@@ -206,6 +213,26 @@ suite('--private-users', () => {
     });
   });
 
+  test('hostile: with every capability of its namespace, pod root cannot undo what stage1 mounted (locked mounts)', () => {
+    const ro = fs.mkdtempSync(path.join(env.base, 'ro-'));
+    fs.writeFileSync(path.join(ro, 'f'), 'host\n');
+    const attack = [
+      'grep -q CapEff:.000001ffffffffff /proc/self/status && echo all-caps',
+      'mount -o remount,rw /v 2>/dev/null && echo REMOUNTED-VOLUME',
+      'umount /v 2>/dev/null && echo UNMOUNTED-VOLUME',
+      'echo pwned >> /v/f 2>/dev/null && echo WROTE',
+      'mount -o remount,rw /proc 2>/dev/null && echo REMOUNTED-PROC',
+      'umount /sys/firmware 2>/dev/null && echo UNMASKED',
+      'echo done',
+    ].join('; ');
+    const r = rkt(env, ['--insecure-options=image,capabilities', 'run', '--private-users', '--net=host', `--volume=v,kind=host,source=${ro},readOnly=true`,
+      BUSYBOX_ACI, '--mount=volume=v,target=/v', '--exec=/bin/sh', '--', '-c', attack]);
+    expect(r.stderr).not.toMatch(/stage1:/);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['all-caps', 'done']);
+    expect(fs.readFileSync(path.join(ro, 'f'), 'utf8')).toBe('host\n');
+  });
+
   test('two running pods get disjoint ranges, and each app runs in its own', async () => {
     const args = (tag: string) => [INSECURE, 'run', '--private-users', '--net=host', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', `echo ${tag}; exec sleep 601`];
     const [a, b] = await Promise.all([startPod(env, args('ready-a'), 'ready-a', 60_000), startPod(env, args('ready-b'), 'ready-b', 60_000)]);
@@ -257,14 +284,14 @@ suite('--private-users', () => {
       ['an app uid outside the pod range', [], ['--user=70000'], /^run: --private-users: app "busybox" uses uid 70000, outside the pod's 65536 ids/],
     ])('%s', (_what, podFlags, appFlags, msg) => {
       const pods = podsLeft();
-      const foot = hostFootprint();
       const r = rkt(env, shArgs(['--private-users', '--net=host', ...podFlags], appFlags, 'echo SHOULD-NOT-RUN'));
       expect(r.status).toBe(254);
       expect(r.stdout).not.toContain('SHOULD-NOT-RUN');
       expect(r.stderr.trim().split('\n').filter((l) => !/warning:|using image/.test(l))).toHaveLength(1);
       expect(r.stderr.trim().split('\n').pop()).toMatch(msg);
+      // Refused before the pod exists: no new pod dir, so no UUID a cgroup or netns could carry.
       expect(podsLeft()).toEqual(pods);
-      expect(hostFootprint()).toEqual(foot);
+      expect(ownFootprint(env, []).mounts).toEqual([]);
     });
   });
 
