@@ -255,6 +255,17 @@ suite('--private-users', () => {
     expect(r.stdout.trim().split('\n')).toEqual(['has-ip', 'bound-80', '0']);
   }, 90_000);
 
+  test('a pod of two apps: both in the one user namespace of the pod', () => {
+    const report = (n: string) => ['--exec=/bin/sh', '--', '-c', `echo ${n} $(readlink /proc/self/ns/user) $(cat /proc/self/uid_map)`];
+    const r = rkt(env, [INSECURE, 'run', '--private-users', '--net=host', BUSYBOX_ACI, '--name=a', ...report('a'), '---', BUSYBOX_ACI, '--name=b', ...report('b')]);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n').sort().map((l) => l.split(/\s+/));
+    expect(lines.map((l) => l[0])).toEqual(['a', 'b']);
+    expect(lines[0].slice(1)).toEqual(lines[1].slice(1));
+    expect(lines[0][1]).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expect(Number(lines[0][3])).toBeGreaterThanOrEqual(RANGE_FIRST);
+  });
+
   test('prepare + run-prepared keep the recorded range', () => {
     const p = rkt(env, [INSECURE, 'prepare', '--private-users', '--quiet', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', 'cat /proc/self/uid_map']);
     expect(p.status).toBe(0);
