@@ -5,10 +5,12 @@
  *
  * Ranges: blocks of 65536 from the container range systemd-nspawn also picks from
  * (0x80000 up to 0x6fff0000), never one that overlaps a host user or group, an
- * /etc/subuid or /etc/subgid grant, or the range of another pod that may still run
- * (embryo, prepare, prepared, run). Two concurrent `rkt run` cannot end up sharing a
- * range: each writes its choice first and checks the others after, and picks again
- * whenever it sees its range taken (whichever checks later sees the earlier's record).
+ * /etc/subuid or /etc/subgid grant, a user namespace some live process is in (other
+ * runtimes, other data dirs), or the range of another pod of this data dir that may
+ * still run (embryo, prepare, prepared, run). Two concurrent `rkt run` on one data dir
+ * cannot end up sharing a range: each writes its choice first and checks the others
+ * after, and picks again whenever it sees its range taken (whichever checks later sees
+ * the earlier's record).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,6 +86,26 @@ export function hostReserved(host: Host): UidRange[] {
   return out;
 }
 
+/**
+ * Ranges mapped by user namespaces that have a live process (any runtime, any rkt data
+ * dir): the outside half of every /proc/PID/uid_map and gid_map line, except the
+ * host's own identity map.
+ */
+export function liveRanges(host: Host): UidRange[] {
+  const out: UidRange[] = [];
+  for (const pid of host.readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    for (const f of ['uid_map', 'gid_map']) {
+      for (const line of (host.readFile(`/proc/${pid}/${f}`) ?? '').split('\n')) {
+        const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+        if (!Number.isInteger(count) || count <= 0 || (inside === 0 && outside === 0 && count === 0xffffffff)) continue;
+        out.push({ base: outside, count });
+      }
+    }
+  }
+  return out;
+}
+
 /** Picks a free block at random (so concurrent runs rarely collide in the first place). */
 export function pickRange(taken: UidRange[], random: (n: number) => number): UidRange | undefined {
   const blocks = Math.floor((RANGE_END - RANGE_FIRST) / RANGE_COUNT);
@@ -97,7 +119,7 @@ export function pickRange(taken: UidRange[], random: (n: number) => number): Uid
 
 /** Chooses the pod's range and records it in its dir (see the header for why this is race-free). */
 export function allocateRange(host: Host, dataDir: string, uuid: string, podDir: string, random: (n: number) => number = randomInt): UidRange {
-  const reserved = hostReserved(host);
+  const reserved = [...hostReserved(host), ...liveRanges(host)];
   const file = path.join(podDir, RANGE_FILE);
   for (let i = 0; i < MAX_TRIES; i++) {
     const r = pickRange([...reserved, ...podRanges(host, dataDir, uuid)], random);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import {
-  allocateRange, checkIdsInRange, formatRange, hostReserved, overlaps, parseRange, pickRange, podRanges, probeIdmap,
+  allocateRange, checkIdsInRange, formatRange, hostReserved, liveRanges, overlaps, parseRange, pickRange, podRanges, probeIdmap,
   RANGE_COUNT, RANGE_END, RANGE_FILE, RANGE_FIRST, readPodRange, UidRange,
 } from '../../../src/stage0/userns.js';
 import { RktError } from '../../../src/util/errors.js';
@@ -72,6 +72,24 @@ describe('hostReserved', () => {
       { base: 0, count: 1 }, { base: 600000, count: 1 }, { base: 0, count: 1 }, { base: 700000, count: 1 },
       { base: 1048576, count: 65536 }, { base: 2097152, count: 131072 },
     ]);
+  });
+});
+
+describe('liveRanges', () => {
+  test("the outside ranges of live processes' uid and gid maps; the host identity map and non-pids are ignored", () => {
+    const h = new FakeHost();
+    h.files.set('/proc/1/uid_map', '         0          0 4294967295\n');
+    h.files.set('/proc/1/gid_map', '         0          0 4294967295\n');
+    h.files.set('/proc/42/uid_map', '         0    1048576      65536\n');
+    h.files.set('/proc/42/gid_map', '         0    2097152      65536\n      65536       1000          1\n');
+    h.files.set('/proc/self/uid_map', '0 9999999 1\n');
+    expect(liveRanges(h)).toEqual([{ base: 1048576, count: 65536 }, { base: 2097152, count: 65536 }, { base: 1000, count: 1 }]);
+  });
+
+  test('allocateRange never picks a range a live process of another runtime or data dir is in', () => {
+    const h = hostWith();
+    h.files.set('/proc/77/uid_map', `0 ${RANGE_FIRST} ${RANGE_COUNT}\n`);
+    expect(allocateRange(h, DATA, UUID, POD, () => 0).base).toBe(RANGE_FIRST + RANGE_COUNT);
   });
 });
 
