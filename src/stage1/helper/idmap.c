@@ -57,7 +57,7 @@ struct idmap_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 static const char *prog = "rkt-idmap";
 
 static void die(const char *what, const char *arg) {
-  fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg ? arg : "", strerror(errno));
+  fprintf(stderr, "%s: %s%s%s: %s\n", prog, what, arg ? " " : "", arg ? arg : "", strerror(errno));
   exit(254);
 }
 
@@ -92,6 +92,8 @@ static pid_t new_userns(unsigned long base, unsigned long count, int *nsfd) {
   if (pid == 0) {
     /* Our pid as /proc names it: the caller may be in a PID namespace /proc does not show. */
     char self[32] = "";
+    close(ready[0]);
+    close(go[1]); /* so that the read below ends if the parent dies */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (unshare(CLONE_NEWUSER) == 0 && readlink("/proc/self", self, sizeof self - 1) < 0) self[0] = 0;
     (void)!write(ready[1], self, sizeof self);
