@@ -12,7 +12,8 @@ cd "$root"
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
 # and what the tests, the demo and the benchmark use as oracles and tools.
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
-  containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file)
+  containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
+  gcc libc6-dev)
 
 die() { echo "setup: $*" >&2; exit 1; }
 
@@ -56,6 +57,9 @@ if [[ ! -d node_modules || $(cat build/npm-ci.sum 2>/dev/null) != "$lock_sum" ]]
 fi
 
 quietly npm run build
+# stage1's static helper for --private-users (user namespaces, idmapped mounts).
+mkdir -p build/stage1
+quietly gcc -static -O2 -Wall -o build/stage1/rkt-idmap src/stage1/helper/idmap.c
 quietly bash scripts/build-images.sh
 
 # rkt's groups (as `rkt install` makes them): `rkt` may list pods and images, read status
