@@ -73,7 +73,7 @@ function isTight(dataDir: string, gid: number): boolean {
   // The top dir and the two that guard image content decide; everything else is set with them.
   for (const [rel, mode] of [['', 0o2750], ['cas/tree', 0o700], ['pods', 0o2750]] as Array<[string, number]>) {
     const st = fs.statSync(path.join(dataDir, rel), { throwIfNoEntry: false });
-    if (!st) return rel !== ''; // a missing sub dir is made with the right mode when needed
+    if (!st) continue; // a missing sub dir is made with the right mode when needed
     if ((st.mode & 0o7777) !== mode || st.uid !== 0 || st.gid !== gid) return false;
   }
   return true;
@@ -84,19 +84,21 @@ function isTight(dataDir: string, gid: number): boolean {
  * mode, and closes the pod dirs made before this model. Root only.
  */
 export function tightenDataDir(dataDir: string, gid = rktGid()): void {
-  // Inner dirs first, so nothing is ever more open than its final mode on the way.
+  // What is inside first, so nothing is reachable by the group before it is closed.
+  // Staging may hold half-rendered trees: root only (import staging always was).
+  const tmp = path.join(dataDir, 'cas', 'tmp');
+  for (const name of safeReaddir(tmp)) ignoreGone(() => { if (fs.lstatSync(path.join(tmp, name)).isDirectory()) fs.chmodSync(path.join(tmp, name), 0o700); });
+  for (const state of POD_STATES) {
+    for (const uuid of safeReaddir(path.join(dataDir, 'pods', state))) ignoreGone(() => closePodDir(path.join(dataDir, 'pods', state, uuid), gid));
+  }
   for (const [rel, mode] of dataDirModes().reverse()) {
     if (rel === '' || fs.existsSync(path.join(dataDir, rel))) fixDir(path.join(dataDir, rel), mode, gid);
   }
-  // Staging may hold half-rendered trees: root only (import staging always was).
-  const tmp = path.join(dataDir, 'cas', 'tmp');
-  for (const name of safeReaddir(tmp)) {
-    const p = path.join(tmp, name);
-    if (fs.lstatSync(p).isDirectory()) fs.chmodSync(p, 0o700);
-  }
-  for (const state of POD_STATES) {
-    for (const uuid of safeReaddir(path.join(dataDir, 'pods', state))) closePodDir(path.join(dataDir, 'pods', state, uuid), gid);
-  }
+}
+
+/** Pods and staging come and go while we walk them. */
+function ignoreGone(fn: () => void): void {
+  try { fn(); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
 }
 
 function safeReaddir(dir: string): string[] {

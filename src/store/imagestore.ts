@@ -68,6 +68,22 @@ export function notInStore(ref: string): never {
   return fail(`no image found for "${ref}" in the local store: fetch it with "rkt fetch ${ref}"`);
 }
 
+/** readJson, but for root only a file root alone may have written (checked on the open fd). */
+function readOwnJson<T>(file: string): T | undefined {
+  if (process.getuid?.() !== 0) return readJson<T>(file);
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch { return undefined; }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) return undefined;
+    return JSON.parse(fs.readFileSync(fd, 'utf8')) as T;
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
@@ -288,9 +304,13 @@ export class ImageStore {
     return path.join(this.cas, 'files', `${st.dev}-${st.ino}.json`);
   }
 
-  /** The image a local file held when it was last imported, if the file is unchanged. */
+  /**
+   * The image a local file held when it was last imported, if the file is unchanged. Root
+   * believes only its own entries: group rkt may write files/ and could map root's file
+   * to another image.
+   */
   imageForFile(st: FileStamp): ImageInfo | undefined {
-    const entry = readJson<FileStamp & { id: string }>(this.fileIndexPath(st));
+    const entry = readOwnJson<FileStamp & { id: string }>(this.fileIndexPath(st));
     if (!entry || entry.size !== st.size || entry.mtimeMs !== st.mtimeMs || entry.ctimeMs !== st.ctimeMs) return undefined;
     return this.get(entry.id);
   }

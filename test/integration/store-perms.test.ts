@@ -72,13 +72,16 @@ function hostileAci(base: string): string {
   return tarAci(layout, path.join(base, 'hostile.aci'));
 }
 
-/** An image bigger than the 64 MB tmpfs: 80 MB that gzip cannot shrink. */
-function bigAci(base: string): string {
-  const layout = path.join(base, 'big');
+/** An image bigger than the 64 MB tmpfs: 80 MB of random bytes, or of zeros (gzipped: a small blob, a big tree). */
+function bigAci(base: string, source: 'urandom' | 'zero'): string {
+  const layout = path.join(base, `big-${source}`);
   fs.mkdirSync(path.join(layout, 'rootfs'), { recursive: true });
-  fs.writeFileSync(path.join(layout, 'manifest'), manifest('example.com/big', ['/data']));
-  sh(`head -c 80M /dev/urandom > '${path.join(layout, 'rootfs', 'data')}'`);
-  return tarAci(layout, path.join(base, 'big.aci'));
+  fs.writeFileSync(path.join(layout, 'manifest'), manifest(`example.com/big-${source}`, ['/data']));
+  sh(`head -c 80M /dev/${source} > '${path.join(layout, 'rootfs', 'data')}'`);
+  const aci = tarAci(layout, path.join(base, `big-${source}.aci`));
+  if (source === 'urandom') return aci;
+  sh(`gzip -1 < '${aci}' > '${aci}.gz' && mv '${aci}.gz' '${aci}'`);
+  return aci;
 }
 
 suite('store permissions and the host\'s faults', () => {
@@ -252,10 +255,13 @@ suite('store permissions and the host\'s faults', () => {
     const had = rkt(s, ['--insecure-options=image', 'fetch', '--full', BUSYBOX_ACI]);
     expect(had.status).toBe(0);
 
-    const big = rkt(s, ['--insecure-options=image', 'fetch', bigAci(env.base)]);
-    expect(big.status).toBe(254);
-    expect(errorLines(big.stderr)).toEqual([expect.stringMatching(new RegExp(`^fetch: no space left in the data directory ${s.dir} \\(needed to write cas/tmp/.+\\): free space in ${s.dir} or use --dir to choose another data directory$`))]);
-    expect(fs.readdirSync(path.join(s.dir, 'cas', 'tmp'))).toEqual([]);
+    // The blob does not fit; then a small blob whose tree does not.
+    for (const [source, where] of [['urandom', 'blob'], ['zero', 'tree/rootfs/data']] as const) {
+      const big = rkt(s, ['--insecure-options=image', 'fetch', bigAci(env.base, source)]);
+      expect(big.status).toBe(254);
+      expect(errorLines(big.stderr)).toEqual([expect.stringMatching(new RegExp(`^fetch: no space left in the data directory ${s.dir} \\(needed to write cas/tmp/[^/]+/${where}\\): free space in ${s.dir} or use --dir to choose another data directory$`))]);
+      expect(fs.readdirSync(path.join(s.dir, 'cas', 'tmp'))).toEqual([]);
+    }
     const images = rkt(s, ['image', 'list', '--no-legend', '--full']);
     expect(images.stdout.trim().split('\n')).toEqual([expect.stringContaining(had.stdout.trim())]);
     const run = rkt(s, ['run', had.stdout.trim(), '--exec=/bin/echo', '--', 'still runs']);
