@@ -23,6 +23,7 @@ import { resolveUser, resolveGroup, passwdEntry } from './users.js';
 import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { resolveInRootfs } from './rootfs-path.js';
+import { configPodPidsLimit, parsePidsLimit } from './limits.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -37,6 +38,8 @@ export interface PreparedApp {
   gid: number;
   supplementaryGids: number[];
   resources: AppResources;
+  /** --pids-limit: the app's own pids.max. */
+  pidsLimit?: number;
   readOnlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
   ports: Array<{ name: string; protocol: string; port: number }>;
@@ -163,6 +166,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     gid,
     supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
     resources,
+    pidsLimit: parsePidsLimit(flagString(a.flags, 'pids-limit')),
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
@@ -217,6 +221,9 @@ export async function preparePod(host: Host, globals: GlobalOptions, args: RunAr
   const manifestFile = flagString(podFlags, 'pod-manifest');
   if (manifestFile) return preparePodManifest(host, globals, args, manifestFile);
   if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
+  // Checked before anything is fetched or created.
+  for (const a of args.apps) parsePidsLimit(flagString(a.flags, 'pids-limit'));
+  configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   const policy = pullPolicy(podFlags);
   const images = [];
   for (const a of args.apps) {

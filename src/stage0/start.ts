@@ -16,9 +16,10 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
+import { configPodPidsLimit, podPidsLimit } from './limits.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
 const STOP_GRACE_SECONDS = 10;
@@ -116,6 +117,22 @@ function createTargets(lower: string, writable: string, targets: Array<{ path: s
   }
 }
 
+/**
+ * Where the app's /proc, /sys and /dev are mounted: resolved inside the rootfs like every
+ * other mount target, so an image whose /proc is a link to /tmp/x gets its proc at its own
+ * /tmp/x, never at the host's. Targets that coincide or nest (a /sys that leads to /proc,
+ * or to /) would hide one another: refused.
+ */
+export function kernelTargets(treeRootfs: string): NonNullable<AppPlan['kernelTargets']> {
+  const t = { proc: resolveInRootfs(treeRootfs, '/proc'), sys: resolveInRootfs(treeRootfs, '/sys'), dev: resolveInRootfs(treeRootfs, '/dev') };
+  const entries = Object.entries(t);
+  for (const [name, at] of entries) {
+    const hidden = at === '/' ? 'the whole rootfs' : entries.find(([other, o]) => other !== name && (o === at || o.startsWith(`${at}/`)))?.[0];
+    if (hidden) fail(`the image's /${name} leads to ${at}, where its mount would hide ${hidden.startsWith('the') ? hidden : `/${hidden}`}: make /proc, /sys and /dev separate directories in the image`);
+  }
+  return t;
+}
+
 function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect']): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
@@ -143,6 +160,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     devDir: path.join(dir, 'stage1', 'dev', app.name),
     protect,
     cgroupProcs: cg.appProcs[app.name] ?? [],
+    kernelTargets: kernelTargets(app.treeRootfs),
   };
 }
 
@@ -157,9 +175,10 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   const tools = findStage1Tools();
   const cgroups = cgroupManager(host);
   const dir = pod.dir;
+  const pidsConfigured = configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   const cg = cgroups.createPod(prepared.uuid, prepared.apps.map((a) => ({
-    name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares,
-  })));
+    name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares, pidsMax: a.pidsLimit,
+  })), { pidsMax: podPidsLimit(pidsConfigured, prepared.apps.map((a) => a.pidsLimit)) });
   let netCreated = false;
   try {
     fs.writeFileSync(path.join(dir, CGROUPS_FILE), JSON.stringify(cg));
@@ -198,8 +217,9 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       const planned = appPlan(dir, prepared, app, cg, etc, protect);
       makeDevDir(planned.devDir);
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
+      const k = planned.kernelTargets!;
       createTargets(app.treeRootfs, writable, [
-        { path: '/proc', isFile: false }, { path: '/sys', isFile: false }, { path: '/dev', isFile: false },
+        { path: k.proc, isFile: false }, { path: k.sys, isFile: false }, { path: k.dev, isFile: false },
         ...planned.mounts.map((m) => ({ path: m.target, isFile: m.isFile })),
       ]);
       const forRun: AppPlan = {
@@ -213,6 +233,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       const rendered = renderApp(plan, forRun);
       for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
       fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), rendered.script);
+      fs.writeFileSync(path.join(s1, `enter-${app.name}.sh`), renderEnter(plan, forRun));
     }
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));

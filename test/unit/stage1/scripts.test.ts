@@ -4,7 +4,8 @@ import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  appMounts, CLOSE_FDS, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
+  appMounts, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
+  renderApp, renderEnter, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 
@@ -149,9 +150,9 @@ describe('the syntax check itself', () => {
 describe('renderRunScript', () => {
   /** First, a busybox sh closes the fds rkt's caller handed it; the chain proper follows. */
   const closer = [TOOLS.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds'];
-  const tail = (initShell: string[]) => [
+  const tail = (initShell: string[], plan = makePlan()) => [
     TOOLS.tini, '-s', '--',
-    TOOLS.setpriv, '--pdeathsig=KILL', '--',
+    TOOLS.setpriv, '--pdeathsig=KILL', `--bounding-set=-all,${(initBoundingSet(plan) as string[]).map((c) => `+${c.slice(4).toLowerCase()}`).join(',')}`, '--',
     ...initShell, `${POD}/stage1/init.sh`,
   ];
 
@@ -167,9 +168,10 @@ describe('renderRunScript', () => {
   });
 
   test('--net=none adds a new network namespace', () => {
-    const s = renderRunScript(makePlan({ net: { kind: 'none' } }));
+    const plan = makePlan({ net: { kind: 'none' } });
+    const s = renderRunScript(plan);
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell, plan)]);
   });
 
   test('a CNI netns is joined with nsenter --net=PATH before unshare (and no new netns is made)', () => {
@@ -519,9 +521,26 @@ describe('appMounts (stage1)', () => {
     expect(readOnly).toEqual([`${ROOTFS}/etc/app`, `${ROOTFS}/etc/hostname`]);
   });
 
-  test('--readonly-rootfs remounts the rootfs read-only, after the volumes', () => {
-    const app = makeApp({ readOnlyRootfs: true, mounts: [{ source: '/s', target: '/v', readOnly: true, recursive: true, isFile: false }] });
-    expect(appMounts(makePlan(), app).readOnly).toEqual([`${ROOTFS}/v`, ROOTFS]);
+  test('--readonly-rootfs remounts the rootfs read-only, after the volumes; a recursive volume as a whole tree', () => {
+    const app = makeApp({ readOnlyRootfs: true, mounts: [{ source: '/s', target: '/v', readOnly: true, recursive: true, isFile: false }, { source: '/t', target: '/w', readOnly: true, recursive: false, isFile: false }] });
+    expect(appMounts(makePlan(), app).readOnly).toEqual([`${ROOTFS}/w`, ROOTFS]);
+    expect(appMounts(makePlan(), app).readOnlyTrees).toEqual([`${ROOTFS}/v`]);
+  });
+
+  test('/proc, /sys, /dev and what goes below them follow the targets stage0 resolved in the rootfs', () => {
+    const app = makeApp({ kernelTargets: { proc: '/tmp/x', sys: '/s', dev: '/d/dev' } });
+    const { mounts } = appMounts(makePlan(), app);
+    const at = (source: string) => mounts.filter((m) => m.source === source).map((m) => m.target);
+    expect(at('proc')).toEqual([`${ROOTFS}/tmp/x`]);
+    expect(at('sysfs')).toEqual([`${ROOTFS}/s`]);
+    expect(at(app.devDir)).toEqual([`${ROOTFS}/d/dev`]);
+    expect(at('/dev/null')).toEqual([`${ROOTFS}/d/dev/null`]);
+    expect(at('devpts')).toEqual([`${ROOTFS}/d/dev/pts`]);
+    expect(at('shm')).toEqual([`${ROOTFS}/d/dev/shm`]);
+    expect(at('tmpfs')).toEqual([`${ROOTFS}/s/firmware`, `${ROOTFS}/s/fs`]);
+    expect(at(`${POD}/stage1/masked`)).toEqual([`${ROOTFS}/tmp/x/kcore`, `${ROOTFS}/tmp/x/keys`]);
+    // Nothing is mounted at the names the image's links would have sent the kernel to.
+    expect(mounts.some((m) => m.target === `${ROOTFS}/proc` || m.target.startsWith(`${ROOTFS}/dev/`))).toBe(false);
   });
 });
 
