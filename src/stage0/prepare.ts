@@ -22,7 +22,7 @@ import { createPod, Pod } from './pod.js';
 import { resolveUser, resolveGroup, passwdEntry } from './users.js';
 import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
-import { resolveInRootfs } from './rootfs-path.js';
+import { kernelTargets, resolveInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, parsePidsLimit } from './limits.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
@@ -126,6 +126,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
   if (names.has(name)) fail(`app name "${name}" is used twice in this pod: give one of them --name=OTHER`);
   names.add(name);
   const treeRootfs = await ctx.store.treeRootfs(imageId);
+  kernelTargets(treeRootfs); // an image whose /proc, /sys or /dev cannot be mounted is refused before the pod exists
   const app = manifest.app;
   const user = flagString(a.flags, 'user') ?? app?.user ?? '0';
   const group = flagString(a.flags, 'group') ?? app?.group ?? '0';
@@ -269,6 +270,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
     const app = ra.app ?? image.app;
     if (!app) fail(`app "${ra.name}" in ${file} has no app section and its image has none: add "app"`);
     const treeRootfs = await store.treeRootfs(info.id);
+    kernelTargets(treeRootfs);
     const uid = resolveUser(treeRootfs, app.user);
     const gid = resolveGroup(treeRootfs, app.group);
     if (names.has(ra.name)) fail(`app name "${ra.name}" is used twice in ${file}`);

@@ -18,7 +18,7 @@ import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
 import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
-import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
+import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, podPidsLimit } from './limits.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
@@ -115,22 +115,6 @@ function createTargets(lower: string, writable: string, targets: Array<{ path: s
       fs.chownSync(dst, owner[0], owner[1]);
     });
   }
-}
-
-/**
- * Where the app's /proc, /sys and /dev are mounted: resolved inside the rootfs like every
- * other mount target, so an image whose /proc is a link to /tmp/x gets its proc at its own
- * /tmp/x, never at the host's. Targets that coincide or nest (a /sys that leads to /proc,
- * or to /) would hide one another: refused.
- */
-export function kernelTargets(treeRootfs: string): NonNullable<AppPlan['kernelTargets']> {
-  const t = { proc: resolveInRootfs(treeRootfs, '/proc'), sys: resolveInRootfs(treeRootfs, '/sys'), dev: resolveInRootfs(treeRootfs, '/dev') };
-  const entries = Object.entries(t);
-  for (const [name, at] of entries) {
-    const hidden = at === '/' ? 'the whole rootfs' : entries.find(([other, o]) => other !== name && (o === at || o.startsWith(`${at}/`)))?.[0];
-    if (hidden) fail(`the image's /${name} leads to ${at}, where its mount would hide ${hidden.startsWith('the') ? hidden : `/${hidden}`}: make /proc, /sys and /dev separate directories in the image`);
-  }
-  return t;
 }
 
 function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect']): AppPlan {
