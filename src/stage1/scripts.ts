@@ -243,13 +243,13 @@ export function mountinfoEscape(s: string): string {
  * volume would otherwise stay writable. Runs in the launcher's mount namespace, before
  * pivot_root; the paths are compared in mountinfo's escaped form, then unescaped.
  */
-export function readOnlyTreeLines(trees: string[]): string[] {
+export function readOnlyTreeLines(trees: string[], mountinfo = '/proc/self/mountinfo'): string[] {
   if (trees.length === 0) return [];
   return [
     'ro_tree() {',
     '  while read -r _ _ _ _ mp _; do',
     '    case "$mp" in "$1"|"$1"/*) m=$(printf %b "$mp"); mount -o remount,bind,ro "$m" || die "cannot make $m read-only";; esac',
-    '  done < /proc/self/mountinfo',
+    `  done < ${sq(mountinfo)}`,
     '}',
     ...trees.map((t) => `ro_tree ${sq(mountinfoEscape(t))}`),
   ];

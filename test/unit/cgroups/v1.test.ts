@@ -224,3 +224,17 @@ describe('OOM detection (v1)', () => {
     expect(mgr.readLimits(cg, 'a')).toEqual({ memoryBytes: MiB128 });
   });
 });
+
+describe('pids.max (v1)', () => {
+  test('the pod-wide limit on the pod dir, an app\'s own on its dir, before anything joins', () => {
+    const host = hybridHost();
+    cgroupManager(host).createPod(UUID, [{ name: 'a', pidsMax: 40 }, { name: 'b' }], { pidsMax: 4096 });
+    const pod = `/sys/fs/cgroup/pids/${POD}`;
+    expect(host.files.get(`${pod}/pids.max`)).toBe('4096');
+    expect(host.files.get(`${pod}/a/pids.max`)).toBe('40');
+    expect(host.files.has(`${pod}/b/pids.max`)).toBe(false);
+    expect(callIndex(host, `write ${pod}/pids.max`)).toBeLessThan(callIndex(host, `mkdir ${pod}/a`));
+    // Only the pids hierarchy gets it.
+    expect(host.calls.filter((c) => c.includes('pids.max') && !c.includes('/pids/'))).toEqual([]);
+  });
+});

@@ -805,3 +805,102 @@ describe('renderApp', () => {
     expect(fs.existsSync(path.join(tmp, 'ran'))).toBe(false);
   });
 });
+
+describe('renderEnter (rkt enter confined like the app)', () => {
+  const app = makeApp({
+    supplementaryGids: [10, 20], oomScoreAdj: -100, cgroupProcs: ['/cg/pids/rkt-x/web/cgroup.procs', '/cg/memory/rkt-x/web/cgroup.procs'],
+  });
+  const plan = makePlan({ apps: [app], podCgroupProcs: ['/cg/pids/rkt-x/cgroup.procs', '/cg/devices/rkt-x/cgroup.procs'] });
+  const script = renderEnter(plan, app);
+  /** The script's last line: the exec of the privilege chain (the step inside it has execs of its own). */
+  const lastExec = (s: string) => s.slice(s.indexOf(`\nexec ${sq(TOOLS.busybox)}`) + 1);
+
+  test('parses in every shell', () => { expectSyntaxOk(script); });
+
+  test('joins the pod\'s cgroups, then the app\'s, sets its OOM score and opens the app\'s namespaces as root, in that order', () => {
+    const l = script.split('\n');
+    const idx = (prefix: string) => l.findIndex((x) => x.startsWith(prefix));
+    const order = [
+      idx("echo 0 > '/cg/pids/rkt-x/cgroup.procs' || die"),
+      idx("echo 0 > '/cg/devices/rkt-x/cgroup.procs' || die"),
+      idx("echo 0 > '/cg/pids/rkt-x/web/cgroup.procs' || die"),
+      idx("echo 0 > '/cg/memory/rkt-x/web/cgroup.procs' || die"),
+      idx('echo -100 > /proc/self/oom_score_adj || die'),
+      idx('exec 5<"/proc/$pid/ns/mnt" 6<"/proc/$pid/ns/uts" 7<"/proc/$pid/ns/ipc" 8<"/proc/$pid/ns/net" 9<"/proc/$pid/ns/pid" || die'),
+      l.length - 2,
+    ];
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(l[0]).toMatch(/^# /);
+    expect(l).toContain('pid=$1; shift');
+  });
+
+  test('the exec: the app\'s bounding set, ids and groups, busybox nsenter into its namespaces, then the app\'s own final step with no_new_privs', () => {
+    const argv = execArgv(lastExec(script));
+    expect(argv).toEqual([
+      TOOLS.busybox, 'setpriv', '--inh-caps', '+sys_admin,+sys_chroot', '--',
+      TOOLS.setpriv, '--ambient-caps=+sys_admin,+sys_chroot', '--bounding-set=-all,+chown,+net_bind_service,+kill',
+      '--reuid=1000', '--regid=2000', '--groups=10,20', '--',
+      TOOLS.busybox, 'nsenter', '--mount=/proc/self/fd/5', '--uts=/proc/self/fd/6', '--ipc=/proc/self/fd/7', '--net=/proc/self/fd/8', '--pid=/proc/self/fd/9', '--',
+      'sh', '-c', finalExecStep(app, { nnp: true }), 'enter-web',
+      '/srv', 'PATH=/usr/bin:/bin', 'AC_APP_NAME=web',
+    ]);
+    // The caller's TERM and command follow as "$@".
+    expect(lastExec(script).trimEnd().endsWith('"$@"')).toBe(true);
+  });
+
+  test('the app ends in the same final step, so whatever is added to it confines enter too', () => {
+    expect(stepAfterPrivileges(app)).toContain(finalExecStep(app));
+    const nnpApp = makeApp({ noNewPrivileges: true });
+    expect(finalExecStep(nnpApp, { nnp: true })).toBe(finalExecStep(nnpApp));
+    expect(finalExecStep(app, { nnp: true })).toMatch(/exec setpriv --ambient-caps -sys_admin,-sys_chroot --inh-caps -sys_admin,-sys_chroot --nnp -- env -i "\$@"$/);
+  });
+
+  test('--insecure-options=capabilities: no bounding set, as for the app', () => {
+    const all = makeApp({ capabilities: 'all' });
+    expect(execArgv(lastExec(renderEnter(makePlan({ apps: [all] }), all))).some((a) => a.startsWith('--bounding-set'))).toBe(false);
+  });
+});
+
+describe('initBoundingSet (the pod\'s PID 1)', () => {
+  test('the apps\' capabilities plus what stage1 needs, and nothing like CAP_DAC_READ_SEARCH', () => {
+    const caps = initBoundingSet(makePlan({ apps: [makeApp({ capabilities: ['CAP_NET_BIND_SERVICE'] }), makeApp({ name: 'b', capabilities: ['CAP_NET_RAW'] })] }));
+    expect(caps).toEqual(['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_MKNOD', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW',
+      'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_ADMIN']);
+  });
+
+  test('CAP_SYS_RESOURCE for an OOM score, CAP_NET_ADMIN to bring up lo in a new netns; an app with all keeps all', () => {
+    expect(initBoundingSet(makePlan({ apps: [makeApp({ oomScoreAdj: -5 })] }))).toContain('CAP_SYS_RESOURCE');
+    expect(initBoundingSet(makePlan({ net: { kind: 'none' } }))).toContain('CAP_NET_ADMIN');
+    expect(initBoundingSet(makePlan())).not.toContain('CAP_NET_ADMIN');
+    expect(initBoundingSet(makePlan({ apps: [makeApp(), makeApp({ name: 'b', capabilities: 'all' })] }))).toBe('all');
+  });
+});
+
+(BUSYBOX ? describe : describe.skip)('readOnlyTreeLines (run under busybox sh with mount stubbed)', () => {
+  let tmp: string;
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-rotree-')); });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  test('remounts the volume and every mount below it, paths with spaces and backslashes included, and nothing beside it', () => {
+    const R = '/pods/p/rootfs';
+    const line = (mp: string) => `36 25 0:32 / ${mountinfoEscape(mp)} rw,relatime shared:1 - tmpfs tmpfs rw`;
+    const info = path.join(tmp, 'mountinfo');
+    fs.writeFileSync(info, [`${R}`, `${R}/v`, `${R}/v/sub`, `${R}/v/a b\\c/d`, `${R}/v2`, `${R}/w/v`, '/v'].map(line).join('\n') + '\n');
+    const stubs = 'die() { echo "die $*"; exit 254; }; mount() { printf "%s|" "$@"; echo; }';
+    const out = runShell([BUSYBOX!, 'sh'], [stubs, ...readOnlyTreeLines([`${R}/v`], info)].join('\n'));
+    expect(out).toBe([`-o|remount,bind,ro|${R}/v|`, `-o|remount,bind,ro|${R}/v/sub|`, `-o|remount,bind,ro|${R}/v/a b\\c/d|`, ''].join('\n'));
+  });
+
+  test('a remount that fails stops the launcher', () => {
+    const info = path.join(tmp, 'mountinfo');
+    fs.writeFileSync(info, '36 25 0:32 / /r/v rw - tmpfs tmpfs rw\n');
+    const r = spawnSync(BUSYBOX!, ['sh', '-c', ['die() { echo "die $*"; exit 254; }; mount() { return 1; }', ...readOnlyTreeLines(['/r/v'], info)].join('\n')], { encoding: 'utf8' });
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('die cannot make /r/v read-only\n');
+  });
+
+  test('nothing at all without a read-only recursive volume', () => {
+    expect(readOnlyTreeLines([])).toEqual([]);
+  });
+});
