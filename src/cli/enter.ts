@@ -72,11 +72,13 @@ export const command: Command = {
     }
     if (cmd[0].includes('=')) fail(`command "${cmd[0]}" must not contain "=": give the path of a program`);
     if (!inPodUserNs(pid, podInitPid(realHost, pod.dir))) fail(`app ${app} of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it`);
+    let mntns: string;
+    try { mntns = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { return fail(`app ${app} of pod ${pod.uuid} is not running`); }
     // The script stage1 wrote for this app confines the command exactly like the app.
     const script = path.join(pod.dir, 'stage1', `enter-${app}.sh`);
     if (!fs.existsSync(script)) fail(`pod ${pod.uuid} was started by an older rkt that cannot enter it safely: restart the pod`);
     const term = process.env.TERM ? [`TERM=${process.env.TERM}`] : [];
-    const r = spawnSync(findStage1Tools().busybox, ['sh', script, String(pid), ...term, ...cmd], { stdio: 'inherit', env: {} });
+    const r = spawnSync(findStage1Tools().busybox, ['sh', script, String(pid), mntns, ...term, ...cmd], { stdio: 'inherit', env: {} });
     return r.status ?? 128 + 9;
   },
 };

@@ -340,7 +340,9 @@ function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
 
 /**
  * `rkt enter`'s script for an app: run by busybox sh on the host as
- * `enter-NAME.sh HOSTPID [NAME=VALUE...] CMD [ARGS...]`, HOSTPID being the app's process.
+ * `enter-NAME.sh HOSTPID MNTNS [NAME=VALUE...] CMD [ARGS...]`, HOSTPID being the app's
+ * process and MNTNS its mount namespace as rkt found it (`mnt:[N]`): a PID reused
+ * meanwhile by another process is refused.
  * It joins the pod's and the app's cgroups and OOM score, opens the app's namespaces while
  * still root, takes the app's bounding set, uid, gid and groups (util-linux setpriv, which
  * must run before the host's libraries are out of reach), enters the namespaces with
@@ -362,10 +364,12 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
   return [
     `# rkt stage1: rkt enter into app "${app.name}" of pod ${plan.uuid}. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
-    'pid=$1; shift',
+    'pid=$1; mntns=$2; shift 2',
     ...appJoinLines(app, plan.podCgroupProcs),
     // Opened as root: the app may have made itself undumpable, which hides them from its uid.
-    `exec ${ns.map(([n], i) => `${5 + i}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
+    // (`command`: a failed redirection of a bare exec would end the shell before die.)
+    `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n], i) => `${5 + i}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
+    `[ "$(readlink /proc/self/fd/5)" = "$mntns" ] || die 'the app is not running'`,
     `exec ${chain.map(sq).join(' ')} "$@"`,
     '',
   ].join('\n');

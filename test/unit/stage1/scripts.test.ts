@@ -826,13 +826,14 @@ describe('renderEnter (rkt enter confined like the app)', () => {
       idx("echo 0 > '/cg/pids/rkt-x/web/cgroup.procs' || die"),
       idx("echo 0 > '/cg/memory/rkt-x/web/cgroup.procs' || die"),
       idx('echo -100 > /proc/self/oom_score_adj || die'),
-      idx('exec 5<"/proc/$pid/ns/mnt" 6<"/proc/$pid/ns/uts" 7<"/proc/$pid/ns/ipc" 8<"/proc/$pid/ns/net" 9<"/proc/$pid/ns/pid" || die'),
+      idx('[ -e "/proc/$pid/ns/mnt" ] && command exec 5<"/proc/$pid/ns/mnt" 6<"/proc/$pid/ns/uts" 7<"/proc/$pid/ns/ipc" 8<"/proc/$pid/ns/net" 9<"/proc/$pid/ns/pid" || die'),
+      idx('[ "$(readlink /proc/self/fd/5)" = "$mntns" ] || die'),
       l.length - 2,
     ];
     expect(order.every((i) => i >= 0)).toBe(true);
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(l[0]).toMatch(/^# /);
-    expect(l).toContain('pid=$1; shift');
+    expect(l).toContain('pid=$1; mntns=$2; shift 2');
   });
 
   test('the exec: the app\'s bounding set, ids and groups, busybox nsenter into its namespaces, then the app\'s own final step with no_new_privs', () => {
@@ -854,6 +855,24 @@ describe('renderEnter (rkt enter confined like the app)', () => {
     const nnpApp = makeApp({ noNewPrivileges: true });
     expect(finalExecStep(nnpApp, { nnp: true })).toBe(finalExecStep(nnpApp));
     expect(finalExecStep(app, { nnp: true })).toMatch(/exec setpriv --ambient-caps -sys_admin,-sys_chroot --inh-caps -sys_admin,-sys_chroot --nnp -- env -i "\$@"$/);
+  });
+
+  (BUSYBOX ? test : test.skip)('a PID that no longer holds the app\'s mount namespace is refused before anything runs', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-enter-'));
+    try {
+      const procs = path.join(tmp, 'cgroup.procs');
+      const a = makeApp({ cgroupProcs: [procs] });
+      const f = path.join(tmp, 'enter.sh');
+      fs.writeFileSync(f, renderEnter(makePlan({ apps: [a] }), a));
+      const r = spawnSync(BUSYBOX!, ['sh', f, String(process.pid), 'mnt:[1]', '/bin/sh'], { encoding: 'utf8' });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 254, stderr: 'stage1: the app is not running\n' });
+      expect(fs.readFileSync(procs, 'utf8')).toBe('0\n'); // it got as far as joining the cgroups
+      const gone = spawnSync(BUSYBOX!, ['sh', f, '999999999', 'mnt:[1]', '/bin/sh'], { encoding: 'utf8' });
+      expect(gone.status).toBe(254);
+      expect(gone.stderr).toBe('stage1: the app is not running\n');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   test('--insecure-options=capabilities: no bounding set, as for the app', () => {
