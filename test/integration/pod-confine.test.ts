@@ -20,7 +20,7 @@ const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { std
 const suite = describeIf(skipReason() ?? (have('gcc') && fs.existsSync('/usr/lib/x86_64-linux-gnu/libc.a') ? undefined : 'needs gcc and libc6-dev (scripts/setup.sh)'));
 const cniSuite = describeIf(skipReason() ?? (fs.existsSync('/usr/lib/cni/ptp') && have('iptables') ? undefined : 'needs containernetworking-plugins and iptables'));
 
-const APPLETS = ['sh', 'sleep', 'cat', 'grep', 'echo', 'id', 'touch', 'ls', 'readlink', 'httpd', 'mknod'];
+const APPLETS = ['sh', 'sleep', 'cat', 'grep', 'echo', 'id', 'touch', 'ls', 'readlink', 'httpd', 'mknod', 'unshare'];
 const CAP_SYS_ADMIN = 21n;
 
 /** Builds hostile.c static into dir and an ACI around it (and busybox); returns the ACI path. */
@@ -121,6 +121,20 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
       const noApp = rkt(env, ['enter', pod.uuid, '/bin/true']);
       expect(noApp.status).toBe(254);
       expect(noApp.stderr).toMatch(/several apps .*--app/);
+    } finally {
+      rkt(env, ['stop', pod.uuid]);
+      await pod.done;
+    }
+  }, 60_000);
+
+  test('an app that moved into a user namespace of its own (where it could mount over /proc) is not entered', async () => {
+    const pod = await startPod(env, [INSECURE, 'run', '--net=host', aci, '--exec=/bin/sh', '--', '-c', 'exec unshare -U -m sleep 1004'], /sleep 1004$/);
+    try {
+      const app = podProcess(env, pod.uuid, /sleep 1004$/)!;
+      expect(fs.readlinkSync(`/proc/${app}/ns/user`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+      const r = rkt(env, ['enter', pod.uuid, '/bin/true']);
+      expect(r.status).toBe(254);
+      expect(r.stderr).toBe(`enter: app hostile of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it\n`);
     } finally {
       rkt(env, ['stop', pod.uuid]);
       await pod.done;
