@@ -11,7 +11,10 @@ import { detectCgroups, type CgroupLayout } from './detect.js';
 import { createV1Pod, readV1Cpu, readV1Memory, v1OomKilled } from './v1.js';
 import { V2_CONTROLLERS, createV2Pod, readV2Cpu, readV2Memory, v2OomKilled } from './v2.js';
 
-export interface AppLimits { name: string; memoryBytes?: number; cpuMillis?: number; cpuShares?: number }
+export interface AppLimits { name: string; memoryBytes?: number; cpuMillis?: number; cpuShares?: number; pidsMax?: number }
+
+/** Pod-wide limits, on the pod's own cgroup (all its apps and stage1 together). */
+export interface PodLimits { pidsMax?: number }
 
 export interface PodCgroups {
   /** Every cgroup directory created, deepest first (what destroy removes). */
@@ -30,7 +33,7 @@ export interface CgroupManager {
   mode: 'v1' | 'v2' | 'hybrid';
   devicesEnforced: boolean;
   /** Creates <parent>/rkt-<uuid>/<app> in each relevant hierarchy and writes limits; rolls back everything on error. */
-  createPod(uuid: string, apps: AppLimits[]): PodCgroups;
+  createPod(uuid: string, apps: AppLimits[], limits?: PodLimits): PodCgroups;
   /** Removes the dirs (deepest first); missing dirs are fine; returns the ones that could not be removed (still busy). */
   destroyPod(cg: PodCgroups): string[];
   /** true if the app was OOM-killed. */
@@ -82,7 +85,7 @@ class Manager implements CgroupManager {
     this.devicesEnforced = layout.v1.some((h) => h.controllers.includes('devices'));
   }
 
-  createPod(uuid: string, apps: AppLimits[]): PodCgroups {
+  createPod(uuid: string, apps: AppLimits[], limits: PodLimits = {}): PodCgroups {
     if (!POD_UUID.test(uuid)) throw new RktError(`invalid pod uuid "${uuid}" for a cgroup name: use a lowercase hex uuid`);
     for (const app of apps) {
       if (!APP_NAME.test(app.name)) throw new RktError(`invalid app name "${app.name}" for a cgroup name: app names must match ${APP_NAME.source}`);
@@ -103,8 +106,8 @@ class Manager implements CgroupManager {
     const podName = `rkt-${uuid}`;
     const w = new CgroupWriter(this.host);
     try {
-      createV1Pod(w, v1, podName, apps, pod);
-      if (unified && (this.mode === 'v2' || v2Controllers.length > 0)) createV2Pod(w, unified, v2Controllers, podName, apps, pod);
+      createV1Pod(w, v1, podName, apps, pod, limits);
+      if (unified && (this.mode === 'v2' || v2Controllers.length > 0)) createV2Pod(w, unified, v2Controllers, podName, apps, pod, limits);
     } catch (e) {
       w.rollback();
       throw e;
@@ -119,6 +122,7 @@ class Manager implements CgroupManager {
       ['resource/memory', 'memory', (a) => a.memoryBytes !== undefined],
       ['resource/cpu', 'cpu', (a) => a.cpuMillis !== undefined],
       ['os/linux/cpu-shares', 'cpu', (a) => a.cpuShares !== undefined],
+      ['--pids-limit', 'pids', (a) => a.pidsMax !== undefined],
     ];
     for (const [isolator, controller, isSet] of wanted) {
       if (apps.some(isSet) && !supported(controller)) warn(`${isolator} isolator set but support disabled in the kernel, skipping`);

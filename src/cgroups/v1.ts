@@ -1,7 +1,7 @@
 /** cgroup v1: one hierarchy per controller set, each with its own file formats. */
 import path from 'node:path';
 import type { Host } from '../host/host.js';
-import type { AppLimits, CgroupWriter, PodCgroups } from './cgroups.js';
+import type { AppLimits, CgroupWriter, PodCgroups, PodLimits } from './cgroups.js';
 import type { Hierarchy } from './detect.js';
 
 /** v1 controllers that get a directory per app; devices rules are pod-wide. */
@@ -10,7 +10,7 @@ const POD_CONTROLLERS = [...APP_CONTROLLERS, 'devices'];
 
 export const CPU_PERIOD_US = 100000;
 
-/** The minimal /dev (rwm), plus mknod (m alone) of any device without access to it. */
+/** The minimal /dev: nothing else may be read, written or even created with mknod (as rkt's). */
 const DEVICE_RULES = [
   'c 1:3 rwm', // null
   'c 1:5 rwm', // zero
@@ -21,8 +21,6 @@ const DEVICE_RULES = [
   'c 5:2 rwm', // ptmx
   'c 136:* rwm', // pts
   'c 10:200 rwm', // tun
-  'c *:* m',
-  'b *:* m',
 ];
 
 export function cpuQuotaUs(cpuMillis: number): number {
@@ -36,7 +34,7 @@ function copyCpuset(w: CgroupWriter, from: string, to: string): void {
   }
 }
 
-export function createV1Pod(w: CgroupWriter, hierarchies: Hierarchy[], podName: string, apps: AppLimits[], pod: PodCgroups): void {
+export function createV1Pod(w: CgroupWriter, hierarchies: Hierarchy[], podName: string, apps: AppLimits[], pod: PodCgroups, limits: PodLimits = {}): void {
   for (const h of hierarchies) {
     const has = (c: string) => h.controllers.includes(c);
     if (!POD_CONTROLLERS.some(has)) continue;
@@ -48,6 +46,7 @@ export function createV1Pod(w: CgroupWriter, hierarchies: Hierarchy[], podName: 
       w.write(path.join(podDir, 'devices.deny'), 'a', 'check the devices cgroup rkt runs in');
       for (const rule of DEVICE_RULES) w.write(path.join(podDir, 'devices.allow'), rule, 'check the devices cgroup rkt runs in');
     }
+    if (has('pids') && limits.pidsMax !== undefined) w.write(path.join(podDir, 'pids.max'), String(limits.pidsMax), 'check the pids limit in the config and --pids-limit');
     pod.podProcs.push(path.join(podDir, 'cgroup.procs'));
     if (!APP_CONTROLLERS.some(has)) continue;
 
@@ -66,6 +65,7 @@ export function createV1Pod(w: CgroupWriter, hierarchies: Hierarchy[], podName: 
           w.write(path.join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(app.cpuMillis)));
         }
       }
+      if (has('pids') && app.pidsMax !== undefined) w.write(path.join(dir, 'pids.max'), String(app.pidsMax), 'check --pids-limit');
       pod.appProcs[app.name].push(path.join(dir, 'cgroup.procs'));
     }
   }

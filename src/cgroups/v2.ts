@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Host } from '../host/host.js';
 import { RktError, errorMessage } from '../util/errors.js';
-import type { AppLimits, CgroupWriter, PodCgroups } from './cgroups.js';
+import type { AppLimits, CgroupWriter, PodCgroups, PodLimits } from './cgroups.js';
 import type { Hierarchy } from './detect.js';
 import { CPU_PERIOD_US, cpuQuotaUs, parseKeyValues } from './v1.js';
 
@@ -39,11 +39,12 @@ function podParent(w: CgroupWriter, h: Hierarchy, enable: string): string {
   return path.dirname(h.callerDir);
 }
 
-export function createV2Pod(w: CgroupWriter, h: Hierarchy, controllers: string[], podName: string, apps: AppLimits[], pod: PodCgroups): void {
+export function createV2Pod(w: CgroupWriter, h: Hierarchy, controllers: string[], podName: string, apps: AppLimits[], pod: PodCgroups, limits: PodLimits = {}): void {
   const enable = controllers.map((c) => `+${c}`).join(' ');
   const podDir = path.join(enable ? podParent(w, h, enable) : h.callerDir, podName);
   w.mkdir(podDir);
   if (enable) w.write(path.join(podDir, 'cgroup.subtree_control'), enable, 'run rkt in a cgroup that may delegate them');
+  if (controllers.includes('pids') && limits.pidsMax !== undefined) w.write(path.join(podDir, 'pids.max'), String(limits.pidsMax), 'check the pids limit in the config and --pids-limit');
   const leaf = path.join(podDir, STAGE1_LEAF);
   w.mkdir(leaf);
   pod.podProcs.push(path.join(leaf, 'cgroup.procs'));
@@ -60,6 +61,7 @@ export function createV2Pod(w: CgroupWriter, h: Hierarchy, controllers: string[]
       if (app.cpuShares !== undefined) w.write(path.join(dir, 'cpu.weight'), String(cpuWeight(app.cpuShares)));
       if (app.cpuMillis !== undefined) w.write(path.join(dir, 'cpu.max'), `${cpuQuotaUs(app.cpuMillis)} ${CPU_PERIOD_US}`);
     }
+    if (controllers.includes('pids') && app.pidsMax !== undefined) w.write(path.join(dir, 'pids.max'), String(app.pidsMax), 'check --pids-limit');
     pod.appProcs[app.name].push(path.join(dir, 'cgroup.procs'));
   }
 }

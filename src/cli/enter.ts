@@ -8,8 +8,17 @@ import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { info } from '../util/log.js';
 import { findPod, podState } from '../stage0/pod.js';
-import { appHostPid } from '../stage0/procs.js';
+import { appHostPid, podInitPid } from '../stage0/procs.js';
 import { findStage1Tools } from '../stage1/tools.js';
+
+/**
+ * True if the app's process is still in the user namespace of the pod's PID 1. An app that
+ * made a user namespace of its own (and a mount namespace in it, where it may mount over
+ * /proc) must not have rkt enter run into namespaces it controls.
+ */
+function inPodUserNs(pid: number, init: number | undefined): boolean {
+  try { return init !== undefined && fs.readlinkSync(`/proc/${pid}/ns/user`) === fs.readlinkSync(`/proc/${init}/ns/user`); } catch { return false; }
+}
 
 const FLAGS: FlagSpec[] = [{ name: 'app', kind: 'string', help: 'name of the app to enter within the pod' }];
 
@@ -58,15 +67,18 @@ export const command: Command = {
     if (pid === undefined) fail(`app ${app} of pod ${pod.uuid} is not running`);
     let cmd = cmdRest;
     if (cmd.length === 0) {
-      info('no command specified, assuming "/bin/bash"');
-      cmd = ['/bin/bash'];
+      info('no command specified, assuming "/bin/sh"');
+      cmd = ['/bin/sh'];
     }
-    const env = fs.readFileSync(path.join(pod.dir, 'rkt', 'env', app), 'utf8').split('\0').filter(Boolean);
-    if (process.env.TERM) env.push(`TERM=${process.env.TERM}`);
-    // nsenter is a host binary: loader variables from the image must not reach it.
-    const envObj = Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]).filter(([k]) => !k.startsWith('LD_')));
-    const tools = findStage1Tools();
-    const r = spawnSync(tools.nsenter, [`--target=${pid}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd', '--', ...cmd], { stdio: 'inherit', env: envObj });
+    if (cmd[0].includes('=')) fail(`command "${cmd[0]}" must not contain "=": give the path of a program`);
+    if (!inPodUserNs(pid, podInitPid(realHost, pod.dir))) fail(`app ${app} of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it`);
+    let mntns: string;
+    try { mntns = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { return fail(`app ${app} of pod ${pod.uuid} is not running`); }
+    // The script stage1 wrote for this app confines the command exactly like the app.
+    const script = path.join(pod.dir, 'stage1', `enter-${app}.sh`);
+    if (!fs.existsSync(script)) fail(`pod ${pod.uuid} was started by an older rkt that cannot enter it safely: restart the pod`);
+    const term = process.env.TERM ? [`TERM=${process.env.TERM}`] : [];
+    const r = spawnSync(findStage1Tools().busybox, ['sh', script, String(pid), mntns, ...term, ...cmd], { stdio: 'inherit', env: {} });
     return r.status ?? 128 + 9;
   },
 };

@@ -3,7 +3,13 @@
  *   RKT-PFWD-DNAT-<uuid8>: hostIP:hostPort -> podIP:podPort (from PREROUTING and OUTPUT
  *     for local destinations, so outside clients and the host itself are both caught);
  *   RKT-PFWD-SNAT-<uuid8>: masquerade connections the host makes from 127.0.0.1, which
- *     with route_localnet on the host veth makes 127.0.0.1:hostPort work.
+ *     with route_localnet on the host veth makes 127.0.0.1:hostPort work;
+ *   RKT-PFWD-LOCAL-<uuid8> (filter table, jumped to from INPUT for each host interface of
+ *     the pod): route_localnet also lets whatever arrives on that interface reach the host's
+ *     127.0.0.0/8, so a pod with CAP_NET_RAW could talk to every host service bound to
+ *     127.0.0.1 (CVE-2020-8558). The chain drops packets to 127.0.0.0/8 that are not part
+ *     of a connection the host made (replies to a forwarded 127.0.0.1:hostPort are
+ *     ESTABLISHED once de-NATed) nor DNATed there, as kube-proxy does.
  */
 import type { Host } from '../host/host.js';
 import { fail } from '../util/errors.js';
@@ -16,12 +22,15 @@ export interface ForwardedPort {
   protocol: 'tcp' | 'udp';
 }
 
-export interface PortChains { dnat: string; snat: string }
+/** `local` is absent in records of pods set up before it existed. */
+export interface PortChains { dnat: string; snat: string; local?: string }
 
 export function portChains(uuid: string): PortChains {
   const id = uuid.slice(0, 8);
-  return { dnat: `RKT-PFWD-DNAT-${id}`, snat: `RKT-PFWD-SNAT-${id}` };
+  return { dnat: `RKT-PFWD-DNAT-${id}`, snat: `RKT-PFWD-SNAT-${id}`, local: `RKT-PFWD-LOCAL-${id}` };
 }
+
+const LOCALNET_DROP = ['-d', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP'];
 
 function jumpRules(chains: PortChains): Array<[string, string[]]> {
   return [
@@ -43,8 +52,12 @@ async function iptables(host: Host, args: string[]): Promise<{ code: number; std
   return host.exec('iptables', ['--wait', '-t', 'nat', ...args]);
 }
 
-async function mustIptables(host: Host, args: string[]): Promise<void> {
-  const r = await iptables(host, args);
+async function filterIptables(host: Host, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return host.exec('iptables', ['--wait', ...args]);
+}
+
+async function mustIptables(host: Host, args: string[], table: 'nat' | 'filter' = 'nat'): Promise<void> {
+  const r = await (table === 'nat' ? iptables : filterIptables)(host, args);
   if (r.code !== 0) fail(`port forwarding: iptables ${args.join(' ')} failed: ${r.stderr.trim()}: is iptables installed?`);
 }
 
@@ -115,6 +128,12 @@ export async function checkPortsFree(host: Host, chains: PortChains, ports: Forw
 
 /** Rules first, jumps last: a pod whose jumps exist has all its rules (see assertOldestClaim). */
 export async function setupForwarding(host: Host, chains: PortChains, podIP: string, hostIfs: string[], ports: ForwardedPort[]): Promise<void> {
+  // The drop rule is in place before route_localnet opens 127.0.0.0/8 to the interface.
+  if (chains.local) {
+    await mustIptables(host, ['-N', chains.local], 'filter');
+    await mustIptables(host, ['-A', chains.local, ...LOCALNET_DROP], 'filter');
+    for (const ifName of hostIfs) await mustIptables(host, ['-I', 'INPUT', '1', '-i', ifName, '-j', chains.local], 'filter');
+  }
   await mustIptables(host, ['-N', chains.dnat]);
   await mustIptables(host, ['-N', chains.snat]);
   for (const p of ports) {
@@ -139,11 +158,33 @@ export async function assertOldestClaim(host: Host, chains: PortChains, ports: F
   for (const p of ports) refuseTaken(p, older);
 }
 
-/** Removes the jump rules and both chains; anything already gone is fine. */
+/** `-i IF` of INPUT's jumps to RKT-PFWD-LOCAL chains, by chain, from `iptables -S INPUT`. */
+function localJumps(listing: string): Array<{ chain: string; ifName: string; rule: string }> {
+  return listing.split('\n').flatMap((line) => {
+    const m = /^-A INPUT -i (\S+) -j (RKT-PFWD-LOCAL-\S+)$/.exec(line.trim());
+    return m ? [{ ifName: m[1], chain: m[2], rule: line.trim() }] : [];
+  });
+}
+
+/**
+ * Removes the jump rules and the chains; anything already gone is fine. route_localnet
+ * goes back to 0 on the pod's host interfaces that outlive it (a bridge) unless another
+ * pod forwards ports through them: without the drop rule it must not stay on.
+ */
 export async function teardownForwarding(host: Host, chains: PortChains): Promise<void> {
   for (const [chain, rule] of jumpRules(chains)) await iptables(host, ['-D', chain, ...rule]);
   for (const chain of [chains.dnat, chains.snat]) {
     await iptables(host, ['-F', chain]);
     await iptables(host, ['-X', chain]);
+  }
+  if (!chains.local) return;
+  const jumps = localJumps((await filterIptables(host, ['-S', 'INPUT'])).stdout);
+  const mine = jumps.filter((j) => j.chain === chains.local);
+  for (const j of mine) await filterIptables(host, ['-D', 'INPUT', '-i', j.ifName, '-j', j.chain]);
+  await filterIptables(host, ['-F', chains.local]);
+  await filterIptables(host, ['-X', chains.local]);
+  for (const j of mine) {
+    const file = `/proc/sys/net/ipv4/conf/${j.ifName}/route_localnet`;
+    if (!jumps.some((o) => o.chain !== chains.local && o.ifName === j.ifName) && host.exists(file)) host.tryWriteFile(file, '0');
   }
 }

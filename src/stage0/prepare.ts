@@ -22,7 +22,8 @@ import { createPod, Pod } from './pod.js';
 import { resolveUser, resolveGroup, passwdEntry } from './users.js';
 import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
-import { resolveInRootfs } from './rootfs-path.js';
+import { kernelTargets, resolveInRootfs } from './rootfs-path.js';
+import { configPodPidsLimit, parsePidsLimit } from './limits.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
 
@@ -39,6 +40,8 @@ export interface PreparedApp {
   gid: number;
   supplementaryGids: number[];
   resources: AppResources;
+  /** --pids-limit: the app's own pids.max. */
+  pidsLimit?: number;
   readOnlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
   ports: Array<{ name: string; protocol: string; port: number }>;
@@ -124,6 +127,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
   if (names.has(name)) fail(`app name "${name}" is used twice in this pod: give one of them --name=OTHER`);
   names.add(name);
   const treeRootfs = await ctx.store.treeRootfs(imageId);
+  kernelTargets(treeRootfs); // an image whose /proc, /sys or /dev cannot be mounted is refused before the pod exists
   const app = manifest.app;
   const user = flagString(a.flags, 'user') ?? app?.user ?? '0';
   const group = flagString(a.flags, 'group') ?? app?.group ?? '0';
@@ -164,6 +168,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     gid,
     supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
     resources,
+    pidsLimit: parsePidsLimit(flagString(a.flags, 'pids-limit')),
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
@@ -226,6 +231,9 @@ export async function preparePod(host: Host, globals: GlobalOptions, args: RunAr
   const manifestFile = flagString(podFlags, 'pod-manifest');
   if (manifestFile) return preparePodManifest(host, globals, args, manifestFile);
   if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
+  // Checked before anything is fetched or created.
+  for (const a of args.apps) parsePidsLimit(flagString(a.flags, 'pids-limit'));
+  configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   const policy = pullPolicy(podFlags);
   const images = [];
   for (const a of args.apps) {
@@ -271,6 +279,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
     const app = ra.app ?? image.app;
     if (!app) fail(`app "${ra.name}" in ${file} has no app section and its image has none: add "app"`);
     const treeRootfs = await store.treeRootfs(info.id);
+    kernelTargets(treeRootfs);
     const uid = resolveUser(treeRootfs, app.user);
     const gid = resolveGroup(treeRootfs, app.group);
     if (names.has(ra.name)) fail(`app name "${ra.name}" is used twice in ${file}`);

@@ -38,3 +38,20 @@ export function resolveInRootfs(rootfs: string, target: string): string {
 export function statInRootfs(rootfs: string, target: string): fs.Stats | undefined {
   try { return fs.statSync(path.join(rootfs, resolveInRootfs(rootfs, target))); } catch { return undefined; }
 }
+
+/**
+ * Where the app's /proc, /sys and /dev are mounted: resolved inside the rootfs like every
+ * other mount target, so an image whose /proc is a link to /tmp/x gets its proc at its own
+ * /tmp/x, never at the host's. Targets that coincide or nest (a /sys that leads to /proc,
+ * or to /) would hide one another: refused.
+ */
+export function kernelTargets(treeRootfs: string): { proc: string; sys: string; dev: string } {
+  const t = { proc: resolveInRootfs(treeRootfs, '/proc'), sys: resolveInRootfs(treeRootfs, '/sys'), dev: resolveInRootfs(treeRootfs, '/dev') };
+  // A link is what moves a target onto another: report the linked name.
+  const entries = Object.entries(t).sort(([a, x], [b, y]) => Number(y !== `/${b}`) - Number(x !== `/${a}`));
+  for (const [name, at] of entries) {
+    const under = at === '/' ? 'the rootfs itself' : entries.find(([other, o]) => other !== name && (at === o || at.startsWith(`${o}/`) || o.startsWith(`${at}/`)))?.[0];
+    if (under) fail(`the image's /${name} leads to ${at}, which would share its mount with ${under.startsWith('the') ? under : `/${under}`}: make /proc, /sys and /dev separate directories in the image`);
+  }
+  return t;
+}

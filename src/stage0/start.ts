@@ -16,9 +16,10 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
-import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
+import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
+import { configPodPidsLimit, podPidsLimit } from './limits.js';
 import { idmapHelper, readPodRange, UidRange } from './userns.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
@@ -150,6 +151,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     devDir: path.join(dir, 'stage1', 'dev', app.name),
     protect,
     cgroupProcs: cg.appProcs[app.name] ?? [],
+    kernelTargets: kernelTargets(app.treeRootfs),
   };
 }
 
@@ -170,9 +172,10 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   const dir = pod.dir;
   const range = readPodRange(host, dir);
   const helper = range ? idmapHelper() : undefined;
+  const pidsConfigured = configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   const cg = cgroups.createPod(prepared.uuid, prepared.apps.map((a) => ({
-    name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares,
-  })));
+    name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares, pidsMax: a.pidsLimit,
+  })), { pidsMax: podPidsLimit(pidsConfigured, prepared.apps.map((a) => a.pidsLimit)) });
   let netCreated = false;
   try {
     fs.writeFileSync(path.join(dir, CGROUPS_FILE), JSON.stringify(cg));
@@ -223,8 +226,9 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
       // The overlay upper dir holds the pod's files as the host sees them (shifted into the
       // range); a --no-overlay copy keeps the image's owners and is idmapped as a whole.
+      const k = planned.kernelTargets!;
       createTargets(app.treeRootfs, writable, [
-        { path: '/proc', isFile: false }, { path: '/sys', isFile: false }, { path: '/dev', isFile: false },
+        { path: k.proc, isFile: false }, { path: k.sys, isFile: false }, { path: k.dev, isFile: false },
         ...planned.mounts.map((m) => ({ path: m.target, isFile: m.isFile })),
       ], range && planned.overlay ? range.base : 0);
       const forRun: AppPlan = {
@@ -239,6 +243,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       const rendered = renderApp(plan, forRun);
       for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
       fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), rendered.script);
+      fs.writeFileSync(path.join(s1, `enter-${app.name}.sh`), renderEnter(plan, forRun));
     }
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));

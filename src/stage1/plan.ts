@@ -58,6 +58,11 @@ export interface AppPlan {
   protect: { maskedDirs: string[]; maskedFiles: string[] };
   /** cgroup.procs files the app joins before exec. */
   cgroupProcs: string[];
+  /**
+   * Where /proc, /sys and /dev go inside the rootfs, resolved against the image's symlinks
+   * by stage0 (the kernel would follow an absolute link to the host). Default: as named.
+   */
+  kernelTargets?: { proc: string; sys: string; dev: string };
 }
 
 export interface PodPlan {

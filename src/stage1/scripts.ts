@@ -46,17 +46,42 @@ function boundingSetArg(caps: string[]): string {
  */
 export const CLOSE_FDS = 'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$@"';
 
+/**
+ * What stage1 itself uses on top of the apps' capabilities: mounts, pivot_root, hostname
+ * and unshare (SYS_ADMIN); the launchers' bounding set, uid, gid and groups (SETPCAP,
+ * SETUID, SETGID); stopping apps of any uid (KILL); overlayfs copies files up with its
+ * mounter's credentials (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, MKNOD, SETFCAP).
+ */
+const STAGE1_CAPS = ['CAP_SYS_ADMIN', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SETGID', 'CAP_KILL',
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_MKNOD', 'CAP_SETFCAP'];
+
+/**
+ * The bounding set of the pod's PID 1 (and so of everything it starts): the apps' sets
+ * plus what stage1 needs, so that an app able to ptrace PID 1 finds nothing like
+ * CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or CAP_SYS_PTRACE there. 'all' when an app has all.
+ */
+export function initBoundingSet(plan: PodPlan): string[] | 'all' {
+  if (plan.apps.some((a) => a.capabilities === 'all')) return 'all';
+  const caps = new Set(STAGE1_CAPS);
+  for (const a of plan.apps) for (const c of a.capabilities as string[]) caps.add(c);
+  // A negative OOM score needs CAP_SYS_RESOURCE; bringing up lo in a new netns, CAP_NET_ADMIN.
+  if (plan.apps.some((a) => a.oomScoreAdj !== undefined)) caps.add('CAP_SYS_RESOURCE');
+  if (plan.net.kind === 'none') caps.add('CAP_NET_ADMIN');
+  return [...caps].sort();
+}
+
 export function renderRunScript(plan: PodPlan): string {
   const t = plan.tools;
   const ns = ['--mount', '--uts', '--pid'];
   if (!plan.sharedIpc) ns.push('--ipc');
   if (plan.net.kind === 'none') ns.push('--net');
+  const initCaps = initBoundingSet(plan);
   const chain = [
     t.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds',
     ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
     t.unshare, ...ns, '--propagation', 'private', '--',
     t.tini, '-s', '--',
-    t.setpriv, '--pdeathsig=KILL', '--',
+    t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
     ...t.initShell, `${plan.podDir}/stage1/init.sh`,
   ];
   return [
@@ -178,14 +203,31 @@ function fstabLine(e: MountEntry): string {
   return `${fstabEscape(e.source)} ${fstabEscape(e.target)} ${e.type} ${e.options} 0 0`;
 }
 
+/** An app's /proc, /sys and /dev inside its rootfs (resolved by stage0 against the image's links). */
+function kernelTargets(app: AppPlan): { proc: string; sys: string; dev: string } {
+  return app.kernelTargets ?? { proc: '/proc', sys: '/sys', dev: '/dev' };
+}
+
+/** A masked path such as /proc/kcore, under where the app's /proc (or /sys) actually is. */
+function underKernelTarget(app: AppPlan, p: string): string {
+  const k = kernelTargets(app);
+  for (const [name, at] of Object.entries(k)) {
+    if (p === `/${name}` || p.startsWith(`/${name}/`)) return `${at === '/' ? '' : at}${p.slice(name.length + 1)}`;
+  }
+  return p;
+}
+
 /**
- * Every mount of an app, in order, plus the targets to remount read-only afterwards.
+ * Every mount of an app, in order, plus the targets to remount read-only afterwards:
+ * `readOnly` one mount each, `readOnlyTrees` with every mount below them (recursive volumes).
  * /proc and /sys are read-only as a whole unless --insecure-options=paths.
  */
-export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; readOnly: string[] } {
+export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; readOnly: string[]; readOnlyTrees: string[] } {
   const R = app.rootfs;
+  const k = kernelTargets(app);
   const m: MountEntry[] = [];
   const ro: string[] = [];
+  const roTrees: string[] = [];
   const add = (source: string, target: string, type: string, options: string) => m.push({ source, target, type, options });
   const kernelFs = `${plan.openPaths ? 'rw' : 'ro'},nosuid,nodev,noexec`;
   const userns = plan.userns;
@@ -196,22 +238,47 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
     if (lower !== app.treeRootfs) add(app.treeRootfs, lower, IDMAP, 'bind');
     add('overlay', R, 'overlay', `lowerdir=${lower},upperdir=${app.overlay.upper},workdir=${app.overlay.work}`);
   } else add(R, R, userns ? IDMAP : 'none', 'bind');
-  add('proc', `${R}/proc`, 'proc', kernelFs);
-  add('sysfs', `${R}/sys`, 'sysfs', kernelFs);
-  add(app.devDir, `${R}/dev`, 'none', 'bind');
-  for (const [name] of DEVICES) add(`/dev/${name}`, `${R}/dev/${name}`, 'none', 'bind');
-  add('devpts', `${R}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec');
-  add('shm', `${R}/dev/shm`, 'tmpfs', `mode=1777,nosuid,nodev,size=65536k${userns ? `,uid=${userns.base},gid=${userns.base}` : ''}`);
+  add('proc', `${R}${k.proc}`, 'proc', kernelFs);
+  add('sysfs', `${R}${k.sys}`, 'sysfs', kernelFs);
+  // Below the dev target everything is the skeleton stage0 made: no image link is followed.
+  const dev = `${R}${k.dev}`;
+  add(app.devDir, dev, 'none', 'bind');
+  for (const [name] of DEVICES) add(`/dev/${name}`, `${dev}/${name}`, 'none', 'bind');
+  add('devpts', `${dev}/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec');
+  add('shm', `${dev}/shm`, 'tmpfs', `mode=1777,nosuid,nodev,size=65536k${userns ? `,uid=${userns.base},gid=${userns.base}` : ''}`);
   for (const v of app.mounts) {
     add(v.source, `${R}${v.target}`, userns && v.idmap ? IDMAP : 'none', v.recursive ? 'rbind' : 'bind');
-    if (v.readOnly) ro.push(`${R}${v.target}`);
+    if (v.readOnly) (v.recursive ? roTrees : ro).push(`${R}${v.target}`);
   }
   if (!plan.openPaths) {
-    for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${p}`, 'tmpfs', 'ro,mode=000,size=0');
-    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${p}`, 'none', 'bind');
+    for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${underKernelTarget(app, p)}`, 'tmpfs', 'ro,mode=000,size=0');
+    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${underKernelTarget(app, p)}`, 'none', 'bind');
   }
   if (app.readOnlyRootfs) ro.push(R);
-  return { mounts: m, readOnly: ro };
+  return { mounts: m, readOnly: ro, readOnlyTrees: roTrees };
+}
+
+/** How /proc/self/mountinfo escapes a path (space, tab, newline and backslash as \ooo). */
+export function mountinfoEscape(s: string): string {
+  return s.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * Shell lines that remount read-only a recursive bind and every mount below it: util-linux
+ * 2.38 cannot change the options of a mount tree at once, and a submount of a read-only
+ * volume would otherwise stay writable. Runs in the launcher's mount namespace, before
+ * pivot_root; the paths are compared in mountinfo's escaped form, then unescaped.
+ */
+export function readOnlyTreeLines(trees: string[], mountinfo = '/proc/self/mountinfo'): string[] {
+  if (trees.length === 0) return [];
+  return [
+    'ro_tree() {',
+    '  while read -r _ _ _ _ mp _; do',
+    '    case "$mp" in "$1"|"$1"/*) m=$(printf %b "$mp"); mount -o remount,bind,ro "$m" || die "cannot make $m read-only";; esac',
+    `  done < ${sq(mountinfo)}`,
+    '}',
+    ...trees.map((t) => `ro_tree ${sq(mountinfoEscape(t))}`),
+  ];
 }
 
 /**
@@ -250,48 +317,120 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string,
 }
 
 /**
- * After util-linux setpriv: busybox sh with CAP_SYS_ADMIN as its only extra (ambient)
- * capability. Arguments: working dir, then NAME=VALUE... and the app's argv (for env -i).
+ * Capabilities the launchers hold only as ambient ones, on top of the app's bounding set,
+ * until the final step: CAP_SYS_ADMIN for pivot_root (and setns), CAP_SYS_CHROOT for
+ * `rkt enter`'s setns into the app's mount namespace.
  */
-export function stepAfterPrivileges(app: AppPlan): string {
-  const drop = '-sys_admin';
+const LAUNCH_CAPS = ['sys_admin', 'sys_chroot'];
+
+/**
+ * The last step before the app (and before a command of `rkt enter`), shared by both so
+ * that whatever confines the app confines what enter runs. busybox sh with the launch
+ * capabilities as its only extra (ambient) ones, inside the app's root. Arguments: working
+ * dir, then NAME=VALUE... and the argv for env -i.
+ */
+export function finalExecStep(app: AppPlan, opts: { nnp?: boolean } = {}): string {
+  const drop = LAUNCH_CAPS.map((c) => `-${c}`).join(',');
+  const nnp = app.noNewPrivileges || opts.nnp === true;
   return [
-    'pivot_root . . && umount -l . && cd / || { echo "stage1: cannot pivot into the app rootfs" >&2; exit 254; }',
     'cd "$1" || { echo "stage1: working directory $1 does not exist in the image" >&2; exit 254; }',
     'shift',
     // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2.
     'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done',
-    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${app.noNewPrivileges ? ' --nnp' : ''} -- env -i "$@"`,
+    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${nnp ? ' --nnp' : ''} -- env -i "$@"`,
+  ].join('\n');
+}
+
+/**
+ * After util-linux setpriv: pivot_root into the app rootfs (still holding the launch
+ * capabilities as ambient ones), then the final step.
+ */
+export function stepAfterPrivileges(app: AppPlan): string {
+  return [
+    'pivot_root . . && umount -l . && cd / || { echo "stage1: cannot pivot into the app rootfs" >&2; exit 254; }',
+    finalExecStep(app),
+  ].join('\n');
+}
+
+/** util-linux setpriv arguments that give a launcher the app's bounding set, uid, gid and groups. */
+function appPrivileges(app: AppPlan, ambient: string[]): string[] {
+  const caps = app.capabilities;
+  return [
+    `--ambient-caps=${ambient.map((c) => `+${c}`).join(',')}`,
+    ...(caps === 'all' ? [] : [`--bounding-set=${boundingSetArg(caps)}`]),
+    `--reuid=${app.uid}`, `--regid=${app.gid}`,
+    app.supplementaryGids.length > 0 ? `--groups=${app.supplementaryGids.join(',')}` : '--clear-groups',
+  ];
+}
+
+/** Shell lines that put the running shell into the app's cgroups and OOM score. */
+function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
+  return [
+    ...[...podProcs, ...app.cgroupProcs].map((f) => `echo 0 > ${sq(f)} || die ${sq(`cannot join cgroup ${f}`)}`),
+    ...(app.oomScoreAdj !== undefined ? [`echo ${app.oomScoreAdj} > /proc/self/oom_score_adj || die 'cannot set oom_score_adj'`] : []),
+  ];
+}
+
+/**
+ * `rkt enter`'s script for an app: run by busybox sh on the host as
+ * `enter-NAME.sh HOSTPID MNTNS [NAME=VALUE...] CMD [ARGS...]`, HOSTPID being the app's
+ * process and MNTNS its mount namespace as rkt found it (`mnt:[N]`): a PID reused
+ * meanwhile by another process is refused.
+ * It joins the pod's and the app's cgroups and OOM score, opens the app's namespaces while
+ * still root, takes the app's bounding set, uid, gid and groups (util-linux setpriv, which
+ * must run before the host's libraries are out of reach), enters the namespaces with
+ * busybox nsenter (which forks into the pod's PID namespace and runs busybox through
+ * /proc/self/exe, never a binary of the image), and ends in the app's own final step,
+ * with no_new_privs. Exit status: the command's (128+N for a signal).
+ */
+export function renderEnter(plan: PodPlan, app: AppPlan): string {
+  const t = plan.tools;
+  const ns = [['mnt', 'mount'], ['uts', 'uts'], ['ipc', 'ipc'], ['net', 'net'], ['pid', 'pid']];
+  const chain = [
+    t.busybox, 'setpriv', '--inh-caps', LAUNCH_CAPS.map((c) => `+${c}`).join(','), '--',
+    t.setpriv, ...appPrivileges(app, LAUNCH_CAPS), '--',
+    t.busybox, 'nsenter', ...ns.map(([, flag], i) => `--${flag}=/proc/self/fd/${5 + i}`), '--',
+    'sh', '-c', finalExecStep(app, { nnp: true }), `enter-${app.name}`,
+    app.workingDir,
+    ...app.env.map(([k, v]) => `${k}=${v}`),
+  ];
+  return [
+    `# rkt stage1: rkt enter into app "${app.name}" of pod ${plan.uuid}. Generated; do not edit.`,
+    'die() { echo "stage1: $*" >&2; exit 254; }',
+    'pid=$1; mntns=$2; shift 2',
+    ...appJoinLines(app, plan.podCgroupProcs),
+    // Opened as root: the app may have made itself undumpable, which hides them from its uid.
+    // (`command`: a failed redirection of a bare exec would end the shell before die.)
+    `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n], i) => `${5 + i}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
+    `[ "$(readlink /proc/self/fd/5)" = "$mntns" ] || die 'the app is not running'`,
+    `exec ${chain.map(sq).join(' ')} "$@"`,
+    '',
   ].join('\n');
 }
 
 /** The app's launcher script, and the fstab files it reads (name -> content, in the stage1 dir). */
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
-  const { mounts, readOnly } = appMounts(plan, app);
+  const { mounts, readOnly, readOnlyTrees } = appMounts(plan, app);
   const steps = mountSteps(app, mounts, `${plan.podDir}/stage1`, plan.userns);
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
     // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
     `: > ${sq(`${plan.podDir}/rkt/pid/${app.name}.ns`)}`,
-    ...app.cgroupProcs.map((f) => `echo 0 > ${sq(f)} || die ${sq(`cannot join cgroup ${f}`)}`),
-    ...(app.oomScoreAdj !== undefined ? [`echo ${app.oomScoreAdj} > /proc/self/oom_score_adj || die 'cannot set oom_score_adj'`] : []),
+    ...appJoinLines(app, []),
     ...steps.lines,
+    ...readOnlyTreeLines(readOnlyTrees),
     ...readOnly.map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
   ];
-  const caps = app.capabilities;
   // --private-users: the rest runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
   const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
   const privileged = [
     ...enterUserns,
     t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
-    t.setpriv, '--ambient-caps=+sys_admin',
-    ...(caps === 'all' ? [] : [`--bounding-set=${boundingSetArg(caps)}`]),
-    `--reuid=${app.uid}`, `--regid=${app.gid}`,
-    app.supplementaryGids.length > 0 ? `--groups=${app.supplementaryGids.join(',')}` : '--clear-groups',
+    t.setpriv, ...appPrivileges(app, ['sys_admin']),
     '--', t.busybox, 'sh', '-c', stepAfterPrivileges(app), `app-${app.name}`,
     app.workingDir,
     ...app.env.map(([k, v]) => `${k}=${v}`),

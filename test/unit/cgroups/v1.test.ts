@@ -15,7 +15,7 @@ beforeEach(() => {
 afterEach(() => { jest.restoreAllMocks(); });
 
 const DEVICE_RULES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm',
-  'c 136:* rwm', 'c 10:200 rwm', 'c *:* m', 'b *:* m'];
+  'c 136:* rwm', 'c 10:200 rwm'];
 
 describe("this machine's hybrid layout (cpu and cpuacct apart)", () => {
   test('pod and app dirs nest under the caller in each used v1 hierarchy; cgroup2 and named ones untouched', () => {
@@ -222,5 +222,19 @@ describe('OOM detection (v1)', () => {
     host.files.set(`${cg.appMemoryDir.b}/memory.limit_in_bytes`, '9223372036854771712\n');
     expect(mgr.readLimits(cg, 'b')).toEqual({});
     expect(mgr.readLimits(cg, 'a')).toEqual({ memoryBytes: MiB128 });
+  });
+});
+
+describe('pids.max (v1)', () => {
+  test('the pod-wide limit on the pod dir, an app\'s own on its dir, before anything joins', () => {
+    const host = hybridHost();
+    cgroupManager(host).createPod(UUID, [{ name: 'a', pidsMax: 40 }, { name: 'b' }], { pidsMax: 4096 });
+    const pod = `/sys/fs/cgroup/pids/${POD}`;
+    expect(host.files.get(`${pod}/pids.max`)).toBe('4096');
+    expect(host.files.get(`${pod}/a/pids.max`)).toBe('40');
+    expect(host.files.has(`${pod}/b/pids.max`)).toBe(false);
+    expect(callIndex(host, `write ${pod}/pids.max`)).toBeLessThan(callIndex(host, `mkdir ${pod}/a`));
+    // Only the pids hierarchy gets it.
+    expect(host.calls.filter((c) => c.includes('pids.max') && !c.includes('/pids/'))).toEqual([]);
   });
 });

@@ -136,3 +136,24 @@ describe('cpu.weight from shares', () => {
     expect(cpuWeight(shares)).toBe(weight);
   });
 });
+
+describe('pids.max (v2)', () => {
+  test('the pod-wide limit on the pod dir (over stage1 and every app), an app\'s own on its dir', () => {
+    const host = v2Host('/ci/job');
+    cgroupManager(host).createPod(UUID, [{ name: 'a', pidsMax: 40 }, { name: 'b' }], { pidsMax: 4096 });
+    const pod = `/sys/fs/cgroup/ci/job/${POD}`;
+    expect(host.files.get(`${pod}/pids.max`)).toBe('4096');
+    expect(host.files.get(`${pod}/a/pids.max`)).toBe('40');
+    expect(host.files.has(`${pod}/b/pids.max`)).toBe(false);
+    // Set before any process can join: the leaf and the app dirs come after it.
+    expect(callIndex(host, `write ${pod}/pids.max`)).toBeLessThan(callIndex(host, `mkdir ${pod}/stage1.init`));
+  });
+
+  test('a refused pids.max rolls the pod back with a one-line error', () => {
+    const host = v2Host('/ci/job');
+    host.failingWrites.set(`/sys/fs/cgroup/ci/job/${POD}/a/pids.max`, 'EINVAL: invalid argument, write');
+    expect(() => cgroupManager(host).createPod(UUID, [{ name: 'a', pidsMax: 40 }], { pidsMax: 4096 }))
+      .toThrow(`cgroup refused "40" in /sys/fs/cgroup/ci/job/${POD}/a/pids.max: EINVAL: invalid argument, write: check --pids-limit`);
+    expect(host.dirsWith(POD)).toEqual([]);
+  });
+});

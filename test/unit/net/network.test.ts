@@ -125,7 +125,7 @@ describe('setupPodNetworks', () => {
     ]);
     expect(host.calls).toContain('exec iptables --wait -t nat -A RKT-PFWD-DNAT-abcdef01 -d 0.0.0.0/0 -p tcp --dport 8080 -j DNAT --to-destination 172.16.28.3:80');
     expect(host.calls).toContain('write /proc/sys/net/ipv4/conf/veth-default/route_localnet 1');
-    expect(JSON.parse(podFile('net/portfwd.json') ?? '')).toEqual({ chains: { dnat: 'RKT-PFWD-DNAT-abcdef01', snat: 'RKT-PFWD-SNAT-abcdef01' } });
+    expect(JSON.parse(podFile('net/portfwd.json') ?? '')).toEqual({ chains: { dnat: 'RKT-PFWD-DNAT-abcdef01', snat: 'RKT-PFWD-SNAT-abcdef01', local: 'RKT-PFWD-LOCAL-abcdef01' } });
     // The port check comes before anything is created.
     expect(host.calls.findIndex((c) => c.endsWith('-t nat -S'))).toBeLessThan(host.calls.findIndex((c) => c.includes('netns add')));
   });
@@ -233,6 +233,9 @@ describe('teardownPodNetworks', () => {
       'exec iptables --wait -t nat -X RKT-PFWD-DNAT-abcdef01',
       'exec iptables --wait -t nat -F RKT-PFWD-SNAT-abcdef01',
       'exec iptables --wait -t nat -X RKT-PFWD-SNAT-abcdef01',
+      'exec iptables --wait -S INPUT',
+      'exec iptables --wait -F RKT-PFWD-LOCAL-abcdef01',
+      'exec iptables --wait -X RKT-PFWD-LOCAL-abcdef01',
       'exec /usr/lib/cni/ptp ',
       'exec /usr/lib/cni/bridge ',
       `exec ip netns delete rkt-${UUID}`,

@@ -18,14 +18,19 @@ function iptablesCalls(host: FakeHost): string[] {
 
 describe('port forwarding', () => {
   test('chain names use the first 8 characters of the pod UUID', () => {
-    expect(chains).toEqual({ dnat: 'RKT-PFWD-DNAT-0badcafe', snat: 'RKT-PFWD-SNAT-0badcafe' });
+    expect(chains).toEqual({ dnat: 'RKT-PFWD-DNAT-0badcafe', snat: 'RKT-PFWD-SNAT-0badcafe', local: 'RKT-PFWD-LOCAL-0badcafe' });
   });
 
-  test('setup: chains, DNAT and SNAT rules, then the jumps, route_localnet on the host veth', async () => {
+  test('setup: the 127.0.0.0/8 drop rule for each host interface, chains, DNAT and SNAT rules, then the jumps, route_localnet on the host veth', async () => {
     const host = new FakeHost();
-    await setupForwarding(host, chains, '172.16.28.5', ['veth0a1b'], [HTTP, DNS]);
+    await setupForwarding(host, chains, '172.16.28.5', ['veth0a1b', 'rkt0'], [HTTP, DNS]);
     const W = 'exec iptables --wait -t nat';
+    const F = 'exec iptables --wait';
     expect(host.calls).toEqual([
+      `${F} -N RKT-PFWD-LOCAL-0badcafe`,
+      `${F} -A RKT-PFWD-LOCAL-0badcafe -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+      `${F} -I INPUT 1 -i veth0a1b -j RKT-PFWD-LOCAL-0badcafe`,
+      `${F} -I INPUT 1 -i rkt0 -j RKT-PFWD-LOCAL-0badcafe`,
       `${W} -N RKT-PFWD-DNAT-0badcafe`,
       `${W} -N RKT-PFWD-SNAT-0badcafe`,
       `${W} -A RKT-PFWD-DNAT-0badcafe -d 0.0.0.0/0 -p tcp --dport 8080 -j DNAT --to-destination 172.16.28.5:80`,
@@ -36,7 +41,16 @@ describe('port forwarding', () => {
       `${W} -I PREROUTING 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe`,
       `${W} -I OUTPUT 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe`,
       'write /proc/sys/net/ipv4/conf/veth0a1b/route_localnet 1',
+      'write /proc/sys/net/ipv4/conf/rkt0/route_localnet 1',
     ]);
+  });
+
+  test('no route_localnet without its drop rule: a failing filter rule stops the setup first', async () => {
+    const host = new FakeHost();
+    host.execHandler = (c) => (c.args.includes('INPUT') ? { code: 1, stdout: '', stderr: "iptables: Couldn't load match `conntrack'\n" } : { code: 0, stdout: '', stderr: '' });
+    await expect(setupForwarding(host, chains, '172.16.28.5', ['veth0a1b'], [HTTP])).rejects.toThrow(/conntrack/);
+    expect(host.calls.some((c) => c.includes('route_localnet'))).toBe(false);
+    expect(host.calls.some((c) => c.includes('-t nat'))).toBe(false);
   });
 
   test('setup stops at the first iptables failure with a one-line error', async () => {
@@ -45,7 +59,7 @@ describe('port forwarding', () => {
     await expect(setupForwarding(host, chains, '172.16.28.5', ['veth0a1b'], [HTTP])).rejects.toThrow(
       "port forwarding: iptables -I OUTPUT 1 -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0badcafe failed: iptables: Couldn't load match `addrtype'",
     );
-    expect(iptablesCalls(host)).toHaveLength(7);
+    expect(iptablesCalls(host)).toHaveLength(10);
   });
 
   test('teardown deletes jumps and chains and swallows errors', async () => {
@@ -61,7 +75,42 @@ describe('port forwarding', () => {
       `${W} -X RKT-PFWD-DNAT-0badcafe`,
       `${W} -F RKT-PFWD-SNAT-0badcafe`,
       `${W} -X RKT-PFWD-SNAT-0badcafe`,
+      'exec iptables --wait -S INPUT',
+      'exec iptables --wait -F RKT-PFWD-LOCAL-0badcafe',
+      'exec iptables --wait -X RKT-PFWD-LOCAL-0badcafe',
     ]);
+  });
+
+  test('teardown removes its INPUT jumps and puts route_localnet back on interfaces that outlive the pod, unless another pod forwards through them', async () => {
+    const host = new FakeHost();
+    const input = [
+      '-P INPUT ACCEPT',
+      '-A INPUT -i rkt0 -j RKT-PFWD-LOCAL-0badcafe',
+      '-A INPUT -i veth0a1b -j RKT-PFWD-LOCAL-0badcafe',
+      '-A INPUT -i cni1 -j RKT-PFWD-LOCAL-0badcafe',
+      '-A INPUT -i cni1 -j RKT-PFWD-LOCAL-12345678',
+    ].join('\n');
+    host.execHandler = (c) => ({ code: 0, stdout: c.args.includes('-S') ? input : '', stderr: '' });
+    // veth0a1b went with the pod's netns; the bridges rkt0 and cni1 stay.
+    for (const i of ['rkt0', 'cni1']) host.files.set(`/proc/sys/net/ipv4/conf/${i}/route_localnet`, '1');
+    host.calls = [];
+    await teardownForwarding(host, chains);
+    const F = 'exec iptables --wait';
+    expect(host.calls.filter((c) => !c.includes('-t nat'))).toEqual([
+      `${F} -S INPUT`,
+      `${F} -D INPUT -i rkt0 -j RKT-PFWD-LOCAL-0badcafe`,
+      `${F} -D INPUT -i veth0a1b -j RKT-PFWD-LOCAL-0badcafe`,
+      `${F} -D INPUT -i cni1 -j RKT-PFWD-LOCAL-0badcafe`,
+      `${F} -F RKT-PFWD-LOCAL-0badcafe`,
+      `${F} -X RKT-PFWD-LOCAL-0badcafe`,
+      'write /proc/sys/net/ipv4/conf/rkt0/route_localnet 0',
+    ]);
+  });
+
+  test('teardown of a record from before the drop rule touches only the nat table', async () => {
+    const host = new FakeHost();
+    await teardownForwarding(host, { dnat: chains.dnat, snat: chains.snat });
+    expect(host.calls.every((c) => c.startsWith('exec iptables --wait -t nat'))).toBe(true);
   });
 });
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { resolveInRootfs, statInRootfs } from '../../../src/stage0/rootfs-path.js';
+import { kernelTargets, resolveInRootfs, statInRootfs } from '../../../src/stage0/rootfs-path.js';
 import { RktError } from '../../../src/util/errors.js';
 
 let tmp: string;
@@ -89,5 +89,28 @@ describe('statInRootfs', () => {
     // /etc/hostname exists on the host, but not in this rootfs.
     link('/etc/hostname', 'h');
     expect(statInRootfs(rootfs, '/h')).toBeUndefined();
+  });
+});
+
+describe('kernelTargets (/proc, /sys, /dev of an image)', () => {
+  test('plain directories, or missing ones, stay where they are named', () => {
+    expect(kernelTargets(rootfs)).toEqual({ proc: '/proc', sys: '/sys', dev: '/dev' });
+  });
+
+  test('links are followed inside the rootfs, absolute ones too', () => {
+    link(tmp, 'proc'); // a host path: inside the rootfs it is just a path
+    link('real/dir', 'sys');
+    link('../../../../real/devs', 'dev');
+    expect(kernelTargets(rootfs)).toEqual({ proc: tmp, sys: '/real/dir', dev: '/real/devs' });
+  });
+
+  test.each([
+    ['sys', 'proc', "the image's /sys leads to /proc, which would share its mount with /proc"],
+    ['proc', '/', "the image's /proc leads to /, which would share its mount with the rootfs itself"],
+    ['dev', 'sys/x', "the image's /dev leads to /sys/x, which would share its mount with /sys"],
+  ])('/%s -> %s is refused with one line', (name, to, message) => {
+    link(to, name);
+    expect(() => kernelTargets(rootfs)).toThrow(RktError);
+    expect(() => kernelTargets(rootfs)).toThrow(`${message}: make /proc, /sys and /dev separate directories in the image`);
   });
 });

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  appMounts, CLOSE_FDS, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
+  appMounts, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
+  renderApp, renderEnter, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 
@@ -149,9 +150,9 @@ describe('the syntax check itself', () => {
 describe('renderRunScript', () => {
   /** First, a busybox sh closes the fds rkt's caller handed it; the chain proper follows. */
   const closer = [TOOLS.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds'];
-  const tail = (initShell: string[]) => [
+  const tail = (initShell: string[], plan = makePlan()) => [
     TOOLS.tini, '-s', '--',
-    TOOLS.setpriv, '--pdeathsig=KILL', '--',
+    TOOLS.setpriv, '--pdeathsig=KILL', `--bounding-set=-all,${(initBoundingSet(plan) as string[]).map((c) => `+${c.slice(4).toLowerCase()}`).join(',')}`, '--',
     ...initShell, `${POD}/stage1/init.sh`,
   ];
 
@@ -167,9 +168,10 @@ describe('renderRunScript', () => {
   });
 
   test('--net=none adds a new network namespace', () => {
-    const s = renderRunScript(makePlan({ net: { kind: 'none' } }));
+    const plan = makePlan({ net: { kind: 'none' } });
+    const s = renderRunScript(plan);
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell, plan)]);
   });
 
   test('a CNI netns is joined with nsenter --net=PATH before unshare (and no new netns is made)', () => {
@@ -519,9 +521,26 @@ describe('appMounts (stage1)', () => {
     expect(readOnly).toEqual([`${ROOTFS}/etc/app`, `${ROOTFS}/etc/hostname`]);
   });
 
-  test('--readonly-rootfs remounts the rootfs read-only, after the volumes', () => {
-    const app = makeApp({ readOnlyRootfs: true, mounts: [{ source: '/s', target: '/v', readOnly: true, recursive: true, isFile: false }] });
-    expect(appMounts(makePlan(), app).readOnly).toEqual([`${ROOTFS}/v`, ROOTFS]);
+  test('--readonly-rootfs remounts the rootfs read-only, after the volumes; a recursive volume as a whole tree', () => {
+    const app = makeApp({ readOnlyRootfs: true, mounts: [{ source: '/s', target: '/v', readOnly: true, recursive: true, isFile: false }, { source: '/t', target: '/w', readOnly: true, recursive: false, isFile: false }] });
+    expect(appMounts(makePlan(), app).readOnly).toEqual([`${ROOTFS}/w`, ROOTFS]);
+    expect(appMounts(makePlan(), app).readOnlyTrees).toEqual([`${ROOTFS}/v`]);
+  });
+
+  test('/proc, /sys, /dev and what goes below them follow the targets stage0 resolved in the rootfs', () => {
+    const app = makeApp({ kernelTargets: { proc: '/tmp/x', sys: '/s', dev: '/d/dev' } });
+    const { mounts } = appMounts(makePlan(), app);
+    const at = (source: string) => mounts.filter((m) => m.source === source).map((m) => m.target);
+    expect(at('proc')).toEqual([`${ROOTFS}/tmp/x`]);
+    expect(at('sysfs')).toEqual([`${ROOTFS}/s`]);
+    expect(at(app.devDir)).toEqual([`${ROOTFS}/d/dev`]);
+    expect(at('/dev/null')).toEqual([`${ROOTFS}/d/dev/null`]);
+    expect(at('devpts')).toEqual([`${ROOTFS}/d/dev/pts`]);
+    expect(at('shm')).toEqual([`${ROOTFS}/d/dev/shm`]);
+    expect(at('tmpfs')).toEqual([`${ROOTFS}/s/firmware`, `${ROOTFS}/s/fs`]);
+    expect(at(`${POD}/stage1/masked`)).toEqual([`${ROOTFS}/tmp/x/kcore`, `${ROOTFS}/tmp/x/keys`]);
+    // Nothing is mounted at the names the image's links would have sent the kernel to.
+    expect(mounts.some((m) => m.target === `${ROOTFS}/proc` || m.target.startsWith(`${ROOTFS}/dev/`))).toBe(false);
   });
 });
 
@@ -784,5 +803,123 @@ describe('renderApp', () => {
     expect(r.err).toContain('stage1: cannot pivot into the app rootfs');
     expect(fs.readFileSync(path.join(tmp, 'log'), 'utf8')).toBe('pivot . .\n');
     expect(fs.existsSync(path.join(tmp, 'ran'))).toBe(false);
+  });
+});
+
+describe('renderEnter (rkt enter confined like the app)', () => {
+  const app = makeApp({
+    supplementaryGids: [10, 20], oomScoreAdj: -100, cgroupProcs: ['/cg/pids/rkt-x/web/cgroup.procs', '/cg/memory/rkt-x/web/cgroup.procs'],
+  });
+  const plan = makePlan({ apps: [app], podCgroupProcs: ['/cg/pids/rkt-x/cgroup.procs', '/cg/devices/rkt-x/cgroup.procs'] });
+  const script = renderEnter(plan, app);
+  /** The script's last line: the exec of the privilege chain (the step inside it has execs of its own). */
+  const lastExec = (s: string) => s.slice(s.indexOf(`\nexec ${sq(TOOLS.busybox)}`) + 1);
+
+  test('parses in every shell', () => { expectSyntaxOk(script); });
+
+  test('joins the pod\'s cgroups, then the app\'s, sets its OOM score and opens the app\'s namespaces as root, in that order', () => {
+    const l = script.split('\n');
+    const idx = (prefix: string) => l.findIndex((x) => x.startsWith(prefix));
+    const order = [
+      idx("echo 0 > '/cg/pids/rkt-x/cgroup.procs' || die"),
+      idx("echo 0 > '/cg/devices/rkt-x/cgroup.procs' || die"),
+      idx("echo 0 > '/cg/pids/rkt-x/web/cgroup.procs' || die"),
+      idx("echo 0 > '/cg/memory/rkt-x/web/cgroup.procs' || die"),
+      idx('echo -100 > /proc/self/oom_score_adj || die'),
+      idx('[ -e "/proc/$pid/ns/mnt" ] && command exec 5<"/proc/$pid/ns/mnt" 6<"/proc/$pid/ns/uts" 7<"/proc/$pid/ns/ipc" 8<"/proc/$pid/ns/net" 9<"/proc/$pid/ns/pid" || die'),
+      idx('[ "$(readlink /proc/self/fd/5)" = "$mntns" ] || die'),
+      l.length - 2,
+    ];
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(l[0]).toMatch(/^# /);
+    expect(l).toContain('pid=$1; mntns=$2; shift 2');
+  });
+
+  test('the exec: the app\'s bounding set, ids and groups, busybox nsenter into its namespaces, then the app\'s own final step with no_new_privs', () => {
+    const argv = execArgv(lastExec(script));
+    expect(argv).toEqual([
+      TOOLS.busybox, 'setpriv', '--inh-caps', '+sys_admin,+sys_chroot', '--',
+      TOOLS.setpriv, '--ambient-caps=+sys_admin,+sys_chroot', '--bounding-set=-all,+chown,+net_bind_service,+kill',
+      '--reuid=1000', '--regid=2000', '--groups=10,20', '--',
+      TOOLS.busybox, 'nsenter', '--mount=/proc/self/fd/5', '--uts=/proc/self/fd/6', '--ipc=/proc/self/fd/7', '--net=/proc/self/fd/8', '--pid=/proc/self/fd/9', '--',
+      'sh', '-c', finalExecStep(app, { nnp: true }), 'enter-web',
+      '/srv', 'PATH=/usr/bin:/bin', 'AC_APP_NAME=web',
+    ]);
+    // The caller's TERM and command follow as "$@".
+    expect(lastExec(script).trimEnd().endsWith('"$@"')).toBe(true);
+  });
+
+  test('the app ends in the same final step, so whatever is added to it confines enter too', () => {
+    expect(stepAfterPrivileges(app)).toContain(finalExecStep(app));
+    const nnpApp = makeApp({ noNewPrivileges: true });
+    expect(finalExecStep(nnpApp, { nnp: true })).toBe(finalExecStep(nnpApp));
+    expect(finalExecStep(app, { nnp: true })).toMatch(/exec setpriv --ambient-caps -sys_admin,-sys_chroot --inh-caps -sys_admin,-sys_chroot --nnp -- env -i "\$@"$/);
+  });
+
+  (BUSYBOX ? test : test.skip)('a PID that no longer holds the app\'s mount namespace is refused before anything runs', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-enter-'));
+    try {
+      const procs = path.join(tmp, 'cgroup.procs');
+      const a = makeApp({ cgroupProcs: [procs] });
+      const f = path.join(tmp, 'enter.sh');
+      fs.writeFileSync(f, renderEnter(makePlan({ apps: [a] }), a));
+      const r = spawnSync(BUSYBOX!, ['sh', f, String(process.pid), 'mnt:[1]', '/bin/sh'], { encoding: 'utf8' });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 254, stderr: 'stage1: the app is not running\n' });
+      expect(fs.readFileSync(procs, 'utf8')).toBe('0\n'); // it got as far as joining the cgroups
+      const gone = spawnSync(BUSYBOX!, ['sh', f, '999999999', 'mnt:[1]', '/bin/sh'], { encoding: 'utf8' });
+      expect(gone.status).toBe(254);
+      expect(gone.stderr).toBe('stage1: the app is not running\n');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('--insecure-options=capabilities: no bounding set, as for the app', () => {
+    const all = makeApp({ capabilities: 'all' });
+    expect(execArgv(lastExec(renderEnter(makePlan({ apps: [all] }), all))).some((a) => a.startsWith('--bounding-set'))).toBe(false);
+  });
+});
+
+describe('initBoundingSet (the pod\'s PID 1)', () => {
+  test('the apps\' capabilities plus what stage1 needs, and nothing like CAP_DAC_READ_SEARCH', () => {
+    const caps = initBoundingSet(makePlan({ apps: [makeApp({ capabilities: ['CAP_NET_BIND_SERVICE'] }), makeApp({ name: 'b', capabilities: ['CAP_NET_RAW'] })] }));
+    expect(caps).toEqual(['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_MKNOD', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW',
+      'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_ADMIN']);
+  });
+
+  test('CAP_SYS_RESOURCE for an OOM score, CAP_NET_ADMIN to bring up lo in a new netns; an app with all keeps all', () => {
+    expect(initBoundingSet(makePlan({ apps: [makeApp({ oomScoreAdj: -5 })] }))).toContain('CAP_SYS_RESOURCE');
+    expect(initBoundingSet(makePlan({ net: { kind: 'none' } }))).toContain('CAP_NET_ADMIN');
+    expect(initBoundingSet(makePlan())).not.toContain('CAP_NET_ADMIN');
+    expect(initBoundingSet(makePlan({ apps: [makeApp(), makeApp({ name: 'b', capabilities: 'all' })] }))).toBe('all');
+  });
+});
+
+(BUSYBOX ? describe : describe.skip)('readOnlyTreeLines (run under busybox sh with mount stubbed)', () => {
+  let tmp: string;
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-rotree-')); });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  test('remounts the volume and every mount below it, paths with spaces and backslashes included, and nothing beside it', () => {
+    const R = '/pods/p/rootfs';
+    const line = (mp: string) => `36 25 0:32 / ${mountinfoEscape(mp)} rw,relatime shared:1 - tmpfs tmpfs rw`;
+    const info = path.join(tmp, 'mountinfo');
+    fs.writeFileSync(info, [`${R}`, `${R}/v`, `${R}/v/sub`, `${R}/v/a b\\c/d`, `${R}/v2`, `${R}/w/v`, '/v'].map(line).join('\n') + '\n');
+    const stubs = 'die() { echo "die $*"; exit 254; }; mount() { printf "%s|" "$@"; echo; }';
+    const out = runShell([BUSYBOX!, 'sh'], [stubs, ...readOnlyTreeLines([`${R}/v`], info)].join('\n'));
+    expect(out).toBe([`-o|remount,bind,ro|${R}/v|`, `-o|remount,bind,ro|${R}/v/sub|`, `-o|remount,bind,ro|${R}/v/a b\\c/d|`, ''].join('\n'));
+  });
+
+  test('a remount that fails stops the launcher', () => {
+    const info = path.join(tmp, 'mountinfo');
+    fs.writeFileSync(info, '36 25 0:32 / /r/v rw - tmpfs tmpfs rw\n');
+    const r = spawnSync(BUSYBOX!, ['sh', '-c', ['die() { echo "die $*"; exit 254; }; mount() { return 1; }', ...readOnlyTreeLines(['/r/v'], info)].join('\n')], { encoding: 'utf8' });
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('die cannot make /r/v read-only\n');
+  });
+
+  test('nothing at all without a read-only recursive volume', () => {
+    expect(readOnlyTreeLines([])).toEqual([]);
   });
 });
