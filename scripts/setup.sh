@@ -10,9 +10,11 @@ cd "$root"
 
 # What stage0/stage1 call on the host (util-linux, busybox-static, mksh, tini, iptables,
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
-# and what the tests, the demo and the benchmark use as oracles and tools.
+# and what the tests, the demo and the benchmark use as oracles and tools; gcc and
+# libc6-dev build the static stage1 helper (src/stage1/helper/) in `npm run build`.
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
-  containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file)
+  containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
+  gcc libc6-dev)
 
 die() { echo "setup: $*" >&2; exit 1; }
 

@@ -12,7 +12,7 @@ import type { RunArgs, AppArgs } from '../cli/run-args.js';
 import { flagBool, flagList, flagString } from '../cli/flags.js';
 import type { FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
-import type { ImageManifest, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
+import type { ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
 import { appNameFromImageName, isACName } from '../image/acname.js';
 import { checkOsArch, parsePodManifest } from '../image/manifest.js';
 import { resolveAppResources, AppResources } from '../image/isolators.js';
@@ -23,6 +23,7 @@ import { resolveUser, resolveGroup, passwdEntry } from './users.js';
 import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { resolveInRootfs } from './rootfs-path.js';
+import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp/filter.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -37,6 +38,8 @@ export interface PreparedApp {
   gid: number;
   supplementaryGids: number[];
   resources: AppResources;
+  /** The seccomp filter; null with --insecure-options=seccomp or `@appc.io/all` (absent in old pods: the default). */
+  seccomp?: SeccompSpec | null;
   readOnlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
   ports: Array<{ name: string; protocol: string; port: number }>;
@@ -105,6 +108,13 @@ function preparedPorts(ports: Port[] | undefined): PreparedApp['ports'] {
   return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }));
 }
 
+/** The app's seccomp filter (null: none), checked before the pod exists. */
+function appSeccomp(isolators: Isolator[] | undefined, flag: string | undefined, globals: GlobalOptions): SeccompSpec | null {
+  const spec = resolveSeccomp(isolators, flag, globals.insecure.has('seccomp'));
+  if (spec) checkSeccompArch();
+  return spec ?? null;
+}
+
 interface ResolveContext {
   globals: GlobalOptions;
   store: ImageStore;
@@ -147,6 +157,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     capsRemove: caps('caps-remove'),
     oomScoreAdj: flagString(a.flags, 'oom-score-adj'),
   }, { allCaps: ctx.globals.insecure.has('capabilities') });
+  const seccomp = appSeccomp(app?.isolators, flagString(a.flags, 'seccomp'), ctx.globals);
   const mountSpecs = [...ctx.podMounts, ...flagList(a.flags, 'mount').map(parseMount)];
   const mounts: ResolvedMount[] = appMounts(name, app?.mountPoints, mountSpecs, ctx.volumes);
   const workingDir = flagString(a.flags, 'working-dir') ?? app?.workingDirectory ?? '/';
@@ -163,6 +174,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     gid,
     supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
     resources,
+    seccomp,
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
@@ -273,6 +285,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       env: buildAppEnv({ appName: ra.name, image: app.environment, fileEnv: new Map(), setEnv: new Map(), appEnv: new Map(), user: passwdEntry(treeRootfs, uid) }),
       workingDir: app.workingDirectory ?? '/', uid, gid, supplementaryGids: app.supplementaryGIDs ?? [],
       resources: resolveAppResources(app.isolators, {}, { allCaps: globals.insecure.has('capabilities') }),
+      seccomp: appSeccomp(app.isolators, undefined, globals),
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
       mounts: preparedMounts(treeRootfs, mounts),
       ports: preparedPorts(app.ports),

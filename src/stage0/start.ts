@@ -18,6 +18,7 @@ import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
 import { renderApp, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
+import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
@@ -116,6 +117,12 @@ function createTargets(lower: string, writable: string, targets: Array<{ path: s
   }
 }
 
+/** The app's filter as the helper takes it; pods prepared before seccomp existed get the default. */
+function seccompFilter(app: PreparedApp): string | undefined {
+  const spec = app.seccomp === undefined ? defaultSeccomp() : app.seccomp;
+  return spec ? encodeBpf(compileSeccomp(spec)) : undefined;
+}
+
 function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect']): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
@@ -137,6 +144,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     supplementaryGids: app.supplementaryGids,
     capabilities: pod.insecureCapabilities ? 'all' : app.resources.capabilities,
     noNewPrivileges: app.resources.noNewPrivileges,
+    seccompFilter: seccompFilter(app),
     readOnlyRootfs: app.readOnlyRootfs,
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],

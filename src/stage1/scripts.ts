@@ -12,7 +12,8 @@
  *           volumes, masked paths, cgroup; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
  *           app rootfs, detaches the host root, closes every fd above 2, drops the last
- *           capability and execs the app with exactly its environment.
+ *           capability and execs the app through rkt-helper (opened on an fd before the
+ *           pivot): a fresh session keyring, the seccomp filter, exactly its environment.
  *
  * Only static busybox runs after pivot_root (through /proc/self/exe), so no host file is
  * reachable from the app's mount namespace, not even through a chroot escape.
@@ -216,9 +217,28 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string)
   return { lines, files };
 }
 
+/** The fd on which an app's launcher opens rkt-helper before pivot_root (the helper closes it). */
+export const HELPER_FD = 7;
+
+/** The launcher line that opens rkt-helper on HELPER_FD, while the host's files are still in view. */
+export function openHelper(tools: { helper: string }): string {
+  return `exec ${HELPER_FD}<${sq(tools.helper)} || die ${sq(`cannot open the stage1 helper ${tools.helper}`)}`;
+}
+
+/**
+ * The app's final exec, after the last privilege drop, followed by NAME=VALUE... and the
+ * app's argv: rkt-helper, run through HELPER_FD, joins a fresh session keyring, sets
+ * no_new_privs and loads the app's seccomp filter (if any), keeps exactly the NAME=VALUE
+ * environment (as `env -i`) and execs the app, leaving nothing resident. `rkt enter`
+ * reuses it, so an entered command gets the app's filter and keyring isolation too.
+ */
+export function finalExec(app: Pick<AppPlan, 'seccompFilter'>): string {
+  return `/proc/self/fd/${HELPER_FD} ${sq(app.seccompFilter ?? '-')}`;
+}
+
 /**
  * After util-linux setpriv: busybox sh with CAP_SYS_ADMIN as its only extra (ambient)
- * capability. Arguments: working dir, then NAME=VALUE... and the app's argv (for env -i).
+ * capability. Arguments: working dir, then NAME=VALUE... and the app's argv (for finalExec).
  */
 export function stepAfterPrivileges(app: AppPlan): string {
   const drop = '-sys_admin';
@@ -226,9 +246,10 @@ export function stepAfterPrivileges(app: AppPlan): string {
     'pivot_root . . && umount -l . && cd / || { echo "stage1: cannot pivot into the app rootfs" >&2; exit 254; }',
     'cd "$1" || { echo "stage1: working directory $1 does not exist in the image" >&2; exit 254; }',
     'shift',
-    // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2.
-    'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done',
-    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${app.noNewPrivileges ? ' --nnp' : ''} -- env -i "$@"`,
+    // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2
+    // (and the helper's, which the helper closes itself).
+    `for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && [ "$n" -ne ${HELPER_FD} ] && eval "exec $n>&-"; done`,
+    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${app.noNewPrivileges ? ' --nnp' : ''} -- ${finalExec(app)} "$@"`,
   ].join('\n');
 }
 
@@ -247,6 +268,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     ...steps.lines,
     ...readOnly.map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
+    openHelper(t),
   ];
   const caps = app.capabilities;
   const privileged = [

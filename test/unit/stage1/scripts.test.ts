@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
   appMounts, CLOSE_FDS, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
@@ -20,7 +21,7 @@ const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...INIT_SHELLS];
 
 const TOOLS: Stage1Tools = {
   unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox',
-  initShell: ['/bin/busybox', 'sh'],
+  initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper',
 };
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
 const POD = `/var/lib/rkt/pods/run/${UUID}`;
@@ -80,7 +81,9 @@ function runShell(shell: string[], script: string): string {
  * the command is run with `printf '%s\0'` in place of `exec`.
  */
 function execArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
-  const at = script.startsWith('exec ') ? 0 : script.indexOf('\nexec ') + 1;
+  // The first exec of a command (an app launcher's `exec 7<helper` only opens an fd).
+  let at = script.startsWith('exec ') ? 0 : script.indexOf('\nexec ') + 1;
+  while (at > 0 && /^exec \d</.test(script.slice(at))) at = script.indexOf('\nexec ', at) + 1;
   expect(at).toBeGreaterThanOrEqual(0);
   expect(script.slice(at, at + 5)).toBe('exec ');
   const out = runShell(shell, `printf '%s\\0' ${script.slice(at + 5)}`);
@@ -666,8 +669,17 @@ describe('renderApp', () => {
     expect(argv).toContain('--bounding-set=-all');
   });
 
+  test('the helper is opened on fd 7 while the host is in view, and the step keeps that fd for it', () => {
+    const l = lines(renderApp(makePlan(), makeApp()).script);
+    const open = l.indexOf(`exec 7<'${TOOLS.helper}' || die 'cannot open the stage1 helper ${TOOLS.helper}'`);
+    expect(open).toBeGreaterThan(l.findIndex((x) => x.startsWith(`cd '${ROOTFS}'`)));
+    expect(l[open + 1]).toMatch(/^exec '/);
+    expect(stepAfterPrivileges(makeApp())).toContain('[ "$n" -ne 7 ]');
+    expect(stepAfterPrivileges(makeApp({ seccompFilter: 'abcd' }))).toMatch(/ -- \/proc\/self\/fd\/7 'abcd' "\$@"$/);
+  });
+
   test('--nnp only when noNewPrivileges', () => {
-    expect(stepAfterPrivileges(makeApp({ noNewPrivileges: true }))).toMatch(/exec setpriv [^\n]* --nnp -- env -i "\$@"/);
+    expect(stepAfterPrivileges(makeApp({ noNewPrivileges: true }))).toMatch(/exec setpriv [^\n]* --nnp -- \/proc\/self\/fd\/7 '-' "\$@"/);
     expect(stepAfterPrivileges(makeApp({ noNewPrivileges: false }))).not.toContain('--nnp');
     const argv = execArgv(renderApp(makePlan(), makeApp({ noNewPrivileges: true })).script);
     // Not given to util-linux setpriv (before the step script), which would stop the pivot.
@@ -715,8 +727,21 @@ describe('renderApp', () => {
  * `pivot_root` and `umount` replaced by shell functions: busybox's own setpriv and env
  * applets then run the app, here a real program that reports what it got.
  */
-(BUSYBOX ? describe : describe.skip)('stepAfterPrivileges (run under busybox sh)', () => {
+const HAVE_GCC = spawnSync('gcc', ['--version']).status === 0;
+
+(BUSYBOX && HAVE_GCC ? describe : describe.skip)('stepAfterPrivileges (run under busybox sh)', () => {
   let tmp: string;
+  let helperDir: string;
+  let helperFd: number;
+  // The real helper, built from its source, opened on HELPER_FD as the launcher does.
+  beforeAll(() => {
+    helperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-helper-'));
+    const bin = path.join(helperDir, 'rkt-helper');
+    const r = spawnSync('gcc', ['-O', '-Wall', '-Werror', '-o', bin, path.resolve('src/stage1/helper/rkt-helper.c')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    helperFd = fs.openSync(bin, 'r');
+  });
+  afterAll(() => { fs.closeSync(helperFd); fs.rmSync(helperDir, { recursive: true, force: true }); });
   beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-step-')); });
   afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
 
@@ -728,7 +753,7 @@ describe('renderApp', () => {
   /** Runs the step with extra pipes open on fds 3..5; returns stdout, stderr and status. */
   function step(app: AppPlan, args: string[], pivot = 'return 0') {
     const r = spawnSync(BUSYBOX!, ['sh', '-c', `${STUBS(pivot)}\n${stepAfterPrivileges(app)}`, 'app-web', ...args],
-      { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+      { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'ignore', helperFd] });
     return { out: r.stdout, err: r.stderr, status: r.status };
   }
 
@@ -769,6 +794,27 @@ describe('renderApp', () => {
     };
     expect(noNewPrivs(true)).toBe('1');
     expect(noNewPrivs(false)).toBe('0');
+  });
+
+  test('with a filter: the app runs under it, with no_new_privs; without one, neither', () => {
+    const status = (app: AppPlan) => {
+      const r = step(app, ['/', '/bin/grep', '-E', '^(Seccomp|NoNewPrivs):', '/proc/self/status']);
+      expect(r.err).toBe('');
+      return r.out.replace(/\s+/g, ' ').trim();
+    };
+    const filter = encodeBpf(compileSeccomp(defaultSeccomp()));
+    expect(status(makeApp({ seccompFilter: filter }))).toBe('NoNewPrivs: 1 Seccomp: 2');
+    expect(status(makeApp())).toBe('NoNewPrivs: 0 Seccomp: 0');
+    // A blocked call fails with EPERM in the app.
+    const r = step(makeApp({ seccompFilter: filter }), ['/', '/usr/bin/unshare', '--user', '/bin/true']);
+    expect(r.status).not.toBe(0);
+    expect(r.err).toMatch(/Operation not permitted/);
+  });
+
+  test('a program that is not there: 127, as env -i', () => {
+    const r = step(makeApp(), ['/', 'PATH=/bin', 'no-such-program-rkt']);
+    expect(r.status).toBe(127);
+    expect(r.err).toContain('stage1: cannot run no-such-program-rkt');
   });
 
   test('a missing working directory fails with 254 and says so; the app does not run', () => {
