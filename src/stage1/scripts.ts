@@ -15,7 +15,8 @@
  *           capability and execs the app through rkt-helper (opened on an fd before the
  *           pivot): a fresh session keyring, the seccomp filter, exactly its environment.
  *
- * Only static busybox runs after pivot_root (through /proc/self/exe), so no host file is
+ * Only static busybox (through /proc/self/exe) and rkt-helper (through an fd opened before the
+ * pivot) run after pivot_root, so no host file is
  * reachable from the app's mount namespace, not even through a chroot escape.
  */
 import type { AppMount, AppPlan, PodPlan } from './plan.js';
