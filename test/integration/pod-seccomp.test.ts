@@ -22,7 +22,7 @@ const ENOKEY = 126;
 const BLOCKED = [
   'keyctl', 'add_key', 'request_key', 'kexec_load', 'kexec_file_load', 'open_by_handle_at', 'init_module',
   'finit_module', 'delete_module', 'bpf', 'perf_event_open', 'userfaultfd', 'mount', 'umount2', 'pivot_root',
-  'swapon', 'swapoff', 'reboot', 'ptrace', 'setns', 'unshare', 'clone_newuser',
+  'swapon', 'swapoff', 'reboot', 'ptrace', 'setns', 'unshare', 'clone_newuser', 'socket_vsock',
 ];
 
 /** `NAME ERRNO` lines as a map. */

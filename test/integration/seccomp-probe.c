@@ -81,6 +81,10 @@ int main(int argc, char **argv) {
     errno = 0; report("reboot", syscall(SYS_reboot, 0, 0, 0, NULL));
     errno = 0; report("ptrace", syscall(SYS_ptrace, PTRACE_PEEKDATA, 999999, 0, 0));
     errno = 0; report("setns", syscall(SYS_setns, -1, 0));
+    errno = 0;
+    long vs = syscall(SYS_socket, 40 /* AF_VSOCK */, 1 /* SOCK_STREAM */, 0);
+    report("socket_vsock", vs);
+    if (vs >= 0) close((int)vs);
     in_child("unshare", SYS_unshare, CLONE_NEWUSER);
     in_child("clone_newuser", SYS_clone, CLONE_NEWUSER);
     errno = 0; report("clone3", syscall(SYS_clone3, NULL, 0));

@@ -16,6 +16,7 @@
  * - `--seccomp` replaces the image's seccomp isolators.
  * - Whenever unshare is blocked and clone allowed, clone with namespace flags is blocked
  *   too and clone3 (whose flags BPF cannot read) fails with ENOSYS, so libc falls back to clone.
+ * - An allow list that has socket refuses AF_VSOCK sockets, as Docker's profile does.
  * - Only the native x86_64 ABI passes: i386 and x32 calls get the blocked action, since
  *   their numbers would slip past a list of x86_64 numbers.
  */
@@ -144,13 +145,24 @@ const NR = 0;
 const ARCH = 4;
 const ARG0_LOW = 16;
 
-/** What one syscall number gets: a return value, or 'clone' for the namespace-flag check. */
-type Action = number | 'clone';
+/** AF_VSOCK: sockets to the hypervisor's host, which Docker's profile refuses. */
+export const AF_VSOCK = 40;
+
+/** What one syscall number gets: a return value, or an argument check. */
+type Action = number | 'clone' | 'socket';
 
 /** A run of syscall numbers [from, next from) with one action. */
 interface Run { from: number; action: Action }
 
 function leaf(action: Action, blocked: number): Insn[] {
+  if (action === 'socket') {
+    return [
+      { code: LD_ABS_W, jt: 0, jf: 0, k: ARG0_LOW },
+      { code: JEQ, jt: 1, jf: 0, k: AF_VSOCK },
+      { code: RET, jt: 0, jf: 0, k: RET_ALLOW },
+      { code: RET, jt: 0, jf: 0, k: blocked },
+    ];
+  }
   if (action !== 'clone') return [{ code: RET, jt: 0, jf: 0, k: action >>> 0 }];
   return [
     { code: LD_ABS_W, jt: 0, jf: 0, k: ARG0_LOW },
@@ -187,13 +199,14 @@ function runsFor(spec: SeccompSpec, blocked: number): Run[] {
     if (name === undefined) return unknown;
     if (name === 'clone' && restrictNamespaces) return 'clone';
     if (name === 'clone3' && restrictNamespaces) return enosys;
+    if (name === 'socket' && spec.mode === 'allow' && allow(name)) return 'socket';
     return allow(name) ? RET_ALLOW : blocked;
   };
   const runs: Run[] = [];
   for (let nr = 0; nr <= max + 1; nr++) {
     const action = nr > max ? unknown : actionOf(nr);
     const last = runs[runs.length - 1];
-    if (!last || last.action !== action || action === 'clone') runs.push({ from: nr, action });
+    if (!last || last.action !== action || typeof action === 'string') runs.push({ from: nr, action });
   }
   return runs;
 }

@@ -178,6 +178,14 @@ describe('BPF generation', () => {
     expect(run(plain, { nr: nr('clone3') })).toBe(RET_ALLOW);
   });
 
+  test('an allow list refuses AF_VSOCK sockets and allows the others; a deny list leaves socket alone', () => {
+    expect(run(defaultProg, { nr: nr('socket'), arg0: 40 })).toBe(EPERM);
+    expect(run(defaultProg, { nr: nr('socket'), arg0: 2 })).toBe(RET_ALLOW);
+    expect(run(defaultProg, { nr: nr('socket'), arg0: 1 })).toBe(RET_ALLOW);
+    const deny = compileSeccomp(parseSeccompFlag('mode=remove,errno=EPERM,reboot')!);
+    expect(run(deny, { nr: nr('socket'), arg0: 40 })).toBe(RET_ALLOW);
+  });
+
   test('i386 and x32 calls get the blocked action; without errno it is a kill', () => {
     const kill = compileSeccomp(parseSeccompFlag('mode=remove,reboot')!);
     expect(run(kill, { nr: nr('reboot') })).toBe(RET_KILL_PROCESS);
@@ -192,7 +200,7 @@ describe('BPF generation', () => {
     expect(prog.some((i) => i.code === 0x05)).toBe(true);
     for (const [name, n] of Object.entries(X86_64_SYSCALLS)) {
       const want = every.includes(name) ? RET_ALLOW : name === 'clone3' && !every.includes('unshare') && every.includes('clone') ? ENOSYS : EPERM;
-      if (name === 'clone') continue;
+      if (name === 'clone' || name === 'socket') continue;
       expect([name, run(prog, { nr: n })]).toEqual([name, want]);
     }
   });
