@@ -221,9 +221,21 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string)
 /** The fd on which an app's launcher opens rkt-helper before pivot_root (the helper closes it). */
 export const HELPER_FD = 7;
 
-/** The launcher line that opens rkt-helper on HELPER_FD, while the host's files are still in view. */
-export function openHelper(tools: { helper: string }): string {
-  return `exec ${HELPER_FD}<${sq(tools.helper)} || die ${sq(`cannot open the stage1 helper ${tools.helper}`)}`;
+/** Where each app's launcher binds rkt-helper read-only (in its own mount namespace). */
+export const HELPER_MOUNT = 'stage1/rkt-helper';
+
+/**
+ * The launcher line that opens rkt-helper on HELPER_FD while the host's files are still in
+ * view, through a read-only bind mount private to the launcher's mount namespace (`target`,
+ * an existing file): once the helper runs, another process of the pod that opens
+ * /proc/PID/exe gets that read-only mount, so it cannot reopen the host's helper for writing
+ * and plant code in later pods (the CVE-2019-5736 class). Needs a private mount namespace.
+ */
+export function openHelper(helper: string, target: string): string {
+  return [
+    `mount --bind ${sq(helper)} ${sq(target)} && mount -o remount,bind,ro ${sq(target)} && exec ${HELPER_FD}<${sq(target)}`,
+    `|| die ${sq(`cannot open the stage1 helper ${helper}`)}`,
+  ].join(' ');
 }
 
 /**
@@ -269,7 +281,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     ...steps.lines,
     ...readOnly.map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
-    openHelper(t),
+    openHelper(t.helper, `${plan.podDir}/${HELPER_MOUNT}`),
   ];
   const caps = app.capabilities;
   const privileged = [

@@ -640,7 +640,8 @@ describe('renderApp', () => {
     const s = renderApp(makePlan(), makeApp()).script;
     expect(s).not.toContain('oom_score_adj');
     expect(s).not.toContain('cgroup');
-    expect(s).not.toContain('remount');
+    // The only remount is the stage1 helper's read-only bind.
+    expect(s.split('\n').filter((x) => x.includes('remount') && !x.includes('rkt-helper'))).toEqual([]);
   });
 
   test('the exec: busybox setpriv keeps CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
@@ -669,9 +670,10 @@ describe('renderApp', () => {
     expect(argv).toContain('--bounding-set=-all');
   });
 
-  test('the helper is opened on fd 7 while the host is in view, and the step keeps that fd for it', () => {
+  test('the helper is opened on fd 7 from a read-only bind while the host is in view, and the step keeps that fd for it', () => {
     const l = lines(renderApp(makePlan(), makeApp()).script);
-    const open = l.indexOf(`exec 7<'${TOOLS.helper}' || die 'cannot open the stage1 helper ${TOOLS.helper}'`);
+    const ro = `'${POD}/stage1/rkt-helper'`;
+    const open = l.indexOf(`mount --bind '${TOOLS.helper}' ${ro} && mount -o remount,bind,ro ${ro} && exec 7<${ro} || die 'cannot open the stage1 helper ${TOOLS.helper}'`);
     expect(open).toBeGreaterThan(l.findIndex((x) => x.startsWith(`cd '${ROOTFS}'`)));
     expect(l[open + 1]).toMatch(/^exec '/);
     expect(stepAfterPrivileges(makeApp())).toContain('[ "$n" -ne 7 ]');
@@ -711,7 +713,7 @@ describe('renderApp', () => {
     expectSyntaxOk(s);
     // Run the script's lines before the exec with the commands stubbed: every quoted path arrives intact.
     const stubs = 'mount() { printf "mount:%s|" "$@"; echo; }; cd() { printf "cd:%s\\n" "$1"; }';
-    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => !x.startsWith('echo 0 >') && !x.includes('.ns')).join('\n');
+    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => !x.startsWith('echo 0 >') && !x.includes('.ns') && !x.includes('rkt-helper')).join('\n');
     const out = runShell(['/bin/sh'], `${stubs}\n${body}`);
     expect(out).toBe([
       "mount:-a|mount:-T|mount:/pods/it's here/stage1/app-web.0.fstab|",
