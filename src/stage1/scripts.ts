@@ -225,17 +225,19 @@ export const HELPER_FD = 7;
 export const HELPER_MOUNT = 'stage1/rkt-helper';
 
 /**
- * The launcher line that opens rkt-helper on HELPER_FD while the host's files are still in
- * view, through a read-only bind mount private to the launcher's mount namespace (`target`,
- * an existing file): once the helper runs, another process of the pod that opens
- * /proc/PID/exe gets that read-only mount, so it cannot reopen the host's helper for writing
- * and plant code in later pods (the CVE-2019-5736 class). Needs a private mount namespace.
+ * rkt-helper is opened on HELPER_FD while the host's files are still in view, through a
+ * read-only bind mount private to the launcher's mount namespace (onto `target`, an existing
+ * file): once the helper runs, another process of the pod that opens /proc/PID/exe gets that
+ * read-only mount, so it cannot reopen the host's helper for writing and plant code in later
+ * pods (the CVE-2019-5736 class). helperBind is the bind (an app puts it in its fstab), then
+ * `target` is remounted read-only, then openHelper opens it.
  */
-export function openHelper(helper: string, target: string): string {
-  return [
-    `mount --bind ${sq(helper)} ${sq(target)} && mount -o remount,bind,ro ${sq(target)} && exec ${HELPER_FD}<${sq(target)}`,
-    `|| die ${sq(`cannot open the stage1 helper ${helper}`)}`,
-  ].join(' ');
+export function helperBind(helper: string, target: string): MountEntry {
+  return { source: helper, target, type: 'none', options: 'bind' };
+}
+
+export function openHelper(target: string): string {
+  return `exec ${HELPER_FD}<${sq(target)} || die 'cannot open the stage1 helper'`;
 }
 
 /**
@@ -270,7 +272,8 @@ export function stepAfterPrivileges(app: AppPlan): string {
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
   const { mounts, readOnly } = appMounts(plan, app);
-  const steps = mountSteps(app, mounts, `${plan.podDir}/stage1`);
+  const helper = `${plan.podDir}/${HELPER_MOUNT}`;
+  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/stage1`);
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
@@ -279,9 +282,9 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     ...app.cgroupProcs.map((f) => `echo 0 > ${sq(f)} || die ${sq(`cannot join cgroup ${f}`)}`),
     ...(app.oomScoreAdj !== undefined ? [`echo ${app.oomScoreAdj} > /proc/self/oom_score_adj || die 'cannot set oom_score_adj'`] : []),
     ...steps.lines,
-    ...readOnly.map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
+    ...[...readOnly, helper].map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
-    openHelper(t.helper, `${plan.podDir}/${HELPER_MOUNT}`),
+    openHelper(helper),
   ];
   const caps = app.capabilities;
   const privileged = [

@@ -5,7 +5,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
-  appMounts, CLOSE_FDS, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
+  appMounts, helperBind, CLOSE_FDS, DEVICES, fstabEscape, MountEntry, mountSteps, renderApp, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 
@@ -607,7 +607,7 @@ describe('renderApp', () => {
   test('returns the fstab files its mount lines read', () => {
     const app = makeApp();
     const { script, files } = renderApp(makePlan(), app);
-    const steps = mountSteps(app, appMounts(makePlan(), app).mounts, `${POD}/stage1`);
+    const steps = mountSteps(app, [...appMounts(makePlan(), app).mounts, helperBind(TOOLS.helper, `${POD}/stage1/rkt-helper`)], `${POD}/stage1`);
     expect(files).toEqual(steps.files);
     expect(Object.keys(files).length).toBeGreaterThan(0);
     for (const name of Object.keys(files)) expect(script).toContain(`mount -a -T '${POD}/stage1/${name}'`);
@@ -673,7 +673,12 @@ describe('renderApp', () => {
   test('the helper is opened on fd 7 from a read-only bind while the host is in view, and the step keeps that fd for it', () => {
     const l = lines(renderApp(makePlan(), makeApp()).script);
     const ro = `'${POD}/stage1/rkt-helper'`;
-    const open = l.indexOf(`mount --bind '${TOOLS.helper}' ${ro} && mount -o remount,bind,ro ${ro} && exec 7<${ro} || die 'cannot open the stage1 helper ${TOOLS.helper}'`);
+    const { files } = renderApp(makePlan(), makeApp());
+    expect(Object.values(files).join('')).toContain(`${TOOLS.helper} ${POD}/stage1/rkt-helper none bind 0 0\n`);
+    const remount = l.indexOf(`mount -o remount,bind,ro ${ro} || die 'cannot make ${POD}/stage1/rkt-helper read-only'`);
+    const open = l.indexOf(`exec 7<${ro} || die 'cannot open the stage1 helper'`);
+    expect(remount).toBeGreaterThan(0);
+    expect(open).toBeGreaterThan(remount);
     expect(open).toBeGreaterThan(l.findIndex((x) => x.startsWith(`cd '${ROOTFS}'`)));
     expect(l[open + 1]).toMatch(/^exec '/);
     expect(stepAfterPrivileges(makeApp())).toContain('[ "$n" -ne 7 ]');
