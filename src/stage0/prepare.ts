@@ -24,7 +24,6 @@ import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './en
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { resolveInRootfs } from './rootfs-path.js';
 import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp/filter.js';
-import { HELPER_MOUNT } from '../stage1/scripts.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -199,8 +198,6 @@ function layoutPodDir(dir: string, pod: PreparedPod): void {
   const masked = path.join(dir, 'stage1', 'masked');
   fs.writeFileSync(masked, '');
   fs.chmodSync(masked, 0);
-  // Each app's launcher binds the stage1 helper read-only onto this file (scripts.ts openHelper).
-  fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
   for (const app of pod.apps) {
     const rootfs = path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs');
     if (pod.overlay) {

@@ -16,7 +16,7 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
@@ -222,6 +222,8 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
       fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), rendered.script);
     }
+    // Each app's launcher binds the stage1 helper read-only onto this file (scripts.ts helperBind).
+    fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));
     fs.writeFileSync(path.join(s1, 'run.sh'), renderRunScript(plan));
