@@ -17,6 +17,8 @@ const EPERM = 1;
 const ENOSYS = 38;
 const EXFULL = 54;
 const ENOKEY = 126;
+const EROFS = 30;
+const ETXTBSY = 26;
 
 /** Every call the default filter must block with EPERM. */
 const BLOCKED = [
@@ -50,7 +52,7 @@ suite('pod seccomp and keyring', () => {
     const cc = spawnSync('gcc', ['-static', '-O', '-Wall', '-o', probe, path.resolve('test/integration/seccomp-probe.c')], { encoding: 'utf8' });
     expect(cc.stderr).toBe('');
     probeAci = path.join(env.base, 'probe.aci');
-    await buildBusyboxAci(probeAci, 'rkt.local/seccomp-probe', ['sh', 'grep', 'mkdir', 'cat'], [
+    await buildBusyboxAci(probeAci, 'rkt.local/seccomp-probe', ['sh', 'grep', 'mkdir', 'cat', 'ls', 'tr'], [
       { path: 'bin/probe', content: fs.readFileSync(probe), mode: 0o755 },
     ]);
     // The host root's own key, in root's user keyring: what a pod must not reach.
@@ -183,6 +185,22 @@ suite('pod seccomp and keyring', () => {
     expect(added).toMatch(/^\d+$/);
     expect(spawnSync(probe, ['search', planted, 's'], { encoding: 'utf8' }).stdout.trim()).toBe(`search ${ENOKEY}`);
     expect(spawnSync(probe, ['search', planted, 'u'], { encoding: 'utf8' }).stdout.trim()).toBe(`search ${ENOKEY}`);
+  });
+
+  test('another app cannot reopen the helper for writing through /proc/PID/exe (CVE-2019-5736 class)', () => {
+    const helper = path.resolve('dist/stage1/rkt-helper');
+    const before = fs.readFileSync(helper);
+    // The hunter starts first and catches the victim's helper in its short life; tries until it did.
+    const results: string[] = [];
+    for (let i = 0; i < 12 && !results.includes(`reopen-write ${EROFS}`); i++) {
+      const r = rkt(env, ['--insecure-options=image', 'run', '--net=host', probeAci, '--name=hunter', '--exec=/bin/probe', '--', 'hunt',
+        '---', probeAci, '--name=victim', '--readonly-rootfs', '--exec=/bin/sh', '--', '-c', 'exit 0']);
+      results.push(r.stdout.trim());
+    }
+    // EROFS: the fd is on the launcher's read-only bind; ETXTBSY: it is still being executed.
+    expect(results.filter((x) => x.startsWith('reopen-write') && x !== `reopen-write ${EROFS}` && x !== `reopen-write ${ETXTBSY}`)).toEqual([]);
+    expect(results).toContain(`reopen-write ${EROFS}`);
+    expect(fs.readFileSync(helper).equals(before)).toBe(true);
   });
 
   test('nothing of the helper reaches the app: only fds 0-2, and no rkt-helper left in the pod', () => {

@@ -8,8 +8,11 @@
  *   probe search DESC s|u  searches that keyring for DESC: its serial, or "search ERRNO"
  *   probe invalidate SERIAL
  *   probe reboot           calls reboot(2) with a wrong magic number (EINVAL if nothing blocks it)
+ *   probe hunt             for 3 s, waits for another app's stage1 helper and tries to reopen its
+ *                          executable for writing through /proc/PID/exe: reopen-write ERRNO
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -20,6 +23,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEY_SPEC_SESSION_KEYRING -3
@@ -115,6 +119,41 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "invalidate") == 0 && argc == 3) {
     return syscall(SYS_keyctl, KEYCTL_INVALIDATE, atol(argv[2])) == 0 ? 0 : 1;
+  }
+  if (strcmp(cmd, "hunt") == 0) {
+    /* Waits for another app's stage1 helper (comm "7": run as /proc/self/fd/7), takes its
+       executable through /proc/PID/exe and, once it has become the app, tries to reopen that
+       file for writing, as the runc CVE-2019-5736 exploit did. */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec - start.tv_sec > 3) break;
+      DIR *d = opendir("/proc");
+      struct dirent *e;
+      while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char p[300], comm[32] = "";
+        snprintf(p, sizeof p, "/proc/%s/comm", e->d_name);
+        int fd = open(p, O_RDONLY);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        if (n < 2 || strncmp(comm, "7\n", 2) != 0) continue;
+        snprintf(p, sizeof p, "/proc/%s/exe", e->d_name);
+        int exe = open(p, O_RDONLY);
+        if (exe < 0) { printf("exe-open %d\n", errno); return 0; }
+        usleep(300000);
+        snprintf(p, sizeof p, "/proc/self/fd/%d", exe);
+        errno = 0;
+        int w = open(p, O_WRONLY | O_APPEND);
+        printf("reopen-write %d\n", w < 0 ? errno : 0);
+        return 0;
+      }
+      if (d) closedir(d);
+    }
+    printf("not-caught\n");
+    return 0;
   }
   if (strcmp(cmd, "reboot") == 0) {
     errno = 0; report("reboot", syscall(SYS_reboot, 0, 0, 0, NULL));
