@@ -9,7 +9,8 @@ import { writeHolder } from './stage0/pod.js';
 import { COMMANDS, Entry, lookup } from './cli/registry.js';
 import { GLOBAL_FLAGS, globalOptionsFrom } from './cli/globals.js';
 import { parseFlags, parseOneFlag, FlagValues, usageOf, flagBool } from './cli/flags.js';
-import { RktError, RKT_FAILURE, errorMessage } from './util/errors.js';
+import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
+import { checkDataDir } from './store/datadir.js';
 import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
 import type { CommandResult } from './cli/command.js';
 
@@ -43,6 +44,9 @@ function resolveCommand(argv: string[]): { path: string[]; entry: Entry; rest: s
   return { path, entry, rest: argv.slice(i), leading };
 }
 
+/** Commands that never touch the data dir (install sets it up itself). */
+const NO_DATA_DIR = new Set(['version', 'trust', 'install']);
+
 async function main(argv: string[]): Promise<CommandResult> {
   const resolved = resolveCommand(argv);
   if (!resolved) {
@@ -70,6 +74,10 @@ async function main(argv: string[]): Promise<CommandResult> {
   setDebug(globals.debug);
   if (command.needsRoot && process.getuid && process.getuid() !== 0) {
     throw new RktError('cannot run as unprivileged user: run this command as root');
+  }
+  if (!NO_DATA_DIR.has(command.name)) {
+    setDataDirForErrors(globals.dir);
+    checkDataDir(globals.dir);
   }
   return command.run({ globals, parsed, rawArgs: rest });
 }
@@ -104,6 +112,6 @@ main(process.argv.slice(2)).then(
     const msg = errorMessage(err);
     process.stderr.write(`${logPrefix()}: ${msg}\n`);
     if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) process.stderr.write(`${(err as Error).stack}\n`);
-    process.exitCode = err instanceof RktError ? err.exitCode : RKT_FAILURE;
+    process.exitCode = err instanceof RktError && !hostFault(err) ? err.exitCode : RKT_FAILURE;
   },
 );

@@ -3,6 +3,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { FlagSpec, FlagValues, flagBool, flagString } from './flags.js';
 import { fail } from '../util/errors.js';
+import { parseDurationMs } from '../util/duration.js';
+import { DEFAULT_LIMITS, parseSizeFlag, type FetchLimits } from '../image/limits.js';
 
 export const INSECURE_OPTIONS = ['none', 'image', 'tls', 'ondisk', 'http', 'pubkey', 'capabilities', 'paths', 'seccomp', 'all-fetch', 'all-run', 'all'] as const;
 export type InsecureOption = 'image' | 'tls' | 'http' | 'pubkey' | 'capabilities' | 'paths' | 'seccomp';
@@ -16,6 +18,8 @@ export interface GlobalOptions {
   insecure: Set<InsecureOption>;
   debug: boolean;
   trustKeysFromHttps: boolean;
+  /** Timeouts and sizes a fetch may not exceed (src/image/limits.ts); defaults when absent. */
+  limits?: FetchLimits;
 }
 
 export const GLOBAL_FLAGS: FlagSpec[] = [
@@ -26,6 +30,10 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'insecure-options', kind: 'string', help: 'comma-separated: none,image,tls,ondisk,http,pubkey,capabilities,paths,seccomp,all-fetch,all-run,all' },
   { name: 'debug', kind: 'bool', help: 'print out more debug information to stderr' },
   { name: 'trust-keys-from-https', kind: 'bool', help: 'automatically trust gpg keys fetched from https' },
+  { name: 'http-connect-timeout', kind: 'string', help: 'give up on an HTTP(S) server that does not accept the connection in this time (default 30s)' },
+  { name: 'http-stall-timeout', kind: 'string', help: 'give up on an HTTP(S) download when no byte arrives for this long (default 1m0s)' },
+  { name: 'max-download-size', kind: 'string', help: 'largest image to download or import, e.g. 2G (default: free space in --dir less a margin)' },
+  { name: 'max-expanded-size', kind: 'string', help: 'largest uncompressed image, e.g. 8G (default: free space in --dir less a margin)' },
   { name: 'help', kind: 'bool', help: 'help for this command', aliases: ['h'] },
 ];
 
@@ -61,5 +69,27 @@ export function globalOptionsFrom(values: FlagValues): GlobalOptions {
     insecure: parseInsecureOptions(flagString(values, 'insecure-options')),
     debug: flagBool(values, 'debug'),
     trustKeysFromHttps: flagBool(values, 'trust-keys-from-https'),
+    limits: limitsFrom(values),
+  };
+}
+
+function timeoutFlag(values: FlagValues, name: string, dflt: number): number {
+  const raw = flagString(values, name);
+  if (raw === undefined) return dflt;
+  const ms = parseDurationMs(raw, name);
+  if (ms <= 0) fail(`invalid --${name} "${raw}": must be more than 0, e.g. 30s or 2m`);
+  return ms;
+}
+
+function limitsFrom(values: FlagValues): FetchLimits {
+  const size = (name: string): number | undefined => {
+    const raw = flagString(values, name);
+    return raw === undefined ? undefined : parseSizeFlag(raw, name);
+  };
+  return {
+    connectTimeoutMs: timeoutFlag(values, 'http-connect-timeout', DEFAULT_LIMITS.connectTimeoutMs),
+    stallTimeoutMs: timeoutFlag(values, 'http-stall-timeout', DEFAULT_LIMITS.stallTimeoutMs),
+    maxDownloadBytes: size('max-download-size'),
+    maxExpandedBytes: size('max-expanded-size'),
   };
 }

@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, Entry> = {
   'rm': { summary: 'Remove all files and resources associated with an exited pod', load: async () => (await import('./rm.js')).command },
   'gc': { summary: 'Garbage collect rkt pods no longer in use', load: async () => (await import('./gc.js')).command },
   'cat-manifest': { summary: 'Inspect and print the pod manifest', load: async () => (await import('./cat-manifest.js')).command },
+  'install': { summary: 'Set up groups rkt and rkt-admin and the data directory permissions', load: async () => (await import('./install.js')).command },
   'version': { summary: 'Print the version and exit', load: async () => (await import('./version.js')).command },
   'image': {
     summary: 'Operate on image(s) in the local store',

@@ -48,7 +48,7 @@ const NETWORK_FLAGS: FlagSpec[] = [
 const PREPARE_POD_FLAGS: FlagSpec[] = [
   { name: 'port', kind: 'list', help: 'forward a host port to a port of the image: NAME:[HOSTIP:]HOSTPORT' },
   { name: 'uuid-file-save', kind: 'string', help: 'write the pod UUID to this file' },
-  { name: 'volume', kind: 'list', help: 'volume: NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL] or NAME,kind=empty[,mode=0755][,uid=0][,gid=0]' },
+  { name: 'volume', kind: 'list', help: 'volume: NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL][,idmap=BOOL] or NAME,kind=empty[,mode=0755][,uid=0][,gid=0]' },
   { name: 'inherit-env', kind: 'bool', help: "inherit the caller's environment" },
   { name: 'set-env', kind: 'list', help: 'environment variable K=V for all apps' },
   { name: 'set-env-file', kind: 'list', help: 'file of K=V lines for all apps' },
@@ -57,7 +57,7 @@ const PREPARE_POD_FLAGS: FlagSpec[] = [
   { name: 'no-store', kind: 'bool', help: 'deprecated: --pull-policy=update', hidden: true },
   { name: 'no-overlay', kind: 'bool', help: 'copy the image rootfs instead of using overlayfs' },
   { name: 'pod-manifest', kind: 'string', help: 'run the pod described by this pod manifest file' },
-  { name: 'private-users', kind: 'bool', help: 'user namespaces (not supported)', hidden: true },
+  { name: 'private-users', kind: 'bool', help: 'run the pod in a user namespace: its root is an unprivileged range of host uids' },
   { name: 'quiet', kind: 'bool', help: 'print only the UUID (prepare)' },
   { name: 'stage1-path', kind: 'string', help: 'not supported: this rkt runs stage1 from host tools', hidden: true },
   { name: 'stage1-url', kind: 'string', help: 'not supported', hidden: true },

@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import type { Command, CommandInput } from './command.js';
 import { flagBool, flagString } from './flags.js';
-import { KeyStore, checkPrefix } from '../trust/keystore.js';
+import { KeyStore, checkPrefix, keyValidity } from '../trust/keystore.js';
 import { discoverPubkeys } from '../image/discovery.js';
-import { httpGetBuffer } from '../image/http.js';
+import { httpGetBuffer, type HttpOptions } from '../image/http.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 
 /** The command's outside world, replaceable in tests. */
@@ -59,7 +59,12 @@ export function groupFingerprint(fp: string): string {
   return `${blocks.slice(0, half).join(' ')}  ${blocks.slice(half).join(' ')}`;
 }
 
-async function readKeySource(source: string, http: { insecureHttp: boolean; insecureTls: boolean }): Promise<openpgp.Key[]> {
+/** 2020-01-10 */
+function day(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+async function readKeySource(source: string, http: HttpOptions): Promise<openpgp.Key[]> {
   let bytes: Buffer;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(source)?.[1].toLowerCase();
   if (scheme === 'http' && !http.insecureHttp) {
@@ -92,7 +97,7 @@ export async function runTrust(input: CommandInput, env: TrustEnv = realEnv()): 
   const prefix = flagString(values, 'prefix');
   const root = flagBool(values, 'root');
   const skipReview = flagBool(values, 'skip-fingerprint-review');
-  const http = { insecureHttp: flagBool(values, 'insecure-allow-http'), insecureTls: input.globals.insecure.has('tls') };
+  const http = { insecureHttp: flagBool(values, 'insecure-allow-http'), insecureTls: input.globals.insecure.has('tls'), timeouts: input.globals.limits };
 
   if (root && prefix !== undefined) fail('--root and --prefix cannot be used together: use --root to trust a key for every image, or --prefix=PREFIX for images under PREFIX');
   if (!root && !prefix) fail('aborting due to implicit unbounded trust: use --prefix=PREFIX to restrict trust or --root to trust this key for every image');
@@ -114,6 +119,19 @@ export async function runTrust(input: CommandInput, env: TrustEnv = realEnv()): 
       env.err(`Key: "${source}"`);
       env.err(`GPG key fingerprint is: ${groupFingerprint(fingerprint)}`);
       for (const id of key.getUserIDs()) env.err(`\t${id}`);
+      const validity = await keyValidity(key);
+      if (validity.revoked !== undefined || validity.expired) {
+        // The rest of the key, as gpg would list it, for the review of a key in doubt.
+        env.err(`\tCreated: ${day(key.getCreationTime())}`);
+        for (const sub of key.getSubkeys()) env.err(`\tSubkey fingerprint: ${groupFingerprint(sub.getFingerprint())}`);
+      }
+      if (validity.revoked !== undefined) {
+        const why = validity.revoked ? ` (reason: ${validity.revoked.replace(/\s+/g, ' ')})` : '';
+        fail(`key ${fingerprint} from "${source}" was revoked by its owner${why}: it cannot be trusted; get the publisher's current key`);
+      }
+      if (validity.expired) {
+        env.err(`warning: key ${fingerprint} expired on ${day(validity.expired)}: images it signed before then are accepted with a warning, later ones are refused; ask the publisher for a current key`);
+      }
 
       // --trust-keys-from-https vouches for keys served over https, as rkt does.
       const vouched = skipReview || (input.globals.trustKeysFromHttps && source.startsWith('https://'));

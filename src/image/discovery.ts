@@ -3,7 +3,7 @@
  * public key URLs, read from <meta name="ac-discovery..."> tags on
  * https://{name}?ac-discovery=1, walking up the name's path until one matches.
  */
-import { HttpStatusError, httpGetBuffer } from './http.js';
+import { HttpStatusError, httpGetBuffer, type Timeouts } from './http.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { debug } from '../util/log.js';
 
@@ -12,6 +12,7 @@ export interface DiscoveryOptions {
   insecureTls: boolean;
   /** tests: non-default port for the discovery host */
   port?: number;
+  timeouts?: Timeouts;
 }
 
 export interface DiscoveredImage {
@@ -74,7 +75,7 @@ function discoveryUrl(scheme: 'https' | 'http', prefix: string, port: number | u
 
 /** The discovery page for one prefix: https, then plain http if allowed (as appc does). */
 async function fetchPage(prefix: string, opts: DiscoveryOptions): Promise<string> {
-  const httpOpts = { insecureHttp: opts.insecureHttp, insecureTls: opts.insecureTls };
+  const httpOpts = { insecureHttp: opts.insecureHttp, insecureTls: opts.insecureTls, timeouts: opts.timeouts };
   let secureError: unknown;
   try {
     return (await httpGetBuffer(discoveryUrl('https', prefix, opts.port), httpOpts)).toString('utf8');

@@ -174,7 +174,7 @@ class Extraction {
     if (msg === 'Invalid tar header: unknown format.') return new RktError(`bad ACI: not a tar header (unknown format) ${where}`);
     if (msg === 'Invalid header') return new RktError(`bad ACI: tar header with an invalid size ${where}`);
     if (msg === 'Header exceeds max size') return new RktError(`bad ACI: oversized PAX or long-name header ${where}`);
-    if ((err as NodeJS.ErrnoException).syscall) return new RktError(`cannot extract ACI ${where}: ${msg}`);
+    if ((err as NodeJS.ErrnoException).syscall) return new RktError(`cannot extract ACI ${where}: ${msg}`, undefined, err);
     return new RktError(`cannot read ACI ${where}: ${msg}`);
   }
 
@@ -314,7 +314,12 @@ class Extraction {
     };
     return {
       write: (chunk) => {
-        for (let off = 0; off < chunk.length;) off += fs.writeSync(fd, chunk, off);
+        try {
+          for (let off = 0; off < chunk.length;) off += fs.writeSync(fd, chunk, off);
+        } catch (e) {
+          (e as NodeJS.ErrnoException).path ??= dest; // fd writes name no file; ENOSPC must say where
+          throw e;
+        }
       },
       end: () => {
         try {

@@ -16,6 +16,7 @@ import type { GlobalOptions } from '../cli/globals.js';
 import { classifyImageArg, formatAppcName } from './imageref.js';
 import { ImageStore, bestMatches, findDependency, labelRecord, type ImageInfo, type FileStamp } from '../store/imagestore.js';
 import type { ImportRequest } from '../store/import.js';
+import type { FetchLimits } from './limits.js';
 import type { KeyStore } from '../trust/keystore.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { info, warn } from '../util/log.js';
@@ -59,9 +60,9 @@ class Fetcher {
 
   private get secure(): boolean { return !this.opts.globals.insecure.has('image'); }
 
-  private get httpOpts(): { insecureHttp: boolean; insecureTls: boolean } {
-    const { insecure } = this.opts.globals;
-    return { insecureHttp: insecure.has('http'), insecureTls: insecure.has('tls') };
+  private get httpOpts(): { insecureHttp: boolean; insecureTls: boolean; timeouts?: FetchLimits } {
+    const { insecure, limits } = this.opts.globals;
+    return { insecureHttp: insecure.has('http'), insecureTls: insecure.has('tls'), timeouts: limits };
   }
 
   private keystore(): Promise<KeyStore> {
@@ -73,11 +74,13 @@ class Fetcher {
   private async importFrom(input: Readable, req: Omit<ImportRequest, 'verify'> & { signature?: Buffer }): Promise<ImageInfo> {
     const { importAci } = await import('../store/import.js');
     const verify = req.signature ? { signature: req.signature, keystore: await this.keystore() } : undefined;
-    return importAci(this.store, input, { ...req, verify });
+    return importAci(this.store, input, { ...req, verify, limits: this.opts.globals.limits });
   }
 
   async fetch(arg: string): Promise<ImageInfo> {
     const ref = classifyImageArg(arg, isFile);
+    // What a killed rkt left in cas/tmp goes first (owners that are alive keep theirs).
+    this.store.removeStaleStaging();
     let image: ImageInfo;
     switch (ref.kind) {
       case 'hash': image = this.store.resolve(ref.id); break;
@@ -86,7 +89,8 @@ class Fetcher {
       case 'name': image = await this.fromName(ref.name, ref.labels, this.opts.pullPolicy); break;
     }
     await this.fetchDependencies(image, new Set([image.id]));
-    await this.store.treeRootfs(image.id);
+    // Trees are root's (cas/tree is 0700): a group rkt member's fetch leaves rendering to the first run.
+    if (process.getuid?.() === 0) await this.store.treeRootfs(image.id);
     return this.store.get(image.id) ?? image;
   }
 
@@ -113,7 +117,8 @@ class Fetcher {
         throw noSignatureError(file);
       }
     }
-    const imported = await this.importFrom(fs.createReadStream(abs), {
+    // 1 MiB reads: fewer, larger chunks through the verifier, blob and decompressor.
+    const imported = await this.importFrom(fs.createReadStream(abs, { highWaterMark: 1024 * 1024 }), {
       label: file, signature, source: { path: abs, fileStat: stamp }, latest: false,
     });
     this.store.rememberFile(stamp, imported.id);
@@ -171,6 +176,15 @@ class Fetcher {
     }
     if (!res.body) fail(`empty response from ${res.url}`);
     const body = res.body;
+    if (res.contentLength !== undefined) {
+      // A server that announces too much is refused before anything is written.
+      const { sizeLimits, sizeLimitError } = await import('./limits.js');
+      const { download } = sizeLimits(this.opts.globals.limits, this.store.dir);
+      if (res.contentLength > download.bytes) {
+        body.destroy();
+        throw sizeLimitError(aciUrl, download, 'download');
+      }
+    }
     info(`remote fetching from URL "${aciUrl}"`);
     let signature: Buffer | undefined;
     if (this.secure) {

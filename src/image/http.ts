@@ -1,13 +1,17 @@
 /**
  * HTTP(S) client for fetching images, signatures, keys and discovery pages.
  * Enforces rkt's --insecure-options=http/tls rules, including on redirects,
- * and turns network failures into one-line RktErrors.
+ * and turns network failures into one-line RktErrors. Every request has a connect and a
+ * stall timeout (src/image/limits.ts), so no server can keep rkt waiting for ever.
  */
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
+import tls from 'node:tls';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import fetch, { FetchError, type Response } from 'node-fetch';
 import { RktError, fail } from '../util/errors.js';
+import { DEFAULT_LIMITS, connectTimeoutError, stallTimeoutError, type FetchLimitError } from './limits.js';
 
 export interface HttpOptions {
   /** --insecure-options=http: allow plain http:// */
@@ -15,6 +19,13 @@ export interface HttpOptions {
   /** --insecure-options=tls: accept any certificate */
   insecureTls: boolean;
   headers?: Record<string, string>;
+  /** --http-connect-timeout and --http-stall-timeout; 30 s and 60 s when absent. */
+  timeouts?: Timeouts;
+}
+
+export interface Timeouts {
+  connectTimeoutMs: number;
+  stallTimeoutMs: number;
 }
 
 export interface HttpResponse {
@@ -39,10 +50,71 @@ export class HttpStatusError extends RktError {
 const MAX_REDIRECTS = 10;
 const MAX_BUFFER = 16 * 1024 * 1024;
 
-// keepAlive off: each download closes its socket, so nothing lingers after a command.
-const httpAgent = new http.Agent();
-const httpsAgent = new https.Agent();
-const httpsInsecureAgent = new https.Agent({ rejectUnauthorized: false });
+/**
+ * Watches the sockets of one request: the connection (TCP, and TLS for https) must be up
+ * within the connect timeout, and then a byte must arrive at least every stall timeout
+ * while rkt is reading (a socket paused because rkt's own pipeline is busy does not
+ * count). When a limit trips, the socket is destroyed and `fault` says why.
+ */
+class Watchdog {
+  fault: FetchLimitError | undefined;
+
+  constructor(private readonly url: string, private readonly t: Timeouts) {}
+
+  guard(socket: net.Socket): void {
+    const { connectTimeoutMs, stallTimeoutMs } = this.t;
+    const started = Date.now();
+    let connected = false;
+    let lastProgress = started;
+    let lastRead = 0;
+    socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+      connected = true;
+      lastProgress = Date.now();
+    });
+    const tick = Math.max(20, Math.min(1000, Math.floor(Math.min(connectTimeoutMs, stallTimeoutMs) / 4)));
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (!connected) {
+        if (now - started >= connectTimeoutMs) this.trip(socket, connectTimeoutError(this.url, connectTimeoutMs));
+      } else if (socket.bytesRead !== lastRead || socket.isPaused()) {
+        lastRead = socket.bytesRead;
+        lastProgress = now;
+      } else if (now - lastProgress >= stallTimeoutMs) {
+        this.trip(socket, stallTimeoutError(this.url, stallTimeoutMs, lastRead > 0));
+      }
+    }, tick);
+    timer.unref();
+    socket.once('close', () => clearInterval(timer));
+  }
+
+  private trip(socket: net.Socket, err: FetchLimitError): void {
+    this.fault ??= err;
+    socket.destroy(err);
+  }
+}
+
+/** keepAlive off and one agent per request: each download closes its socket, so nothing lingers. */
+function watchedAgent(url: URL, opts: HttpOptions, dog: Watchdog): http.Agent {
+  const agent = url.protocol === 'http:' ? new http.Agent() : new https.Agent({ rejectUnauthorized: !opts.insecureTls });
+  const create = agent.createConnection as (...args: unknown[]) => net.Socket | undefined;
+  agent.createConnection = ((...args: unknown[]) => {
+    const socket = create.apply(agent, args);
+    if (socket) dog.guard(socket);
+    return socket;
+  }) as typeof agent.createConnection;
+  return agent;
+}
+
+/** The response body, with the watchdog's reason in place of the socket's bare error. */
+function watchedBody(body: Readable, dog: Watchdog): Readable {
+  const out = new PassThrough({ highWaterMark: 64 * 1024 });
+  // The error stays on `out` for its reader, who may come later (after the signature is fetched).
+  out.on('error', () => {});
+  body.on('error', (err) => out.destroy(dog.fault ?? err));
+  out.on('close', () => body.destroy());
+  body.pipe(out);
+  return out;
+}
 
 // Verification failures that a self-signed or private-CA server causes.
 const UNTRUSTED_CERT = new Set([
@@ -115,13 +187,14 @@ function parseMaxAge(cacheControl: string | null): number | undefined {
   return maxAge;
 }
 
-async function request(url: URL, headers: Record<string, string>, opts: HttpOptions): Promise<Response> {
-  const agent = url.protocol === 'http:' ? httpAgent : opts.insecureTls ? httpsInsecureAgent : httpsAgent;
+async function request(url: URL, headers: Record<string, string>, opts: HttpOptions): Promise<{ res: Response; dog: Watchdog }> {
+  const dog = new Watchdog(url.href, opts.timeouts ?? DEFAULT_LIMITS);
+  const agent = watchedAgent(url, opts, dog);
   try {
     // compress off: signatures cover the bytes as served, so no transparent decoding.
-    return await fetch(url.href, { headers, agent, redirect: 'manual', compress: false });
+    return { res: await fetch(url.href, { headers, agent, redirect: 'manual', compress: false }), dog };
   } catch (err) {
-    throw networkError(err, url);
+    throw dog.fault ?? networkError(err, url);
   }
 }
 
@@ -139,7 +212,7 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string }
   const conditional: Record<string, string> = opts.etag ? { 'If-None-Match': opts.etag } : {};
 
   for (let redirects = 0; ; redirects++) {
-    const res = await request(current, { ...callerHeaders, ...conditional }, opts);
+    const { res, dog } = await request(current, { ...callerHeaders, ...conditional }, opts);
     const location = res.headers.get('location');
     if ([301, 302, 303, 307, 308].includes(res.status) && location) {
       discard(res);
@@ -172,7 +245,7 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string }
     return {
       ...common,
       notModified: false,
-      body: res.body as Readable,
+      body: watchedBody(res.body as Readable, dog),
       contentLength: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
     };
   }

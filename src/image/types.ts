@@ -46,6 +46,8 @@ export interface PodVolume {
   mode?: string;
   uid?: number;
   gid?: number;
+  /** kind=host with --private-users: false keeps the volume unmapped (not appc; rkt's own). */
+  idmap?: boolean;
 }
 
 export interface PodMount { volume: string; path: string; appVolume?: PodVolume }

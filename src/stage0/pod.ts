@@ -10,6 +10,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fail } from '../util/errors.js';
 import type { Host } from '../host/host.js';
+import { makeDataDirs, POD_DIR_MODE } from '../store/datadir.js';
 
 export const POD_STATES = ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
 export type PodStateDir = typeof POD_STATES[number];
@@ -35,7 +36,7 @@ export function podDir(dataDir: string, state: PodStateDir, uuid: string): strin
 }
 
 export function ensurePodsDirs(dataDir: string): void {
-  for (const s of POD_STATES) fs.mkdirSync(path.join(dataDir, 'pods', s), { recursive: true, mode: 0o750 });
+  makeDataDirs(dataDir, POD_STATES.map((s) => `pods/${s}`));
 }
 
 /** Records `pid` as the holder of the pod dir. */
@@ -77,10 +78,18 @@ export function createPod(host: Host, dataDir: string, holderPid: number): Pod {
   ensurePodsDirs(dataDir);
   const uuid = randomUUID();
   const embryo = podDir(dataDir, 'embryo', uuid);
-  fs.mkdirSync(embryo, { mode: 0o750 });
-  fs.writeFileSync(path.join(embryo, 'pod-created'), '');
-  writeHolder(host, embryo, holderPid);
-  return transition({ uuid, stateDir: 'embryo', dir: embryo }, dataDir, 'prepare');
+  fs.mkdirSync(embryo, { mode: POD_DIR_MODE });
+  try {
+    // Group rkt (inherited from pods/embryo) may read status; no setgid below, so the
+    // app filesystems made inside keep root's group.
+    fs.chmodSync(embryo, POD_DIR_MODE);
+    fs.writeFileSync(path.join(embryo, 'pod-created'), '');
+    writeHolder(host, embryo, holderPid);
+    return transition({ uuid, stateDir: 'embryo', dir: embryo }, dataDir, 'prepare');
+  } catch (e) {
+    fs.rmSync(embryo, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /**
@@ -111,7 +120,12 @@ export function listPods(dataDir: string): Pod[] {
   const seen = new Map<string, Pod>();
   for (const state of POD_STATES) {
     let names: string[];
-    try { names = fs.readdirSync(path.join(dataDir, 'pods', state)); } catch { continue; }
+    try {
+      names = fs.readdirSync(path.join(dataDir, 'pods', state));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e; // EACCES must not look like "no pods"
+    }
     for (const uuid of names) {
       if (uuid.startsWith('.')) continue; // a pod being deleted (see gc.ts)
       if (!seen.has(uuid)) seen.set(uuid, { uuid, stateDir: state, dir: podDir(dataDir, state, uuid) });

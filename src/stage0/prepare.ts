@@ -24,6 +24,8 @@ import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './en
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { resolveInRootfs } from './rootfs-path.js';
 import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp/filter.js';
+import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
+import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -73,7 +75,6 @@ function rejectUnsupported(pod: FlagValues): void {
   for (const f of ['stage1-path', 'stage1-url', 'stage1-name', 'stage1-hash', 'stage1-from-dir']) {
     if (flagString(pod, f) !== undefined) fail(`--${f} is not supported: this rkt's stage1 is made of host tools (util-linux, tini, busybox-static)`);
   }
-  if (flagBool(pod, 'private-users')) fail('--private-users is not supported by this rkt: run without it');
   if (flagBool(pod, 'mds-register')) fail('--mds-register is not supported: there is no metadata service');
 }
 
@@ -189,11 +190,17 @@ function podManifestOf(pod: PreparedPod): PodManifest {
     readOnlyRootFS: a.readOnlyRootfs,
     mounts: a.mounts.map((m) => ({ volume: m.volume, path: m.target })),
   }));
-  return { acKind: 'PodManifest', acVersion: '0.8.11', apps, volumes: pod.volumes };
+  // idmap is this rkt's own volume option: not part of the appc pod manifest.
+  const volumes = pod.volumes.map(({ idmap: _idmap, ...v }) => v);
+  return { acKind: 'PodManifest', acVersion: '0.8.11', apps, volumes };
 }
 
-/** Creates per-app overlay dirs (or rootfs copies) and empty-volume dirs. */
-function layoutPodDir(dir: string, pod: PreparedPod): void {
+/**
+ * Creates per-app overlay dirs (or rootfs copies) and empty-volume dirs. With
+ * --private-users, what the pod writes in is owned by its range (shifted by `shift`).
+ */
+function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
+  makePodPrivateDirs(dir);
   for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc', 'etc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   const masked = path.join(dir, 'stage1', 'masked');
   fs.writeFileSync(masked, '');
@@ -203,6 +210,8 @@ function layoutPodDir(dir: string, pod: PreparedPod): void {
     if (pod.overlay) {
       fs.mkdirSync(rootfs, { recursive: true });
       for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, 'overlay', app.name, d), { recursive: true });
+      // The upper dir's owner is the owner of the app's / (the image's root, in the pod's range).
+      if (shift) fs.chownSync(path.join(dir, 'overlay', app.name, 'upper'), shift, shift);
     } else {
       fs.mkdirSync(path.dirname(rootfs), { recursive: true });
       // A private copy that keeps owners, modes, links and special files.
@@ -216,7 +225,7 @@ function layoutPodDir(dir: string, pod: PreparedPod): void {
     const vdir = path.join(dir, 'volumes', v.name);
     fs.mkdirSync(vdir, { recursive: true });
     fs.chmodSync(vdir, parseInt(v.mode ?? '0755', 8));
-    fs.chownSync(vdir, v.uid ?? 0, v.gid ?? 0);
+    fs.chownSync(vdir, (v.uid ?? 0) + shift, (v.gid ?? 0) + shift);
   }
 }
 
@@ -295,7 +304,14 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
   return writePod(host, globals, args.pod, apps, volumes);
 }
 
-function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps: PreparedApp[], volumes: PodVolume[]): PrepareResult {
+async function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps: PreparedApp[], volumes: PodVolume[]): Promise<PrepareResult> {
+  const privateUsers = flagBool(podFlags, 'private-users');
+  if (privateUsers) {
+    // Checked before the pod exists: a refusal leaves nothing behind.
+    checkIdsInRange(apps, volumes, RANGE_COUNT);
+    const hostVolumes = volumes.filter((v) => v.kind === 'host' && v.idmap !== false).map((v) => (v.recursive === false ? v.source! : `+${v.source!}`));
+    await probeIdmap(host, idmapHelper(), [...new Set([...apps.map((a) => a.treeRootfs), ...hostVolumes])]);
+  }
   const pod = createPod(host, globals.dir, process.pid);
   const uuidFile = flagString(podFlags, 'uuid-file-save');
   if (uuidFile) {
@@ -311,9 +327,11 @@ function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps
     openPaths: globals.insecure.has('paths'),
   };
   try {
-    layoutPodDir(pod.dir, prepared);
-    fs.writeFileSync(path.join(pod.dir, 'pod'), JSON.stringify(podManifestOf(prepared)), { mode: 0o640 });
-    fs.writeFileSync(path.join(pod.dir, RUNTIME_FILE), JSON.stringify(prepared));
+    let range: UidRange | undefined;
+    if (privateUsers) range = allocateRange(host, globals.dir, pod.uuid, pod.dir);
+    layoutPodDir(pod.dir, prepared, range?.base ?? 0);
+    writePodManifest(pod.dir, JSON.stringify(podManifestOf(prepared)));
+    fs.writeFileSync(path.join(pod.dir, RUNTIME_FILE), JSON.stringify(prepared), { mode: 0o600 }); // env values: root only
   } catch (e) {
     fs.rmSync(pod.dir, { recursive: true, force: true });
     throw e;

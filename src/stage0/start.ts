@@ -20,6 +20,7 @@ import { renderApp, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MA
 import { findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { resolveInRootfs, statInRootfs } from './rootfs-path.js';
+import { idmapHelper, readPodRange, UidRange } from './userns.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
 const STOP_GRACE_SECONDS = 10;
@@ -83,12 +84,16 @@ function hostProtect(): AppPlan['protect'] {
 }
 
 /** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
-function makeDevDir(devDir: string): void {
+function makeDevDir(devDir: string, owner?: number): void {
   fs.mkdirSync(path.join(devDir, 'pts'), { recursive: true });
   fs.mkdirSync(path.join(devDir, 'shm'));
   for (const [name] of DEVICES) fs.writeFileSync(path.join(devDir, name), '');
   const links: Array<[string, string]> = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
   for (const [name, to] of links) fs.symlinkSync(to, path.join(devDir, name));
+  // --private-users: /dev belongs to the pod's root, as it does without a user namespace.
+  if (owner !== undefined) {
+    for (const name of ['', 'pts', 'shm', ...links.map(([n]) => n)]) fs.lchownSync(path.join(devDir, name), owner, owner);
+  }
 }
 
 /**
@@ -96,7 +101,7 @@ function makeDevDir(devDir: string): void {
  * upper dir, or the private copy), so stage1 runs no mkdir. Parent dirs made in the
  * upper layer copy the owner and mode of the image's dir they shadow.
  */
-function createTargets(lower: string, writable: string, targets: Array<{ path: string; isFile: boolean }>): void {
+function createTargets(lower: string, writable: string, targets: Array<{ path: string; isFile: boolean }>, shift = 0): void {
   for (const t of targets) {
     if (fs.existsSync(path.join(lower, t.path)) || fs.existsSync(path.join(writable, t.path))) continue;
     const parts = t.path.split('/').filter(Boolean);
@@ -106,13 +111,13 @@ function createTargets(lower: string, writable: string, targets: Array<{ path: s
       const dst = path.join(writable, rel);
       const last = i === parts.length - 1;
       if (fs.existsSync(dst)) return;
-      if (last && t.isFile) { fs.writeFileSync(dst, '', { mode: 0o644 }); return; }
+      if (last && t.isFile) { fs.writeFileSync(dst, '', { mode: 0o644 }); if (shift) fs.chownSync(dst, shift, shift); return; }
       let mode = 0o755;
       let owner: [number, number] = [0, 0];
       try { const st = fs.statSync(path.join(lower, rel)); mode = st.mode & 0o7777; owner = [st.uid, st.gid]; } catch { /* new dir */ }
       fs.mkdirSync(dst, { mode });
       fs.chmodSync(dst, mode);
-      fs.chownSync(dst, owner[0], owner[1]);
+      fs.chownSync(dst, owner[0] + shift, owner[1] + shift);
     });
   }
 }
@@ -123,19 +128,21 @@ function seccompFilter(app: PreparedApp): string | undefined {
   return spec ? encodeBpf(compileSeccomp(spec)) : undefined;
 }
 
-function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect']): AppPlan {
+function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
     const source = v.kind === 'host' ? v.source! : path.join(dir, 'volumes', v.name);
     let isFile = false;
     try { isFile = !fs.statSync(source).isDirectory(); } catch { /* checked at prepare */ }
-    return { source, target: m.target, readOnly: m.readOnly, recursive: v.kind === 'host' ? v.recursive ?? true : false, isFile };
+    const idmap = range !== undefined && v.kind === 'host' && v.idmap !== false;
+    return { source, target: m.target, readOnly: m.readOnly, recursive: v.kind === 'host' ? v.recursive ?? true : false, isFile, ...(idmap ? { idmap } : {}) };
   });
   return {
     name: app.name,
     treeRootfs: app.treeRootfs,
     rootfs: path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs'),
     overlay: pod.overlay ? { upper: path.join(dir, 'overlay', app.name, 'upper'), work: path.join(dir, 'overlay', app.name, 'work') } : undefined,
+    ...(range && pod.overlay ? { idmapLower: path.join(dir, 'stage1', 'lower', app.name) } : {}),
     exec: app.exec,
     env: app.env,
     workingDir: app.workingDir,
@@ -154,6 +161,10 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
   };
 }
 
+const s1Dir = (dir: string) => path.join(dir, 'stage1');
+/** A path in the pod dir as it will be once the pod is in run/. */
+const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
+
 export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; script: string }> {
   const flags = opts.netFlags;
   const mode: NetMode = parseNetFlag(flagList(flags, 'net'));
@@ -165,6 +176,8 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   const tools = findStage1Tools();
   const cgroups = cgroupManager(host);
   const dir = pod.dir;
+  const range = readPodRange(host, dir);
+  const helper = range ? idmapHelper() : undefined;
   const cg = cgroups.createPod(prepared.uuid, prepared.apps.map((a) => ({
     name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares,
   })));
@@ -196,25 +209,38 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       tickFifo: path.join(globals.dir, 'pods', '.tick'),
       tools,
     };
+    if (range) {
+      const file = path.join(s1Dir(dir), 'userns');
+      fs.writeFileSync(file, '');
+      plan.userns = { helper: helper!, file: atRunOf(dir, plan.podDir, file), base: range.base, count: range.count };
+    }
     // The scripts name paths as they will be once the pod is in run/; files are made now, in `dir`.
     const runDir = plan.podDir;
-    const atRun = (p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
+    const atRun = (p: string) => atRunOf(dir, runDir, p);
     const s1 = path.join(dir, 'stage1');
     const protect = hostProtect();
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
-      const planned = appPlan(dir, prepared, app, cg, etc, protect);
-      makeDevDir(planned.devDir);
+      const planned = appPlan(dir, prepared, app, cg, etc, protect, range);
+      makeDevDir(planned.devDir, range?.base);
+      if (range) {
+        // The pod's own /etc files: its root may rewrite them, as without --private-users.
+        for (const m of etc) if (m.source.startsWith(`${dir}/`)) fs.chownSync(m.source, range.base, range.base);
+        if (planned.idmapLower) fs.mkdirSync(planned.idmapLower, { recursive: true });
+      }
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
+      // The overlay upper dir holds the pod's files as the host sees them (shifted into the
+      // range); a --no-overlay copy keeps the image's owners and is idmapped as a whole.
       createTargets(app.treeRootfs, writable, [
         { path: '/proc', isFile: false }, { path: '/sys', isFile: false }, { path: '/dev', isFile: false },
         ...planned.mounts.map((m) => ({ path: m.target, isFile: m.isFile })),
-      ]);
+      ], range && planned.overlay ? range.base : 0);
       const forRun: AppPlan = {
         ...planned,
         rootfs: atRun(planned.rootfs),
         overlay: planned.overlay ? { upper: atRun(planned.overlay.upper), work: atRun(planned.overlay.work) } : undefined,
         devDir: atRun(planned.devDir),
+        ...(planned.idmapLower ? { idmapLower: atRun(planned.idmapLower) } : {}),
         mounts: planned.mounts.map((m) => ({ ...m, source: atRun(m.source) })),
       };
       plan.apps.push(forRun);

@@ -1,5 +1,5 @@
 /**
- * Volumes and mounts: `--volume NAME,kind=host,source=P[,readOnly=B][,recursive=B]` or
+ * Volumes and mounts: `--volume NAME,kind=host,source=P[,readOnly=B][,recursive=B][,idmap=B]` or
  * `NAME,kind=empty[,mode=0755][,uid=0][,gid=0][,readOnly=B]`, `--mount volume=NAME,target=PATH`,
  * and the image's mountPoints. rkt's rules: an unmatched mountPoint gets an implicit empty
  * volume, a volume's readOnly overrides the mountPoint's, unused volumes are ignored.
@@ -41,7 +41,8 @@ export function parseVolume(spec: string): PodVolume {
   if (kind === 'host') {
     const source = kv.get('source');
     if (!source || !source.startsWith('/')) fail(`invalid --volume "${spec}": kind=host needs source=ABSOLUTE_PATH`);
-    return { name, kind, source, readOnly, recursive: parseBoolOpt(kv.get('recursive'), 'recursive') ?? true };
+    const idmap = parseBoolOpt(kv.get('idmap'), 'idmap');
+    return { name, kind, source, readOnly, recursive: parseBoolOpt(kv.get('recursive'), 'recursive') ?? true, ...(idmap === undefined ? {} : { idmap }) };
   }
   if (kind === 'empty') {
     const mode = kv.get('mode') ?? '0755';

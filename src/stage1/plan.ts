@@ -28,6 +28,8 @@ export interface AppMount {
   recursive: boolean;
   /** A file (not a directory) is mounted: create the target as a file. */
   isFile: boolean;
+  /** With --private-users: an idmapped bind, so the pod sees the host's owners (host volumes). */
+  idmap?: boolean;
 }
 
 export interface AppPlan {
@@ -38,6 +40,8 @@ export interface AppPlan {
   rootfs: string;
   /** Overlay upper/work dirs; absent with --no-overlay (rootfs is then a private copy). */
   overlay?: { upper: string; work: string };
+  /** With --private-users and overlay: where the idmapped tree rootfs is attached as the lower dir. */
+  idmapLower?: string;
   exec: string[];
   env: Array<[string, string]>;
   workingDir: string;
@@ -78,4 +82,15 @@ export interface PodPlan {
   /** Seconds between SIGTERM and SIGKILL when stopping. */
   stopGraceSeconds: number;
   tools: Stage1Tools;
+  /** --private-users: the pod's user namespace (made by PID 1, kept on `file`) and its range. */
+  userns?: PodUserns;
+}
+
+export interface PodUserns {
+  /** The static rkt-idmap helper. */
+  helper: string;
+  /** An empty file in the pod dir the namespace is bind-mounted on (in the pod's mount namespace). */
+  file: string;
+  base: number;
+  count: number;
 }

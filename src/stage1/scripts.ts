@@ -19,7 +19,7 @@
  * pivot) run after pivot_root, so no host file is
  * reachable from the app's mount namespace, not even through a chroot escape.
  */
-import type { AppMount, AppPlan, PodPlan } from './plan.js';
+import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
 
 /** Single-quotes a string for sh. */
 export function sq(s: string): string {
@@ -68,6 +68,22 @@ export function renderRunScript(plan: PodPlan): string {
   ].join('\n');
 }
 
+/**
+ * --private-users, in PID 1 before any app starts: the pod's user namespace, kept on a
+ * file of the pod dir by a bind mount that lives in the pod's mount namespace (so it
+ * goes away with the pod). Apps are not root of the pod's network namespace (it belongs
+ * to the host's user namespace), so in a network namespace of its own the pod may bind
+ * ports below 1024 as it could without --private-users.
+ */
+function usernsInitLines(plan: PodPlan): string[] {
+  const u = plan.userns;
+  if (!u) return [];
+  return [
+    `${[u.helper, 'userns', u.file, String(u.base), String(u.count)].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`,
+    ...(plan.net.kind === 'host' ? [] : ['echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start']),
+  ];
+}
+
 export function renderInitScript(plan: PodPlan): string {
   const P = sq(plan.podDir);
   // An async command's stdin is /dev/null before its own redirections (so `<&0` would pass
@@ -94,6 +110,7 @@ export function renderInitScript(plan: PodPlan): string {
     `"$BB" hostname ${sq(plan.hostname)}`,
     ...(plan.net.kind === 'none' ? ['"$BB" ip link set lo up'] : []),
     ...plan.podCgroupProcs.map((f) => `echo 0 > ${sq(f)}`),
+    ...usernsInitLines(plan),
     ...(plan.interactive ? ['exec 3<&0'] : []),
     // A FIFO nobody writes, shared by every pod: `read -t 1` on it is a one-second sleep that
     // a signal interrupts, with no process (a `sleep` would cost 1.4 MB for the pod's life).
@@ -153,6 +170,9 @@ export function fstabEscape(s: string): string {
 
 export interface MountEntry { source: string; target: string; type: string; options: string }
 
+/** Mount type of the entries rkt-idmap makes (idmapped binds; options bind or rbind). */
+export const IDMAP = 'idmap';
+
 /** busybox reads fstab lines through a 512-byte buffer; longer ones are mounted one by one. */
 const FSTAB_LINE_MAX = 500;
 
@@ -170,16 +190,22 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
   const ro: string[] = [];
   const add = (source: string, target: string, type: string, options: string) => m.push({ source, target, type, options });
   const kernelFs = `${plan.openPaths ? 'rw' : 'ro'},nosuid,nodev,noexec`;
-  if (app.overlay) add('overlay', R, 'overlay', `lowerdir=${app.treeRootfs},upperdir=${app.overlay.upper},workdir=${app.overlay.work}`);
-  else add(R, R, 'none', 'bind');
+  const userns = plan.userns;
+  if (app.overlay) {
+    // With --private-users the lower layer is an idmapped view of the shared tree: the
+    // pod sees the image's owners and the tree itself is never chowned.
+    const lower = userns && app.idmapLower ? app.idmapLower : app.treeRootfs;
+    if (lower !== app.treeRootfs) add(app.treeRootfs, lower, IDMAP, 'bind');
+    add('overlay', R, 'overlay', `lowerdir=${lower},upperdir=${app.overlay.upper},workdir=${app.overlay.work}`);
+  } else add(R, R, userns ? IDMAP : 'none', 'bind');
   add('proc', `${R}/proc`, 'proc', kernelFs);
   add('sysfs', `${R}/sys`, 'sysfs', kernelFs);
   add(app.devDir, `${R}/dev`, 'none', 'bind');
   for (const [name] of DEVICES) add(`/dev/${name}`, `${R}/dev/${name}`, 'none', 'bind');
   add('devpts', `${R}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec');
-  add('shm', `${R}/dev/shm`, 'tmpfs', 'mode=1777,nosuid,nodev,size=65536k');
+  add('shm', `${R}/dev/shm`, 'tmpfs', `mode=1777,nosuid,nodev,size=65536k${userns ? `,uid=${userns.base},gid=${userns.base}` : ''}`);
   for (const v of app.mounts) {
-    add(v.source, `${R}${v.target}`, 'none', v.recursive ? 'rbind' : 'bind');
+    add(v.source, `${R}${v.target}`, userns && v.idmap ? IDMAP : 'none', v.recursive ? 'rbind' : 'bind');
     if (v.readOnly) ro.push(`${R}${v.target}`);
   }
   if (!plan.openPaths) {
@@ -196,7 +222,7 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
  * mount); an entry too long for busybox's fstab reader gets its own `mount`. Returns the
  * lines and the fstab files to write (name -> content).
  */
-export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string): { lines: string[]; files: Record<string, string> } {
+export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string, userns?: PodUserns): { lines: string[]; files: Record<string, string> } {
   const lines: string[] = [];
   const files: Record<string, string> = {};
   let run: string[] = [];
@@ -208,6 +234,13 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string)
     run = [];
   };
   for (const e of mounts) {
+    if (e.type === IDMAP) {
+      if (!userns) throw new Error(`idmapped mount of ${e.source} without a user namespace`);
+      flush();
+      const r = e.options === 'rbind' ? ['-r'] : [];
+      lines.push(`${[userns.helper, 'mount', ...r, userns.file, e.source, e.target].map(sq).join(' ')} || die ${sq(`cannot make an idmapped mount of ${e.source}`)}`);
+      continue;
+    }
     const line = fstabLine(e);
     if (line.length <= FSTAB_LINE_MAX) { run.push(line); continue; }
     flush();
@@ -273,7 +306,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   const t = plan.tools;
   const { mounts, readOnly } = appMounts(plan, app);
   const helper = `${plan.podDir}/${HELPER_MOUNT}`;
-  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/stage1`);
+  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/stage1`, plan.userns);
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
@@ -287,7 +320,11 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     openHelper(helper),
   ];
   const caps = app.capabilities;
+  // --private-users: the rest runs as root of the pod's user namespace, in a mount
+  // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
+  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
   const privileged = [
+    ...enterUserns,
     t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
     t.setpriv, '--ambient-caps=+sys_admin',
     ...(caps === 'all' ? [] : [`--bounding-set=${boundingSetArg(caps)}`]),

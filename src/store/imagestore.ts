@@ -17,6 +17,7 @@ import type { Host } from '../host/host.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { removeStaleStaging, stagingPath } from './staging.js';
+import { makeDataDirs } from './datadir.js';
 
 /** What identifies an unchanged local file (ctime too: it moves on every content change). */
 export interface FileStamp { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }
@@ -67,6 +68,22 @@ export function notInStore(ref: string): never {
   return fail(`no image found for "${ref}" in the local store: fetch it with "rkt fetch ${ref}"`);
 }
 
+/** readJson, but for root only a file root alone may have written (checked on the open fd). */
+function readOwnJson<T>(file: string): T | undefined {
+  if (process.getuid?.() !== 0) return readJson<T>(file);
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch { return undefined; }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) return undefined;
+    return JSON.parse(fs.readFileSync(fd, 'utf8')) as T;
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
@@ -111,11 +128,13 @@ export class ImageStore {
   treePath(id: string): string { return path.join(this.cas, 'tree', id); }
   get tmpDir(): string { return path.join(this.cas, 'tmp'); }
 
-  /** Creates the store directories (group/other may read: trees are overlay lower dirs). */
+  private laidOut = false;
+
+  /** Creates the store directories with their owners and modes (datadir.ts), once. */
   ensureLayout(): void {
-    for (const sub of ['blob', 'manifest', 'info', 'tree', 'files', 'tmp']) {
-      fs.mkdirSync(path.join(this.cas, sub), { recursive: true, mode: 0o755 });
-    }
+    if (this.laidOut) return;
+    makeDataDirs(this.dir, ['blob', 'manifest', 'info', 'tree', 'files', 'tmp'].map((sub) => `cas/${sub}`));
+    this.laidOut = true;
   }
 
   /** A fresh staging path in tmp/ (not created). */
@@ -138,8 +157,9 @@ export class ImageStore {
     let names: string[];
     try {
       names = fs.readdirSync(path.join(this.cas, 'info'));
-    } catch {
-      return [];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e; // EACCES must not look like an empty store
     }
     return names
       .filter((n) => n.endsWith('.json'))
@@ -177,7 +197,14 @@ export class ImageStore {
     return hits[0];
   }
 
+  /**
+   * The image's manifest: root reads the rendered tree's copy (root's alone, checked against
+   * the content when rendered), others and unrendered images the one in manifest/.
+   */
   rawManifest(id: string): Buffer {
+    if (FULL_ID.test(id)) {
+      try { return fs.readFileSync(path.join(this.treePath(id), 'manifest')); } catch { /* not rendered, or not ours to read */ }
+    }
     try {
       return fs.readFileSync(this.manifestPath(id));
     } catch {
@@ -277,9 +304,13 @@ export class ImageStore {
     return path.join(this.cas, 'files', `${st.dev}-${st.ino}.json`);
   }
 
-  /** The image a local file held when it was last imported, if the file is unchanged. */
+  /**
+   * The image a local file held when it was last imported, if the file is unchanged. Root
+   * believes only its own entries: group rkt may write files/ and could map root's file
+   * to another image.
+   */
   imageForFile(st: FileStamp): ImageInfo | undefined {
-    const entry = readJson<FileStamp & { id: string }>(this.fileIndexPath(st));
+    const entry = readOwnJson<FileStamp & { id: string }>(this.fileIndexPath(st));
     if (!entry || entry.size !== st.size || entry.mtimeMs !== st.mtimeMs || entry.ctimeMs !== st.ctimeMs) return undefined;
     return this.get(entry.id);
   }

@@ -8,16 +8,17 @@
  * the store, each by rename. On failure the staging directory is deleted; after a SIGKILL it
  * stays in tmp/ until the next fetch or gc sees its owner is dead.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable, Transform, Writable, finished, pipeline } from 'node:stream';
+import { PassThrough, Readable, Transform, finished, pipeline } from 'node:stream';
 import type { ImageManifest } from '../image/types.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
+import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
-import { assertTrustedFor, startVerification, type SignerInfo } from '../trust/verify.js';
+import { assertTrustedFor, expiredSinceWarning } from '../trust/verify.js';
+import { startDigester, writeWithBackpressure, type Digester } from './digester.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { info, warn } from '../util/log.js';
 import { ID_PREFIX, type ImageInfo, type ImageSource, type ImageStore } from './imagestore.js';
@@ -32,43 +33,40 @@ export interface ImportRequest {
   source: ImageSource;
   /** Fetched by name without a version. */
   latest: boolean;
+  /** --max-download-size and --max-expanded-size (defaults: the data dir's free space). */
+  limits?: FetchLimits;
 }
+
+/** The size limits of one import, and the source to name when one is hit. */
+interface Limits { download: SizeLimit; expanded: SizeLimit; source: string }
 
 interface PassResult { tarHash: string; tarBytes: number; blobBytes: number; manifest: Buffer }
 
 /** Reading the source failed (network, file), or unpacking what was read did. */
 type PassOutcome = { ok: PassResult } | { sourceError: unknown } | { unpackError: unknown };
 
-/** Resolves when the stream can take more, or is gone. */
-function writeWithBackpressure(stream: Writable, chunk: Buffer): Promise<void> | undefined {
-  if (stream.destroyed || stream.write(chunk)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done).off('close', done).off('error', done);
-      resolve();
-    };
-    stream.on('drain', done).on('close', done).on('error', done);
-  });
-}
-
 /** Decompress, hash and extract what is written to `raw`. */
-async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+async function unpack(raw: PassThrough, treeDir: string, limits: Limits, digester: Digester): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+  const asRoot = process.getuid?.() === 0;
   const { stream } = await sniffAndDecompress(raw);
-  const hash = crypto.createHash('sha512');
   let tarBytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
       tarBytes += chunk.length;
+      // A decompression bomb stops here, before its bytes reach the disk.
+      if (tarBytes > limits.expanded.bytes) return done(sizeLimitError(limits.source, limits.expanded, 'expanded'));
+      digester.tar(chunk);
       done(null, chunk);
     },
   });
   pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
-  const { manifest } = await extractAci(counter, treeDir, { asRoot: process.getuid?.() === 0 });
+  // Only root renders trees (cas/tree is root's); a group rkt member's fetch stores the
+  // blob and manifest, and root renders the tree when a pod first uses it.
+  const { manifest } = await extractAci(counter, treeDir, { asRoot, ...(asRoot ? {} : { pathFilter: () => false }) });
   // The image ID covers the whole tar, padding after the last entry included.
   counter.resume();
   await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
-  return { tarHash: hash.digest('hex'), tarBytes, manifest };
+  return { tarHash: await digester.tarDigest(), tarBytes, manifest };
 }
 
 /**
@@ -76,52 +74,61 @@ async function unpack(raw: PassThrough, treeDir: string): Promise<{ tarHash: str
  * is checked: a tampered archive is then reported as such, not as a broken tar. A failed
  * verification stops it at once.
  */
-async function singlePass(
-  input: Readable,
-  blobFile: string,
-  treeDir: string,
-  verification: { sink: Writable; result: Promise<SignerInfo> } | undefined,
-): Promise<PassOutcome> {
+async function singlePass(input: Readable, treeDir: string, digester: Digester, limits: Limits): Promise<PassOutcome> {
   const raw = new PassThrough();
   raw.on('error', () => {}); // what breaks the unpacking surfaces through `unpacking`
   let unpackFailed = false;
-  const unpacking = unpack(raw, treeDir).catch((e: unknown) => {
+  let limitHit = false;
+  const unpacking = unpack(raw, treeDir, limits, digester).catch((e: unknown) => {
     unpackFailed = true;
+    limitHit = e instanceof FetchLimitError;
     raw.destroy();
     throw e;
   });
   unpacking.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
   let verifyFailed = false;
-  verification?.result.catch(() => { verifyFailed = true; });
-  const verifier = verification?.sink;
+  const verifying = digester.verified !== undefined;
+  digester.verified?.catch(() => { verifyFailed = true; });
 
-  const fd = fs.openSync(blobFile, 'wx', 0o644);
   let blobBytes = 0;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      fs.writeSync(fd, chunk);
       blobBytes += chunk.length;
+      if (blobBytes > limits.download.bytes) throw sizeLimitError(limits.source, limits.download, 'download');
       await Promise.all([
-        verifier && writeWithBackpressure(verifier, chunk),
+        digester.raw(chunk),
         unpackFailed ? undefined : writeWithBackpressure(raw, chunk),
       ]);
-      if (verifyFailed || (unpackFailed && !verifier)) break;
+      // A size limit ends the fetch at once; the signature of a truncated image means nothing.
+      if (limitHit) break;
+      if (verifyFailed || (unpackFailed && !verifying)) break;
     }
   } catch (e) {
     raw.destroy(e as Error);
-    verifier?.destroy(); // stops the verification; `e` is the error to report
+    await digester.endRaw(false).catch(() => {}); // stops the verification; `e` is the error to report
     return { sourceError: e };
-  } finally {
-    fs.closeSync(fd);
   }
   // With an error: a plain destroy() would leave a reader that waits for data hanging.
   if (verifyFailed) raw.destroy(new Error('signature verification failed'));
   else raw.end();
-  verifier?.end();
+  try {
+    await digester.endRaw(!limitHit);
+  } catch (e) {
+    raw.destroy(e as Error);
+    return { sourceError: e };
+  }
   try {
     return { ok: { ...(await unpacking), blobBytes } };
   } catch (e) {
     return { unpackError: e };
+  }
+}
+
+/** Best effort: the store may be the thing that is failing. */
+function removeParts(store: ImageStore, id: string): void {
+  const attempts = [() => store.removeTree(id), () => fs.rmSync(store.blobPath(id), { force: true }), () => fs.rmSync(store.manifestPath(id), { force: true })];
+  for (const attempt of attempts) {
+    try { attempt(); } catch { /* image gc removes what is left (removeOrphans) */ }
   }
 }
 
@@ -145,23 +152,30 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
   store.removeStaleStaging();
   const stage = store.staging();
   fs.mkdirSync(stage, { mode: 0o700 });
+  let digester: Digester | undefined;
   try {
+    // Root: no setgid from cas/tmp, so extracted dirs keep the archive's groups. A group rkt
+    // member extracts no rootfs, and keeps the setgid so the blob is group rkt's.
+    fs.chmodSync(stage, process.getuid?.() === 0 ? 0o700 : 0o2700);
     const treeDir = path.join(stage, 'tree');
     const blobFile = path.join(stage, 'blob');
     fs.mkdirSync(treeDir, { mode: 0o755 });
 
-    let verification: { sink: Writable; result: Promise<SignerInfo> } | undefined;
-    if (req.verify) verification = startVerification(req.verify.signature, await req.verify.keystore.allKeys(), req.label);
-    else warn('signature verification has been disabled');
+    const verify = req.verify && { signature: req.verify.signature, keys: await req.verify.keystore.allKeys(), image: req.label };
+    if (!verify) warn('signature verification has been disabled');
+    digester = startDigester({ blobFile, verify });
 
-    const outcome = await singlePass(input, blobFile, treeDir, verification);
+    const { download, expanded } = sizeLimits(req.limits, store.dir);
+    const source = req.source.url ?? req.source.path ?? req.label;
+    const outcome = await singlePass(input, treeDir, digester, { download, expanded, source });
     if ('sourceError' in outcome) {
       const e = outcome.sourceError;
-      if (e instanceof RktError) throw e;
+      if (e instanceof RktError || (e as NodeJS.ErrnoException).path === blobFile) throw e; // the store's fault
       fail(`reading image "${req.label}" failed before its end (${errorMessage(e)}): fetch it again`);
     }
+    if ('unpackError' in outcome && outcome.unpackError instanceof FetchLimitError) throw outcome.unpackError;
     // A bad signature explains a broken archive better than the archive's own error.
-    const signer = verification ? await verification.result : undefined;
+    const signer = digester.verified ? await digester.verified : undefined;
     if ('unpackError' in outcome) throw outcome.unpackError;
     const pass = outcome.ok;
 
@@ -169,20 +183,28 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     if (signer && req.verify) {
       await assertTrustedFor(manifest.name, signer, req.verify.keystore);
       info(`signature verified:\n  ${signer.identities.join('\n  ')}`);
+      const expired = expiredSinceWarning(manifest.name, signer);
+      if (expired) warn(expired);
     }
     if (req.expected) checkRequested(manifest, req.expected);
 
     const id = ID_PREFIX + pass.tarHash;
     // A tree with dependencies or a whitelist is rendered from the blobs later (treestore.ts).
-    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
-    if (treeReady) {
-      fs.writeFileSync(path.join(treeDir, 'rendered'), '');
-      store.commitTree(treeDir, id);
-    }
-    fs.renameSync(blobFile, store.blobPath(id));
-    store.writeAtomic(store.manifestPath(id), pass.manifest);
-
+    const treeReady = !manifest.dependencies?.length && !manifest.pathWhitelist?.length && process.getuid?.() === 0;
     const prev = store.get(id);
+    try {
+      if (treeReady) {
+        fs.writeFileSync(path.join(treeDir, 'rendered'), '');
+        store.commitTree(treeDir, id);
+      }
+      fs.renameSync(blobFile, store.blobPath(id));
+      store.writeAtomic(store.manifestPath(id), pass.manifest);
+    } catch (e) {
+      // A full or read-only store: no tree or blob of an image the store does not list.
+      if (!prev && !store.get(id)) removeParts(store, id);
+      throw e;
+    }
+
     const now = new Date().toISOString();
     const stored: ImageInfo = {
       id,
@@ -197,9 +219,15 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
       signer: signer?.fingerprint ?? prev?.signer,
       source: req.source,
     };
-    store.writeInfo(stored);
+    try {
+      store.writeInfo(stored);
+    } catch (e) {
+      if (!prev) removeParts(store, id);
+      throw e;
+    }
     return stored;
   } finally {
+    digester?.close();
     fs.rmSync(stage, { recursive: true, force: true });
   }
 }

@@ -4,8 +4,10 @@
  * later files replacing earlier ones (appc ace.md); pathWhitelists filter what lands.
  * A finished tree is never changed: pods use it as a read-only overlay lower dir.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable, Transform, finished, pipeline } from 'node:stream';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { fail } from '../util/errors.js';
@@ -52,19 +54,62 @@ export function whitelistFilter(whitelists: string[][]): ((p: string) => boolean
   };
 }
 
-/** Extracts one stored blob into target through the safe extractor. */
+function changedOnDisk(id: string, what: string): never {
+  return fail(`the ${what} of image ${id} in the store does not match the image (changed on disk): remove it with "rkt image rm ${id}" and fetch it again`);
+}
+
+/**
+ * Extracts one stored blob into target through the safe extractor, checking that its
+ * manifest is the stored one and, unless the blob is root's alone, that its content still
+ * hashes to its ID: group rkt may write the store's blob/ and manifest/ (fetch), and what
+ * root renders must be what was fetched. A checked blob is then made root's, so it is
+ * hashed once, not on every render.
+ */
 export async function extractStored(
   store: ImageStore,
   id: string,
   target: string,
   opts: { rootfsOnly?: boolean; overwrite?: boolean; pathFilter?: (p: string) => boolean },
 ): Promise<void> {
-  const blob = fs.createReadStream(store.blobPath(id));
+  let fd: number;
+  try { fd = fs.openSync(store.blobPath(id), 'r'); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ENOENT') notInStore(id); throw e; }
+  const st = fs.fstatSync(fd);
+  const rootsAlone = st.uid === 0 && (st.mode & 0o022) === 0;
+  const asRoot = process.getuid?.() === 0;
+  const blob = Readable.from(readFd(fd)); // never closes fd: it is fchown'd after the read
   try {
     const { stream } = await sniffAndDecompress(blob);
-    await extractAci(stream, target, { asRoot: process.getuid?.() === 0, ...opts });
+    const hash = crypto.createHash('sha512');
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
+    const { manifest } = await extractAci(counter, target, { asRoot, ...opts });
+    if (!manifest.equals(store.rawManifest(id))) changedOnDisk(id, 'manifest');
+    if (!rootsAlone) {
+      counter.resume(); // the ID covers the padding after the last entry too
+      await new Promise<void>((resolve, reject) => finished(counter, (err) => (err ? reject(err) : resolve())));
+      if (`sha512-${hash.digest('hex')}` !== id) changedOnDisk(id, 'content');
+      if (asRoot) {
+        fs.fchownSync(fd, 0, st.gid);
+        fs.fchmodSync(fd, 0o644);
+      }
+    }
   } finally {
     blob.destroy();
+    fs.closeSync(fd);
+  }
+}
+
+async function* readFd(fd: number): AsyncGenerator<Buffer> {
+  for (;;) {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) return;
+    yield n === buf.length ? buf : buf.subarray(0, n);
   }
 }
 
@@ -94,7 +139,9 @@ export async function renderTree(store: ImageStore, id: string): Promise<string>
   if (!fs.existsSync(path.join(tree, 'rendered'))) {
     const stage = store.staging();
     try {
-      fs.mkdirSync(stage, { mode: 0o755 });
+      // cas/tmp is open to group rkt; the tree being rendered is not (and has no setgid from it).
+      fs.mkdirSync(stage, { mode: 0o700 });
+      fs.chmodSync(stage, 0o700);
       await renderInto(store, id, stage, {});
       const size = treeBytes(path.join(stage, 'rootfs'));
       fs.writeFileSync(path.join(stage, 'rendered'), '');

@@ -208,10 +208,42 @@ export class KeyStore {
   }
 }
 
-/** mkdir -p with 0755 on every directory it creates, whatever the umask. */
+/**
+ * mkdir -p with 0755 on every directory it creates, whatever the umask; 2775 under a
+ * setgid config dir (rkt install: group rkt-admin manages trust), so every admin can add keys.
+ */
 function mkdirs(dir: string): void {
   if (fs.existsSync(dir)) return;
   mkdirs(path.dirname(dir));
-  fs.mkdirSync(dir, { mode: 0o755 });
-  fs.chmodSync(dir, 0o755);
+  const mode = (fs.statSync(path.dirname(dir)).mode & 0o2000) !== 0 ? 0o2775 : 0o755;
+  fs.mkdirSync(dir, { mode: mode & 0o777 });
+  fs.chmodSync(dir, mode);
+}
+
+export interface KeyValidity {
+  /** Set when the key's owner revoked it: the stated reason, or '' when none was given. */
+  revoked?: string;
+  /** Set when the key (or, for `keyID`, the subkey that signed) has expired by `now`. */
+  expired?: Date;
+}
+
+/**
+ * Whether a key is revoked or expired at `now`. With `keyID` (a signature's issuer), the
+ * expiry of that subkey counts too, whichever comes first.
+ */
+export async function keyValidity(key: openpgp.PublicKey, now = new Date(), keyID?: openpgp.KeyID): Promise<KeyValidity> {
+  if (await key.isRevoked(undefined, undefined, now)) {
+    const reason = key.revocationSignatures.map((s) => s.reasonForRevocationString).find((r) => r) ?? '';
+    return { revoked: reason };
+  }
+  const ends: Date[] = [];
+  const primaryEnd = await key.getExpirationTime();
+  if (primaryEnd instanceof Date) ends.push(primaryEnd);
+  const signing = keyID ? key.getSubkeys(keyID)[0] : undefined;
+  if (signing) {
+    const subEnd = await signing.getExpirationTime(now).catch(() => null);
+    if (subEnd instanceof Date) ends.push(subEnd);
+  }
+  const end = ends.sort((a, b) => a.getTime() - b.getTime())[0];
+  return end && end.getTime() <= now.getTime() ? { expired: end } : {};
 }

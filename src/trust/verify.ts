@@ -11,13 +11,17 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { RktError, errorMessage } from '../util/errors.js';
-import { isACIdentifier, type KeyStore, type TrustedKey } from './keystore.js';
+import { isACIdentifier, keyValidity, type KeyStore, type TrustedKey } from './keystore.js';
 
 export interface SignerInfo {
   /** Lowercase hex fingerprint of the signer's PRIMARY key, even when a subkey signed. */
   fingerprint: string;
   /** User IDs of the key, e.g. `Example Signer <release@example.com>`. */
   identities: string[];
+  /** When the key (or the subkey that signed) expired, if it has since the signature was made. */
+  expiredSince?: Date;
+  /** When the signature was made, as it says. */
+  signedAt?: Date;
 }
 
 export function noSignatureError(image: string): RktError {
@@ -140,16 +144,30 @@ async function verifyStream(signatureBytes: Buffer, candidates: TrustedKey[], im
     if (/digest did not match/i.test(reason)) {
       throw new RktError(`signature of ${what} does not match its content (signed by key ${fp}): the image or signature is corrupt or was tampered with`);
     }
-    if (/revoked/i.test(reason)) {
-      throw new RktError(`${what} is signed by key ${fp}, which was revoked by its owner: get an image signed with a current key and remove "${signer.path}"`);
-    }
+    if (/revoked/i.test(reason)) throw revokedError(what, fp, signer.path);
     if (/expired/i.test(reason)) {
       const made = packets[index].created?.toISOString() ?? 'unknown time';
       throw new RktError(`${what} is signed by key ${fp}, which had already expired when the signature was made (${made}): get an image signed with a current key`);
     }
     throw new RktError(`signature of ${what} by key ${fp} was rejected: ${reason}`);
   }
-  return { fingerprint: fp, identities: signer.key.getUserIDs() };
+  // Valid when it signed (openpgp.js checked that); it may have expired since.
+  const signedAt = packets[index].created ?? undefined;
+  const { expired, revoked } = await keyValidity(signer.key, new Date(), packets[index].issuerKeyID);
+  // openpgp.js lets a signature older than a "soft" revocation (key superseded or retired) pass; rkt refuses any revoked key.
+  if (revoked !== undefined) throw revokedError(what, fp, signer.path);
+  return { fingerprint: fp, identities: signer.key.getUserIDs(), expiredSince: expired, signedAt };
+}
+
+/** The warning for an image whose signing key has expired since it signed. */
+export function expiredSinceWarning(image: string, signer: SignerInfo): string | undefined {
+  if (!signer.expiredSince) return undefined;
+  const made = signer.signedAt ? ` (signed ${signer.signedAt.toISOString()})` : '';
+  return `key ${signer.fingerprint} that signed image "${image}"${made} expired on ${signer.expiredSince.toISOString()}: the signature predates it and is accepted; ask the publisher for an image signed with a current key`;
+}
+
+function revokedError(what: string, fp: string, keyFile: string): RktError {
+  return new RktError(`${what} is signed by key ${fp}, which was revoked by its owner: get an image signed with a current key and remove "${keyFile}"`);
 }
 
 /** After the manifest is read: the signer must be trusted for the image's own name. */

@@ -224,3 +224,32 @@ describe('fetch from a file', () => {
     expect(fs.readdirSync(path.join(root, 'data', 'cas', 'tree', a.id, 'rootfs'))).toHaveLength(50);
   });
 });
+
+describe('keys that expired or were revoked after signing', () => {
+  test('an image signed before its key expired is stored, with a warning naming both dates', async () => {
+    const { jsKey, jsSign } = await import('../trust/pgp-fixtures.js');
+    const k = await jsKey('Lapsed', { date: new Date('2020-01-01T00:00:00Z'), expiresInSeconds: 30 * 24 * 3600 });
+    trustKey(path.join(root, 'etc'), 'example.com/lapsed', k);
+    const tar = await buildTar(manifestFor('example.com/lapsed'));
+    const file = await writeAci(path.join(root, 'lapsed.aci'), tar);
+    fs.writeFileSync(`${file}.asc`, await jsSign(k.privateKey, tar, new Date('2020-01-05T00:00:00Z')));
+    const r = await fetchFile(file);
+    expect(r.error).toBeUndefined();
+    expect(r.result!.signer).toBe(k.fingerprint);
+    expect(r.stderr).toContain(
+      `warning: key ${k.fingerprint} that signed image "example.com/lapsed" (signed 2020-01-05T00:00:00.000Z) expired on 2020-01-31T00:00:00.000Z: the signature predates it and is accepted; ask the publisher for an image signed with a current key\n`,
+    );
+  });
+
+  test('an image signed by a key revoked since is refused and nothing is stored', async () => {
+    const { jsKey, jsSign, jsRevoke } = await import('../trust/pgp-fixtures.js');
+    const k = await jsKey('Revoked', { date: new Date('2020-01-01T00:00:00Z') });
+    const tar = await buildTar(manifestFor('example.com/revoked'));
+    const file = await writeAci(path.join(root, 'revoked.aci'), tar);
+    fs.writeFileSync(`${file}.asc`, await jsSign(k.privateKey, tar, new Date('2020-01-05T00:00:00Z')));
+    trustKey(path.join(root, 'etc'), 'example.com/revoked', { ...k, armored: await jsRevoke(k, 'keySuperseded', 'new key') });
+    const r = await fetchFile(file);
+    expect(String(r.error)).toContain(`is signed by key ${k.fingerprint}, which was revoked by its owner`);
+    expectNothingStored();
+  });
+});

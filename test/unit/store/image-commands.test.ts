@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../../../src/cli/command.js';
@@ -221,5 +221,79 @@ describe('rkt image gc', () => {
     expect((await run(gcCmd, ['--grace-period=0s'])).result).toBe(0);
     expect(s.list()).toEqual([]);
     expect(s.treeIds()).toEqual([]);
+  });
+});
+
+describe('a store changed on disk (group rkt may write blob/ and manifest/)', () => {
+  test('a swapped blob or manifest is refused when rendered, and root reads the tree\'s manifest', async () => {
+    const a = await fetchNew('example.com/victim');
+    const b = await fetchNew('example.com/evil');
+    const s = store();
+    // The tree of a rendered image is root's: its manifest wins over a replaced one in manifest/.
+    fs.writeFileSync(s.manifestPath(a.id), s.rawManifest(b.id));
+    expect(s.manifest(a.id).name).toBe('example.com/victim');
+
+    s.removeTree(a.id);
+    const render = await run(renderCmd, [a.id, path.join(root, 'out1')]);
+    expect((render.error as Error).message).toBe(`the manifest of image ${a.id} in the store does not match the image (changed on disk): remove it with "rkt image rm ${a.id}" and fetch it again`);
+    expect(fs.existsSync(path.join(root, 'out1'))).toBe(false);
+
+    fs.copyFileSync(s.blobPath(b.id), s.blobPath(a.id));
+    if (process.getuid?.() === 0) fs.chownSync(s.blobPath(a.id), 65534, 65534); // as a group rkt member would leave it
+    const extract = await run(extractCmd, [a.id, path.join(root, 'out2')]);
+    expect((extract.error as Error).message).toMatch(/^the content of image sha512-\w+ in the store does not match the image \(changed on disk\)/);
+    await expect(s.treeRootfs(a.id)).rejects.toThrow(/does not match the image/);
+    expect(fs.existsSync(s.treePath(a.id))).toBe(false);
+    expect(fs.readdirSync(s.tmpDir)).toEqual([]);
+  });
+
+  test('root takes the image a local file held only from its own index entries', async () => {
+    const a = await fetchNew('example.com/indexed');
+    const s = store();
+    const st = fs.statSync(a.file);
+    const stamp = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    expect(s.imageForFile(stamp)?.id).toBe(a.id);
+    const entry = path.join(s.cas, 'files', `${st.dev}-${st.ino}.json`);
+    if (process.getuid?.() !== 0) return; // only root distrusts others' entries
+    fs.chownSync(entry, 65534, 65534);
+    expect(s.imageForFile(stamp)).toBeUndefined();
+    fs.chownSync(entry, 0, 0);
+    fs.chmodSync(entry, 0o666);
+    expect(s.imageForFile(stamp)).toBeUndefined();
+    fs.chmodSync(entry, 0o644);
+    expect(s.imageForFile(stamp)?.id).toBe(a.id);
+  });
+
+  test('an intact blob left by someone else is hashed once, then made root\'s', async () => {
+    const c = await fetchNew('example.com/fetched-by-a-member');
+    const s = store();
+    s.removeTree(c.id);
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) fs.chownSync(s.blobPath(c.id), 65534, 65534);
+    fs.chmodSync(s.blobPath(c.id), 0o666);
+    await expect(s.treeRootfs(c.id)).resolves.toBe(path.join(s.treePath(c.id), 'rootfs'));
+    const st = fs.statSync(s.blobPath(c.id));
+    expect(st.mode & 0o777).toBe(asRoot ? 0o644 : 0o666);
+    if (asRoot) expect(st.uid).toBe(0);
+  });
+});
+
+describe('a store that fails while the image is committed (ENOSPC writing its record)', () => {
+  test('leaves no tree, blob or manifest of the image, and nothing in tmp/', async () => {
+    const tar = await buildTar(manifestFor('example.com/full'), [{ path: 'f', content: 'x'.repeat(10000) }]);
+    const file = await writeAci(path.join(root, 'full.aci'), compress(tar, 'gzip'));
+    const spy = jest.spyOn(ImageStore.prototype, 'writeInfo').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    });
+    try {
+      const r = await run(fetchCmd, [file]);
+      expect(String(r.error)).toContain('ENOSPC');
+    } finally {
+      spy.mockRestore();
+    }
+    const s = store();
+    const id = idOf(tar);
+    for (const p of [s.treePath(id), s.blobPath(id), s.manifestPath(id), s.infoPath(id)]) expect([p, fs.existsSync(p)]).toEqual([p, false]);
+    expect(fs.readdirSync(s.tmpDir)).toEqual([]);
   });
 });

@@ -80,11 +80,12 @@ export interface JsKey {
 }
 
 /** A curve25519 key made by openpgp.js (fast). */
-export async function jsKey(name: string, opts: { date?: Date; signingSubkey?: boolean } = {}): Promise<JsKey> {
+export async function jsKey(name: string, opts: { date?: Date; signingSubkey?: boolean; expiresInSeconds?: number } = {}): Promise<JsKey> {
   const { privateKey } = await openpgp.generateKey({
     type: 'curve25519',
     userIDs: [{ name, email: `${name.toLowerCase().replace(/\W/g, '')}@example.com` }],
     date: opts.date,
+    keyExpirationTime: opts.expiresInSeconds,
     subkeys: opts.signingSubkey ? [{ sign: true }] : undefined,
     format: 'object',
   });
@@ -100,4 +101,15 @@ export async function jsSign(key: openpgp.PrivateKey, data: Uint8Array, date?: D
 export async function trusted(armored: string, scope = 'root'): Promise<TrustedKey> {
   const key = await openpgp.readKey({ armoredKey: armored });
   return { fingerprint: key.getFingerprint(), key, path: `/trust/${key.getFingerprint()}`, scope };
+}
+
+/** The key revoked by its owner (at `date`, default now), with a reason; the armored public key. */
+export async function jsRevoke(key: JsKey, reason: 'keyCompromised' | 'keySuperseded' | 'keyRetired', text: string, date?: Date): Promise<string> {
+  const { publicKey } = await openpgp.revokeKey({
+    key: key.privateKey,
+    reasonForRevocation: { flag: openpgp.enums.reasonForRevocation[reason], string: text },
+    date,
+    format: 'armored',
+  });
+  return publicKey;
 }

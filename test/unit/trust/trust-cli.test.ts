@@ -12,7 +12,7 @@ import { parseFlags } from '../../../src/cli/flags.js';
 import { GLOBAL_FLAGS, type GlobalOptions } from '../../../src/cli/globals.js';
 import { discoverPubkeys } from '../../../src/image/discovery.js';
 import { KeyStore } from '../../../src/trust/keystore.js';
-import { Gpg, jsKey, tempDir, type JsKey } from './pgp-fixtures.js';
+import { Gpg, jsKey, jsRevoke, tempDir, type JsKey } from './pgp-fixtures.js';
 
 let dir: string;
 let local: string;
@@ -226,4 +226,50 @@ describe('keys from the network', () => {
 
 it('groups fingerprints as gpg does', () => {
   expect(groupFingerprint('8b86de38890ddb7291867b025210bd8888182190')).toBe('8B86 DE38 890D DB72 9186  7B02 5210 BD88 8818 2190');
+});
+
+describe('expired and revoked keys', () => {
+  const lines = (env: ReturnType<typeof terminal>): string[] => env.err.mock.calls.map((c) => String(c[0]));
+
+  it('a revoked key is refused after its details are shown, and nothing is written', async () => {
+    const k = await jsKey('Gone', { signingSubkey: true });
+    const file = keyFile('gone.asc', await jsRevoke(k, 'keyCompromised', 'private key\nleaked'));
+    const env = terminal([true]);
+    const run = runTrust(input(['--prefix=example.com/app', file]), env);
+    await expect(run).rejects.toThrow(
+      `key ${k.fingerprint} from "${file}" was revoked by its owner (reason: private key leaked): it cannot be trusted; get the publisher's current key`,
+    );
+    await expect(run).rejects.toMatchObject({ exitCode: 254 });
+    expect(env.asked).toEqual([]);
+    expect(lines(env)).toEqual([
+      'Prefix: "example.com/app"',
+      `Key: "${file}"`,
+      `GPG key fingerprint is: ${groupFingerprint(k.fingerprint)}`,
+      '\tGone <gone@example.com>',
+      expect.stringMatching(/^\tCreated: \d{4}-\d\d-\d\d$/),
+      `\tSubkey fingerprint: ${groupFingerprint(k.privateKey.getSubkeys()[0].getFingerprint())}`,
+    ]);
+    expect(fs.existsSync(local)).toBe(false);
+  });
+
+  it('an expired key is shown with its dates and a warning, then asked about as usual', async () => {
+    const k = await jsKey('Lapsed', { date: new Date('2020-01-01T00:00:00Z'), expiresInSeconds: 9 * 24 * 3600 });
+    const file = keyFile('lapsed.asc', k.armored);
+    const env = terminal([true]);
+    expect(await runTrust(input(['--prefix=example.com/app', file]), env)).toBe(0);
+    expect(lines(env).slice(3)).toEqual([
+      '\tLapsed <lapsed@example.com>',
+      '\tCreated: 2020-01-01',
+      `\tSubkey fingerprint: ${groupFingerprint(k.privateKey.getSubkeys()[0].getFingerprint())}`,
+      `warning: key ${k.fingerprint} expired on 2020-01-10: images it signed before then are accepted with a warning, later ones are refused; ask the publisher for a current key`,
+    ]);
+    expect(env.asked).toEqual(['Are you sure you want to trust this key (yes/no)?']);
+    expect(fs.existsSync(prefixPath('example.com/app', k.fingerprint))).toBe(true);
+  });
+
+  it('a current key shows no dates and no warning', async () => {
+    const env = terminal();
+    await runTrust(input(['--prefix=example.com/app', '--skip-fingerprint-review', keyFile('a.asc', a.armored)]), env);
+    expect(lines(env)).toHaveLength(4);
+  });
 });

@@ -3,10 +3,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import * as openpgp from 'openpgp';
 import { pipeline } from 'node:stream/promises';
-import { startVerification, assertTrustedFor, noSignatureError, type SignerInfo } from '../../../src/trust/verify.js';
-import { KeyStore, type TrustedKey } from '../../../src/trust/keystore.js';
-import { Gpg, jsKey, jsSign, tempDir, trusted } from './pgp-fixtures.js';
+import { startVerification, assertTrustedFor, expiredSinceWarning, noSignatureError, type SignerInfo } from '../../../src/trust/verify.js';
+import { KeyStore, keyValidity, type TrustedKey } from '../../../src/trust/keystore.js';
+import { Gpg, jsKey, jsRevoke, jsSign, tempDir, trusted } from './pgp-fixtures.js';
 
 /** Writes `data` into the sink in `chunkSize` pieces, honouring backpressure, then waits for the result. */
 async function verify(sig: Buffer, keys: TrustedKey[], data: Buffer, chunkSize = 64 * 1024): Promise<SignerInfo> {
@@ -67,7 +68,7 @@ describe('startVerification', () => {
   it('accepts a signature by an openpgp.js key', async () => {
     const k = await jsKey('Js Signer');
     const signer = await verify(await jsSign(k.privateKey, data), [await trusted(k.armored)], data);
-    expect(signer).toEqual({ fingerprint: k.fingerprint, identities: ['Js Signer <jssigner@example.com>'] });
+    expect(signer).toEqual({ fingerprint: k.fingerprint, identities: ['Js Signer <jssigner@example.com>'], signedAt: expect.any(Date) });
   });
 
   it('reports the PRIMARY fingerprint when a signing subkey signed', async () => {
@@ -199,5 +200,50 @@ describe('assertTrustedFor', () => {
     expect(noSignatureError('etcd.aci').message).toBe(
       'no signature found for image "etcd.aci": provide it with --signature=FILE or as <file>.asc, or skip verification with --insecure-options=image',
     );
+  });
+});
+
+describe('expired and revoked keys made by openpgp.js', () => {
+  const data = crypto.randomBytes(100 * 1024);
+  const made = new Date('2020-01-01T00:00:00Z');
+  const signedAt = new Date('2020-01-05T00:00:00Z');
+  const DAY = 24 * 3600;
+
+  it('a key that expired after it signed: accepted, with the expiry and signing time for a warning', async () => {
+    const k = await jsKey('Lapsed', { date: made, expiresInSeconds: 30 * DAY });
+    const signer = await verify(await jsSign(k.privateKey, data, signedAt), [await trusted(k.armored)], data);
+    expect(signer.fingerprint).toBe(k.fingerprint);
+    expect(signer.expiredSince).toEqual(new Date('2020-01-31T00:00:00Z'));
+    expect(signer.signedAt).toEqual(signedAt);
+    expect(expiredSinceWarning('example.com/app', signer)).toBe(
+      `key ${k.fingerprint} that signed image "example.com/app" (signed 2020-01-05T00:00:00.000Z) expired on 2020-01-31T00:00:00.000Z: the signature predates it and is accepted; ask the publisher for an image signed with a current key`,
+    );
+  });
+
+  it('a key without expiry gives no warning', async () => {
+    const k = await jsKey('Current');
+    const signer = await verify(await jsSign(k.privateKey, data), [await trusted(k.armored)], data);
+    expect(signer.expiredSince).toBeUndefined();
+    expect(expiredSinceWarning('example.com/app', signer)).toBeUndefined();
+  });
+
+  it('a signature dated after the key expired is refused', async () => {
+    const k = await jsKey('Lapsed', { date: made });
+    const sig = await jsSign(k.privateKey, data, new Date('2020-03-01T00:00:00Z'));
+    // The same key re-published with self-signatures that make it expire on 2020-01-10.
+    const { publicKey } = await openpgp.reformatKey({
+      privateKey: k.privateKey, userIDs: [{ name: 'Lapsed' }], keyExpirationTime: 9 * DAY, date: made, format: 'armored',
+    });
+    await expect(verify(sig, [await trusted(publicKey)], data)).rejects.toThrow(
+      `signed by key ${k.fingerprint}, which had already expired when the signature was made (2020-03-01T00:00:00.000Z)`,
+    );
+  });
+
+  it.each(['keyCompromised', 'keySuperseded', 'keyRetired'] as const)('a key revoked (%s) after it signed is refused', async (reason) => {
+    const k = await jsKey('Revoked', { date: made });
+    const sig = await jsSign(k.privateKey, data, signedAt);
+    const revoked = await trusted(await jsRevoke(k, reason, 'moved on'));
+    expect(await keyValidity(revoked.key)).toEqual({ revoked: 'moved on' });
+    await expect(verify(sig, [revoked], data)).rejects.toThrow(`signed by key ${k.fingerprint}, which was revoked by its owner`);
   });
 });

@@ -1,0 +1,170 @@
+/** The stage1 scripts of a --private-users pod (the plan's `userns`). */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, test } from '@jest/globals';
+import { appMounts, IDMAP, MountEntry, mountSteps, renderApp, renderInitScript, sq } from '../../../src/stage1/scripts.js';
+import type { AppPlan, PodPlan, PodUserns } from '../../../src/stage1/plan.js';
+
+const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
+const POD = `/var/lib/rkt/pods/run/${UUID}`;
+const R = `${POD}/stage1/rootfs/opt/stage2/web/rootfs`;
+const TREE = '/var/lib/rkt/cas/tree/deps-sha512-abc/rootfs';
+const HELPER = '/opt/rkt/build/stage1/rkt-idmap';
+const USERNS: PodUserns = { helper: HELPER, file: `${POD}/stage1/userns`, base: 1310720, count: 65536 };
+
+function makeApp(over: Partial<AppPlan> = {}): AppPlan {
+  return {
+    name: 'web', treeRootfs: TREE, rootfs: R,
+    overlay: { upper: `${POD}/overlay/web/upper`, work: `${POD}/overlay/web/work` },
+    idmapLower: `${POD}/stage1/lower/web`,
+    exec: ['/bin/server'], env: [['PATH', '/bin']], workingDir: '/', uid: 1000, gid: 2000, supplementaryGids: [],
+    capabilities: ['CAP_CHOWN'], noNewPrivileges: false, readOnlyRootfs: false, mounts: [],
+    devDir: `${POD}/stage1/dev/web`, protect: { maskedDirs: [], maskedFiles: [] }, cgroupProcs: [],
+    ...over,
+  };
+}
+
+function makePlan(over: Partial<PodPlan> = {}): PodPlan {
+  return {
+    uuid: UUID, podDir: POD, hostname: 'h', apps: [makeApp()], net: { kind: 'host' }, sharedIpc: false, interactive: false,
+    openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10, tickFifo: '/var/lib/rkt/pods/.tick',
+    tools: { unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper' },
+    userns: USERNS,
+    ...over,
+  };
+}
+
+const fields = (e: MountEntry) => [e.source, e.target, e.type, e.options];
+
+/** The argv of the script's final `exec`, as sh builds it. */
+function execArgv(script: string): string[] {
+  // The first exec of a command (the launcher's `exec 7<helper` only opens an fd).
+  let at = script.indexOf('\nexec ') + 1;
+  while (at > 0 && /^exec \d</.test(script.slice(at))) at = script.indexOf('\nexec ', at) + 1;
+  const r = spawnSync('/bin/sh', ['-c', `printf '%s\\0' ${script.slice(at + 5)}`], { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  return r.stdout.slice(0, -1).split('\0');
+}
+
+function syntaxOk(script: string): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-userns-sh-'));
+  try {
+    fs.writeFileSync(path.join(dir, 's.sh'), script);
+    for (const sh of [['/bin/sh'], ['/bin/busybox', 'sh']].filter((s) => fs.existsSync(s[0]))) {
+      const r = spawnSync(sh[0], [...sh.slice(1), '-n', path.join(dir, 's.sh')], { encoding: 'utf8' });
+      expect({ sh, status: r.status, stderr: r.stderr }).toEqual({ sh, status: 0, stderr: '' });
+    }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}
+
+describe('appMounts with --private-users', () => {
+  test('overlay: the shared tree is idmapped onto the lower mount point first, and the overlay sits on it', () => {
+    const app = makeApp();
+    const { mounts } = appMounts(makePlan(), app);
+    expect(mounts.slice(0, 2).map(fields)).toEqual([
+      [TREE, `${POD}/stage1/lower/web`, IDMAP, 'bind'],
+      ['overlay', R, 'overlay', `lowerdir=${POD}/stage1/lower/web,upperdir=${POD}/overlay/web/upper,workdir=${POD}/overlay/web/work`],
+    ]);
+    // The shared tree itself is never the overlay's lower dir: the pod would see host owners.
+    expect(mounts.some((m) => m.options.includes(`lowerdir=${TREE}`))).toBe(false);
+  });
+
+  test('--no-overlay: the private copy is idmapped onto itself', () => {
+    const { mounts } = appMounts(makePlan(), makeApp({ overlay: undefined, idmapLower: undefined }));
+    expect(fields(mounts[0])).toEqual([R, R, IDMAP, 'bind']);
+  });
+
+  test("/dev/shm belongs to the pod's root", () => {
+    const { mounts } = appMounts(makePlan(), makeApp());
+    expect(mounts.find((m) => m.source === 'shm')!.options).toBe('mode=1777,nosuid,nodev,size=65536k,uid=1310720,gid=1310720');
+  });
+
+  test('host volumes marked idmap are idmapped binds (rbind when recursive); others stay plain binds', () => {
+    const app = makeApp({
+      mounts: [
+        { source: '/srv/data', target: '/data', readOnly: false, recursive: true, isFile: false, idmap: true },
+        { source: '/srv/one', target: '/one', readOnly: true, recursive: false, isFile: false, idmap: true },
+        { source: '/srv/raw', target: '/raw', readOnly: false, recursive: false, isFile: false },
+      ],
+    });
+    const { mounts, readOnly } = appMounts(makePlan(), app);
+    const vols = mounts.filter((m) => m.source.startsWith('/srv/')).map(fields);
+    expect(vols).toEqual([
+      ['/srv/data', `${R}/data`, IDMAP, 'rbind'],
+      ['/srv/one', `${R}/one`, IDMAP, 'bind'],
+      ['/srv/raw', `${R}/raw`, 'none', 'bind'],
+    ]);
+    expect(readOnly).toEqual([`${R}/one`]);
+  });
+
+  test('without --private-users nothing changes: no idmap entries even if a volume asks', () => {
+    const app = makeApp({ idmapLower: undefined, mounts: [{ source: '/srv/data', target: '/data', readOnly: false, recursive: true, isFile: false, idmap: true }] });
+    const { mounts } = appMounts(makePlan({ userns: undefined }), app);
+    expect(mounts.some((m) => m.type === IDMAP)).toBe(false);
+    expect(mounts[0].options).toContain(`lowerdir=${TREE}`);
+    expect(mounts.find((m) => m.source === 'shm')!.options).toBe('mode=1777,nosuid,nodev,size=65536k');
+  });
+});
+
+describe('mountSteps with idmapped entries', () => {
+  test('an idmapped entry is one helper call between fstab runs, order kept', () => {
+    const app = makeApp();
+    const entries: MountEntry[] = [
+      { source: TREE, target: `${POD}/stage1/lower/web`, type: IDMAP, options: 'bind' },
+      { source: 'overlay', target: R, type: 'overlay', options: 'lowerdir=x' },
+      { source: '/srv/data', target: `${R}/data`, type: IDMAP, options: 'rbind' },
+      { source: 'proc', target: `${R}/proc`, type: 'proc', options: 'ro' },
+    ];
+    const { lines, files } = mountSteps(app, entries, `${POD}/stage1`, USERNS);
+    expect(lines).toEqual([
+      `${[HELPER, 'mount', USERNS.file, TREE, `${POD}/stage1/lower/web`].map(sq).join(' ')} || die ${sq(`cannot make an idmapped mount of ${TREE}`)}`,
+      `mount -a -T ${sq(`${POD}/stage1/app-web.0.fstab`)} || die 'cannot set up the mounts of app web (see above)'`,
+      `${[HELPER, 'mount', '-r', USERNS.file, '/srv/data', `${R}/data`].map(sq).join(' ')} || die ${sq('cannot make an idmapped mount of /srv/data')}`,
+      `mount -a -T ${sq(`${POD}/stage1/app-web.1.fstab`)} || die 'cannot set up the mounts of app web (see above)'`,
+    ]);
+    expect(Object.keys(files)).toEqual(['app-web.0.fstab', 'app-web.1.fstab']);
+  });
+
+  test('an idmapped entry without a user namespace is a bug, not a silent plain bind', () => {
+    expect(() => mountSteps(makeApp(), [{ source: '/a', target: '/b', type: IDMAP, options: 'bind' }], '/x')).toThrow(/without a user namespace/);
+  });
+});
+
+describe('renderApp with --private-users', () => {
+  test('the privilege drop runs inside the user namespace: helper exec USERNS ROOTFS, then the usual chain', () => {
+    const plan = makePlan();
+    const { script } = renderApp(plan, plan.apps[0]);
+    syntaxOk(script);
+    const argv = execArgv(script);
+    expect(argv.slice(0, 4)).toEqual([HELPER, 'exec', USERNS.file, R]);
+    const plain = execArgv(renderApp(makePlan({ userns: undefined }), makeApp({ idmapLower: undefined })).script);
+    expect(argv.slice(4)).toEqual(plain);
+    // Every mount (and read-only remount) is made before, as host root.
+    expect(script.indexOf(`${sq(HELPER)} 'mount'`)).toBeLessThan(script.indexOf('\nexec '));
+  });
+});
+
+describe('renderInitScript with --private-users', () => {
+  test("PID 1 creates the pod's user namespace before any app starts, and fails the pod if it cannot", () => {
+    const script = renderInitScript(makePlan());
+    syntaxOk(script);
+    const line = `${[HELPER, 'userns', USERNS.file, '1310720', '65536'].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`;
+    expect(script).toContain(line);
+    expect(script.indexOf(line)).toBeLessThan(script.indexOf('unshare -m'));
+  });
+
+  test('low ports: allowed in a pod network namespace, the host sysctl untouched with --net=host', () => {
+    const knob = 'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start';
+    expect(renderInitScript(makePlan({ net: { kind: 'netns', path: '/run/netns/x' } }))).toContain(knob);
+    expect(renderInitScript(makePlan({ net: { kind: 'none' } }))).toContain(knob);
+    expect(renderInitScript(makePlan({ net: { kind: 'host' } }))).not.toContain(knob);
+  });
+
+  test('without --private-users: no helper, no sysctl', () => {
+    const script = renderInitScript(makePlan({ userns: undefined, net: { kind: 'none' } }));
+    expect(script).not.toContain(HELPER);
+    expect(script).not.toContain('ip_unprivileged_port_start');
+  });
+});
