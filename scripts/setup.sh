@@ -10,8 +10,9 @@ cd "$root"
 
 # What stage0/stage1 call on the host (util-linux, busybox-static, mksh, tini, iptables,
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
-# and what the tests, the demo and the benchmark use as oracles and tools (gcc and
-# libc6-dev build the static hostile programs of the confinement tests).
+# and what the tests, the demo and the benchmark use as oracles and tools; gcc and
+# libc6-dev build the static stage1 helpers (src/stage1/helper/) in `npm run build`
+# and the static hostile programs of the confinement tests.
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
   gcc libc6-dev)

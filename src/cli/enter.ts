@@ -78,7 +78,9 @@ export const command: Command = {
     const script = path.join(pod.dir, 'stage1', `enter-${app}.sh`);
     if (!fs.existsSync(script)) fail(`pod ${pod.uuid} was started by an older rkt that cannot enter it safely: restart the pod`);
     const term = process.env.TERM ? [`TERM=${process.env.TERM}`] : [];
-    const r = spawnSync(findStage1Tools().busybox, ['sh', script, String(pid), mntns, ...term, ...cmd], { stdio: 'inherit', env: {} });
+    const { busybox } = findStage1Tools();
+    // A private mount namespace for the script's read-only bind of the stage1 helper.
+    const r = spawnSync(busybox, ['unshare', '-m', '--', busybox, 'sh', script, String(pid), mntns, ...term, ...cmd], { stdio: 'inherit', env: {} });
     return r.status ?? 128 + 9;
   },
 };

@@ -12,7 +12,7 @@ import type { RunArgs, AppArgs } from '../cli/run-args.js';
 import { flagBool, flagList, flagString } from '../cli/flags.js';
 import type { FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
-import type { ImageManifest, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
+import type { ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
 import { appNameFromImageName, isACName } from '../image/acname.js';
 import { checkOsArch, parsePodManifest } from '../image/manifest.js';
 import { resolveAppResources, AppResources } from '../image/isolators.js';
@@ -24,6 +24,7 @@ import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './en
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { kernelTargets, resolveInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, parsePidsLimit } from './limits.js';
+import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp/filter.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
 
@@ -42,6 +43,8 @@ export interface PreparedApp {
   resources: AppResources;
   /** --pids-limit: the app's own pids.max. */
   pidsLimit?: number;
+  /** The seccomp filter; null with --insecure-options=seccomp or `@appc.io/all` (absent in old pods: the default). */
+  seccomp?: SeccompSpec | null;
   readOnlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
   ports: Array<{ name: string; protocol: string; port: number }>;
@@ -109,6 +112,13 @@ function preparedPorts(ports: Port[] | undefined): PreparedApp['ports'] {
   return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }));
 }
 
+/** The app's seccomp filter (null: none), checked before the pod exists. */
+function appSeccomp(isolators: Isolator[] | undefined, flag: string | undefined, globals: GlobalOptions): SeccompSpec | null {
+  const spec = resolveSeccomp(isolators, flag, globals.insecure.has('seccomp'));
+  if (spec) checkSeccompArch();
+  return spec ?? null;
+}
+
 interface ResolveContext {
   globals: GlobalOptions;
   store: ImageStore;
@@ -152,6 +162,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     capsRemove: caps('caps-remove'),
     oomScoreAdj: flagString(a.flags, 'oom-score-adj'),
   }, { allCaps: ctx.globals.insecure.has('capabilities') });
+  const seccomp = appSeccomp(app?.isolators, flagString(a.flags, 'seccomp'), ctx.globals);
   const mountSpecs = [...ctx.podMounts, ...flagList(a.flags, 'mount').map(parseMount)];
   const mounts: ResolvedMount[] = appMounts(name, app?.mountPoints, mountSpecs, ctx.volumes);
   const workingDir = flagString(a.flags, 'working-dir') ?? app?.workingDirectory ?? '/';
@@ -169,6 +180,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
     resources,
     pidsLimit: parsePidsLimit(flagString(a.flags, 'pids-limit')),
+    seccomp,
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
@@ -291,6 +303,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       env: buildAppEnv({ appName: ra.name, image: app.environment, fileEnv: new Map(), setEnv: new Map(), appEnv: new Map(), user: passwdEntry(treeRootfs, uid) }),
       workingDir: app.workingDirectory ?? '/', uid, gid, supplementaryGids: app.supplementaryGIDs ?? [],
       resources: resolveAppResources(app.isolators, {}, { allCaps: globals.insecure.has('capabilities') }),
+      seccomp: appSeccomp(app.isolators, undefined, globals),
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
       mounts: preparedMounts(treeRootfs, mounts),
       ports: preparedPorts(app.ports),

@@ -16,8 +16,9 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
+import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, podPidsLimit } from './limits.js';
 import { idmapHelper, readPodRange, UidRange } from './userns.js';
@@ -122,6 +123,12 @@ function createTargets(lower: string, writable: string, targets: Array<{ path: s
   }
 }
 
+/** The app's filter as the helper takes it; pods prepared before seccomp existed get the default. */
+function seccompFilter(app: PreparedApp): string | undefined {
+  const spec = app.seccomp === undefined ? defaultSeccomp() : app.seccomp;
+  return spec ? encodeBpf(compileSeccomp(spec)) : undefined;
+}
+
 function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
@@ -145,6 +152,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     supplementaryGids: app.supplementaryGids,
     capabilities: pod.insecureCapabilities ? 'all' : app.resources.capabilities,
     noNewPrivileges: app.resources.noNewPrivileges,
+    seccompFilter: seccompFilter(app),
     readOnlyRootfs: app.readOnlyRootfs,
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
@@ -245,6 +253,8 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), rendered.script);
       fs.writeFileSync(path.join(s1, `enter-${app.name}.sh`), renderEnter(plan, forRun));
     }
+    // Each app's launcher binds the stage1 helper read-only onto this file (scripts.ts helperBind).
+    fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));
     fs.writeFileSync(path.join(s1, 'run.sh'), renderRunScript(plan));

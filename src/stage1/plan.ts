@@ -15,6 +15,8 @@ export interface Stage1Tools {
   busybox: string;
   /** The pod's PID 1 shell: mksh-static (~0.3 MB resident) when installed, else busybox sh (~1.8 MB). */
   initShell: string[];
+  /** rkt-helper (static, built from src/stage1/helper/): fresh session keyring, seccomp filter, exec. */
+  helper: string;
 }
 
 export interface AppMount {
@@ -49,6 +51,8 @@ export interface AppPlan {
   /** Bounding set (CAP_* names), or 'all' for --insecure-options=capabilities. */
   capabilities: string[] | 'all';
   noNewPrivileges: boolean;
+  /** The seccomp filter as hex classic BPF (src/stage1/seccomp/filter.ts); absent: none. */
+  seccompFilter?: string;
   readOnlyRootfs: boolean;
   oomScoreAdj?: number;
   mounts: AppMount[];

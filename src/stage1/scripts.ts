@@ -12,9 +12,11 @@
  *           volumes, masked paths, cgroup; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
  *           app rootfs, detaches the host root, closes every fd above 2, drops the last
- *           capability and execs the app with exactly its environment.
+ *           capability and execs the app through rkt-helper (opened on an fd before the
+ *           pivot): a fresh session keyring, the seccomp filter, exactly its environment.
  *
- * Only static busybox runs after pivot_root (through /proc/self/exe), so no host file is
+ * Only static busybox (through /proc/self/exe) and rkt-helper (through an fd opened before the
+ * pivot) run after pivot_root, so no host file is
  * reachable from the app's mount namespace, not even through a chroot escape.
  */
 import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
@@ -316,6 +318,39 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string,
   return { lines, files };
 }
 
+/** The fd on which an app's launcher opens rkt-helper before pivot_root (the helper closes it). */
+export const HELPER_FD = 7;
+
+/** Where each app's launcher binds rkt-helper read-only (in its own mount namespace). */
+export const HELPER_MOUNT = 'stage1/rkt-helper';
+
+/**
+ * rkt-helper is opened on HELPER_FD while the host's files are still in view, through a
+ * read-only bind mount private to the launcher's mount namespace (onto `target`, an existing
+ * file): once the helper runs, another process of the pod that opens /proc/PID/exe gets that
+ * read-only mount, so it cannot reopen the host's helper for writing and plant code in later
+ * pods (the CVE-2019-5736 class). helperBind is the bind (an app puts it in its fstab), then
+ * `target` is remounted read-only, then openHelper opens it.
+ */
+export function helperBind(helper: string, target: string): MountEntry {
+  return { source: helper, target, type: 'none', options: 'bind' };
+}
+
+export function openHelper(target: string): string {
+  return `exec ${HELPER_FD}<${sq(target)} || die 'cannot open the stage1 helper'`;
+}
+
+/**
+ * The app's final exec, after the last privilege drop, followed by NAME=VALUE... and the
+ * app's argv: rkt-helper, run through HELPER_FD, joins a fresh session keyring, sets
+ * no_new_privs and loads the app's seccomp filter (if any), keeps exactly the NAME=VALUE
+ * environment (as `env -i`) and execs the app, leaving nothing resident. `rkt enter`
+ * reuses it, so an entered command gets the app's filter and keyring isolation too.
+ */
+export function finalExec(app: Pick<AppPlan, 'seccompFilter'>): string {
+  return `/proc/self/fd/${HELPER_FD} ${sq(app.seccompFilter ?? '-')}`;
+}
+
 /**
  * Capabilities the launchers hold only as ambient ones, on top of the app's bounding set,
  * until the final step: CAP_SYS_ADMIN for pivot_root (and setns), CAP_SYS_CHROOT for
@@ -327,7 +362,7 @@ const LAUNCH_CAPS = ['sys_admin', 'sys_chroot'];
  * The last step before the app (and before a command of `rkt enter`), shared by both so
  * that whatever confines the app confines what enter runs. busybox sh with the launch
  * capabilities as its only extra (ambient) ones, inside the app's root. Arguments: working
- * dir, then NAME=VALUE... and the argv for env -i.
+ * dir, then NAME=VALUE... and the app's argv (for finalExec).
  */
 export function finalExecStep(app: AppPlan, opts: { nnp?: boolean } = {}): string {
   const drop = LAUNCH_CAPS.map((c) => `-${c}`).join(',');
@@ -335,9 +370,10 @@ export function finalExecStep(app: AppPlan, opts: { nnp?: boolean } = {}): strin
   return [
     'cd "$1" || { echo "stage1: working directory $1 does not exist in the image" >&2; exit 254; }',
     'shift',
-    // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2.
-    'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done',
-    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${nnp ? ' --nnp' : ''} -- env -i "$@"`,
+    // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2
+    // (and the helper's, which the helper closes itself).
+    `for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && [ "$n" -ne ${HELPER_FD} ] && eval "exec $n>&-"; done`,
+    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${nnp ? ' --nnp' : ''} -- ${finalExec(app)} "$@"`,
   ].join('\n');
 }
 
@@ -373,7 +409,8 @@ function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
 
 /**
  * `rkt enter`'s script for an app: run by busybox sh on the host as
- * `enter-NAME.sh HOSTPID MNTNS [NAME=VALUE...] CMD [ARGS...]`, HOSTPID being the app's
+ * `enter-NAME.sh HOSTPID MNTNS [NAME=VALUE...] CMD [ARGS...]` in a mount namespace of its own
+ * (`unshare -m`), HOSTPID being the app's
  * process and MNTNS its mount namespace as rkt found it (`mnt:[N]`): a PID reused
  * meanwhile by another process is refused.
  * It joins the pod's and the app's cgroups and OOM score, opens the app's namespaces while
@@ -385,11 +422,13 @@ function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
  */
 export function renderEnter(plan: PodPlan, app: AppPlan): string {
   const t = plan.tools;
-  const ns = [['mnt', 'mount'], ['uts', 'uts'], ['ipc', 'ipc'], ['net', 'net'], ['pid', 'pid']];
+  // The namespaces' fds (HELPER_FD is the helper's).
+  const ns = [['mnt', 'mount', 3], ['uts', 'uts', 4], ['ipc', 'ipc', 5], ['net', 'net', 6], ['pid', 'pid', 8]] as const;
+  const helper = `${plan.podDir}/${HELPER_MOUNT}`;
   const chain = [
     t.busybox, 'setpriv', '--inh-caps', LAUNCH_CAPS.map((c) => `+${c}`).join(','), '--',
     t.setpriv, ...appPrivileges(app, LAUNCH_CAPS), '--',
-    t.busybox, 'nsenter', ...ns.map(([, flag], i) => `--${flag}=/proc/self/fd/${5 + i}`), '--',
+    t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => `--${flag}=/proc/self/fd/${fd}`), '--',
     'sh', '-c', finalExecStep(app, { nnp: true }), `enter-${app.name}`,
     app.workingDir,
     ...app.env.map(([k, v]) => `${k}=${v}`),
@@ -401,8 +440,12 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
     ...appJoinLines(app, plan.podCgroupProcs),
     // Opened as root: the app may have made itself undumpable, which hides them from its uid.
     // (`command`: a failed redirection of a bare exec would end the shell before die.)
-    `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n], i) => `${5 + i}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
-    `[ "$(readlink /proc/self/fd/5)" = "$mntns" ] || die 'the app is not running'`,
+    `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n, , fd]) => `${fd}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
+    `[ "$(readlink /proc/self/fd/3)" = "$mntns" ] || die 'the app is not running'`,
+    // The helper as the app's launcher opens it: through a read-only bind private to this
+    // script's mount namespace (rkt enter runs it under unshare -m).
+    `mount --bind ${sq(t.helper)} ${sq(helper)} && mount -o remount,bind,ro ${sq(helper)} || die 'cannot bind the stage1 helper'`,
+    openHelper(helper),
     `exec ${chain.map(sq).join(' ')} "$@"`,
     '',
   ].join('\n');
@@ -412,7 +455,8 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
   const { mounts, readOnly, readOnlyTrees } = appMounts(plan, app);
-  const steps = mountSteps(app, mounts, `${plan.podDir}/stage1`, plan.userns);
+  const helper = `${plan.podDir}/${HELPER_MOUNT}`;
+  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/stage1`, plan.userns);
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
@@ -421,8 +465,9 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     ...appJoinLines(app, []),
     ...steps.lines,
     ...readOnlyTreeLines(readOnlyTrees),
-    ...readOnly.map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
+    ...[...readOnly, helper].map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
+    openHelper(helper),
   ];
   // --private-users: the rest runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.

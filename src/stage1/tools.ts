@@ -4,12 +4,16 @@
  * so busybox must be the static build.
  */
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { fail } from '../util/errors.js';
 import type { Stage1Tools } from './plan.js';
 
 const MKSH_STATIC = '/bin/mksh-static';
 
-const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'initShell'>, { paths: string[]; pkg: string }> = {
+/** Built by `npm run build` (src/stage1/helper/build.sh) next to this module in dist/. */
+const HELPER = fileURLToPath(new URL('./rkt-helper', import.meta.url));
+
+const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'initShell' | 'helper'>, { paths: string[]; pkg: string }> = {
   unshare: { paths: ['/usr/bin/unshare', '/bin/unshare'], pkg: 'util-linux' },
   nsenter: { paths: ['/usr/bin/nsenter', '/bin/nsenter'], pkg: 'util-linux' },
   setpriv: { paths: ['/usr/bin/setpriv', '/bin/setpriv'], pkg: 'util-linux' },
@@ -29,7 +33,7 @@ function isStatic(file: string): boolean {
 
 export function findStage1Tools(): Stage1Tools {
   const found = {} as Stage1Tools;
-  for (const [name, c] of Object.entries(CANDIDATES) as Array<[Exclude<keyof Stage1Tools, 'initShell'>, { paths: string[]; pkg: string }]>) {
+  for (const [name, c] of Object.entries(CANDIDATES) as Array<[Exclude<keyof Stage1Tools, 'initShell' | 'helper'>, { paths: string[]; pkg: string }]>) {
     const p = c.paths.find((x) => fs.existsSync(x));
     if (!p) fail(`stage1 needs ${name} from the Debian package ${c.pkg}: apt-get install ${c.pkg}`);
     found[name] = p;
@@ -38,5 +42,7 @@ export function findStage1Tools(): Stage1Tools {
   // PID 1 stays resident for the pod's life, so its size is the runtime's cost: Debian's
   // klibc mksh keeps ~0.3 MB where busybox's ash keeps ~1.8 MB.
   found.initShell = fs.existsSync(MKSH_STATIC) ? [MKSH_STATIC] : [found.busybox, 'sh'];
+  if (!fs.existsSync(HELPER)) fail(`stage1 needs its helper ${HELPER}: run npm run build (it needs gcc and libc6-dev)`);
+  found.helper = HELPER;
   return found;
 }

@@ -186,9 +186,11 @@ suite('pod isolation', () => {
       return Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s+/)));
     };
 
-    test('root gets the 14 appc defaults as bounding, permitted and effective set; no_new_privs is off', () => {
+    test('root gets the 14 appc defaults as bounding, permitted and effective set; no_new_privs comes with the seccomp filter', () => {
       const c = caps('image', []);
-      expect(c).toEqual({ CapInh: '0000000000000000', CapPrm: DEFAULT, CapEff: DEFAULT, CapBnd: DEFAULT, CapAmb: '0000000000000000', NoNewPrivs: '0' });
+      expect(c).toEqual({ CapInh: '0000000000000000', CapPrm: DEFAULT, CapEff: DEFAULT, CapBnd: DEFAULT, CapAmb: '0000000000000000', NoNewPrivs: '1' });
+      // Without a filter, no_new_privs stays off unless the image asks for it.
+      expect(caps('image,seccomp', [])).toEqual({ ...c, NoNewPrivs: '0' });
     });
 
     test('--user=1000 keeps the bounding set but has no effective capability', () => {

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
-  appMounts, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
+  appMounts, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
   renderApp, renderEnter, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
@@ -21,7 +22,7 @@ const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...INIT_SHELLS];
 
 const TOOLS: Stage1Tools = {
   unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox',
-  initShell: ['/bin/busybox', 'sh'],
+  initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper',
 };
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
 const POD = `/var/lib/rkt/pods/run/${UUID}`;
@@ -81,7 +82,9 @@ function runShell(shell: string[], script: string): string {
  * the command is run with `printf '%s\0'` in place of `exec`.
  */
 function execArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
-  const at = script.startsWith('exec ') ? 0 : script.indexOf('\nexec ') + 1;
+  // The first exec of a command (an app launcher's `exec 7<helper` only opens an fd).
+  let at = script.startsWith('exec ') ? 0 : script.indexOf('\nexec ') + 1;
+  while (at > 0 && /^exec \d</.test(script.slice(at))) at = script.indexOf('\nexec ', at) + 1;
   expect(at).toBeGreaterThanOrEqual(0);
   expect(script.slice(at, at + 5)).toBe('exec ');
   const out = runShell(shell, `printf '%s\\0' ${script.slice(at + 5)}`);
@@ -623,7 +626,7 @@ describe('renderApp', () => {
   test('returns the fstab files its mount lines read', () => {
     const app = makeApp();
     const { script, files } = renderApp(makePlan(), app);
-    const steps = mountSteps(app, appMounts(makePlan(), app).mounts, `${POD}/stage1`);
+    const steps = mountSteps(app, [...appMounts(makePlan(), app).mounts, helperBind(TOOLS.helper, `${POD}/stage1/rkt-helper`)], `${POD}/stage1`);
     expect(files).toEqual(steps.files);
     expect(Object.keys(files).length).toBeGreaterThan(0);
     for (const name of Object.keys(files)) expect(script).toContain(`mount -a -T '${POD}/stage1/${name}'`);
@@ -656,7 +659,8 @@ describe('renderApp', () => {
     const s = renderApp(makePlan(), makeApp()).script;
     expect(s).not.toContain('oom_score_adj');
     expect(s).not.toContain('cgroup');
-    expect(s).not.toContain('remount');
+    // The only remount is the stage1 helper's read-only bind.
+    expect(s.split('\n').filter((x) => x.includes('remount') && !x.includes('rkt-helper'))).toEqual([]);
   });
 
   test('the exec: busybox setpriv keeps CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
@@ -685,8 +689,23 @@ describe('renderApp', () => {
     expect(argv).toContain('--bounding-set=-all');
   });
 
+  test('the helper is opened on fd 7 from a read-only bind while the host is in view, and the step keeps that fd for it', () => {
+    const l = lines(renderApp(makePlan(), makeApp()).script);
+    const ro = `'${POD}/stage1/rkt-helper'`;
+    const { files } = renderApp(makePlan(), makeApp());
+    expect(Object.values(files).join('')).toContain(`${TOOLS.helper} ${POD}/stage1/rkt-helper none bind 0 0\n`);
+    const remount = l.indexOf(`mount -o remount,bind,ro ${ro} || die 'cannot make ${POD}/stage1/rkt-helper read-only'`);
+    const open = l.indexOf(`exec 7<${ro} || die 'cannot open the stage1 helper'`);
+    expect(remount).toBeGreaterThan(0);
+    expect(open).toBeGreaterThan(remount);
+    expect(open).toBeGreaterThan(l.findIndex((x) => x.startsWith(`cd '${ROOTFS}'`)));
+    expect(l[open + 1]).toMatch(/^exec '/);
+    expect(stepAfterPrivileges(makeApp())).toContain('[ "$n" -ne 7 ]');
+    expect(stepAfterPrivileges(makeApp({ seccompFilter: 'abcd' }))).toMatch(/ -- \/proc\/self\/fd\/7 'abcd' "\$@"$/);
+  });
+
   test('--nnp only when noNewPrivileges', () => {
-    expect(stepAfterPrivileges(makeApp({ noNewPrivileges: true }))).toMatch(/exec setpriv [^\n]* --nnp -- env -i "\$@"/);
+    expect(stepAfterPrivileges(makeApp({ noNewPrivileges: true }))).toMatch(/exec setpriv [^\n]* --nnp -- \/proc\/self\/fd\/7 '-' "\$@"/);
     expect(stepAfterPrivileges(makeApp({ noNewPrivileges: false }))).not.toContain('--nnp');
     const argv = execArgv(renderApp(makePlan(), makeApp({ noNewPrivileges: true })).script);
     // Not given to util-linux setpriv (before the step script), which would stop the pivot.
@@ -718,7 +737,7 @@ describe('renderApp', () => {
     expectSyntaxOk(s);
     // Run the script's lines before the exec with the commands stubbed: every quoted path arrives intact.
     const stubs = 'mount() { printf "mount:%s|" "$@"; echo; }; cd() { printf "cd:%s\\n" "$1"; }';
-    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => !x.startsWith('echo 0 >') && !x.includes('.ns')).join('\n');
+    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => !x.startsWith('echo 0 >') && !x.includes('.ns') && !x.includes('rkt-helper')).join('\n');
     const out = runShell(['/bin/sh'], `${stubs}\n${body}`);
     expect(out).toBe([
       "mount:-a|mount:-T|mount:/pods/it's here/stage1/app-web.0.fstab|",
@@ -734,8 +753,21 @@ describe('renderApp', () => {
  * `pivot_root` and `umount` replaced by shell functions: busybox's own setpriv and env
  * applets then run the app, here a real program that reports what it got.
  */
-(BUSYBOX ? describe : describe.skip)('stepAfterPrivileges (run under busybox sh)', () => {
+const HAVE_GCC = spawnSync('gcc', ['--version']).status === 0;
+
+(BUSYBOX && HAVE_GCC ? describe : describe.skip)('stepAfterPrivileges (run under busybox sh)', () => {
   let tmp: string;
+  let helperDir: string;
+  let helperFd: number;
+  // The real helper, built from its source, opened on HELPER_FD as the launcher does.
+  beforeAll(() => {
+    helperDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-helper-'));
+    const bin = path.join(helperDir, 'rkt-helper');
+    const r = spawnSync('gcc', ['-O', '-Wall', '-Werror', '-o', bin, path.resolve('src/stage1/helper/rkt-helper.c')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    helperFd = fs.openSync(bin, 'r');
+  });
+  afterAll(() => { fs.closeSync(helperFd); fs.rmSync(helperDir, { recursive: true, force: true }); });
   beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-step-')); });
   afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
 
@@ -747,7 +779,7 @@ describe('renderApp', () => {
   /** Runs the step with extra pipes open on fds 3..5; returns stdout, stderr and status. */
   function step(app: AppPlan, args: string[], pivot = 'return 0') {
     const r = spawnSync(BUSYBOX!, ['sh', '-c', `${STUBS(pivot)}\n${stepAfterPrivileges(app)}`, 'app-web', ...args],
-      { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+      { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'ignore', helperFd] });
     return { out: r.stdout, err: r.stderr, status: r.status };
   }
 
@@ -790,6 +822,27 @@ describe('renderApp', () => {
     expect(noNewPrivs(false)).toBe('0');
   });
 
+  test('with a filter: the app runs under it, with no_new_privs; without one, neither', () => {
+    const status = (app: AppPlan) => {
+      const r = step(app, ['/', '/bin/grep', '-E', '^(Seccomp|NoNewPrivs):', '/proc/self/status']);
+      expect(r.err).toBe('');
+      return r.out.replace(/\s+/g, ' ').trim();
+    };
+    const filter = encodeBpf(compileSeccomp(defaultSeccomp()));
+    expect(status(makeApp({ seccompFilter: filter }))).toBe('NoNewPrivs: 1 Seccomp: 2');
+    expect(status(makeApp())).toBe('NoNewPrivs: 0 Seccomp: 0');
+    // A blocked call fails with EPERM in the app.
+    const r = step(makeApp({ seccompFilter: filter }), ['/', '/usr/bin/unshare', '--user', '/bin/true']);
+    expect(r.status).not.toBe(0);
+    expect(r.err).toMatch(/Operation not permitted/);
+  });
+
+  test('a program that is not there: 127, as env -i', () => {
+    const r = step(makeApp(), ['/', 'PATH=/bin', 'no-such-program-rkt']);
+    expect(r.status).toBe(127);
+    expect(r.err).toContain('stage1: cannot run no-such-program-rkt');
+  });
+
   test('a missing working directory fails with 254 and says so; the app does not run', () => {
     const r = step(makeApp(), ['/no/such/dir', '/usr/bin/touch', path.join(tmp, 'ran')]);
     expect(r.status).toBe(254);
@@ -826,8 +879,11 @@ describe('renderEnter (rkt enter confined like the app)', () => {
       idx("echo 0 > '/cg/pids/rkt-x/web/cgroup.procs' || die"),
       idx("echo 0 > '/cg/memory/rkt-x/web/cgroup.procs' || die"),
       idx('echo -100 > /proc/self/oom_score_adj || die'),
-      idx('[ -e "/proc/$pid/ns/mnt" ] && command exec 5<"/proc/$pid/ns/mnt" 6<"/proc/$pid/ns/uts" 7<"/proc/$pid/ns/ipc" 8<"/proc/$pid/ns/net" 9<"/proc/$pid/ns/pid" || die'),
-      idx('[ "$(readlink /proc/self/fd/5)" = "$mntns" ] || die'),
+      idx('[ -e "/proc/$pid/ns/mnt" ] && command exec 3<"/proc/$pid/ns/mnt" 4<"/proc/$pid/ns/uts" 5<"/proc/$pid/ns/ipc" 6<"/proc/$pid/ns/net" 8<"/proc/$pid/ns/pid" || die'),
+      idx('[ "$(readlink /proc/self/fd/3)" = "$mntns" ] || die'),
+      // The helper through a read-only bind, then opened on its fd, as the app's launcher does.
+      idx(`mount --bind '${TOOLS.helper}' '${plan.podDir}/stage1/rkt-helper' && mount -o remount,bind,ro '${plan.podDir}/stage1/rkt-helper' || die`),
+      idx(`exec 7<'${plan.podDir}/stage1/rkt-helper' || die`),
       l.length - 2,
     ];
     expect(order.every((i) => i >= 0)).toBe(true);
@@ -842,7 +898,7 @@ describe('renderEnter (rkt enter confined like the app)', () => {
       TOOLS.busybox, 'setpriv', '--inh-caps', '+sys_admin,+sys_chroot', '--',
       TOOLS.setpriv, '--ambient-caps=+sys_admin,+sys_chroot', '--bounding-set=-all,+chown,+net_bind_service,+kill',
       '--reuid=1000', '--regid=2000', '--groups=10,20', '--',
-      TOOLS.busybox, 'nsenter', '--mount=/proc/self/fd/5', '--uts=/proc/self/fd/6', '--ipc=/proc/self/fd/7', '--net=/proc/self/fd/8', '--pid=/proc/self/fd/9', '--',
+      TOOLS.busybox, 'nsenter', '--mount=/proc/self/fd/3', '--uts=/proc/self/fd/4', '--ipc=/proc/self/fd/5', '--net=/proc/self/fd/6', '--pid=/proc/self/fd/8', '--',
       'sh', '-c', finalExecStep(app, { nnp: true }), 'enter-web',
       '/srv', 'PATH=/usr/bin:/bin', 'AC_APP_NAME=web',
     ]);
@@ -854,7 +910,7 @@ describe('renderEnter (rkt enter confined like the app)', () => {
     expect(stepAfterPrivileges(app)).toContain(finalExecStep(app));
     const nnpApp = makeApp({ noNewPrivileges: true });
     expect(finalExecStep(nnpApp, { nnp: true })).toBe(finalExecStep(nnpApp));
-    expect(finalExecStep(app, { nnp: true })).toMatch(/exec setpriv --ambient-caps -sys_admin,-sys_chroot --inh-caps -sys_admin,-sys_chroot --nnp -- env -i "\$@"$/);
+    expect(finalExecStep(app, { nnp: true })).toMatch(/exec setpriv --ambient-caps -sys_admin,-sys_chroot --inh-caps -sys_admin,-sys_chroot --nnp -- \/proc\/self\/fd\/7 '-' "\$@"$/);
   });
 
   (BUSYBOX ? test : test.skip)('a PID that no longer holds the app\'s mount namespace is refused before anything runs', () => {

@@ -30,7 +30,7 @@ function makePlan(over: Partial<PodPlan> = {}): PodPlan {
   return {
     uuid: UUID, podDir: POD, hostname: 'h', apps: [makeApp()], net: { kind: 'host' }, sharedIpc: false, interactive: false,
     openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10, tickFifo: '/var/lib/rkt/pods/.tick',
-    tools: { unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'] },
+    tools: { unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper' },
     userns: USERNS,
     ...over,
   };
@@ -40,7 +40,9 @@ const fields = (e: MountEntry) => [e.source, e.target, e.type, e.options];
 
 /** The argv of the script's final `exec`, as sh builds it. */
 function execArgv(script: string): string[] {
-  const at = script.indexOf('\nexec ') + 1;
+  // The first exec of a command (the launcher's `exec 7<helper` only opens an fd).
+  let at = script.indexOf('\nexec ') + 1;
+  while (at > 0 && /^exec \d</.test(script.slice(at))) at = script.indexOf('\nexec ', at) + 1;
   const r = spawnSync('/bin/sh', ['-c', `printf '%s\\0' ${script.slice(at + 5)}`], { encoding: 'utf8' });
   expect(r.status).toBe(0);
   return r.stdout.slice(0, -1).split('\0');
