@@ -59,9 +59,6 @@ if [[ ! -d node_modules || $(cat build/npm-ci.sum 2>/dev/null) != "$lock_sum" ]]
 fi
 
 quietly npm run build
-# stage1's static helper for --private-users (user namespaces, idmapped mounts).
-mkdir -p build/stage1
-quietly gcc -static -O2 -Wall -o build/stage1/rkt-idmap src/stage1/helper/idmap.c
 quietly bash scripts/build-images.sh
 
 # rkt's groups (as `rkt install` makes them): `rkt` may list pods and images, read status

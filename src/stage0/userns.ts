@@ -130,10 +130,10 @@ export function allocateRange(host: Host, dataDir: string, uuid: string, podDir:
   return fail('--private-users: no free range of 65536 host uids is left for this pod: remove stopped pods (rkt gc) and retry');
 }
 
-/** The static helper that makes user namespaces and idmapped mounts (built by scripts/setup.sh). */
+/** The static helper that makes user namespaces and idmapped mounts (built by `npm run build` into dist/stage1). */
 export function idmapHelper(): string {
-  const p = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'build', 'stage1', 'rkt-idmap');
-  if (!fs.existsSync(p)) fail(`--private-users needs the stage1 helper ${p}: build it with scripts/setup.sh (gcc and libc6-dev)`);
+  const p = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'stage1', 'rkt-idmap');
+  if (!fs.existsSync(p)) fail(`--private-users needs the stage1 helper ${p}: run npm run build (it needs gcc and libc6-dev)`);
   return p;
 }
 

@@ -11,7 +11,7 @@ import { BUSYBOX_ACI, RktEnv, hostFootprint, makeEnv, rkt, skipReason, describeI
 import { INSECURE, podProcess, podTraces, podUuids, sections, shArgs, startPod, teardown } from '../helpers/pods.js';
 import { RANGE_COUNT, RANGE_FIRST } from '../../src/stage0/userns.js';
 
-const HELPER = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'build', 'stage1', 'rkt-idmap');
+const HELPER = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'dist', 'stage1', 'rkt-idmap');
 const suite = describeIf(skipReason() ?? (fs.existsSync(HELPER) ? undefined : `needs ${HELPER} (scripts/setup.sh builds it)`));
 
 /** The range a pod's dir records, as "BASE:COUNT". */

@@ -1,14 +1,17 @@
 #!/bin/sh
-# Builds the stage1 helper (rkt-helper.c) as a static binary into dist/stage1/, where
-# src/stage1/tools.ts looks for it. Needs gcc and libc6-dev (scripts/setup.sh installs them).
-# Rebuilds only when the source is newer than the binary.
+# Builds stage1's static helpers into dist/stage1/, where src/stage1/tools.ts and
+# src/stage0/userns.ts look for them: rkt-helper (keyring, seccomp, exec of every app) and
+# rkt-idmap (user namespaces and idmapped mounts for --private-users). Needs gcc and
+# libc6-dev (scripts/setup.sh installs them). Rebuilds a helper only when its source is newer.
 set -eu
 root=$(cd "$(dirname "$0")/../../.." && pwd)
-src="$root/src/stage1/helper/rkt-helper.c"
-out="$root/dist/stage1/rkt-helper"
-mkdir -p "$(dirname "$out")"
-[ -x "$out" ] && [ "$out" -nt "$src" ] && exit 0
+mkdir -p "$root/dist/stage1"
 command -v gcc >/dev/null || { echo "build: gcc not found: apt-get install gcc libc6-dev (or run scripts/setup.sh)" >&2; exit 1; }
-gcc -static -Os -s -Wall -Wextra -Werror -o "$out.tmp" "$src"
-chmod 0755 "$out.tmp"
-mv -f "$out.tmp" "$out"
+for name in rkt-helper:rkt-helper.c rkt-idmap:idmap.c; do
+  src="$root/src/stage1/helper/${name#*:}"
+  out="$root/dist/stage1/${name%%:*}"
+  [ -x "$out" ] && [ "$out" -nt "$src" ] && continue
+  gcc -static -Os -s -Wall -Wextra -Werror -o "$out.tmp" "$src"
+  chmod 0755 "$out.tmp"
+  mv -f "$out.tmp" "$out"
+done

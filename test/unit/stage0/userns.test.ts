@@ -175,9 +175,9 @@ describe('checkIdsInRange', () => {
 describe('probeIdmap', () => {
   test('asks the helper to probe every path, with the container range', async () => {
     const h = new FakeHost();
-    await probeIdmap(h, '/opt/rkt/build/stage1/rkt-idmap', ['/var/lib/rkt/cas/tree/x/rootfs', '+/srv/data']);
+    await probeIdmap(h, '/opt/rkt/dist/stage1/rkt-idmap', ['/var/lib/rkt/cas/tree/x/rootfs', '+/srv/data']);
     expect(h.execCalls.map((c) => [c.file, ...c.args])).toEqual([
-      ['/opt/rkt/build/stage1/rkt-idmap', 'probe', String(RANGE_FIRST), String(RANGE_COUNT), '/var/lib/rkt/cas/tree/x/rootfs', '+/srv/data'],
+      ['/opt/rkt/dist/stage1/rkt-idmap', 'probe', String(RANGE_FIRST), String(RANGE_COUNT), '/var/lib/rkt/cas/tree/x/rootfs', '+/srv/data'],
     ]);
   });
 

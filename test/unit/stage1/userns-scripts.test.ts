@@ -11,7 +11,7 @@ const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
 const POD = `/var/lib/rkt/pods/run/${UUID}`;
 const R = `${POD}/stage1/rootfs/opt/stage2/web/rootfs`;
 const TREE = '/var/lib/rkt/cas/tree/deps-sha512-abc/rootfs';
-const HELPER = '/opt/rkt/build/stage1/rkt-idmap';
+const HELPER = '/opt/rkt/dist/stage1/rkt-idmap';
 const USERNS: PodUserns = { helper: HELPER, file: `${POD}/stage1/userns`, base: 1310720, count: 65536 };
 
 function makeApp(over: Partial<AppPlan> = {}): AppPlan {
