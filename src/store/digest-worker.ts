@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
-import type { TrustedKey } from '../trust/keystore.js';
+import { KeyStore } from '../trust/keystore.js';
 import { Batch, decompressAndHash, serializeError, writeWithBackpressure, type FromWorker, type ToWorker } from './digester.js';
 
 const port = parentPort!;
@@ -20,6 +20,7 @@ const MAX_TAR_IN_FLIGHT = 16 * 1024 * 1024;
 let fd: number | undefined;
 let rawFailed = false;
 let sink: Writable | undefined;
+let keystore: KeyStore | undefined;
 
 // Decompression: raw bytes in, tar batches out to the main thread.
 const rawIn = new PassThrough();
@@ -74,13 +75,9 @@ async function init(msg: Extract<ToWorker, { kind: 'init' }>): Promise<void> {
     post({ kind: 'raw-error', error: serializeError(e) });
   }
   if (!msg.verify) return;
-  const openpgp = await import('openpgp');
-  const keys: TrustedKey[] = [];
-  for (const k of msg.verify.keys) {
-    keys.push({ fingerprint: k.fingerprint, path: k.path, scope: k.scope, key: await openpgp.readKey({ armoredKey: k.armored }) });
-  }
+  keystore = new KeyStore(msg.verify.keystore);
   const { startVerification } = await import('../trust/verify.js');
-  const v = startVerification(Buffer.from(msg.verify.signature), keys, msg.verify.image);
+  const v = startVerification(Buffer.from(msg.verify.signature), await keystore.allKeys(), msg.verify.image);
   sink = v.sink;
   v.result.then(
     (signer) => post({ kind: 'verified', signer }),
@@ -124,6 +121,14 @@ function tarInputEnd(error: string | undefined): void {
   else rawIn.end();
 }
 
+async function trustedFor(name: string): Promise<void> {
+  try {
+    post({ kind: 'trusted', fingerprints: (await keystore!.keysForName(name)).map((k) => k.fingerprint) });
+  } catch (e) {
+    post({ kind: 'trusted', error: serializeError(e) });
+  }
+}
+
 // Raw data and the ends, one at a time and in order (a chain of promises); acks and
 // abandonment at once, since a raw batch may be waiting for exactly those.
 let queue: Promise<void> = Promise.resolve();
@@ -136,6 +141,7 @@ port.on('message', (msg: ToWorker) => {
       case 'raw': return raw(Buffer.from(msg.buf, 0, msg.length));
       case 'raw-end': return rawEnd(msg.complete);
       case 'tar-input-end': return tarInputEnd(msg.error);
+      case 'trusted-for': return trustedFor(msg.name);
     }
   }).catch((e: unknown) => {
     // Unexpected (a key that no longer parses, ...): the import fails with it.

@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PassThrough, Readable, Transform, pipeline, type Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import type { TrustedKey } from '../trust/keystore.js';
-import { startVerification, type SignerInfo } from '../trust/verify.js';
+import type { KeyStore, KeyStoreConfig } from '../trust/keystore.js';
+import type { SignerInfo } from '../trust/verify.js';
 import { sniffAndDecompress } from '../image/compression.js';
 import { RktError } from '../util/errors.js';
 
@@ -35,12 +35,14 @@ export interface Digester {
   abandonTar(): void;
   /** Hex sha512 of the whole tar, once `tar` has ended. */
   tarDigest(): Promise<string>;
+  /** Fingerprints of the keys trusted for an image name (the key store, masks applied). */
+  trustedFor(imageName: string): Promise<string[]>;
   close(): void;
 }
 
 export interface DigestRequest {
   blobFile: string;
-  verify?: { signature: Buffer; keys: TrustedKey[]; image: string };
+  verify?: { signature: Buffer; keystore: KeyStore; image: string };
 }
 
 /** Resolves when the stream can take more, or is gone. */
@@ -81,16 +83,15 @@ class InThreadDigester implements Digester {
   private readonly rawIn = new PassThrough();
   private tarAbandoned = false;
   private hex: string | undefined;
+  private readonly keystore: KeyStore | undefined;
   readonly tar = new PassThrough();
   readonly verified: Promise<SignerInfo> | undefined;
 
-  constructor(req: DigestRequest) {
+  constructor(req: DigestRequest, verification: { sink: Writable; result: Promise<SignerInfo> } | undefined) {
     this.fd = fs.openSync(req.blobFile, 'wx', 0o644);
-    if (req.verify) {
-      const { sink, result } = startVerification(req.verify.signature, req.verify.keys, req.verify.image);
-      this.sink = sink;
-      this.verified = result;
-    }
+    this.keystore = req.verify?.keystore;
+    this.sink = verification?.sink;
+    this.verified = verification?.result;
     this.rawIn.on('error', () => {}); // what breaks the decompression surfaces on `tar`
     decompressAndHash(this.rawIn, this.tar, (hex) => { this.hex = hex; });
   }
@@ -125,12 +126,17 @@ class InThreadDigester implements Digester {
     return this.hex;
   }
 
+  async trustedFor(imageName: string): Promise<string[]> {
+    return (await this.keystore!.keysForName(imageName)).map((k) => k.fingerprint);
+  }
+
   close(): void { /* nothing held */ }
 }
 
 /** Messages to the worker. */
 export type ToWorker =
-  | { kind: 'init'; blobFile: string; verify?: { signature: Uint8Array; keys: Array<{ fingerprint: string; armored: string; path: string; scope: string }>; image: string } }
+  | { kind: 'init'; blobFile: string; verify?: { signature: Uint8Array; keystore: KeyStoreConfig; image: string } }
+  | { kind: 'trusted-for'; name: string }
   | { kind: 'raw'; buf: ArrayBuffer; length: number }
   | { kind: 'raw-end'; complete: boolean }
   | { kind: 'tar-input-end'; error?: string }
@@ -147,7 +153,8 @@ export type FromWorker =
   | { kind: 'verify-failed'; error: SerializedError }
   | { kind: 'tar'; buf: ArrayBuffer; length: number }
   | { kind: 'tar-end'; hex: string }
-  | { kind: 'tar-error'; error: SerializedError };
+  | { kind: 'tar-error'; error: SerializedError }
+  | { kind: 'trusted'; fingerprints?: string[]; error?: SerializedError };
 
 export interface SerializedError { message: string; rkt: boolean; code?: string; syscall?: string; path?: string }
 
@@ -227,6 +234,7 @@ class WorkerDigester implements Digester {
   private hex: string | undefined;
   private verifiedSettle: { resolve: (s: SignerInfo) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
+  private trusted: { resolve: (fps: string[]) => void; reject: (e: Error) => void } | undefined;
   readonly tar: TarFromWorker;
   readonly verified: Promise<SignerInfo> | undefined;
 
@@ -246,7 +254,7 @@ class WorkerDigester implements Digester {
     this.worker.on('exit', (code) => this.fail(new Error(`the digest worker exited (status ${code})`)));
     const verify = req.verify && {
       signature: new Uint8Array(req.verify.signature),
-      keys: req.verify.keys.map((k) => ({ fingerprint: k.fingerprint, armored: k.key.armor(), path: k.path, scope: k.scope })),
+      keystore: { ...req.verify.keystore.cfg },
       image: req.verify.image,
     };
     this.post({ kind: 'init', blobFile: req.blobFile, verify });
@@ -287,6 +295,13 @@ class WorkerDigester implements Digester {
       case 'tar-error':
         this.tar.destroy(deserializeError(msg.error));
         break;
+      case 'trusted': {
+        const answer = this.trusted;
+        this.trusted = undefined;
+        if (msg.error) answer?.reject(deserializeError(msg.error));
+        else answer?.resolve(msg.fingerprints ?? []);
+        break;
+      }
     }
   }
 
@@ -297,6 +312,7 @@ class WorkerDigester implements Digester {
     this.rawError ??= e;
     this.rawClosed?.reject(e);
     this.verifiedSettle?.reject(e);
+    this.trusted?.reject(e);
     this.tar.destroy(e);
     this.releaseRoom();
   }
@@ -336,6 +352,13 @@ class WorkerDigester implements Digester {
     return this.hex;
   }
 
+  trustedFor(imageName: string): Promise<string[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    const answer = new Promise<string[]>((resolve, reject) => { this.trusted = { resolve, reject }; });
+    this.post({ kind: 'trusted-for', name: imageName });
+    return answer;
+  }
+
   close(): void {
     this.failure ??= new Error('closed');
     void this.worker.terminate();
@@ -346,6 +369,13 @@ const WORKER_URL = new URL('./digest-worker.js', import.meta.url);
 // Only the compiled build has the worker's JavaScript next to this module.
 const workerAvailable = fs.existsSync(fileURLToPath(WORKER_URL)) && process.env.RKT_DIGEST_WORKER !== '0';
 
-export function startDigester(req: DigestRequest): Digester {
-  return workerAvailable ? new WorkerDigester(WORKER_URL, req) : new InThreadDigester(req);
+/** Starts the side work of one import; with the worker, openpgp.js is never loaded in this thread. */
+export async function startDigester(req: DigestRequest): Promise<Digester> {
+  if (workerAvailable) return new WorkerDigester(WORKER_URL, req);
+  let verification: { sink: Writable; result: Promise<SignerInfo> } | undefined;
+  if (req.verify) {
+    const { startVerification } = await import('../trust/verify.js');
+    verification = startVerification(req.verify.signature, await req.verify.keystore.allKeys(), req.verify.image);
+  }
+  return new InThreadDigester(req, verification);
 }

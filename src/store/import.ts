@@ -17,7 +17,7 @@ import { parseImageManifest } from '../image/manifest.js';
 import { extractAci } from '../image/extract.js';
 import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
-import { assertTrustedFor, expiredSinceWarning } from '../trust/verify.js';
+import { assertTrustedFingerprint, expiredSinceWarning } from '../trust/trust-check.js';
 import { startDigester, type Digester } from './digester.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { info, warn } from '../util/log.js';
@@ -139,9 +139,9 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     const blobFile = path.join(stage, 'blob');
     fs.mkdirSync(treeDir, { mode: 0o755 });
 
-    const verify = req.verify && { signature: req.verify.signature, keys: await req.verify.keystore.allKeys(), image: req.label };
+    const verify = req.verify && { signature: req.verify.signature, keystore: req.verify.keystore, image: req.label };
     if (!verify) warn('signature verification has been disabled');
-    digester = startDigester({ blobFile, verify });
+    digester = await startDigester({ blobFile, verify });
 
     const { download, expanded } = sizeLimits(req.limits, store.dir);
     const source = req.source.url ?? req.source.path ?? req.label;
@@ -159,7 +159,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
 
     const manifest = parseImageManifest(pass.manifest.toString('utf8'));
     if (signer && req.verify) {
-      await assertTrustedFor(manifest.name, signer, req.verify.keystore);
+      assertTrustedFingerprint(manifest.name, signer, await digester.trustedFor(manifest.name));
       info(`signature verified:\n  ${signer.identities.join('\n  ')}`);
       const expired = expiredSinceWarning(manifest.name, signer);
       if (expired) warn(expired);

@@ -12,6 +12,7 @@ import type { ReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { RktError, errorMessage } from '../util/errors.js';
 import { isACIdentifier, keyValidity, type KeyStore, type TrustedKey } from './keystore.js';
+import { assertTrustedFingerprint, expiredSinceWarning } from './trust-check.js';
 
 export interface SignerInfo {
   /** Lowercase hex fingerprint of the signer's PRIMARY key, even when a subkey signed. */
@@ -159,12 +160,6 @@ async function verifyStream(signatureBytes: Buffer, candidates: TrustedKey[], im
   return { fingerprint: fp, identities: signer.key.getUserIDs(), expiredSince: expired, signedAt };
 }
 
-/** The warning for an image whose signing key has expired since it signed. */
-export function expiredSinceWarning(image: string, signer: SignerInfo): string | undefined {
-  if (!signer.expiredSince) return undefined;
-  const made = signer.signedAt ? ` (signed ${signer.signedAt.toISOString()})` : '';
-  return `key ${signer.fingerprint} that signed image "${image}"${made} expired on ${signer.expiredSince.toISOString()}: the signature predates it and is accepted; ask the publisher for an image signed with a current key`;
-}
 
 function revokedError(what: string, fp: string, keyFile: string): RktError {
   return new RktError(`${what} is signed by key ${fp}, which was revoked by its owner: get an image signed with a current key and remove "${keyFile}"`);
@@ -172,9 +167,7 @@ function revokedError(what: string, fp: string, keyFile: string): RktError {
 
 /** After the manifest is read: the signer must be trusted for the image's own name. */
 export async function assertTrustedFor(imageName: string, signer: SignerInfo, store: KeyStore): Promise<void> {
-  const trusted = await store.keysForName(imageName);
-  if (trusted.some((k) => k.fingerprint === signer.fingerprint)) return;
-  throw new RktError(
-    `image "${imageName}" is signed by key ${signer.fingerprint}, which is not trusted for "${imageName}": trust it with "rkt trust --prefix=${imageName} <key file>"`,
-  );
+  assertTrustedFingerprint(imageName, signer, (await store.keysForName(imageName)).map((k) => k.fingerprint));
 }
+
+export { expiredSinceWarning };
