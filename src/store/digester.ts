@@ -181,6 +181,14 @@ export class Batch {
   constructor(private readonly send: (buf: ArrayBuffer, length: number) => void) {}
 
   add(chunk: Buffer): void {
+    // A large chunk that has its memory to itself (the 1 MiB reads of a local image) moves as
+    // it is, without a copy. Socket and zlib chunks (64 KiB at most) are always copied: their
+    // memory may be shared.
+    if (chunk.length >= 256 * 1024 && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer) {
+      this.flush();
+      this.send(chunk.buffer, chunk.length);
+      return;
+    }
     let off = 0;
     while (off < chunk.length) {
       const n = chunk.copy(this.buf, this.used, off);
