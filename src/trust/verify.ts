@@ -8,7 +8,7 @@
  * RSA keys need 2048 bits or more; SHA-1 signatures are rejected.
  */
 import { PassThrough, Readable, Writable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
+import { ReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { RktError, errorMessage } from '../util/errors.js';
 import { isACIdentifier, keyValidity, type KeyStore, type TrustedKey } from './keystore.js';
@@ -98,7 +98,7 @@ export function startVerification(
   const data = new PassThrough();
   data.on('error', () => {}); // failures surface through `result`
   const sink = new VerifySink(data);
-  const result = verifyStream(signature, candidateKeys, image, Readable.toWeb(data)).catch((e: unknown) => {
+  const result = verifyStream(signature, candidateKeys, image, webStreamOf(data)).catch((e: unknown) => {
     sink.abandon();
     throw sink.aborted ?? e;
   });
@@ -106,6 +106,24 @@ export function startVerification(
   // whoever awaits `result` still gets the rejection.
   result.catch(() => {});
   return { sink, result };
+}
+
+/**
+ * A web stream of a byte stream's chunks, as views: Readable.toWeb copies every chunk
+ * (new Uint8Array(buffer)), which cost as much as the signature's hashing itself.
+ */
+function webStreamOf(stream: Readable): ReadableStream<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    },
+    cancel(reason) {
+      stream.destroy(reason instanceof Error ? reason : undefined);
+    },
+  }, { highWaterMark: 0 });
 }
 
 async function verifyStream(signatureBytes: Buffer, candidates: TrustedKey[], image: string | undefined, data: ReadableStream): Promise<SignerInfo> {
