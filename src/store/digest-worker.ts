@@ -1,24 +1,72 @@
 /**
  * Worker thread of digester.ts: writes the raw bytes to the blob file, feeds them to the
- * signature check (verify.ts, unchanged), and hashes the uncompressed tar. Messages are
- * handled strictly in order; each raw batch is acknowledged once it is written and
- * taken by the verifier, so the reader on the main thread never runs far ahead.
+ * signature check (verify.ts) and to the decompressor (compression.ts), hashes the tar
+ * that comes out and sends it to the main thread in 1 MiB batches. Raw batches are handled
+ * strictly in order and acknowledged once taken; the tar is sent only as far as the main
+ * thread has acknowledged consuming it, so neither side runs far ahead of the other.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
-import type { TrustedKey } from '../trust/keystore.js';
-import { serializeError, writeWithBackpressure, type FromWorker, type ToWorker } from './digester.js';
+import { KeyStore } from '../trust/keystore.js';
+import { Batch, decompressAndHash, serializeError, writeWithBackpressure, type FromWorker, type ToWorker } from './digester.js';
 
 const port = parentPort!;
-const post = (msg: FromWorker): void => port.postMessage(msg);
+const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
+
+/** Tar bytes sent but not yet consumed by the main thread before decompression pauses. */
+const MAX_TAR_IN_FLIGHT = 16 * 1024 * 1024;
 
 let fd: number | undefined;
 let blobFile = '';
 let rawFailed = false;
 let sink: Writable | undefined;
-const hash = crypto.createHash('sha512');
+let keystore: KeyStore | undefined;
+
+// Decompression: raw bytes in, tar batches out to the main thread.
+const rawIn = new PassThrough();
+rawIn.on('error', () => {}); // what breaks the decompression surfaces as 'tar-error'
+let tarAbandoned = false;
+let tarInFlight = 0;
+let resumeTar: (() => void) | undefined;
+const tarBatch = new Batch((buf, length) => {
+  tarInFlight += length;
+  post({ kind: 'tar', buf, length }, [buf]);
+});
+const tarOut = new Writable({
+  highWaterMark: 1024 * 1024,
+  write(chunk: Buffer, _enc, done) {
+    tarBatch.add(chunk);
+    if (tarInFlight <= MAX_TAR_IN_FLIGHT || tarAbandoned) return done();
+    resumeTar = done; // resumed by a 'tar-ack'
+  },
+  final(done) {
+    tarBatch.flush();
+    done();
+  },
+});
+let hex: string | undefined;
+decompressAndHash(rawIn, tarOut, (h) => { hex = h; });
+tarOut.on('finish', () => post({ kind: 'tar-end', hex: hex! }));
+tarOut.on('error', (e) => { if (!tarAbandoned) post({ kind: 'tar-error', error: serializeError(e) }); });
+
+function tarAck(bytes: number): void {
+  tarInFlight -= bytes;
+  if (tarInFlight <= MAX_TAR_IN_FLIGHT / 2) {
+    const resume = resumeTar;
+    resumeTar = undefined;
+    resume?.();
+  }
+}
+
+function abandonTar(): void {
+  tarAbandoned = true;
+  rawIn.destroy();
+  tarOut.destroy();
+  const resume = resumeTar;
+  resumeTar = undefined;
+  resume?.();
+}
 
 async function init(msg: Extract<ToWorker, { kind: 'init' }>): Promise<void> {
   blobFile = msg.blobFile;
@@ -29,13 +77,9 @@ async function init(msg: Extract<ToWorker, { kind: 'init' }>): Promise<void> {
     post({ kind: 'raw-error', error: serializeError(e) });
   }
   if (!msg.verify) return;
-  const openpgp = await import('openpgp');
-  const keys: TrustedKey[] = [];
-  for (const k of msg.verify.keys) {
-    keys.push({ fingerprint: k.fingerprint, path: k.path, scope: k.scope, key: await openpgp.readKey({ armoredKey: k.armored }) });
-  }
+  keystore = new KeyStore(msg.verify.keystore);
   const { startVerification } = await import('../trust/verify.js');
-  const v = startVerification(Buffer.from(msg.verify.signature), keys, msg.verify.image);
+  const v = startVerification(Buffer.from(msg.verify.signature), await keystore.allKeys(), msg.verify.image);
   sink = v.sink;
   v.result.then(
     (signer) => post({ kind: 'verified', signer }),
@@ -53,7 +97,10 @@ async function raw(buf: Buffer): Promise<void> {
       post({ kind: 'raw-error', error: serializeError(e) });
     }
   }
-  if (sink) await writeWithBackpressure(sink, buf);
+  await Promise.all([
+    sink && writeWithBackpressure(sink, buf),
+    tarAbandoned ? undefined : writeWithBackpressure(rawIn, buf),
+  ]);
   post({ kind: 'ack', bytes: buf.length });
 }
 
@@ -72,16 +119,32 @@ function rawEnd(complete: boolean): void {
   if (!rawFailed) post({ kind: 'raw-closed' });
 }
 
-// One message at a time, in order: a chain of promises.
+function tarInputEnd(error: string | undefined): void {
+  if (error !== undefined) rawIn.destroy(new Error(error));
+  else rawIn.end();
+}
+
+async function trustedFor(name: string): Promise<void> {
+  try {
+    post({ kind: 'trusted', fingerprints: (await keystore!.keysForName(name)).map((k) => k.fingerprint) });
+  } catch (e) {
+    post({ kind: 'trusted', error: serializeError(e) });
+  }
+}
+
+// Raw data and the ends, one at a time and in order (a chain of promises); acks and
+// abandonment at once, since a raw batch may be waiting for exactly those.
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (msg: ToWorker) => {
+  if (msg.kind === 'tar-ack') return tarAck(msg.bytes);
+  if (msg.kind === 'tar-abandon') return abandonTar();
   queue = queue.then(async () => {
     switch (msg.kind) {
       case 'init': return init(msg);
       case 'raw': return raw(Buffer.from(msg.buf, 0, msg.length));
-      case 'tar': hash.update(Buffer.from(msg.buf, 0, msg.length)); return;
       case 'raw-end': return rawEnd(msg.complete);
-      case 'tar-end': post({ kind: 'tar-digest', hex: hash.digest('hex') }); return;
+      case 'tar-input-end': return tarInputEnd(msg.error);
+      case 'trusted-for': return trustedFor(msg.name);
     }
   }).catch((e: unknown) => {
     // Unexpected (a key that no longer parses, ...): the import fails with it.

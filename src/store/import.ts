@@ -1,8 +1,9 @@
 /**
- * Importing an ACI in a single read of its source. Every chunk goes
- *   (1) as is to a staging blob file and to the signature verifier, and
- *   (2) through the decompressor and a sha512 counter (the image ID) into the extractor,
- *       which unpacks it into a staging tree.
+ * Importing an ACI in a single read of its source. Every chunk goes to the digester
+ * (digester.ts, a worker thread when available), which
+ *   (1) writes it as is to a staging blob file and feeds the signature verifier, and
+ *   (2) decompresses it and hashes the tar (the image ID); the tar comes back here, to the
+ *       extractor, which unpacks it into a staging tree.
  * Only when the bytes are verified, the signer is trusted for the name in the manifest and
  * the manifest is what was asked for, do the tree, blob, manifest and finally the info enter
  * the store, each by rename. On failure the staging directory is deleted; after a SIGKILL it
@@ -10,15 +11,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable, Transform, finished, pipeline } from 'node:stream';
+import { Readable, Transform, finished, pipeline } from 'node:stream';
 import type { ImageManifest } from '../image/types.js';
 import { parseImageManifest } from '../image/manifest.js';
-import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
-import { assertTrustedFor, expiredSinceWarning } from '../trust/verify.js';
-import { startDigester, writeWithBackpressure, type Digester } from './digester.js';
+import { assertTrustedFingerprint, expiredSinceWarning } from '../trust/trust-check.js';
+import { startDigester, type Digester } from './digester.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { info, warn } from '../util/log.js';
 import { ID_PREFIX, type ImageInfo, type ImageSource, type ImageStore } from './imagestore.js';
@@ -45,21 +45,19 @@ interface PassResult { tarHash: string; tarBytes: number; blobBytes: number; man
 /** Reading the source failed (network, file), or unpacking what was read did. */
 type PassOutcome = { ok: PassResult } | { sourceError: unknown } | { unpackError: unknown };
 
-/** Decompress, hash and extract what is written to `raw`. */
-async function unpack(raw: PassThrough, treeDir: string, limits: Limits, digester: Digester): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
+/** Extract the tar the digester decompresses (it hashes it too), within the size limit. */
+async function unpack(treeDir: string, limits: Limits, digester: Digester): Promise<{ tarHash: string; tarBytes: number; manifest: Buffer }> {
   const asRoot = process.getuid?.() === 0;
-  const { stream } = await sniffAndDecompress(raw);
   let tarBytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       tarBytes += chunk.length;
       // A decompression bomb stops here, before its bytes reach the disk.
       if (tarBytes > limits.expanded.bytes) return done(sizeLimitError(limits.source, limits.expanded, 'expanded'));
-      digester.tar(chunk);
       done(null, chunk);
     },
   });
-  pipeline(stream, counter, () => {}); // errors reach counter, and through it the extractor
+  pipeline(digester.tar, counter, () => {}); // errors reach counter, and through it the extractor
   // Only root renders trees (cas/tree is root's); a group rkt member's fetch stores the
   // blob and manifest, and root renders the tree when a pod first uses it.
   const { manifest } = await extractAci(counter, treeDir, { asRoot, ...(asRoot ? {} : { pathFilter: () => false }) });
@@ -75,14 +73,12 @@ async function unpack(raw: PassThrough, treeDir: string, limits: Limits, digeste
  * verification stops it at once.
  */
 async function singlePass(input: Readable, treeDir: string, digester: Digester, limits: Limits): Promise<PassOutcome> {
-  const raw = new PassThrough();
-  raw.on('error', () => {}); // what breaks the unpacking surfaces through `unpacking`
   let unpackFailed = false;
   let limitHit = false;
-  const unpacking = unpack(raw, treeDir, limits, digester).catch((e: unknown) => {
+  const unpacking = unpack(treeDir, limits, digester).catch((e: unknown) => {
     unpackFailed = true;
     limitHit = e instanceof FetchLimitError;
-    raw.destroy();
+    digester.abandonTar();
     throw e;
   });
   unpacking.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
@@ -95,26 +91,22 @@ async function singlePass(input: Readable, treeDir: string, digester: Digester, 
     for await (const chunk of input as AsyncIterable<Buffer>) {
       blobBytes += chunk.length;
       if (blobBytes > limits.download.bytes) throw sizeLimitError(limits.source, limits.download, 'download');
-      await Promise.all([
-        digester.raw(chunk),
-        unpackFailed ? undefined : writeWithBackpressure(raw, chunk),
-      ]);
+      await digester.raw(chunk);
       // A size limit ends the fetch at once; the signature of a truncated image means nothing.
       if (limitHit) break;
       if (verifyFailed || (unpackFailed && !verifying)) break;
     }
   } catch (e) {
-    raw.destroy(e as Error);
+    digester.endTar(e as Error);
     await digester.endRaw(false).catch(() => {}); // stops the verification; `e` is the error to report
     return { sourceError: e };
   }
-  // With an error: a plain destroy() would leave a reader that waits for data hanging.
-  if (verifyFailed) raw.destroy(new Error('signature verification failed'));
-  else raw.end();
+  // With an error: a plain end would leave a reader that waits for data hanging.
+  digester.endTar(verifyFailed ? new Error('signature verification failed') : undefined);
   try {
     await digester.endRaw(!limitHit);
   } catch (e) {
-    raw.destroy(e as Error);
+    digester.abandonTar();
     return { sourceError: e };
   }
   try {
@@ -161,9 +153,9 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     const blobFile = path.join(stage, 'blob');
     fs.mkdirSync(treeDir, { mode: 0o755 });
 
-    const verify = req.verify && { signature: req.verify.signature, keys: await req.verify.keystore.allKeys(), image: req.label };
+    const verify = req.verify && { signature: req.verify.signature, keystore: req.verify.keystore, image: req.label };
     if (!verify) warn('signature verification has been disabled');
-    digester = startDigester({ blobFile, verify });
+    digester = await startDigester({ blobFile, verify });
 
     const { download, expanded } = sizeLimits(req.limits, store.dir);
     const source = req.source.url ?? req.source.path ?? req.label;
@@ -181,7 +173,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
 
     const manifest = parseImageManifest(pass.manifest.toString('utf8'));
     if (signer && req.verify) {
-      await assertTrustedFor(manifest.name, signer, req.verify.keystore);
+      assertTrustedFingerprint(manifest.name, signer, await digester.trustedFor(manifest.name));
       info(`signature verified:\n  ${signer.identities.join('\n  ')}`);
       const expired = expiredSinceWarning(manifest.name, signer);
       if (expired) warn(expired);

@@ -91,7 +91,7 @@ async function readKeyFile(file: KeyFile): Promise<TrustedKey> {
 export class KeyStore {
   private readonly configs: string[];
 
-  constructor(private readonly cfg: KeyStoreConfig) {
+  constructor(readonly cfg: KeyStoreConfig) {
     this.configs = [cfg.systemConfig, cfg.localConfig, ...(cfg.userConfig ? [cfg.userConfig] : [])];
   }
 

@@ -8,10 +8,11 @@
  * RSA keys need 2048 bits or more; SHA-1 signatures are rejected.
  */
 import { PassThrough, Readable, Writable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
+import { ReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { RktError, errorMessage } from '../util/errors.js';
 import { isACIdentifier, keyValidity, type KeyStore, type TrustedKey } from './keystore.js';
+import { assertTrustedFingerprint, expiredSinceWarning } from './trust-check.js';
 
 export interface SignerInfo {
   /** Lowercase hex fingerprint of the signer's PRIMARY key, even when a subkey signed. */
@@ -97,7 +98,7 @@ export function startVerification(
   const data = new PassThrough();
   data.on('error', () => {}); // failures surface through `result`
   const sink = new VerifySink(data);
-  const result = verifyStream(signature, candidateKeys, image, Readable.toWeb(data)).catch((e: unknown) => {
+  const result = verifyStream(signature, candidateKeys, image, webStreamOf(data)).catch((e: unknown) => {
     sink.abandon();
     throw sink.aborted ?? e;
   });
@@ -105,6 +106,24 @@ export function startVerification(
   // whoever awaits `result` still gets the rejection.
   result.catch(() => {});
   return { sink, result };
+}
+
+/**
+ * A web stream of a byte stream's chunks, as views: Readable.toWeb copies every chunk
+ * (new Uint8Array(buffer)), which cost as much as the signature's hashing itself.
+ */
+function webStreamOf(stream: Readable): ReadableStream<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    },
+    cancel(reason) {
+      stream.destroy(reason instanceof Error ? reason : undefined);
+    },
+  }, { highWaterMark: 0 });
 }
 
 async function verifyStream(signatureBytes: Buffer, candidates: TrustedKey[], image: string | undefined, data: ReadableStream): Promise<SignerInfo> {
@@ -159,12 +178,6 @@ async function verifyStream(signatureBytes: Buffer, candidates: TrustedKey[], im
   return { fingerprint: fp, identities: signer.key.getUserIDs(), expiredSince: expired, signedAt };
 }
 
-/** The warning for an image whose signing key has expired since it signed. */
-export function expiredSinceWarning(image: string, signer: SignerInfo): string | undefined {
-  if (!signer.expiredSince) return undefined;
-  const made = signer.signedAt ? ` (signed ${signer.signedAt.toISOString()})` : '';
-  return `key ${signer.fingerprint} that signed image "${image}"${made} expired on ${signer.expiredSince.toISOString()}: the signature predates it and is accepted; ask the publisher for an image signed with a current key`;
-}
 
 function revokedError(what: string, fp: string, keyFile: string): RktError {
   return new RktError(`${what} is signed by key ${fp}, which was revoked by its owner: get an image signed with a current key and remove "${keyFile}"`);
@@ -172,9 +185,7 @@ function revokedError(what: string, fp: string, keyFile: string): RktError {
 
 /** After the manifest is read: the signer must be trusted for the image's own name. */
 export async function assertTrustedFor(imageName: string, signer: SignerInfo, store: KeyStore): Promise<void> {
-  const trusted = await store.keysForName(imageName);
-  if (trusted.some((k) => k.fingerprint === signer.fingerprint)) return;
-  throw new RktError(
-    `image "${imageName}" is signed by key ${signer.fingerprint}, which is not trusted for "${imageName}": trust it with "rkt trust --prefix=${imageName} <key file>"`,
-  );
+  assertTrustedFingerprint(imageName, signer, (await store.keysForName(imageName)).map((k) => k.fingerprint));
 }
+
+export { expiredSinceWarning };

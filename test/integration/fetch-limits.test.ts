@@ -334,4 +334,15 @@ suite('fetch with the digest worker', () => {
     expect(r.stderr).toContain('which is not in the trust store: trust it with "rkt trust --prefix=');
     for (const d of ['tmp', 'blob', 'tree', 'info']) expect(stored(d)).toEqual([]);
   }, 60_000);
+
+  test('a signer trusted only for another prefix is refused by name, nothing stored', async () => {
+    trustKey(env.localConfig, 'example.com/other', key);
+    fs.writeFileSync(`${file}.asc`, await sign(key, aci));
+    const r = await rktBackground(env, ['fetch', file]).done;
+    expect(r.code).toBe(254);
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe(
+      `fetch: image "example.com/worker" is signed by key ${key.fingerprint}, which is not trusted for "example.com/worker": trust it with "rkt trust --prefix=example.com/worker <key file>"`,
+    );
+    for (const d of ['tmp', 'blob', 'tree', 'info']) expect(stored(d)).toEqual([]);
+  }, 60_000);
 });
