@@ -123,10 +123,10 @@ async function sweepOne(sweeper: Sweeper, pod: Pod, claimed: string): Promise<bo
 }
 
 /** Claims a garbage pod and tears it down; its dir goes when the sweeper finishes. */
-async function claimPod(dataDir: string, pod: Pod, sweeper: Sweeper): Promise<boolean> {
+async function claimPod(dataDir: string, pod: Pod, sweeper: Sweeper, announce = false): Promise<boolean> {
   const claimed = path.join(podsRoot(dataDir), 'garbage', `.${pod.uuid}.deleting.${process.pid}`);
   try { fs.renameSync(pod.dir, claimed); } catch { return true; } // another gc or rm has it
-  process.stdout.write(`Garbage collecting pod "${pod.uuid}"\n`);
+  if (announce) process.stdout.write(`Garbage collecting pod "${pod.uuid}"\n`); // gc's line; rm prints the UUID
   return sweepOne(sweeper, pod, claimed);
 }
 
@@ -165,7 +165,7 @@ export async function gcPods(host: Host, dataDir: string, opts: GcOptions): Prom
       continue;
     }
     if (isHeld(host, pod.dir) && pod.stateDir === 'exited-garbage') continue;
-    if (!(await claimPod(dataDir, pod, sweeper))) failed++;
+    if (!(await claimPod(dataDir, pod, sweeper, true))) failed++;
   }
   return failed + sweeper.finish();
 }

@@ -23,6 +23,7 @@ import { resolveUser, resolveGroup, passwdEntry } from './users.js';
 import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
 import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
 import { resolveInRootfs } from './rootfs-path.js';
+import { checkStartFlags } from './validate.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -210,12 +211,15 @@ function layoutPodDir(dir: string, pod: PreparedPod): void {
 
 export interface PrepareResult { pod: Pod; prepared: PreparedPod }
 
-/** Images are fetched BEFORE the pod exists, so a fetch failure leaves no pod behind. */
-export async function preparePod(host: Host, globals: GlobalOptions, args: RunArgs): Promise<PrepareResult> {
+/**
+ * Images are fetched and every flag is checked BEFORE the pod exists, so a fetch
+ * failure or a bad flag leaves no pod behind. `run` is false for `rkt prepare`.
+ */
+export async function preparePod(host: Host, globals: GlobalOptions, args: RunArgs, run = true): Promise<PrepareResult> {
   const podFlags = args.pod;
   rejectUnsupported(podFlags);
   const manifestFile = flagString(podFlags, 'pod-manifest');
-  if (manifestFile) return preparePodManifest(host, globals, args, manifestFile);
+  if (manifestFile) return preparePodManifest(host, globals, args, manifestFile, run);
   if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
   const policy = pullPolicy(podFlags);
   const images = [];
@@ -238,11 +242,12 @@ export async function preparePod(host: Host, globals: GlobalOptions, args: RunAr
   const appNames = new Set<string>();
   const apps: PreparedApp[] = [];
   for (let i = 0; i < args.apps.length; i++) apps.push(await resolveApp(ctx, args.apps[i], images[i].id, appNames));
+  await checkStartFlags(host, globals, apps, flagList(podFlags, 'port'), podFlags, run);
   for (const img of images) ctx.store.touch(img.id);
   return writePod(host, globals, podFlags, apps, volumes);
 }
 
-async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunArgs, file: string): Promise<PrepareResult> {
+async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunArgs, file: string, run: boolean): Promise<PrepareResult> {
   const conflicting = ['volume', 'port', 'set-env', 'set-env-file'].filter((f) => flagList(args.pod, f).length > 0);
   if (args.apps.length > 0 || args.podMounts.length > 0 || conflicting.length > 0 || flagBool(args.pod, 'inherit-env') || flagBool(args.pod, 'store-only') || flagBool(args.pod, 'no-store')) {
     fail('conflicting flags set with --pod-manifest (see --help): give images, volumes, ports and environment in the manifest');
@@ -279,15 +284,13 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');
+  await checkStartFlags(host, globals, apps, [], args.pod, run);
   return writePod(host, globals, args.pod, apps, volumes);
 }
 
 function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps: PreparedApp[], volumes: PodVolume[]): PrepareResult {
   const pod = createPod(host, globals.dir, process.pid);
   const uuidFile = flagString(podFlags, 'uuid-file-save');
-  if (uuidFile) {
-    fs.writeFileSync(uuidFile, pod.uuid, { mode: 0o644 });
-  }
   const prepared: PreparedPod = {
     uuid: pod.uuid,
     apps,
@@ -298,6 +301,9 @@ function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps
     openPaths: globals.insecure.has('paths'),
   };
   try {
+    if (uuidFile) {
+      try { fs.writeFileSync(uuidFile, pod.uuid, { mode: 0o644 }); } catch (e) { fail(`cannot write --uuid-file-save ${uuidFile}: ${(e as Error).message}: give a writable path`); }
+    }
     layoutPodDir(pod.dir, prepared);
     fs.writeFileSync(path.join(pod.dir, 'pod'), JSON.stringify(podManifestOf(prepared)), { mode: 0o640 });
     fs.writeFileSync(path.join(pod.dir, RUNTIME_FILE), JSON.stringify(prepared));

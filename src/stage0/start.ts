@@ -11,7 +11,8 @@ import type { GlobalOptions } from '../cli/globals.js';
 import { flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
-import { parseNetFlag, parsePortFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
+import { parseNetFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
+import { ipcShared, resolvePorts } from './validate.js';
 import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
@@ -26,22 +27,6 @@ const STOP_GRACE_SECONDS = 10;
 export interface StartOptions {
   netFlags: FlagValues;
   interactive: boolean;
-}
-
-function ipcShared(flags: FlagValues): boolean {
-  const ipc = flagString(flags, 'ipc') ?? 'auto';
-  if (!['auto', 'private', 'parent'].includes(ipc)) fail(`invalid --ipc "${ipc}": use auto, private or parent`);
-  return ipc === 'parent';
-}
-
-/** Forwarded ports, matched by name to a port some app's image declares. */
-function resolvePorts(pod: PreparedPod) {
-  return pod.ports.map((spec) => {
-    const fwd = parsePortFlag(spec);
-    const decl = pod.apps.flatMap((a) => a.ports).find((p) => p.name === fwd.name);
-    if (!decl) fail(`--port ${spec}: no app in this pod declares a port named "${fwd.name}" (see "rkt image cat-manifest")`);
-    return { ...fwd, podPort: decl.port, protocol: decl.protocol as 'tcp' | 'udp' };
-  });
 }
 
 function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1]): AppMount[] {
@@ -149,7 +134,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
 export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; script: string }> {
   const flags = opts.netFlags;
   const mode: NetMode = parseNetFlag(flagList(flags, 'net'));
-  const ports = resolvePorts(prepared);
+  const ports = resolvePorts(prepared.apps, prepared.ports);
   assertPortsAllowed(mode, ports);
   if (opts.interactive && prepared.apps.length > 1) fail('--interactive works with one app only: run a single image');
   const sharedIpc = ipcShared(flags);
