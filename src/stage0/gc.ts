@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Host } from '../host/host.js';
 import { info, warn } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { isHeld, listPods, Pod, podState, podsRoot, stampState, stateAgeMs, transition } from './pod.js';
+import { ensurePodsDirs, isHeld, listPods, Pod, podState, podsRoot, stampState, stateAgeMs, transition } from './pod.js';
 import { formatDurationMs } from '../util/duration.js';
 import { CGROUPS_FILE } from './start.js';
 import type { CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
@@ -153,6 +153,8 @@ function abandonedClaims(host: Host, dataDir: string): Array<{ pod: Pod; dir: st
 }
 
 export async function gcPods(host: Host, dataDir: string, opts: GcOptions): Promise<number> {
+  // Marking renames into exited-garbage/ and garbage/: a data dir missing them would keep its pods forever.
+  if (fs.existsSync(podsRoot(dataDir))) ensurePodsDirs(dataDir);
   markPods(host, dataDir, opts);
   if (opts.markOnly) return 0;
   let failed = 0;
