@@ -183,7 +183,7 @@ function podManifestOf(pod: PreparedPod): PodManifest {
 
 /** Creates per-app overlay dirs (or rootfs copies) and empty-volume dirs. */
 function layoutPodDir(dir: string, pod: PreparedPod): void {
-  for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc', 'etc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   const masked = path.join(dir, 'stage1', 'masked');
   fs.writeFileSync(masked, '');
   fs.chmodSync(masked, 0);

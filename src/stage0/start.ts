@@ -30,7 +30,8 @@ export interface StartOptions {
 }
 
 function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1]): AppMount[] {
-  const etc = path.join(dir, 'etc');
+  // Next to the stage1 scripts: one dir less per pod to create and delete.
+  const etc = path.join(dir, 'stage1');
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
     const p = path.join(etc, `${app.name}-${name}`);
@@ -202,7 +203,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));
     fs.writeFileSync(path.join(s1, 'run.sh'), renderRunScript(plan));
-    fs.writeFileSync(path.join(dir, 'hostname'), hostname);
     const running = transition(pod, globals.dir, 'run');
     return { pod: running, script: path.join(running.dir, 'stage1', 'run.sh') };
   } catch (e) {
