@@ -16,7 +16,7 @@ export const command: Command = {
   async run({ parsed, rawArgs }) {
     const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
     const globals = runGlobals(parsed.values, args);
-    const { pod } = await preparePod(realHost, globals, args);
+    const { pod } = await preparePod(realHost, globals, args, false);
     stampState(realHost, transition(pod, globals.dir, 'prepared').dir);
     if (!flagBool(args.pod, 'quiet')) info(`pod ${pod.uuid} is prepared`);
     process.stdout.write(`${pod.uuid}\n`);

@@ -3,7 +3,7 @@ import { realHost } from '../host/real.js';
 import { errorMessage } from '../util/errors.js';
 import { deletePod } from '../stage0/gc.js';
 import { podState, refind, transition } from '../stage0/pod.js';
-import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
+import { eachPodFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 
 export const command: Command = {
   name: 'rm',
@@ -14,8 +14,14 @@ export const command: Command = {
   async run({ globals, parsed }) {
     let failed = 0;
     let pods;
-    try { pods = podsFromArgs(globals.dir, parsed); } catch (e) { process.stderr.write(`rm: ${errorMessage(e)}\n`); return 254; }
-    for (const found of pods) {
+    try { pods = eachPodFromArgs(globals.dir, parsed); } catch (e) { process.stderr.write(`rm: ${errorMessage(e)}\n`); return 254; }
+    // Each pod is handled on its own, as rkt: one failure does not keep the others.
+    for (const { pod: found, error } of pods) {
+      if (!found) {
+        process.stderr.write(`rm: ${error}\n`);
+        failed++;
+        continue;
+      }
       const state = podState(realHost, found);
       if (state === 'running' || state === 'preparing' || state === 'embryo') {
         process.stderr.write(`rm: pod "${found.uuid}" is currently ${state === 'running' ? 'running' : 'being prepared'}: stop it first with "rkt stop ${found.uuid}"\n`);
@@ -29,6 +35,7 @@ export const command: Command = {
       if (await deletePod(realHost, globals.dir, pod)) process.stdout.write(`"${pod.uuid}"\n`);
       else failed++;
     }
+    if (failed > 0) process.stderr.write(`rm: failed to remove ${failed} of ${pods.length} pod(s)\n`);
     return failed > 0 ? 254 : 0;
   },
 };

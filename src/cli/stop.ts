@@ -4,7 +4,7 @@ import { realHost } from '../host/real.js';
 import { errorMessage } from '../util/errors.js';
 import { podState } from '../stage0/pod.js';
 import { podHolderPid, podInitPid } from '../stage0/procs.js';
-import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
+import { eachPodFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 
 export const command: Command = {
   name: 'stop',
@@ -14,9 +14,15 @@ export const command: Command = {
   async run({ globals, parsed }) {
     let failed = 0;
     let pods;
-    try { pods = podsFromArgs(globals.dir, parsed); } catch (e) { process.stderr.write(`stop: ${errorMessage(e)}\n`); return 254; }
+    try { pods = eachPodFromArgs(globals.dir, parsed); } catch (e) { process.stderr.write(`stop: ${errorMessage(e)}\n`); return 254; }
     const force = flagBool(parsed.values, 'force');
-    for (const pod of pods) {
+    // Each pod is handled on its own, as rkt: one failure does not keep the others running.
+    for (const { pod, error } of pods) {
+      if (!pod) {
+        process.stderr.write(`stop: ${error}\n`);
+        failed++;
+        continue;
+      }
       if (podState(realHost, pod) !== 'running') {
         process.stderr.write(`stop: pod "${pod.uuid}" is already stopped\n`);
         continue;
@@ -37,6 +43,7 @@ export const command: Command = {
       }
       process.stdout.write(`"${pod.uuid}"\n`);
     }
+    if (failed > 0) process.stderr.write(`stop: failed to stop ${failed} of ${pods.length} pod(s)\n`);
     return failed > 0 ? 254 : 0;
   },
 };

@@ -27,6 +27,7 @@ import { configPodPidsLimit, parsePidsLimit } from './limits.js';
 import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp/filter.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
+import { checkStartFlags } from './validate.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -206,7 +207,7 @@ function podManifestOf(pod: PreparedPod): PodManifest {
  */
 function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
   makePodPrivateDirs(dir);
-  for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc', 'etc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   const masked = path.join(dir, 'stage1', 'masked');
   fs.writeFileSync(masked, '');
   fs.chmodSync(masked, 0);
@@ -236,12 +237,15 @@ function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
 
 export interface PrepareResult { pod: Pod; prepared: PreparedPod }
 
-/** Images are fetched BEFORE the pod exists, so a fetch failure leaves no pod behind. */
-export async function preparePod(host: Host, globals: GlobalOptions, args: RunArgs): Promise<PrepareResult> {
+/**
+ * Images are fetched and every flag is checked BEFORE the pod exists, so a fetch
+ * failure or a bad flag leaves no pod behind. `run` is false for `rkt prepare`.
+ */
+export async function preparePod(host: Host, globals: GlobalOptions, args: RunArgs, run = true): Promise<PrepareResult> {
   const podFlags = args.pod;
   rejectUnsupported(podFlags);
   const manifestFile = flagString(podFlags, 'pod-manifest');
-  if (manifestFile) return preparePodManifest(host, globals, args, manifestFile);
+  if (manifestFile) return preparePodManifest(host, globals, args, manifestFile, run);
   if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
   // Checked before anything is fetched or created.
   for (const a of args.apps) parsePidsLimit(flagString(a.flags, 'pids-limit'));
@@ -267,11 +271,12 @@ export async function preparePod(host: Host, globals: GlobalOptions, args: RunAr
   const appNames = new Set<string>();
   const apps: PreparedApp[] = [];
   for (let i = 0; i < args.apps.length; i++) apps.push(await resolveApp(ctx, args.apps[i], images[i].id, appNames));
+  await checkStartFlags(host, globals, apps, flagList(podFlags, 'port'), podFlags, run);
   for (const img of images) ctx.store.touch(img.id);
   return writePod(host, globals, podFlags, apps, volumes);
 }
 
-async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunArgs, file: string): Promise<PrepareResult> {
+async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunArgs, file: string, run: boolean): Promise<PrepareResult> {
   const conflicting = ['volume', 'port', 'set-env', 'set-env-file'].filter((f) => flagList(args.pod, f).length > 0);
   if (args.apps.length > 0 || args.podMounts.length > 0 || conflicting.length > 0 || flagBool(args.pod, 'inherit-env') || flagBool(args.pod, 'store-only') || flagBool(args.pod, 'no-store')) {
     fail('conflicting flags set with --pod-manifest (see --help): give images, volumes, ports and environment in the manifest');
@@ -310,6 +315,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');
+  await checkStartFlags(host, globals, apps, [], args.pod, run);
   return writePod(host, globals, args.pod, apps, volumes);
 }
 
@@ -323,9 +329,6 @@ async function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues
   }
   const pod = createPod(host, globals.dir, process.pid);
   const uuidFile = flagString(podFlags, 'uuid-file-save');
-  if (uuidFile) {
-    fs.writeFileSync(uuidFile, pod.uuid, { mode: 0o644 });
-  }
   const prepared: PreparedPod = {
     uuid: pod.uuid,
     apps,
@@ -336,6 +339,9 @@ async function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues
     openPaths: globals.insecure.has('paths'),
   };
   try {
+    if (uuidFile) {
+      try { fs.writeFileSync(uuidFile, pod.uuid, { mode: 0o644 }); } catch (e) { fail(`cannot write --uuid-file-save ${uuidFile}: ${(e as Error).message}: give a writable path`); }
+    }
     let range: UidRange | undefined;
     if (privateUsers) range = allocateRange(host, globals.dir, pod.uuid, pod.dir);
     layoutPodDir(pod.dir, prepared, range?.base ?? 0);

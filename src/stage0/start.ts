@@ -11,7 +11,8 @@ import type { GlobalOptions } from '../cli/globals.js';
 import { flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
-import { parseNetFlag, parsePortFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
+import { parseNetFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
+import { ipcShared, resolvePorts } from './validate.js';
 import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
@@ -31,24 +32,9 @@ export interface StartOptions {
   interactive: boolean;
 }
 
-function ipcShared(flags: FlagValues): boolean {
-  const ipc = flagString(flags, 'ipc') ?? 'auto';
-  if (!['auto', 'private', 'parent'].includes(ipc)) fail(`invalid --ipc "${ipc}": use auto, private or parent`);
-  return ipc === 'parent';
-}
-
-/** Forwarded ports, matched by name to a port some app's image declares. */
-function resolvePorts(pod: PreparedPod) {
-  return pod.ports.map((spec) => {
-    const fwd = parsePortFlag(spec);
-    const decl = pod.apps.flatMap((a) => a.ports).find((p) => p.name === fwd.name);
-    if (!decl) fail(`--port ${spec}: no app in this pod declares a port named "${fwd.name}" (see "rkt image cat-manifest")`);
-    return { ...fwd, podPort: decl.port, protocol: decl.protocol as 'tcp' | 'udp' };
-  });
-}
-
 function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1]): AppMount[] {
-  const etc = path.join(dir, 'etc');
+  // Next to the stage1 scripts: one dir less per pod to create and delete.
+  const etc = path.join(dir, 'stage1');
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
     const p = path.join(etc, `${app.name}-${name}`);
@@ -170,7 +156,7 @@ const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir
 export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; script: string }> {
   const flags = opts.netFlags;
   const mode: NetMode = parseNetFlag(flagList(flags, 'net'));
-  const ports = resolvePorts(prepared);
+  const ports = resolvePorts(prepared.apps, prepared.ports);
   assertPortsAllowed(mode, ports);
   if (opts.interactive && prepared.apps.length > 1) fail('--interactive works with one app only: run a single image');
   const sharedIpc = ipcShared(flags);
@@ -258,7 +244,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
     fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));
     fs.writeFileSync(path.join(s1, 'run.sh'), renderRunScript(plan));
-    fs.writeFileSync(path.join(dir, 'hostname'), hostname);
     const running = transition(pod, globals.dir, 'run');
     return { pod: running, script: path.join(running.dir, 'stage1', 'run.sh') };
   } catch (e) {

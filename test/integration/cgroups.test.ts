@@ -2,13 +2,14 @@
  * The cgroups layer against this machine's real kernel (hybrid: v1 controllers plus a
  * cgroup2 mount holding only hugetlb). Needs root; every pod cgroup is removed again.
  */
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { afterEach, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cgroupManager, type CgroupManager, type PodCgroups } from '../../src/cgroups/cgroups.js';
 import { realHost } from '../../src/host/real.js';
+import { describeIf } from '../helpers/rkt.js';
 
 const isRoot = process.getuid?.() === 0;
 const MiB128 = 134217728;
@@ -50,7 +51,7 @@ function runJoined(procsFiles: string[], script: string): ChildProcess {
   return spawn('sh', ['-c', `for f; do echo 0 > "$f" || exit 90; done; ${script}`, 'sh', ...procsFiles], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
-(isRoot ? describe : describe.skip)(isRoot ? 'cgroups on this host' : 'cgroups on this host (skipped: needs root)', () => {
+describeIf(isRoot ? undefined : 'needs root')('cgroups on this host', () => {
   let mgr: CgroupManager;
   let cg: PodCgroups | undefined;
   let uuid: string;

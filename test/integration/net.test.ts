@@ -3,7 +3,7 @@
  * iproute2 and iptables, as root. Every namespace, veth, IPAM lease and NAT chain it
  * makes is removed again, and the test checks that none of it is left.
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -15,6 +15,7 @@ import { realHost } from '../../src/host/real.js';
 import { parseNetFlag } from '../../src/net/netflag.js';
 import { readNetInfo, setupPodNetworks, teardownPodNetworks, type PodNetSetup } from '../../src/net/network.js';
 import type { ForwardedPort } from '../../src/net/portfwd.js';
+import { describeIf } from '../helpers/rkt.js';
 
 function which(cmd: string): boolean {
   try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
@@ -28,7 +29,6 @@ const missing = [
 const SKIP = missing.length > 0
   ? `needs ${missing.join(', ')} (run as root after: apt-get install containernetworking-plugins iptables iproute2 busybox-static)`
   : '';
-if (SKIP) process.stderr.write(`net integration tests skipped: ${SKIP}\n`);
 
 function sh(file: string, args: string[]): string {
   return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
@@ -106,7 +106,7 @@ function hostAddress(): string {
   throw new Error('no non-loopback IPv4 address on this host');
 }
 
-const d = SKIP ? describe.skip : describe;
+const d = describeIf(SKIP || undefined);
 
 d('pod networking with real CNI plugins', () => {
   const procs: ChildProcess[] = [];
@@ -285,4 +285,3 @@ d('pod networking with real CNI plugins', () => {
   });
 });
 
-if (SKIP) test.skip(`net integration: ${SKIP}`, () => undefined);

@@ -4,16 +4,14 @@
  * command line: environment, user and group, working dir and volumes. Everything is
  * checked from inside the pod with busybox.
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUSYBOX_ACI, IMAGES, RKT, RktEnv, makeEnv, rkt, skipReason } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, IMAGES, RKT, RktEnv, makeEnv, rkt, describeIf, skipReason } from '../helpers/rkt.js';
 import { INSECURE, buildBusyboxAci, listJson, podTraces, sections, shArgs, statusText, teardown } from '../helpers/pods.js';
 
-const skip = skipReason();
-if (skip) process.stderr.write(`pod-cli integration tests skipped: ${skip}\n`);
-const suite = skip ? describe.skip : describe;
+const suite = describeIf(skipReason());
 
 /** The error line of a failed rkt command: its last stderr line. */
 function errorLine(stderr: string): string {

@@ -4,15 +4,13 @@
  * the data dir, the mount table, the cgroup trees or the process table. And 50 pods
  * started at once, with `rkt list` and `rkt gc` running meanwhile.
  */
-import { afterAll, describe, expect, test } from '@jest/globals';
+import { afterAll, expect, test } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { BUSYBOX_ACI, ETCD_ACI, RKT, RktEnv, hostFootprint, makeEnv, rkt, rktBackground, skipReason, waitFor } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, ETCD_ACI, RKT, RktEnv, hostFootprint, makeEnv, rkt, rktBackground, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
 import { INSECURE, descendants, podUuids, listJson, podProcess, podTraces, shArgs, sleep, startPod, statusJson, teardown } from '../helpers/pods.js';
 
-const skip = skipReason();
-if (skip) process.stderr.write(`pod-faults integration tests skipped: ${skip}\n`);
-const suite = skip ? describe.skip : describe;
+const suite = describeIf(skipReason());
 
 
 const alive = (pid: number) => fs.existsSync(`/proc/${pid}`);
@@ -57,7 +55,7 @@ suite('pod faults', () => {
     const app = podProcess(env, pod.uuid, /sleep 1000$/);
     pod.child.kill('SIGKILL');
     await pod.done;
-    await waitFor(() => !alive(app!), 3_000, 'the app to die with its pod');
+    await waitFor(() => !alive(app!), 15_000, 'the app to die with its pod');
     expect(statusJson(env, pod.uuid).state).toBe('exited');
     expectCollected(env, [pod.uuid]);
   });
@@ -67,10 +65,10 @@ suite('pod faults', () => {
     const pod = await startPod(env, shArgs(['--net=host'], [], "trap 'echo stopping; sleep 5; exit 0' TERM; echo ready; while :; do sleep 0.1; done"), 'ready');
     const app = podProcess(env, pod.uuid, /^\/bin\/sh -c trap/);
     pod.child.kill('SIGTERM');
-    await waitFor(() => pod.output().stdout.includes('stopping'), 5_000, 'the app to start stopping');
+    await waitFor(() => pod.output().stdout.includes('stopping'), 15_000, 'the app to start stopping');
     pod.child.kill('SIGKILL');
     await pod.done;
-    await waitFor(() => !alive(app!), 3_000, 'the app to die with its pod');
+    await waitFor(() => !alive(app!), 15_000, 'the app to die with its pod');
     expectCollected(env, [pod.uuid]);
   });
 
@@ -108,5 +106,5 @@ suite('pod faults', () => {
       expect(p.apps.map((a) => a.exit_code)).toEqual([0]);
     }
     expectCollected(env, pods.map((p) => p.name));
-  }, 120_000);
+  });
 });

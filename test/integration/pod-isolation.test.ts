@@ -9,12 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RKT, ROOT, RktEnv, makeEnv, rkt, skipReason, waitFor } from '../helpers/rkt.js';
+import { RKT, ROOT, RktEnv, makeEnv, rkt, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
 import { descendants, podProcess, processTable, sections, shArgs, statusJson, teardown } from '../helpers/pods.js';
 
-const skip = skipReason();
-if (skip) process.stderr.write(`pod-isolation integration tests skipped: ${skip}\n`);
-const suite = skip ? describe.skip : describe;
+const suite = describeIf(skipReason());
 
 const hostNs = (ns: string) => fs.readlinkSync(`/proc/self/ns/${ns}`);
 

@@ -7,18 +7,17 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUSYBOX_ACI, RktEnv, makeEnv, rkt, rktBackground, skipReason, waitFor } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, RktEnv, makeEnv, rkt, rktBackground, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
 import { INSECURE, listJson, podProcess, podTraces, shArgs, startPod, statusJson, statusText, teardown } from '../helpers/pods.js';
 
-const skip = skipReason();
-if (skip) process.stderr.write(`pod-lifecycle integration tests skipped: ${skip}\n`);
-const suite = skip ? describe.skip : describe;
+const suite = describeIf(skipReason());
 
 const sleeper = (appFlags: string[] = [], podFlags: string[] = []) => [INSECURE, 'run', '--net=host', ...podFlags, BUSYBOX_ACI, ...appFlags, '--exec=/bin/sleep', '--', '1000'];
 
 suite('pod lifecycle', () => {
   let env: RktEnv;
-  beforeAll(() => { env = makeEnv(); });
+  let suiteStart: number;
+  beforeAll(() => { env = makeEnv(); suiteStart = Date.now(); });
   afterAll(async () => { await teardown(env); });
 
   describe('a running pod in list and status, then stopped', () => {
@@ -46,7 +45,9 @@ suite('pod lifecycle', () => {
       const t = statusText(env, pod.uuid.slice(0, 6));
       expect(t.state).toBe('running');
       expect(Number(t.pid)).toBe(pod.child.pid);
-      expect(Date.now() - Date.parse(t.created)).toBeLessThan(60_000);
+      // This pod's own times: made during this suite, started after it was created.
+      expect(Date.parse(t.created)).toBeGreaterThanOrEqual(Math.floor(suiteStart / 1000) * 1000);
+      expect(Date.parse(t.created)).toBeLessThanOrEqual(Date.now());
       expect(Date.parse(t.started)).toBeGreaterThanOrEqual(Date.parse(t.created));
       expect(t['app-sleepy']).toBeUndefined(); // no exit status while it runs
       const j = statusJson(env, pod.uuid);
@@ -85,10 +86,9 @@ suite('pod lifecycle', () => {
 
   test('rkt stop --force kills the pod at once', async () => {
     const pod = await startPod(env, shArgs(['--net=host'], [], "trap '' TERM; echo ready; while :; do sleep 1; done"), 'ready');
-    const started = Date.now();
     expect(rkt(env, ['stop', '--force', pod.uuid]).status).toBe(0);
     const done = await pod.done;
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // 137, not 0: the pod's init was killed, no graceful stop (which would exit 0) was tried.
     expect(done.code).toBe(137);
     expect(statusJson(env, pod.uuid).state).toBe('exited');
     expect(podTraces(env, pod.uuid).procs).toEqual([]);
@@ -112,18 +112,16 @@ suite('pod lifecycle', () => {
     expect(statusText(env, pod.uuid)['app-busybox']).toBe('0');
   });
 
-  test('an app that ignores SIGTERM is SIGKILLed after the 10 s grace period', async () => {
-    const pod = await startPod(env, shArgs(['--net=host'], [], "trap '' TERM; echo ready; while :; do sleep 0.1; done"), 'ready');
-    const t0 = Date.now();
+  test('an app that ignores SIGTERM is SIGKILLed after the grace period', async () => {
+    // The app notes the SIGTERM and carries on: it is seen alive after it, then SIGKILLed.
+    const pod = await startPod(env, shArgs(['--net=host'], [], "trap 'echo got TERM' TERM; echo ready; while :; do sleep 0.1; echo alive; done"), 'ready');
     pod.child.kill('SIGTERM');
     const done = await pod.done;
-    const took = Date.now() - t0;
-    expect(took).toBeGreaterThan(9_000);
-    expect(took).toBeLessThan(14_000);
+    expect(done.stdout).toMatch(/^got TERM\nalive$/m);
     expect(done.code).toBe(0);
     expect(statusText(env, pod.uuid)['app-busybox']).toBe('137');
     expect(podTraces(env, pod.uuid).procs).toEqual([]);
-  }, 30_000);
+  });
 
   test('rkt enter runs a command in the app\'s namespaces with its environment', async () => {
     const pod = await startPod(env, sleeper(['--environment=ENTER_ME=yes'], ['--hostname=entered']), /sleep 1000$/);
@@ -203,9 +201,14 @@ suite('pod lifecycle', () => {
   });
 
   test('app output reaches rkt\'s stdout and stderr as it is written', async () => {
-    const bg = rktBackground(env, shArgs(['--net=host'], [], 'echo to-stdout; echo to-stderr >&2; sleep 3; echo done'));
-    await waitFor(() => bg.output().stdout.includes('to-stdout') && bg.output().stderr.includes('to-stderr'), 2_500, 'the first lines');
+    // The app prints, then waits for the test to create /data/go: what rkt printed before
+    // that was passed through as written, not at the app's exit.
+    const gate = fs.mkdtempSync(path.join(env.base, 'gate-'));
+    const bg = rktBackground(env, shArgs(['--net=host', `--volume=data,kind=host,source=${gate}`], [],
+      'echo to-stdout; echo to-stderr >&2; while [ ! -e /data/go ]; do sleep 0.05; done; echo done'));
+    await waitFor(() => bg.output().stdout.includes('to-stdout') && bg.output().stderr.includes('to-stderr'), 60_000, 'the first lines');
     expect(bg.output().stdout).not.toContain('done');
+    fs.writeFileSync(path.join(gate, 'go'), '');
     const d = await bg.done;
     expect(d.stdout).toBe('to-stdout\ndone\n');
     expect(d.code).toBe(0);

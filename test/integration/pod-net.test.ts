@@ -12,7 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  BUSYBOX_ACI, ETCD_ACI, IMAGES_KEY, RKT, cleanup, hostFootprint, makeEnv, rkt, rktBackground, runBusybox, skipReason, type RktEnv,
+  BUSYBOX_ACI, ETCD_ACI, IMAGES_KEY, RKT, cleanup, describeIf, hostFootprint, makeEnv, rkt, rktBackground, runBusybox, skipReason, type RktEnv,
 } from '../helpers/rkt.js';
 
 function which(cmd: string): boolean {
@@ -22,8 +22,7 @@ function which(cmd: string): boolean {
 const missingTools = ['ip', 'iptables-save', 'etcdctl', 'busybox'].filter((c) => !which(c));
 if (!fs.existsSync('/usr/lib/cni/ptp')) missingTools.push('containernetworking-plugins');
 const SKIP = skipReason() ?? (missingTools.length > 0 ? `needs ${missingTools.join(', ')}` : undefined);
-if (SKIP) process.stderr.write(`pod-net integration tests skipped: ${SKIP}\n`);
-const d = SKIP ? describe.skip : describe;
+const d = describeIf(SKIP);
 
 type Bg = ReturnType<typeof rktBackground>;
 interface PodJson { name: string; state: string; networks: Array<{ netName: string; ifName?: string; ip: string }> }
@@ -235,7 +234,7 @@ d('pod networking with real pods', () => {
     const until = Date.now() + 15_000;
     while (envs.some((env) => podsOf(env).some((p) => p.state === 'preparing')) && Date.now() < until) await sleep(200);
     for (const env of envs.splice(0)) cleanup(env);
-  }, 60_000);
+  });
 
   afterAll(() => {
     // host-local directories of networks only these tests used, once they hold no lease
@@ -275,7 +274,7 @@ d('pod networking with real pods', () => {
     await stopAndWait(env, [a]);
     gc(env);
     expect(netFootprint()).toEqual(baseline);
-  }, 60_000);
+  });
 
   test('the host reaches a pod by IP and through --port on 127.0.0.1 and its own address', async () => {
     const env = newEnv();
@@ -328,7 +327,7 @@ d('pod networking with real pods', () => {
     await expect(httpGet(`http://127.0.0.1:${port}/`, 500)).rejects.toThrow();
     gc(env);
     expect(netFootprint()).toEqual(baseline);
-  }, 60_000);
+  });
 
   test('pods started at once asking for the same host port: one gets it, the others fail and leave nothing', async () => {
     const K = 6;
@@ -361,7 +360,7 @@ d('pod networking with real pods', () => {
     expect(now.links).toHaveLength(baseline.links.length + 1);
     expect(now.nat.filter((l) => l.includes('RKT-PFWD-DNAT-') && !l.includes(winner.name.slice(0, 8)) && !baseline.nat.includes(l))).toEqual([]);
     expect(podLeftovers(launched.map((l) => remember(l.uuidFile)).filter((u) => u !== winner.name))).toEqual([]);
-  }, 90_000);
+  });
 
   test('--port is refused with --net=host and --net=none', () => {
     const env = newEnv();
@@ -372,7 +371,7 @@ d('pod networking with real pods', () => {
       expect(r.stderr).toMatch(new RegExp(`--port cannot be used with --net=${mode}: `));
     }
     expect(netFootprint()).toEqual(baseline);
-  }, 30_000);
+  });
 
   describe('masquerade to an address outside the pod subnet', () => {
     const NS = 'rktext';
@@ -416,7 +415,7 @@ d('pod networking with real pods', () => {
 
     test('a pod on default reaches another host with the host address as source', async () => {
       // The server listens before the pod tries.
-      const until = Date.now() + 5000;
+      const until = Date.now() + 30_000;
       while (!out('ip', ['netns', 'exec', NS, 'busybox', 'netstat', '-ltn']).includes(':9999 ')) {
         if (Date.now() > until) throw new Error('test server in netns rktext did not start');
         await sleep(50);
@@ -429,7 +428,7 @@ d('pod networking with real pods', () => {
       expect(fs.readFileSync(path.join(www, 'peers'), 'utf8')).toBe(`${subnet}.1\n`);
       gc(env);
       expect(netFootprint()).toEqual(baseline);
-    }, 30_000);
+    });
   });
 
   test('--net=none has only lo, up', () => {
@@ -441,7 +440,7 @@ d('pod networking with real pods', () => {
     expect(links).toHaveLength(1);
     expect(links[0]).toMatch(/^1: lo: <[^>]*\bUP\b[^>]*>/);
     expect(netFootprint()).toEqual(baseline);
-  }, 30_000);
+  });
 
   test('--net=default:IP=... gets that IP; a second pod asking for it fails and leaves nothing', async () => {
     const env = newEnv();
@@ -462,7 +461,7 @@ d('pod networking with real pods', () => {
     await stopAndWait(env, [pod]);
     gc(env);
     expect(netFootprint()).toEqual(baseline);
-  }, 60_000);
+  });
 
   test('--net=default-restricted, a user network by name, and --net=mynet,default', () => {
     const env = newEnv();
@@ -506,7 +505,7 @@ d('pod networking with real pods', () => {
 
     gc(env);
     expect(netFootprint()).toEqual(baseline);
-  }, 60_000);
+  });
 
   test('--dns*, --dns=host, --hosts-entry and the default /etc/hosts', () => {
     const env = newEnv();
@@ -550,7 +549,7 @@ d('pod networking with real pods', () => {
 
     gc(env);
     expect(netFootprint()).toEqual(baseline);
-  }, 60_000);
+  });
 
   /** A network conf in <local-config>/net.d; with a script, also a CNI plugin of the test's own there (rkt looks there first). */
   function addNet(env: RktEnv, file: string, conf: Record<string, unknown>, script?: string): void {
@@ -581,7 +580,7 @@ d('pod networking with real pods', () => {
     // The failed pod shows no network (fast's IP went back to the pool).
     expect(statusOf(env, r.uuid).networks).toEqual([]);
     expect(podLeftovers([r.uuid])).toEqual([]);
-  }, 30_000);
+  });
 
   test('SIGKILL of rkt run while a plugin is adding the pod, then gc: nothing remains', async () => {
     const env = newEnv();
@@ -633,7 +632,7 @@ d('pod networking with real pods', () => {
     } finally {
       try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
     }
-  }, 60_000);
+  });
 
   test('SIGKILL of rkt run, then gc: no veth, netns, lease or NAT rule of the pod remains', async () => {
     const env = newEnv();
@@ -658,7 +657,7 @@ d('pod networking with real pods', () => {
     expect(netFootprint()).toEqual(baseline);
     expect(podLeftovers([pod.uuid])).toEqual([]);
     expect(podsOf(env)).toEqual([]);
-  }, 60_000);
+  });
 
   test('30 pods at once: distinct IPs, all serve the host and another pod, all collected', async () => {
     const N = 30;
@@ -679,7 +678,7 @@ d('pod networking with real pods', () => {
     gc(env);
     expect(netFootprint()).toEqual(baseline);
     expect(podLeftovers(pods.map((p) => p.uuid))).toEqual([]);
-  }, 150_000);
+  }, 300_000); // its own bounded waits (90 s to run, 20 s to serve, 30 probes of 3 s, stop, gc) exceed the default
 
   test('a three-member etcd cluster on the default network survives a stopped member', async () => {
     const env = newEnv();
@@ -733,5 +732,5 @@ d('pod networking with real pods', () => {
     gc(env);
     expect(netFootprint()).toEqual(baseline);
     expect(podLeftovers(members.map((m) => m.uuid))).toEqual([]);
-  }, 90_000);
+  }, 300_000); // its own bounded waits (fetch, 30 s to run, 30 s to be healthy, 15 s, three stops, gc) exceed the default
 });

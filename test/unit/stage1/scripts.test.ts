@@ -9,8 +9,11 @@ import {
   renderApp, renderEnter, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
+import { describeIf } from '../../helpers/rkt.js';
 
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
+/** Suites that run busybox sh as stage1 does: they fail under CI when it is missing. */
+const withBusybox = describeIf(BUSYBOX ? undefined : 'busybox-static (/bin/busybox): apt-get install busybox-static');
 const MKSH = '/bin/mksh-static';
 /** The shells PID 1 may be (tools.ts picks mksh-static when installed, else busybox sh). */
 const INIT_SHELLS: Array<[string, string[]]> = [
@@ -202,10 +205,12 @@ describe('renderRunScript', () => {
     expect(argv[argv.length - 1]).toBe(`${pod}/stage1/init.sh`);
   });
 
-  (BUSYBOX ? test : test.skip)('the closer leaves only fds 0, 1 and 2 to what it execs, even fds above 9', () => {
-    const r = spawnSync(BUSYBOX!, ['sh', '-c', 'exec 7</dev/null 12</dev/null; exec "$@"', 'sh', BUSYBOX!, 'sh', '-c', CLOSE_FDS, 'close-fds', 'ls', '/proc/self/fd'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-    expect(r.stdout.trim().split('\n').sort()).toEqual(['0', '1', '2', '3']); // 3: ls's own handle on the dir
+  withBusybox('the closer (busybox sh)', () => {
+    test('the closer leaves only fds 0, 1 and 2 to what it execs, even fds above 9', () => {
+      const r = spawnSync(BUSYBOX!, ['sh', '-c', 'exec 7</dev/null 12</dev/null; exec "$@"', 'sh', BUSYBOX!, 'sh', '-c', CLOSE_FDS, 'close-fds', 'ls', '/proc/self/fd'],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+      expect(r.stdout.trim().split('\n').sort()).toEqual(['0', '1', '2', '3']); // 3: ls's own handle on the dir
+    });
   });
 
   test('the exec is the only command', () => {
@@ -288,6 +293,9 @@ describe('renderInitScript (text)', () => {
  * grace-period `kill -KILL -1` (which would hit every process we may signal) is replaced
  * by a marker file. The apps are small scripts.
  */
+// INIT_SHELLS holds busybox sh only when it is installed: without it, say so (and fail under CI).
+if (!BUSYBOX) withBusybox('renderInitScript (run under busybox sh)', () => undefined);
+
 describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell) => {
   let tmp: string;
   let pod: string;
@@ -351,14 +359,13 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
     return f;
   }
 
-  function run(script: string, input?: string): Promise<{ code: number | null; ms: number; stderr: string }> {
-    const t0 = Date.now();
+  function run(script: string, input?: string): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(initShell[0], [...initShell.slice(1), script], { stdio: ['pipe', 'ignore', 'pipe'] });
     started.push(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     if (input !== undefined) child.stdin!.end(input);
-    return new Promise((resolve) => child.on('close', (code) => resolve({ code, ms: Date.now() - t0, stderr })));
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
   }
 
   /** The grace-period SIGKILL runs in the background and may finish after PID 1 exits. */
@@ -398,11 +405,10 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
     const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'sleep 0.3; exit 3', b: 'exec sleep 30' });
     const r = await run(f);
     expect(r.code).toBe(3);
-    expect(r.ms).toBeLessThan(8000);
     expect(status('a')).toBe('3');
     expect(status('b')).toBe(String(128 + os.constants.signals.SIGTERM));
     expect(await killedAll()).toBe('killed-all\n');
-  }, 15000);
+  });
 
   test('an app that fails between the checks and the wait is still noticed promptly', async () => {
     // Widen the race window deterministically: after checking the last app, PID 1 is
@@ -413,22 +419,22 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
     fs.writeFileSync(f, `${delay}\n${fs.readFileSync(f, 'utf8')}`);
     const r = await run(f);
     expect(r.code).toBe(5);
-    expect(r.ms).toBeLessThan(4000);
     expect(status('a')).toBe('5');
-    expect(status('b')).toBe('143');
+    expect(status('b')).toBe('143'); // stopped because a's failure was seen, not after its sleep 30
     expect(await killedAll()).toBe('killed-all\n');
-  }, 15000);
+  });
 
   test('an app that ignores SIGTERM is killed after the grace period', async () => {
+    // b notes the SIGTERM and carries on: it is seen alive after it, then SIGKILLed.
+    const log = sq(`${tmp}/b-log`);
     const f = prepare(plan({ stopGraceSeconds: 1, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }),
-      { a: 'sleep 0.3; exit 4', b: "trap '' TERM; exec sleep 30" });
+      { a: 'sleep 0.3; exit 4', b: `trap 'echo term >> ${log}' TERM; while :; do sleep 0.1; echo alive >> ${log}; done` });
     const r = await run(f);
     expect(r.code).toBe(4);
-    expect(r.ms).toBeGreaterThanOrEqual(1000);
-    expect(r.ms).toBeLessThan(8000);
     expect(status('a')).toBe('4');
     expect(status('b')).toBe(String(128 + os.constants.signals.SIGKILL));
-  }, 15000);
+    expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toMatch(/^term\nalive\n/m);
+  });
 
   test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0', async (sig) => {
     const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exec sleep 30', b: 'exec sleep 30' });
@@ -439,15 +445,14 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
       if (Date.now() > deadline) throw new Error('apps did not start');
       await new Promise((res) => setTimeout(res, 20));
     }
-    await new Promise((res) => setTimeout(res, 100)); // let init reach its wait
+    // The traps are set before the first app starts, so the signal may come at any point now.
     started[started.length - 1].kill(sig);
     const r = await done;
-    expect(r.ms).toBeLessThan(8000);
     expect(r.code).toBe(0);
     expect(status('a')).toBe('143');
     expect(status('b')).toBe('143');
     expect(await killedAll()).toBe('killed-all\n');
-  }, 15000);
+  });
 
   test('stdin is /dev/null unless --interactive', async () => {
     const app = `read -r line; printf 'got:%s' "$line" > ${sq(`${tmp}/out`)}`;
@@ -457,7 +462,7 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
     r = await run(prepare(plan({ interactive: true }), { web: app }), 'hello\n');
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:hello');
-  }, 15000);
+  });
 
   test('--net=none brings lo up', async () => {
     const r = await run(prepare(plan({ net: { kind: 'none' } }), { web: 'exit 0' }));
@@ -755,7 +760,7 @@ describe('renderApp', () => {
  */
 const HAVE_GCC = spawnSync('gcc', ['--version']).status === 0;
 
-(BUSYBOX && HAVE_GCC ? describe : describe.skip)('stepAfterPrivileges (run under busybox sh)', () => {
+describeIf(BUSYBOX && HAVE_GCC ? undefined : 'busybox-static and gcc (the helper is built from source): apt-get install busybox-static gcc libc6-dev')('stepAfterPrivileges (run under busybox sh)', () => {
   let tmp: string;
   let helperDir: string;
   let helperFd: number;
@@ -913,7 +918,7 @@ describe('renderEnter (rkt enter confined like the app)', () => {
     expect(finalExecStep(app, { nnp: true })).toMatch(/exec setpriv --ambient-caps -sys_admin,-sys_chroot --inh-caps -sys_admin,-sys_chroot --nnp -- \/proc\/self\/fd\/7 '-' "\$@"$/);
   });
 
-  (BUSYBOX ? test : test.skip)('a PID that no longer holds the app\'s mount namespace is refused before anything runs', () => {
+  (BUSYBOX || process.env.CI === 'true' ? test : test.skip)('a PID that no longer holds the app\'s mount namespace is refused before anything runs', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-enter-'));
     try {
       const procs = path.join(tmp, 'cgroup.procs');
@@ -952,7 +957,7 @@ describe('initBoundingSet (the pod\'s PID 1)', () => {
   });
 });
 
-(BUSYBOX ? describe : describe.skip)('readOnlyTreeLines (run under busybox sh with mount stubbed)', () => {
+withBusybox('readOnlyTreeLines (run under busybox sh with mount stubbed)', () => {
   let tmp: string;
   beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-rotree-')); });
   afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });

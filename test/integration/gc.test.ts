@@ -1,0 +1,123 @@
+/**
+ * `rkt gc` as root on real pod dirs: every dead pod is collected by ONE gc, including
+ * a pod whose leftover processes ignore SIGTERM and are still in its cgroups after its
+ * rkt process was SIGKILLed; pods within the grace period are named and kept.
+ */
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BUSYBOX_ACI, RktEnv, describeIf, hostFootprint, makeEnv, rkt, skipReason, waitFor } from '../helpers/rkt.js';
+import { INSECURE, listJson, podCgroupDirs, podProcess, podTraces, podUuids, shArgs, startPod, teardown } from '../helpers/pods.js';
+
+const suite = describeIf(skipReason());
+
+/** pid and kernel start time of `n` processes that have exited (the holders of dead pods). */
+function deadHolders(n: number): Array<[number, string]> {
+  // Each `cut` prints its own pid and start time (field 22 of its stat), then exits.
+  const r = spawnSync('sh', ['-c', `i=0; while [ $i -lt ${n} ]; do cut -d' ' -f1,22 /proc/self/stat; i=$((i+1)); done`], { encoding: 'utf8' });
+  const out = r.stdout.trim().split('\n').map((l) => l.split(' ')).map(([pid, start]) => [Number(pid), start] as [number, string]);
+  expect(out).toHaveLength(n);
+  return out;
+}
+
+/**
+ * Writes an exited pod the way a real one looks after its pod died: in pods/run/, with
+ * the pod manifest, the creation marker, the holder file naming a dead process and the
+ * app's exit status.
+ */
+function writeExitedPod(env: RktEnv, holder: [number, string]): string {
+  const uuid = randomUUID();
+  const dir = path.join(env.dir, 'pods', 'run', uuid);
+  fs.mkdirSync(path.join(dir, 'rkt', 'status'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'pod-created'), '');
+  const manifest = {
+    acKind: 'PodManifest', acVersion: '0.8.11', volumes: [],
+    apps: [{ name: 'busybox', image: { name: 'rkt.local/busybox', id: `sha512-${'0'.repeat(128)}` }, app: { exec: ['/bin/true'], user: '0', group: '0' } }],
+  };
+  fs.writeFileSync(path.join(dir, 'pod'), JSON.stringify(manifest));
+  fs.writeFileSync(path.join(dir, 'pid'), `${holder[0]} ${holder[1]}\n`);
+  fs.writeFileSync(path.join(dir, 'rkt', 'status', 'busybox'), '0');
+  return uuid;
+}
+
+function alive(pid: number): boolean {
+  try { return !/^\S+ \(.*\) [ZX] /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+}
+
+suite('rkt gc', () => {
+  let env: RktEnv;
+  beforeAll(() => {
+    env = makeEnv();
+    // The state dirs a data dir has once rkt made its first pod.
+    for (const s of ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage']) fs.mkdirSync(path.join(env.dir, 'pods', s), { recursive: true });
+  });
+  afterAll(async () => { await teardown(env); });
+
+  test('500 exited pods with dead holders: each is collected by one gc --grace-period=0s, which names each', () => {
+    const uuids = deadHolders(500).map((h) => writeExitedPod(env, h));
+    for (const h of uuids.slice(0, 3)) expect(listJson(env).find((p) => p.name === h)?.state).toBe('exited');
+    const r = rkt(env, ['gc', '--grace-period=0s']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const said = r.stdout.trim().split('\n').sort();
+    expect(said).toEqual(uuids.map((u) => `Garbage collecting pod "${u}"`).sort());
+    expect(podUuids(env)).toEqual([]);
+    expect(listJson(env)).toEqual([]);
+  });
+
+  test('a pod within the grace period is named on stderr and kept; gc --grace-period=0s then removes it', () => {
+    const [uuid] = deadHolders(1).map((h) => writeExitedPod(env, h));
+    const r = rkt(env, ['gc']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`gc: pod "${uuid}" not removed: still within grace period (30m0s)\n`);
+    expect(listJson(env).map((p) => [p.name, p.state])).toEqual([[uuid, 'exited garbage']]);
+    const again = rkt(env, ['gc', '--grace-period=1h']);
+    expect(again.stderr).toBe(`gc: pod "${uuid}" not removed: still within grace period (1h0m0s)\n`);
+    const now = rkt(env, ['gc', '--grace-period=0s']);
+    expect(now.stdout).toBe(`Garbage collecting pod "${uuid}"\n`);
+    expect(now.status).toBe(0);
+    expect(podUuids(env)).toEqual([]);
+  });
+
+  test('a pod whose processes ignore SIGTERM and stay in its cgroups after rkt was SIGKILLed: one gc collects it', async () => {
+    const pod = await startPod(env, shArgs(['--net=host'], ['--memory=64M'], "trap '' TERM; echo ready; while :; do sleep 1; done"), 'ready');
+    const app = podProcess(env, pod.uuid, /^\/bin\/sh -c trap/);
+    expect(app).toBeDefined();
+    // A process outside the pod's PID namespace that joined its app cgroups (as one entered
+    // into the pod may) and ignores SIGTERM: the pod's death does not end it; gc must.
+    const cg = JSON.parse(fs.readFileSync(path.join(env.dir, 'pods', 'run', pod.uuid, 'cgroups.json'), 'utf8')) as { appProcs: Record<string, string[]> };
+    const stray = spawn('sh', ['-c', "trap '' TERM; exec sleep 1000"], { stdio: 'ignore', detached: true });
+    await waitFor(() => fs.readFileSync(`/proc/${stray.pid}/cmdline`, 'utf8').startsWith('sleep'), 10_000, 'the stray process to exec sleep');
+    for (const f of cg.appProcs.busybox) fs.writeFileSync(f, String(stray.pid));
+    const strayExit = new Promise<NodeJS.Signals | null>((resolve) => stray.on('exit', (_c, sig) => resolve(sig)));
+
+    // SIGKILL to rkt (the pod's holder), then gc at once: the app may not even have died yet.
+    pod.child.kill('SIGKILL');
+    await pod.done;
+    const r = rkt(env, ['gc', '--grace-period=0s']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`Garbage collecting pod "${pod.uuid}"\n`);
+    expect(r.status).toBe(0);
+    expect(await strayExit).toBe('SIGKILL');
+    expect(alive(app!)).toBe(false);
+    expect(podCgroupDirs(pod.uuid)).toEqual([]);
+    expect(podTraces(env, pod.uuid)).toEqual({ procs: [], cgroups: [], mounts: [], dirs: [] });
+    expect(hostFootprint().cgroups.filter((c) => c.includes(pod.uuid))).toEqual([]);
+  });
+
+  test('an exited real pod and a hand-made one are collected together; a running one is left alone', async () => {
+    expect(rkt(env, shArgs(['--net=host'], [], 'exit 0')).status).toBe(0);
+    const running = await startPod(env, [INSECURE, 'run', '--net=host', BUSYBOX_ACI, '--exec=/bin/sleep', '--', '1000'], /sleep 1000$/);
+    const [made] = deadHolders(1).map((h) => writeExitedPod(env, h));
+    const r = rkt(env, ['gc', '--grace-period=0s']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+    expect(r.stdout).toContain(`Garbage collecting pod "${made}"`);
+    expect(listJson(env).map((p) => [p.name, p.state])).toEqual([[running.uuid, 'running']]);
+    expect(rkt(env, ['stop', running.uuid]).status).toBe(0);
+    await running.done;
+  });
+});
