@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { RANGE_FILE } from '../stage0/userns.js';
 import type { Command } from './command.js';
 import { flagString, parseOneFlag, FlagSpec, FlagValues } from './flags.js';
 import { GLOBAL_FLAGS, globalOptionsFrom } from './globals.js';
@@ -71,6 +72,9 @@ export const command: Command = {
       cmd = ['/bin/sh'];
     }
     if (cmd[0].includes('=')) fail(`command "${cmd[0]}" must not contain "=": give the path of a program`);
+    if (fs.existsSync(path.join(pod.dir, RANGE_FILE))) {
+      fail(`pod ${pod.uuid} runs with --private-users, which rkt enter cannot confine yet: run the command as an app of its own (rkt run --private-users ...)`);
+    }
     if (!inPodUserNs(pid, podInitPid(realHost, pod.dir))) fail(`app ${app} of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it`);
     let mntns: string;
     try { mntns = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { return fail(`app ${app} of pod ${pod.uuid} is not running`); }

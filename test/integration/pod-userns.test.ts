@@ -242,6 +242,10 @@ suite('--private-users', () => {
       expect(ra.base + ra.count <= rb.base || rb.base + rb.count <= ra.base).toBe(true);
       expect(hostIds(podProcess(env, a.uuid, /^sleep 601/)!).uid[0]).toBe(ra.base);
       expect(hostIds(podProcess(env, b.uuid, /^sleep 601/)!).uid[0]).toBe(rb.base);
+      // rkt enter cannot confine a command in a userns pod yet: refused, never run as host root.
+      const enter = rkt(env, ['enter', a.uuid, '/bin/true']);
+      expect(enter.status).toBe(254);
+      expect(enter.stderr).toBe(`enter: pod ${a.uuid} runs with --private-users, which rkt enter cannot confine yet: run the command as an app of its own (rkt run --private-users ...)\n`);
     } finally {
       rkt(env, ['stop', '--force', a.uuid, b.uuid]);
       await Promise.all([a.done, b.done]);
