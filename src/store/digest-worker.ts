@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { KeyStore } from '../trust/keystore.js';
-import { Batch, decompressAndHash, serializeError, writeWithBackpressure, type FromWorker, type ToWorker } from './digester.js';
+import { Batch, decompressAndHash, serializeError, writeBlobChunk, writeWithBackpressure, type FromWorker, type ToWorker } from './digester.js';
 
 const port = parentPort!;
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
@@ -90,9 +90,8 @@ async function init(msg: Extract<ToWorker, { kind: 'init' }>): Promise<void> {
 async function raw(buf: Buffer): Promise<void> {
   if (!rawFailed && fd !== undefined) {
     try {
-      fs.writeSync(fd, buf);
+      writeBlobChunk(fd, buf, blobFile);
     } catch (e) {
-      (e as NodeJS.ErrnoException).path ??= blobFile; // fd writes name no file: ENOSPC must say where
       rawFailed = true;
       post({ kind: 'raw-error', error: serializeError(e) });
     }

@@ -76,9 +76,20 @@ export function decompressAndHash(rawIn: PassThrough, out: Writable, onDigest: (
   );
 }
 
+/** Appends to the blob; a failed write names the blob (fd writes name no file), so ENOSPC reads as the data dir's. */
+export function writeBlobChunk(fd: number, chunk: Buffer, blobFile: string): void {
+  try {
+    fs.writeSync(fd, chunk);
+  } catch (e) {
+    (e as NodeJS.ErrnoException).path ??= blobFile;
+    throw e;
+  }
+}
+
 /** Everything in the calling thread. */
 class InThreadDigester implements Digester {
   private readonly fd: number;
+  private readonly blobFile: string;
   private readonly sink: Writable | undefined;
   private readonly rawIn = new PassThrough();
   private tarAbandoned = false;
@@ -89,6 +100,7 @@ class InThreadDigester implements Digester {
 
   constructor(req: DigestRequest, verification: { sink: Writable; result: Promise<SignerInfo> } | undefined) {
     this.fd = fs.openSync(req.blobFile, 'wx', 0o644);
+    this.blobFile = req.blobFile;
     this.keystore = req.verify?.keystore;
     this.sink = verification?.sink;
     this.verified = verification?.result;
@@ -97,7 +109,7 @@ class InThreadDigester implements Digester {
   }
 
   raw(chunk: Buffer): Promise<void> | undefined {
-    fs.writeSync(this.fd, chunk);
+    writeBlobChunk(this.fd, chunk, this.blobFile);
     const verifying = this.sink && writeWithBackpressure(this.sink, chunk);
     const decompressing = this.tarAbandoned ? undefined : writeWithBackpressure(this.rawIn, chunk);
     if (!verifying) return decompressing;
@@ -340,6 +352,8 @@ class WorkerDigester implements Digester {
 
   endRaw(complete: boolean): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    // The worker reports a failed blob write once, maybe before anyone waits for the end.
+    if (this.rawError) return Promise.reject(this.rawError);
     this.rawBatch.flush();
     const closed = new Promise<void>((resolve, reject) => { this.rawClosed = { resolve, reject }; });
     this.post({ kind: 'raw-end', complete });
