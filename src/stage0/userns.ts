@@ -17,6 +17,7 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { fail } from '../util/errors.js';
 import type { Host } from '../host/host.js';
+import { builtHelper } from '../stage1/tools.js';
 
 export const RANGE_FILE = 'private-users-prepared';
 export const RANGE_COUNT = 0x10000;
@@ -130,11 +131,9 @@ export function allocateRange(host: Host, dataDir: string, uuid: string, podDir:
   return fail('--private-users: no free range of 65536 host uids is left for this pod: remove stopped pods (rkt gc) and retry');
 }
 
-/** The static helper that makes user namespaces and idmapped mounts (built by `npm run build` into dist/stage1). */
+/** The static helper that makes user namespaces and idmapped mounts. */
 export function idmapHelper(): string {
-  const p = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'stage1', 'rkt-idmap');
-  if (!fs.existsSync(p)) fail(`--private-users needs the stage1 helper ${p}: run npm run build (it needs gcc and libc6-dev)`);
-  return p;
+  return builtHelper('rkt-idmap', '--private-users');
 }
 
 /**

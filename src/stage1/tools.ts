@@ -10,8 +10,15 @@ import type { Stage1Tools } from './plan.js';
 
 const MKSH_STATIC = '/bin/mksh-static';
 
-/** Built by `npm run build` (src/stage1/helper/build.sh) next to this module in dist/. */
-const HELPER = fileURLToPath(new URL('./rkt-helper', import.meta.url));
+/**
+ * A static helper that `npm run build` (src/stage1/helper/build.sh) puts next to this
+ * module in dist/stage1: rkt-helper (every app's final exec), rkt-idmap (--private-users).
+ */
+export function builtHelper(name: 'rkt-helper' | 'rkt-idmap', neededFor: string): string {
+  const p = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  if (!fs.existsSync(p)) fail(`${neededFor} needs the stage1 helper ${p}: run npm run build (it needs gcc and libc6-dev)`);
+  return p;
+}
 
 const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'initShell' | 'helper'>, { paths: string[]; pkg: string }> = {
   unshare: { paths: ['/usr/bin/unshare', '/bin/unshare'], pkg: 'util-linux' },
@@ -42,7 +49,6 @@ export function findStage1Tools(): Stage1Tools {
   // PID 1 stays resident for the pod's life, so its size is the runtime's cost: Debian's
   // klibc mksh keeps ~0.3 MB where busybox's ash keeps ~1.8 MB.
   found.initShell = fs.existsSync(MKSH_STATIC) ? [MKSH_STATIC] : [found.busybox, 'sh'];
-  if (!fs.existsSync(HELPER)) fail(`stage1 needs its helper ${HELPER}: run npm run build (it needs gcc and libc6-dev)`);
-  found.helper = HELPER;
+  found.helper = builtHelper('rkt-helper', 'stage1');
   return found;
 }
