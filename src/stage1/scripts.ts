@@ -303,7 +303,19 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string,
     lines.push(`mount -a -T ${sq(`${fstabDir}/${name}`)} || die 'cannot set up the mounts of app ${app.name} (see above)'`);
     run = [];
   };
+  // busybox `mount -a` skips an entry whose target is already a mount point, so a volume
+  // on /sys (or /proc, /dev) would never hide what stage1 mounted there: such an entry
+  // gets a mount of its own.
+  const targets = new Set<string>();
   for (const e of mounts) {
+    const again = targets.has(e.target);
+    targets.add(e.target);
+    if (again && e.type !== IDMAP) {
+      flush();
+      const opts = e.options === 'bind' || e.options === 'rbind' ? `--${e.options}` : `-t ${e.type} -o ${sq(e.options)}`;
+      lines.push(`mount ${opts} ${sq(e.source)} ${sq(e.target)} || die ${sq(`cannot mount ${e.target}`)}`);
+      continue;
+    }
     if (e.type === IDMAP) {
       if (!userns) throw new Error(`idmapped mount of ${e.source} without a user namespace`);
       flush();

@@ -51,4 +51,28 @@ suite('rkt compatibility', () => {
     expect(r.status).toBe(127);
     expect(r.stderr.trim().split('\n').pop()).toBe('Error: Unable to open "/no/interp": No such file or directory');
   });
+
+  test('a relative --mount target is taken from the app\'s root, and ../ cannot leave it', () => {
+    const dir = fs.mkdtempSync(path.join(env.base, 'vol-'));
+    fs.writeFileSync(path.join(dir, 'marker'), 'in the volume\n');
+    const escape = `fid-escape-${path.basename(dir)}`;
+    const r = rkt(env, [INSECURE, 'run', '--net=host', `--volume=v,kind=host,source=${dir}`, BUSYBOX_ACI,
+      '--mount=volume=v,target=dir1', `--mount=volume=v,target=../../../${escape}`,
+      '--exec=/bin/sh', '--', '-c', `cat /dir1/marker /${escape}/marker`]);
+    expect(r.stderr).not.toMatch(/stage1:|invalid/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('in the volume\nin the volume\n');
+    // Nothing was made outside the pod: not at the host's root, nor above the pod's rootfs.
+    expect(fs.existsSync(`/${escape}`)).toBe(false);
+    expect(fs.existsSync(path.join(env.dir, escape))).toBe(false);
+    expect(fs.existsSync(path.join(env.dir, 'pods', escape))).toBe(false);
+  });
+
+  test('an empty volume on /sys hides sysfs; /etc/mtab is a link to ../proc/self/mounts', () => {
+    const r = rkt(env, [INSECURE, 'run', '--net=host', '--volume=s,kind=empty', BUSYBOX_ACI, '--mount=volume=s,target=/sys',
+      '--exec=/bin/sh', '--', '-c', 'ls -A /sys; echo ==; readlink /etc/mtab; grep -c " /proc proc " /etc/mtab']);
+    expect(r.stderr).not.toMatch(/stage1:/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('==\n../proc/self/mounts\n1\n');
+  });
 });

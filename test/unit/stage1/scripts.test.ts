@@ -594,6 +594,19 @@ describe('mountSteps', () => {
     });
   });
 
+  test('a second mount on a target already mounted (a volume on /sys) gets its own mount: busybox mount -a would skip it', () => {
+    const sysfs = entry('sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro');
+    const vol = entry('/pod/volumes/s', `${ROOTFS}/sys`);
+    const after = entry('/b', `${ROOTFS}/b`);
+    const { lines, files } = mountSteps(makeApp(), [sysfs, vol, after], DIR);
+    expect(lines).toEqual([
+      `mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`,
+      `mount --bind '/pod/volumes/s' '${ROOTFS}/sys' || die 'cannot mount ${ROOTFS}/sys'`,
+      `mount -a -T '${DIR}/app-web.1.fstab' || die 'cannot set up the mounts of app web (see above)'`,
+    ]);
+    expect(files['app-web.0.fstab']).toBe(`sysfs ${ROOTFS}/sys sysfs ro 0 0\n`);
+  });
+
   test('a long non-bind entry is mounted with its type and options; long lines are never written to an fstab', () => {
     const lower = `/var/lib/rkt/cas/tree/${'d'.repeat(500)}/rootfs`;
     const app = makeApp({ treeRootfs: lower });
