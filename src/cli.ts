@@ -56,7 +56,8 @@ async function main(argv: string[]): Promise<CommandResult> {
     return argv.length === 0 ? 2 : 0;
   }
   const { path, entry, rest, leading } = resolved;
-  setLogPrefix(path[path.length - 1] === 'list' && path.length > 1 ? path.join(' ') : path[0]);
+  // rkt prefixes stderr lines with the (sub)command's own name: `rm: ...` for `image rm`.
+  setLogPrefix(path[path.length - 1]);
   if (!entry.load) {
     const subs = Object.entries(entry.sub ?? {}).map(([n, e]) => `  ${n.padEnd(14)} ${e.summary}`).join('\n');
     process.stdout.write(`Usage:\n  rkt ${path.join(' ')} COMMAND\n\nCommands:\n${subs}\n`);
