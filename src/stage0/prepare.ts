@@ -12,7 +12,7 @@ import type { RunArgs, AppArgs } from '../cli/run-args.js';
 import { flagBool, flagList, flagString } from '../cli/flags.js';
 import type { FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
-import type { ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
+import type { EventHandler, ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
 import { appNameFromImageName, isACName } from '../image/acname.js';
 import { checkOsArch, parsePodManifest } from '../image/manifest.js';
 import { resolveAppResources, AppResources } from '../image/isolators.js';
@@ -49,6 +49,8 @@ export interface PreparedApp {
   readOnlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
   ports: Array<{ name: string; protocol: string; port: number }>;
+  /** The image's appc event handlers (pre-start, post-stop). */
+  eventHandlers?: EventHandler[];
 }
 
 export interface PreparedPod {
@@ -185,6 +187,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
+    ...(app?.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
   };
 }
 
@@ -312,6 +315,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
       mounts: preparedMounts(treeRootfs, mounts),
       ports: preparedPorts(app.ports),
+      ...(app.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');

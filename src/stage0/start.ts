@@ -187,6 +187,10 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts),
     cgroupProcs: cg.appProcs[app.name] ?? [],
     kernelTargets: kernelTargets(app.treeRootfs),
+    ...(app.eventHandlers?.length ? { eventHandlers: {
+      preStart: app.eventHandlers.find((h) => h.name === 'pre-start')?.exec,
+      postStop: app.eventHandlers.find((h) => h.name === 'post-stop')?.exec,
+    } } : {}),
   };
 }
 

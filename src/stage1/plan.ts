@@ -67,6 +67,8 @@ export interface AppPlan {
    * by stage0 (the kernel would follow an absolute link to the host). Default: as named.
    */
   kernelTargets?: { proc: string; sys: string; dev: string };
+  /** appc event handlers: pre-start runs before the app, post-stop after it exits; both as root in the app's context. */
+  eventHandlers?: { preStart?: string[]; postStop?: string[] };
 }
 
 export interface PodPlan {

@@ -487,15 +487,52 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   // --private-users: the rest runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
   const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
-  const privileged = [
+  const chain = (who: AppPlan, exec: string[]) => [
     ...enterUserns,
     t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
-    t.setpriv, ...appPrivileges(app, ['sys_admin']),
-    '--', t.busybox, 'sh', '-c', stepAfterPrivileges(app), `app-${app.name}`,
+    t.setpriv, ...appPrivileges(who, ['sys_admin']),
+    '--', t.busybox, 'sh', '-c', stepAfterPrivileges(who), `app-${app.name}`,
     app.workingDir,
     ...app.env.map(([k, v]) => `${k}=${v}`),
-    ...app.exec,
+    ...exec,
   ];
-  lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
+  const privileged = chain(app, app.exec);
+  const handlers = app.eventHandlers;
+  if (!handlers?.preStart && !handlers?.postStop) {
+    lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
+    return { script: lines.join('\n'), files: steps.files };
+  }
+  // appc event handlers, as rkt ran them: as root, in the app's rootfs, environment, working
+  // dir, bounding set and filter. Each step pivots in a copy of this mount namespace
+  // (unshare -m), so this shell keeps the host's tools for the next one.
+  const root: AppPlan = { ...app, uid: 0, gid: 0, supplementaryGids: [] };
+  const copy = [t.busybox, 'unshare', '-m', '--propagation', 'private', '--'];
+  if (handlers.preStart) {
+    // A failed pre-start keeps the app from starting; the app's status is the handler's.
+    lines.push(`${[...copy, ...chain(root, handlers.preStart)].map(sq).join(' ')} </dev/null || exit $?`);
+  }
+  if (!handlers.postStop) {
+    lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
+    return { script: lines.join('\n'), files: steps.files };
+  }
+  const pidFile = `${plan.podDir}/rkt/pid/${app.name}`;
+  lines.push(
+    // The app runs as a child in its own copy of the mount namespace; this shell stays to
+    // run post-stop. rkt enter and rkt stop find the app itself in the pid file, once PID 1
+    // has written this shell's pid there (so its write cannot land after ours).
+    `while [ "$(cat ${sq(pidFile)} 2>&-)" != "$$" ]; do sleep 0.01; done`,
+    'exec 4<&0',
+    `${[...copy, ...privileged].map(sq).join(' ')} <&4 4<&- &`,
+    'app=$!',
+    'exec 4<&-',
+    `echo "$app" > ${sq(`${pidFile}.tmp`)} && mv -f ${sq(`${pidFile}.tmp`)} ${sq(pidFile)}`,
+    `trap 'kill -TERM "$app" 2>&-' TERM INT`,
+    // wait returns early when a signal's trap runs: wait again until the app is gone.
+    'while :; do wait "$app"; rc=$?; kill -0 "$app" 2>&- || break; done',
+    `${[...copy, ...chain(root, handlers.postStop)].map(sq).join(' ')} </dev/null`,
+    'exit "$rc"',
+    '',
+  );
   return { script: lines.join('\n'), files: steps.files };
 }
+

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUSYBOX_ACI, RktEnv, makeEnv, rkt, describeIf, skipReason } from '../helpers/rkt.js';
-import { INSECURE, teardown } from '../helpers/pods.js';
+import { INSECURE, buildBusyboxAci, startPod, statusText, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
 
@@ -98,5 +98,55 @@ suite('rkt compatibility', () => {
     const treePart = sizeOf() - blob;
     expect(treePart).toBeGreaterThan(walk(tree) * 0.9);
     expect(treePart).toBeLessThan(walk(tree) * 1.1);
+  });
+
+  test('appc event handlers: pre-start as root before the app, post-stop as root after it, in the app\'s rootfs', async () => {
+    const aci = path.join(env.base, 'events.aci');
+    const log = '/out/log';
+    await buildBusyboxAci(aci, 'rkt.local/events', ['sh', 'id', 'cat', 'sleep', 'ls', 'chmod'], [{ path: 'etc', type: 'directory' }, { path: 'marker', content: 'image file\n' }], {
+      user: '1000', group: '1000',
+      exec: ['/bin/sh', '-c', `echo "app $(id -u) $(cat /marker)" >> ${log}; [ -e /pre-made ] && echo "app sees pre-start's file" >> ${log}; exit 3`],
+      eventHandlers: [
+        { name: 'pre-start', exec: ['/bin/sh', '-c', `echo "pre $(id -u) $(cat /marker)" >> ${log}; chmod 666 ${log}; : > /pre-made`] },
+        { name: 'post-stop', exec: ['/bin/sh', '-c', `echo "post $(id -u)" >> ${log}`] },
+      ],
+    });
+    const out = fs.mkdtempSync(path.join(env.base, 'out-'));
+    fs.chmodSync(out, 0o777);
+    const r = rkt(env, [INSECURE, 'run', '--net=host', `--volume=out,kind=host,source=${out}`, aci, '--mount=volume=out,target=/out']);
+    expect(r.stderr).not.toMatch(/stage1:/);
+    expect(r.status).toBe(3); // the app's status, not post-stop's
+    expect(fs.readFileSync(path.join(out, 'log'), 'utf8')).toBe("pre 0 image file\napp 1000 image file\napp sees pre-start's file\npost 0\n");
+
+    // A failing pre-start keeps the app from running; the pod fails with its status.
+    const bad = path.join(env.base, 'events-bad.aci');
+    await buildBusyboxAci(bad, 'rkt.local/events-bad', ['sh'], [], {
+      exec: ['/bin/sh', '-c', `echo app >> ${log}`],
+      eventHandlers: [{ name: 'pre-start', exec: ['/bin/sh', '-c', 'exit 4'] }],
+    });
+    fs.rmSync(path.join(out, 'log'));
+    const failed = rkt(env, [INSECURE, 'run', '--net=host', `--volume=out,kind=host,source=${out}`, bad, '--mount=volume=out,target=/out']);
+    expect(failed.status).toBe(4);
+    expect(fs.existsSync(path.join(out, 'log'))).toBe(false);
+  });
+
+  test('with a post-stop handler, rkt stop still stops the app (and post-stop runs); rkt enter reaches the app', async () => {
+    const aci = path.join(env.base, 'events-long.aci');
+    await buildBusyboxAci(aci, 'rkt.local/events-long', ['sh', 'sleep', 'cat', 'readlink'], [], {
+      exec: ['/bin/sleep', '1000'],
+      eventHandlers: [{ name: 'post-stop', exec: ['/bin/sh', '-c', 'echo stopped > /out/post'] }],
+    });
+    const out = fs.mkdtempSync(path.join(env.base, 'out-'));
+    const pod = await startPod(env, [INSECURE, 'run', '--net=host', `--volume=out,kind=host,source=${out}`, aci, '--mount=volume=out,target=/out'], /sleep 1000$/);
+    const entered = rkt(env, ['enter', pod.uuid, '/bin/cat', '/proc/1/cmdline']);
+    expect(entered.stderr).toBe('');
+    expect(entered.status).toBe(0);
+    const inApp = rkt(env, ['enter', pod.uuid, '/bin/sh', '-c', 'readlink /proc/self/root; cat /proc/$PPID/cmdline 2>/dev/null | head -c 0; echo ok']);
+    expect(inApp.stdout).toBe('/\nok\n');
+    expect(rkt(env, ['stop', pod.uuid]).status).toBe(0);
+    const done = await pod.done;
+    expect(done.code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'post'), 'utf8')).toBe('stopped\n');
+    expect(statusText(env, pod.uuid)['app-events-long']).toBe('143');
   });
 });

@@ -646,6 +646,28 @@ describe('renderApp', () => {
     expectSyntaxOk(stepAfterPrivileges(makeApp()));
   });
 
+  test('event handlers: pre-start and post-stop run as root around the app, each in a copy of the mount namespace', () => {
+    const app = makeApp({ uid: 1000, gid: 1000, eventHandlers: { preStart: ['/bin/pre', 'a b'], postStop: ['/bin/post'] } });
+    const { script } = renderApp(makePlan(), app);
+    expectSyntaxOk(script);
+    // The three commands, as the script has them (each spans lines: the quoted step after setpriv).
+    const cmds = script.split(/(?=^'[^'\n]*busybox' 'unshare' '-m' )/m).slice(1);
+    expect(cmds).toHaveLength(3);
+    const [pre, run, post] = cmds;
+    expect(pre).toContain("'/bin/pre' 'a b' </dev/null || exit $?");
+    expect(pre).toContain("'--reuid=0' '--regid=0' '--clear-groups'");
+    expect(run).toContain("'/bin/server' '--port' '80' <&4 4<&- &");
+    expect(run).toContain("'--reuid=1000' '--regid=1000'");
+    expect(post).toContain("'/bin/post' </dev/null");
+    expect(post).toContain("'--reuid=0' '--regid=0'");
+    expect(script).toMatch(/\nexit "\$rc"\n$/);
+    // Only pre-start: the launcher still ends in the app itself.
+    const onlyPre = renderApp(makePlan(), makeApp({ eventHandlers: { preStart: ['/bin/pre'] } })).script;
+    expect(onlyPre).toMatch(/\nexec [^\n]*'setpriv'[\s\S]*'\/bin\/server' '--port' '80'\n$/);
+    // None: unchanged.
+    expect(renderApp(makePlan(), makeApp()).script).not.toContain("'unshare' '-m'");
+  });
+
   test('returns the fstab files its mount lines read', () => {
     const app = makeApp();
     const { script, files } = renderApp(makePlan(), app);
