@@ -64,10 +64,13 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
   return mounts;
 }
 
-/** The kernel paths to protect that this host has (the pod's /proc and /sys show the same kernel). */
-function hostProtect(): AppPlan['protect'] {
-  const has = (p: string) => fs.existsSync(p);
-  return { maskedDirs: MASKED_SYS_DIRS.filter(has), maskedFiles: MASKED_PROC_FILES.filter(has) };
+/**
+ * The kernel paths to protect: all of them. What rkt's own /proc and /sys show says nothing
+ * about the pod's fresh ones (a container manager such as systemd-nspawn hides or adds
+ * entries), so stage1 decides when it mounts them: an absent one is skipped (NOFAIL).
+ */
+function podProtect(): AppPlan['protect'] {
+  return { maskedDirs: [...MASKED_SYS_DIRS], maskedFiles: [...MASKED_PROC_FILES] };
 }
 
 /** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
@@ -252,7 +255,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const runDir = plan.podDir;
     const atRun = (p: string) => atRunOf(dir, runDir, p);
     const s1 = path.join(dir, 'stage1');
-    const protect = hostProtect();
+    const protect = podProtect();
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
       const planned = appPlan(dir, prepared, app, cg, etc, protect, range);

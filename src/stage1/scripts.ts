@@ -30,6 +30,8 @@ export function sq(s: string): string {
 export const MASKED_SYS_DIRS = ['/sys/firmware', '/sys/fs', '/sys/hypervisor', '/sys/module', '/sys/power'];
 /** Files shown as empty and inaccessible (mode 000). */
 export const MASKED_PROC_FILES = ['/proc/config.gz', '/proc/kallsyms', '/proc/sched_debug', '/proc/kcore', '/proc/kmem', '/proc/mem', '/proc/timer_list', '/proc/keys'];
+/** The mount option (busybox and util-linux) that skips an entry whose target does not exist. */
+export const NOFAIL = 'nofail';
 /** The minimal /dev: name, type, major, minor. */
 export const DEVICES: Array<[string, number, number]> = [
   ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
@@ -256,8 +258,11 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
     if (v.readOnly) (v.recursive ? roTrees : ro).push(`${R}${v.target}`);
   }
   if (!plan.openPaths) {
-    for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${underKernelTarget(app, p)}`, 'tmpfs', 'ro,mode=000,size=0');
-    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${underKernelTarget(app, p)}`, 'none', 'bind');
+    // nofail: a masked path this kernel (or a container the host itself runs in, such as
+    // systemd-nspawn) does not show is skipped; mount ignores only ENOENT for it, and our
+    // sources always exist, so any other failure still stops the pod.
+    for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${underKernelTarget(app, p)}`, 'tmpfs', `ro,mode=000,size=0,${NOFAIL}`);
+    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${underKernelTarget(app, p)}`, 'none', `bind,${NOFAIL}`);
   }
   if (app.readOnlyRootfs) ro.push(R);
   return { mounts: m, readOnly: ro, readOnlyTrees: roTrees };

@@ -84,10 +84,9 @@ describe('classifyImageArg', () => {
     );
   });
 
-  test('docker images are refused', () => {
-    expect(() => classify('docker://busybox')).toThrow(RktError);
-    expect(() => classify('docker://busybox')).toThrow('docker images are not supported: convert them to ACIs');
-    expect(() => classify('docker:busybox')).toThrow('docker images are not supported');
+  test('docker references are parsed (test/unit/image/docker/reference.test.ts)', () => {
+    expect(classify('docker://busybox')).toMatchObject({ kind: 'docker', ref: { repository: 'library/busybox' } });
+    expect(() => classify('docker://Bad')).toThrow(RktError);
   });
 
   test('absolute paths', () => {

@@ -491,10 +491,10 @@ describe('appMounts (stage1)', () => {
       ...DEVICES.map(([n]) => [`/dev/${n}`, `${R}/dev/${n}`, 'none', 'bind']),
       ['devpts', `${R}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'],
       ['shm', `${R}/dev/shm`, 'tmpfs', 'mode=1777,nosuid,nodev,size=65536k'],
-      ['tmpfs', `${R}/sys/firmware`, 'tmpfs', 'ro,mode=000,size=0'],
-      ['tmpfs', `${R}/sys/fs`, 'tmpfs', 'ro,mode=000,size=0'],
-      [`${POD}/stage1/masked`, `${R}/proc/kcore`, 'none', 'bind'],
-      [`${POD}/stage1/masked`, `${R}/proc/keys`, 'none', 'bind'],
+      ['tmpfs', `${R}/sys/firmware`, 'tmpfs', 'ro,mode=000,size=0,nofail'],
+      ['tmpfs', `${R}/sys/fs`, 'tmpfs', 'ro,mode=000,size=0,nofail'],
+      [`${POD}/stage1/masked`, `${R}/proc/kcore`, 'none', 'bind,nofail'],
+      [`${POD}/stage1/masked`, `${R}/proc/keys`, 'none', 'bind,nofail'],
     ]);
     expect(readOnly).toEqual([]);
     expect(DEVICES.map(([n]) => n)).toEqual(['null', 'zero', 'full', 'random', 'urandom', 'tty']);
@@ -554,6 +554,49 @@ describe('appMounts (stage1)', () => {
     expect(at(`${POD}/stage1/masked`)).toEqual([`${ROOTFS}/tmp/x/kcore`, `${ROOTFS}/tmp/x/keys`]);
     // Nothing is mounted at the names the image's links would have sent the kernel to.
     expect(mounts.some((m) => m.target === `${ROOTFS}/proc` || m.target.startsWith(`${ROOTFS}/dev/`))).toBe(false);
+  });
+});
+
+/** An unprivileged user and mount namespace, where tmpfs and bind mounts work without root. */
+const USERNS_OK = BUSYBOX !== undefined && spawnSync('unshare', ['-Urm', 'true']).status === 0;
+
+describeIf(USERNS_OK ? undefined : 'busybox-static and unprivileged user namespaces (unshare -Urm)')('masked paths the pod does not have', () => {
+  let tmp: string;
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-mask-')); });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  /** Mounts an app's masked paths (as its launcher does) in a rootfs that has only `present`. */
+  function maskIn(present: { dirs: string[]; files: string[] }) {
+    const rootfs = path.join(tmp, 'rootfs');
+    for (const d of present.dirs) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+    for (const f of present.files) { fs.mkdirSync(path.dirname(path.join(rootfs, f)), { recursive: true }); fs.writeFileSync(path.join(rootfs, f), 'secret'); }
+    fs.mkdirSync(path.join(tmp, 'stage1'));
+    fs.writeFileSync(path.join(tmp, 'stage1', 'masked'), '');
+    const app = makeApp({ rootfs, protect: { maskedDirs: ['/sys/firmware', '/sys/module'], maskedFiles: ['/proc/kallsyms', '/proc/keys'] } });
+    const masks = appMounts(makePlan({ podDir: tmp }), app).mounts.filter((m) => m.source === 'tmpfs' || m.source.endsWith('/stage1/masked'));
+    const steps = mountSteps(app, masks, path.join(tmp, 'stage1'));
+    for (const [name, content] of Object.entries(steps.files)) fs.writeFileSync(path.join(tmp, 'stage1', name), content);
+    const script = [
+      'die() { echo "stage1: $*" >&2; exit 254; }',
+      ...steps.lines,
+      `for p in sys/firmware sys/module proc/kallsyms proc/keys; do [ -e ${sq(rootfs)}/$p ] && echo "$p $(stat -c %a ${sq(rootfs)}/$p) $(cat ${sq(rootfs)}/$p 2>/dev/null)"; done; true`,
+    ].join('\n');
+    return spawnSync('unshare', ['-Urm', BUSYBOX!, 'sh', '-c', script], { encoding: 'utf8' });
+  }
+
+  test('an absent one is skipped (nspawn shows no /proc/kallsyms or /sys/module); the present ones are masked', () => {
+    const r = maskIn({ dirs: ['sys/firmware'], files: ['proc/keys'] });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // Mode 000 and empty: the masks are there; the absent paths were not created.
+    expect(r.stdout).toBe('sys/firmware 0 \nproc/keys 644 \n');
+  });
+
+  test('none of them present: nothing to mask, no failure', () => {
+    const r = maskIn({ dirs: [], files: [] });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
   });
 });
 
