@@ -471,6 +471,38 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
   ].join('\n');
 }
 
+/**
+ * The app's own cgroups, read-only, at /sys/fs/cgroup (where the JVM, the Go runtime and
+ * friends look for memory.limit_in_bytes / memory.max and the CPU quota). Runs in the
+ * launcher once it is in the app's cgroups and in a cgroup namespace rooted there, so each
+ * mount's root is the app's cgroup: the host's tree above it is not reachable. /sys/fs
+ * itself is a fresh tmpfs that holds nothing else (it replaces the /sys/fs mask).
+ */
+export function cgroupViewLines(app: AppPlan): string[] {
+  const view = app.cgroupView;
+  if (!view?.length) return [];
+  const fs = `${app.rootfs}${kernelTargets(app).sys}/fs`;
+  const cg = `${fs}/cgroup`;
+  const tmpfs = 'mode=755,nosuid,nodev,noexec,size=64k';
+  const kernelOpts = 'ro,nosuid,nodev,noexec';
+  const lines = [`mount -t tmpfs -o ${tmpfs} tmpfs ${sq(fs)} && mkdir ${sq(cg)} || die 'cannot make /sys/fs for the app cgroups'`];
+  const pureV2 = view.length === 1 && view[0].dir === '';
+  if (pureV2) {
+    lines.push(`mount -t cgroup2 -o ${kernelOpts} cgroup2 ${sq(cg)} || die 'cannot show the app its cgroup'`);
+  } else {
+    lines.push(`mount -t tmpfs -o ${tmpfs} tmpfs ${sq(cg)} || die 'cannot make /sys/fs/cgroup for the app'`);
+    for (const v of view) {
+      const at = `${cg}/${v.dir}`;
+      const opts = v.options ? `${kernelOpts},${v.options}` : kernelOpts;
+      lines.push(`mkdir ${sq(at)} && mount -t ${v.type} -o ${sq(opts)} ${v.type} ${sq(at)} || die ${sq(`cannot show the app its ${v.dir} cgroup`)}`);
+      for (const l of v.links) lines.push(`ln -s ${sq(v.dir)} ${sq(`${cg}/${l}`)} || die 'cannot link a cgroup controller name'`);
+    }
+    lines.push(`mount -o remount,bind,ro ${sq(cg)} || die 'cannot make /sys/fs/cgroup read-only'`);
+  }
+  lines.push(`mount -o remount,bind,ro ${sq(fs)} || die 'cannot make /sys/fs read-only'`);
+  return lines;
+}
+
 /** The app's launcher script, and the fstab files it reads (name -> content, in the stage1 dir). */
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
@@ -483,7 +515,10 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
     `: > ${sq(`${plan.podDir}/rkt/pid/${app.name}.ns`)}`,
     ...appJoinLines(app, []),
+    // Once in the app's cgroups: again, in a cgroup namespace rooted there (same process).
+    ...(app.cgroupView?.length ? [`[ "$1" = cgns ] || exec ${sq(t.unshare)} --cgroup -- ${sq(t.busybox)} sh "$0" cgns`] : []),
     ...steps.lines,
+    ...cgroupViewLines(app),
     ...readOnlyTreeLines(readOnlyTrees),
     ...[...readOnly, helper].map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,

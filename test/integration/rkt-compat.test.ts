@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUSYBOX_ACI, RktEnv, makeEnv, rkt, describeIf, skipReason } from '../helpers/rkt.js';
-import { INSECURE, buildBusyboxAci, startPod, statusText, teardown } from '../helpers/pods.js';
+import { INSECURE, buildBusyboxAci, sections, startPod, statusText, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
 
@@ -148,5 +148,25 @@ suite('rkt compatibility', () => {
     expect(done.code).toBe(0);
     expect(fs.readFileSync(path.join(out, 'post'), 'utf8')).toBe('stopped\n');
     expect(statusText(env, pod.uuid)['app-events-long']).toBe('143');
+  });
+
+  test('the app reads its own cgroup limits, read-only, and sees nothing of the host\'s cgroup tree', () => {
+    const r = rkt(env, [INSECURE, 'run', '--net=host', BUSYBOX_ACI, '--memory=64M', '--cpu=250m', '--exec=/bin/sh', '--', '-c', [
+      'echo ==cgroup==; cut -d: -f3 /proc/self/cgroup | sort -u',
+      'echo ==limits==; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us',
+      'echo ==write==; (echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes) 2>&1; (mkdir /sys/fs/cgroup/memory/x) 2>&1',
+      'echo ==dirs==; find /sys/fs -mindepth 1 -type d | sort',
+      'echo ==sysfs==; ls /sys/fs',
+    ].join('; ')]);
+    expect(r.stderr).not.toMatch(/stage1:/);
+    expect(r.status).toBe(0);
+    const s = sections(r.stdout);
+    expect(s.cgroup).toBe('/'); // a cgroup namespace rooted at the app's own cgroups
+    expect(s.limits).toBe('64000000\n25000\n100000');
+    expect(s.write).toMatch(/^.*Read-only file system\n.*Read-only file system$/);
+    // Only the hierarchy mounts themselves: no sub-cgroups, nothing of the pod's or the host's tree.
+    for (const d of s.dirs.split('\n')) expect(d).toMatch(/^\/sys\/fs\/cgroup(\/[a-z,_]+)?$/);
+    expect(s.dirs).toContain('/sys/fs/cgroup/memory');
+    expect(s.sysfs).toBe('cgroup');
   });
 });
