@@ -169,4 +169,25 @@ suite('rkt compatibility', () => {
     expect(s.dirs).toContain('/sys/fs/cgroup/memory');
     expect(s.sysfs).toBe('cgroup');
   });
+
+  test('a Docker image\'s mount point without a volume starts with the image\'s files there; an appc image\'s stays empty (as rkt)', async () => {
+    const entries = [{ path: 'data', type: 'directory' as const, mode: 0o750 }, { path: 'data/seed', content: 'from the image\n' }];
+    const app = { exec: ['/bin/sh', '-c', 'ls -A /data; stat -c %a /data; echo written > /data/new'], mountPoints: [{ name: 'data', path: '/data' }] };
+    const docker = path.join(env.base, 'docker-vol.aci');
+    await buildBusyboxAci(docker, 'rkt.local/docker-vol', ['sh', 'ls', 'stat'], entries, app,
+      { annotations: [{ name: 'appc.io/docker/repository', value: 'library/example' }] });
+    const d = rkt(env, [INSECURE, 'run', '--net=host', docker]);
+    expect(d.status).toBe(0);
+    expect(d.stdout).toBe('seed\n750\n');
+    expect(d.stderr).toContain("that starts with the image's files there (a Docker image)");
+    // The image's tree is untouched: the volume is a copy.
+    const full = rkt(env, ['image', 'list', '--full', '--no-legend', '--fields=id,name']).stdout.split('\n').find((l) => l.includes('docker-vol'))!.split(/\t+/)[0];
+    expect(fs.readdirSync(path.join(env.dir, 'cas', 'tree', full, 'rootfs', 'data'))).toEqual(['seed']);
+
+    const appc = path.join(env.base, 'appc-vol.aci');
+    await buildBusyboxAci(appc, 'rkt.local/appc-vol', ['sh', 'ls', 'stat'], entries, app);
+    const a = rkt(env, [INSECURE, 'run', '--net=host', appc]);
+    expect(a.status).toBe(0);
+    expect(a.stdout).toBe('755\n');
+  });
 });
