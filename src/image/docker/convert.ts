@@ -130,6 +130,7 @@ async function squashLayer(layer: LayerFile, what: string, upper: UpperState, ou
   }
   const parser = extract();
   parser.on('entry', (h, stream, next) => {
+    stream.on('error', () => {}); // the parser's own error says what broke
     let keep: OutHeader | undefined;
     let name = '';
     try {
