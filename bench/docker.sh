@@ -30,7 +30,7 @@ for tool in docker-registry skopeo podman; do command -v $tool >/dev/null || die
 work=$(mktemp -d /dev/shm/rkt-bench-docker.XXXXXX)
 registry_pid=
 cleanup() {
-  [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  if [[ -n $registry_pid ]]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -190,6 +190,16 @@ describeIf(missing)('docker:// images', () => {
     expect(cas('layer')).toHaveLength(3); // base, app's top, multi's amd64 top
   });
 
+  test('an image whose ACI is over 32 MiB imports (the digest worker keeps the buffers it still needs)', async () => {
+    const big = await layer([{ name: 'zeros', body: Buffer.alloc(36 * 1024 * 1024) }]);
+    ociLayout(path.join(work, 'big'), 'v1', [{ layers: [big], config: { Cmd: ['/zeros'] } }]);
+    push(path.join(work, 'big'), 'v1', `${plain.host}/test/big:v1`);
+    const r = await fetchAsync(`docker://${plain.host}/test/big:v1`);
+    expect(r.stderr).not.toContain('cannot fetch');
+    expect(r.status).toBe(0);
+    expect(rkt(env, ['image', 'rm', r.stdout.trim()]).status).toBe(0);
+  });
+
   test('image export gives an ACI that actool validates', async () => {
     const id = fetch(`docker://${plain.host}/test/app:1.0`).stdout.trim();
     const out = path.join(work, 'app.aci');
