@@ -202,8 +202,10 @@ describeIf(missing)('docker:// images', () => {
 
   test('image export gives an ACI that actool validates', async () => {
     const id = fetch(`docker://${plain.host}/test/app:1.0`).stdout.trim();
+    // image commands take the docker:// reference too
+    expect(manifestOf(`docker://${plain.host}/test/app:1.0`).name).toBe(manifestOf(id).name);
     const out = path.join(work, 'app.aci');
-    expect(rkt(env, ['image', 'export', id, out]).status).toBe(0);
+    expect(rkt(env, ['image', 'export', `docker://${plain.host}/test/app@${images.app.digest}`, out]).status).toBe(0);
     const v = spawnSync('actool', ['validate', out], { encoding: 'utf8' });
     expect(v.stderr + v.stdout).toBe('');
     expect(v.status).toBe(0);

@@ -66,14 +66,7 @@ class DockerFetch {
 
   /** The newest stored image fetched by this reference (or, for a digest, with that digest). */
   private stored(): ImageInfo | undefined {
-    const { digest } = this.ref;
-    return this.store.list()
-      .filter((i) => {
-        const d = i.source?.docker;
-        if (!d) return false;
-        return digest ? d.digest === digest || d.manifestDigest === digest : d.ref === this.shown;
-      })
-      .sort((a, b) => (b.source?.downloadTime ?? '').localeCompare(a.source?.downloadTime ?? ''))[0];
+    return this.store.dockerImages(this.shown)[0];
   }
 
   private reuse(image: ImageInfo, refreshed: boolean): ImageInfo {
