@@ -30,6 +30,7 @@ for tool in docker-registry skopeo podman; do command -v $tool >/dev/null || die
 work=$(mktemp -d /dev/shm/rkt-bench-docker.XXXXXX)
 registry_pid=
 cleanup() {
+  set +e # a registry that is already gone must not keep the rest from running
   if [[ -n $registry_pid ]]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
