@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
-[ -f "$ACI" ] && [ -f dist/cli.js ] || { echo "bench/run.sh: run npm run build and scripts/build-images.sh first" >&2; exit 1; }
+[ -f "$ACI" ] && [ -f dist/rkt.cjs ] || { echo "bench/run.sh: run npm run build and scripts/build-images.sh first" >&2; exit 1; }
 if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v podman >/dev/null || ! command -v hyperfine >/dev/null || ! command -v jq >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun podman hyperfine jq >/dev/null
 fi

@@ -346,3 +346,4 @@ export async function resolve(argv: string[]): Promise<Resolution> {
 }
 
 export type { CommandInput };
+
