@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PodManifest } from '../image/types.js';
-import { readNetInfoV1, type NetInfoV1 } from '../net/network.js';
+import { readNetInfoV1, type NetInfoV1 } from '../net/netinfo.js';
 import { HOLDER_FILE, type Pod, type PodState } from '../stage0/pod.js';
 import type { PodSummary } from '../stage0/podinfo.js';
 

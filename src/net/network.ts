@@ -65,20 +65,6 @@ function cniArgs(args: Record<string, string> | undefined): string {
 
 export { readNetInfo, type NetInfo };
 
-/** A joined network as rkt's api/v1 reports it (list/status --format=json): networking/netinfo's NetInfo. */
-export interface NetInfoV1 { netName: string; netConf: string; pluginPath: string; ifName: string; ip: string; args: string; mask: string }
-
-export function readNetInfoV1(podDir: string): NetInfoV1[] {
-  return readRecords(podDir).filter((r) => r.ip).map((r) => ({
-    netName: r.netName,
-    netConf: path.join(podDir, r.confPath),
-    pluginPath: r.cniPath,
-    ifName: r.ifName,
-    ip: r.ip as string,
-    args: r.args,
-    mask: r.mask ?? '',
-  }));
-}
 
 /** DNS returned by the plugins, in the shape `resolvConf` takes. */
 export function cniDnsOf(nets: NetInfo[]): CniDns[] {
