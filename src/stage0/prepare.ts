@@ -52,6 +52,9 @@ export interface PreparedApp {
   ports: Array<{ name: string; protocol: string; port: number }>;
   /** The image's appc event handlers (pre-start, post-stop). */
   eventHandlers?: EventHandler[];
+  /** --user-annotation / --user-label K=V: recorded in the pod manifest's app (rkt's api/v1 reports them). */
+  userAnnotations?: Record<string, string>;
+  userLabels?: Record<string, string>;
 }
 
 export interface PreparedPod {
@@ -197,14 +200,33 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
     ...(app?.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
+    ...userKv(a, 'user-annotation', 'userAnnotations'),
+    ...userKv(a, 'user-label', 'userLabels'),
   };
+}
+
+/** `--user-annotation=K=V` (repeatable) as a map; the key must not be empty. */
+function userKv<K extends 'userAnnotations' | 'userLabels'>(a: AppArgs, flag: string, key: K): Partial<Record<K, Record<string, string>>> {
+  const values = flagList(a.flags, flag);
+  if (values.length === 0) return {};
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) fail(`invalid --${flag} "${v}": use KEY=VALUE, e.g. --${flag}=team=web`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return { [key]: out } as Partial<Record<K, Record<string, string>>>;
 }
 
 function podManifestOf(pod: PreparedPod): PodManifest {
   const apps: RuntimeApp[] = pod.apps.map((a) => ({
     name: a.name,
     image: { name: a.imageName, id: a.imageId },
-    app: { exec: a.exec, user: String(a.uid), group: String(a.gid), workingDirectory: a.workingDir, environment: a.env.map(([name, value]) => ({ name, value })) },
+    app: {
+      exec: a.exec, user: String(a.uid), group: String(a.gid), workingDirectory: a.workingDir, environment: a.env.map(([name, value]) => ({ name, value })),
+      ...(a.userAnnotations ? { userAnnotations: a.userAnnotations } : {}),
+      ...(a.userLabels ? { userLabels: a.userLabels } : {}),
+    },
     readOnlyRootFS: a.readOnlyRootfs,
     mounts: a.mounts.map((m) => ({ volume: m.volume, path: m.target })),
   }));
@@ -281,7 +303,11 @@ export async function preparePod(host: Host, globals: GlobalOptions, args: RunAr
   if (manifestFile) return preparePodManifest(host, globals, args, manifestFile, run);
   if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
   // Checked before anything is fetched or created.
-  for (const a of args.apps) parsePidsLimit(flagString(a.flags, 'pids-limit'));
+  for (const a of args.apps) {
+    parsePidsLimit(flagString(a.flags, 'pids-limit'));
+    userKv(a, 'user-annotation', 'userAnnotations');
+    userKv(a, 'user-label', 'userLabels');
+  }
   configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   const policy = pullPolicy(podFlags);
   const images = [];

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RKT, ROOT, RktEnv, makeEnv, rkt, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
-import { descendants, podProcess, processTable, sections, shArgs, statusJson, teardown } from '../helpers/pods.js';
+import { descendants, podProcess, processTable, sections, shArgs, podPid, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
 
@@ -161,7 +161,7 @@ suite('pod isolation', () => {
       let app: number | undefined;
       await waitFor(() => (app = podProcess(env, uuid, /^sleep 30$/)) !== undefined, 5_000, 'the app process');
       expect(fs.readdirSync(`/proc/${app}/fd`).sort()).toEqual(['0', '1', '2']);
-      expect(statusJson(env, uuid).pid).toBe(child.pid);
+      expect(podPid(env, uuid)).toBe(child.pid);
       // Nothing in the pod, not even its init, keeps the caller's file.
       const table = processTable();
       const holders = descendants(child.pid!, table).filter((p) => {
