@@ -17,7 +17,7 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderEnter, renderInitScript, renderRunScript, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
@@ -70,19 +70,6 @@ function hostProtect(): AppPlan['protect'] {
   return { maskedDirs: MASKED_SYS_DIRS.filter(has), maskedFiles: MASKED_PROC_FILES.filter(has) };
 }
 
-/** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
-function makeDevDir(devDir: string, owner?: number): void {
-  fs.mkdirSync(path.join(devDir, 'pts'), { recursive: true });
-  fs.mkdirSync(path.join(devDir, 'shm'));
-  for (const [name] of DEVICES) fs.writeFileSync(path.join(devDir, name), '');
-  const links: Array<[string, string]> = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
-  for (const [name, to] of links) fs.symlinkSync(to, path.join(devDir, name));
-  // --private-users: /dev belongs to the pod's root, as it does without a user namespace.
-  if (owner !== undefined) {
-    for (const name of ['', 'pts', 'shm', ...links.map(([n]) => n)]) fs.lchownSync(path.join(devDir, name), owner, owner);
-  }
-}
-
 /**
  * Creates mount targets missing from the image in the app's writable layer (the overlay
  * upper dir, or the private copy), so stage1 runs no mkdir. Parent dirs made in the
@@ -129,7 +116,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     treeRootfs: app.treeRootfs,
     rootfs: path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs'),
     overlay: pod.overlay ? { upper: path.join(dir, 'overlay', app.name, 'upper'), work: path.join(dir, 'overlay', app.name, 'work') } : undefined,
-    ...(range && pod.overlay ? { idmapLower: path.join(dir, 'stage1', 'lower', app.name) } : {}),
+    ...(range && pod.overlay ? { idmapLower: path.join(skeletonRoot(dir, pod), 'lower', app.name) } : {}),
     exec: app.exec,
     env: app.env,
     workingDir: app.workingDir,
@@ -142,7 +129,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     readOnlyRootfs: app.readOnlyRootfs,
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
-    devDir: path.join(dir, 'stage1', 'dev', app.name),
+    devDir: path.join(skeletonRoot(dir, pod), 'dev', app.name),
     protect,
     cgroupProcs: cg.appProcs[app.name] ?? [],
     kernelTargets: kernelTargets(app.treeRootfs),
@@ -150,6 +137,12 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
 }
 
 const s1Dir = (dir: string) => path.join(dir, 'stage1');
+/**
+ * Where the pod's mount points and /dev skeletons go. With overlay, the apps' rootfs mount
+ * points are under stage1/rootfs too, and each app's launcher mounts a tmpfs of its own there (AppSkeleton);
+ * a --no-overlay pod keeps its rootfs copies there, on disk, and its skeleton next to them.
+ */
+const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, 'stage1', pod.overlay ? 'rootfs' : '');
 /** A path in the pod dir as it will be once the pod is in run/. */
 const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
 
@@ -211,11 +204,9 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
       const planned = appPlan(dir, prepared, app, cg, etc, protect, range);
-      makeDevDir(planned.devDir, range?.base);
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.
         for (const m of etc) if (m.source.startsWith(`${dir}/`)) fs.chownSync(m.source, range.base, range.base);
-        if (planned.idmapLower) fs.mkdirSync(planned.idmapLower, { recursive: true });
       }
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
       // The overlay upper dir holds the pod's files as the host sees them (shifted into the
@@ -232,6 +223,11 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         devDir: atRun(planned.devDir),
         ...(planned.idmapLower ? { idmapLower: atRun(planned.idmapLower) } : {}),
         mounts: planned.mounts.map((m) => ({ ...m, source: atRun(m.source) })),
+        skeleton: {
+          ...(prepared.overlay ? { tmpfs: atRun(skeletonRoot(dir, prepared)) } : {}),
+          dirs: [...(prepared.overlay ? [atRun(planned.rootfs)] : []), ...(planned.idmapLower ? [atRun(planned.idmapLower)] : [])],
+          ...(range ? { owner: range.base } : {}),
+        },
       };
       plan.apps.push(forRun);
       const rendered = renderApp(plan, forRun);

@@ -35,6 +35,36 @@ export const DEVICES: Array<[string, number, number]> = [
   ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
 ];
 
+/** The usual links of /dev: name, target. */
+export const DEV_LINKS: Array<[string, string]> = [
+  ['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'],
+];
+
+/**
+ * The launcher's first step (busybox sh, in its own mount namespace): its tmpfs, the mount
+ * points, and /dev's skeleton (mount points for the device binds, the usual links, pts, shm).
+ * It runs after the launcher's PID is taken, so the app's PID stays as low as without it.
+ */
+export function skeletonLines(app: Pick<AppPlan, 'name' | 'devDir' | 'skeleton'>): string[] {
+  const sk = app.skeleton;
+  if (!sk) return [];
+  const die = `|| die ${sq(`cannot make the mount points of app ${app.name}`)}`;
+  const d = app.devDir;
+  const lines = ['umask 022'];
+  // Only mount points and empty files; what the app writes in its /dev is charged to its memory cgroup.
+  if (sk.tmpfs) lines.push(`mount -t tmpfs -o mode=0755,size=65536k rkt-skeleton ${sq(sk.tmpfs)} ${die}`);
+  lines.push(
+    `mkdir -p ${[...sk.dirs, `${d}/pts`, `${d}/shm`].map(sq).join(' ')} ${die}`,
+    `touch ${DEVICES.map(([name]) => sq(`${d}/${name}`)).join(' ')} ${die}`,
+    ...DEV_LINKS.map(([name, to]) => `ln -s ${sq(to)} ${sq(`${d}/${name}`)} ${die}`),
+  );
+  if (sk.owner !== undefined) {
+    const own = [d, `${d}/pts`, `${d}/shm`, ...DEV_LINKS.map(([name]) => `${d}/${name}`)];
+    lines.push(`chown -h ${sk.owner}:${sk.owner} ${own.map(sq).join(' ')} ${die}`);
+  }
+  return lines;
+}
+
 /** Capability names as util-linux setpriv wants them: -all,+chown,... */
 function boundingSetArg(caps: string[]): string {
   return ['-all', ...caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
@@ -463,6 +493,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
     `: > ${sq(`${plan.podDir}/rkt/pid/${app.name}.ns`)}`,
     ...appJoinLines(app, []),
+    ...skeletonLines(app),
     ...steps.lines,
     ...readOnlyTreeLines(readOnlyTrees),
     ...[...readOnly, helper].map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
