@@ -32,13 +32,17 @@ export interface StartOptions {
   interactive: boolean;
 }
 
-function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1]): AppMount[] {
-  // Next to the stage1 scripts: one dir less per pod to create and delete.
-  const etc = path.join(dir, 'stage1');
+/**
+ * The app's /etc/hostname, hosts and resolv.conf binds. With `onTmpfs` (overlay pods) the
+ * files are written by the launcher on its tmpfs (their contents go to `files`); else
+ * next to the stage1 scripts.
+ */
+function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
-    const p = path.join(etc, `${app.name}-${name}`);
-    fs.writeFileSync(p, content, { mode: 0o644 });
+    const p = path.join(onTmpfs?.root ?? path.join(dir, 'stage1'), `${app.name}-${name}`);
+    if (onTmpfs) onTmpfs.files.push({ path: p, content });
+    else fs.writeFileSync(p, content, { mode: 0o644 });
     return p;
   };
   const target = (p: string) => resolveInRootfs(app.treeRootfs, p);
@@ -246,11 +250,13 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const s1 = path.join(dir, 'stage1');
     const protect = podProtect();
     for (const app of prepared.apps) {
-      const etc = etcMounts(dir, app, hostname, flags, cniDns);
+      const etcFiles: Array<{ path: string; content: string }> = [];
+      const etc = etcMounts(dir, app, hostname, flags, cniDns, prepared.overlay ? { root: skeletonRoot(dir, prepared), files: etcFiles } : undefined);
       const planned = appPlan(dir, prepared, app, cg, etc, protect, range);
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.
-        for (const m of etc) if (m.source.startsWith(`${dir}/`)) fs.chownSync(m.source, range.base, range.base);
+        // (Those on the launcher's tmpfs are chowned there, see AppSkeleton.owner.)
+        for (const m of etc) if (m.source.startsWith(`${dir}/`) && !etcFiles.some((f) => f.path === m.source)) fs.chownSync(m.source, range.base, range.base);
       }
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
       // The overlay upper dir holds the pod's files as the host sees them (shifted into the
@@ -271,6 +277,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         skeleton: {
           ...(prepared.overlay ? { tmpfs: atRun(skeletonRoot(dir, prepared)) } : {}),
           dirs: [...(prepared.overlay ? [atRun(planned.rootfs)] : []), ...(planned.idmapLower ? [atRun(planned.idmapLower)] : [])],
+          files: etcFiles.map((f) => ({ path: atRun(f.path), content: f.content })),
           ...(range ? { owner: range.base } : {}),
         },
       };

@@ -82,7 +82,9 @@ export interface AppSkeleton {
   tmpfs?: string;
   /** Plain directories: the rootfs mount point, the idmapped lower dir. */
   dirs: string[];
-  /** --private-users: the /dev skeleton's owner (the pod's root), as without a user namespace. */
+  /** Files to write (mode 0644): the sources of the /etc/hostname, hosts and resolv.conf binds. */
+  files?: Array<{ path: string; content: string }>;
+  /** --private-users: the owner of the /dev skeleton and the files (the pod's root), as without a user namespace. */
   owner?: number;
 }
 

@@ -53,15 +53,17 @@ export function skeletonLines(app: Pick<AppPlan, 'name' | 'devDir' | 'skeleton'>
   const die = `|| die ${sq(`cannot make the mount points of app ${app.name}`)}`;
   const d = app.devDir;
   const lines = ['umask 022'];
-  // Only mount points and empty files; what the app writes in its /dev is charged to its memory cgroup.
-  if (sk.tmpfs) lines.push(`mount -t tmpfs -o mode=0755,size=65536k rkt-skeleton ${sq(sk.tmpfs)} ${die}`);
+  // Mount points and small files; what the app writes in its /dev is charged to its memory
+  // cgroup, and a setuid file it puts there does not work (as Docker's /dev).
+  if (sk.tmpfs) lines.push(`mount -t tmpfs -o mode=0755,size=65536k,nosuid rkt-skeleton ${sq(sk.tmpfs)} ${die}`);
   lines.push(
     `mkdir -p ${[...sk.dirs, `${d}/pts`, `${d}/shm`].map(sq).join(' ')} ${die}`,
     `touch ${DEVICES.map(([name]) => sq(`${d}/${name}`)).join(' ')} ${die}`,
     ...DEV_LINKS.map(([name, to]) => `ln -s ${sq(to)} ${sq(`${d}/${name}`)} ${die}`),
+    ...(sk.files ?? []).map((f) => `printf %s ${sq(f.content)} > ${sq(f.path)} ${die}`),
   );
   if (sk.owner !== undefined) {
-    const own = [d, `${d}/pts`, `${d}/shm`, ...DEV_LINKS.map(([name]) => `${d}/${name}`)];
+    const own = [d, `${d}/pts`, `${d}/shm`, ...DEV_LINKS.map(([name]) => `${d}/${name}`), ...(sk.files ?? []).map((f) => f.path)];
     lines.push(`chown -h ${sk.owner}:${sk.owner} ${own.map(sq).join(' ')} ${die}`);
   }
   return lines;

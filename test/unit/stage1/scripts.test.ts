@@ -1085,7 +1085,7 @@ describe('skeletonLines (the mount points an app launcher makes)', () => {
   test('the launcher mounts its tmpfs after joining its cgroups and before any other mount; a failure ends it', () => {
     const s = renderApp(makePlan({ apps: [withSkeleton] }), withSkeleton).script;
     const l = s.split('\n');
-    const at = l.findIndex((x) => x.startsWith(`mount -t tmpfs -o mode=0755,size=65536k rkt-skeleton ${sq(`${POD}/stage1/rootfs`)}`));
+    const at = l.findIndex((x) => x.startsWith(`mount -t tmpfs -o mode=0755,size=65536k,nosuid rkt-skeleton ${sq(`${POD}/stage1/rootfs`)}`));
     expect(at).toBeGreaterThan(l.findIndex((x) => x.includes('cgroup.procs')));
     expect(at).toBeLessThan(l.findIndex((x) => x.startsWith('mount -a')));
     for (const x of skeletonLines(withSkeleton).slice(1)) expect(x).toMatch(/ \|\| die 'cannot make the mount points of app web'$/);
@@ -1104,8 +1104,12 @@ describe('skeletonLines (the mount points an app launcher makes)', () => {
 
     test('makes the mount points and the /dev skeleton, whatever the caller umask', () => {
       const devDir = `${dir}/dev/db app`;
-      const r = run(skeletonLines(makeApp({ name: 'db', devDir, skeleton: { dirs: [`${dir}/opt/stage2/db/rootfs`] } })).join('\n'));
+      const hosts = "127.0.0.1 it's\n# 100% \\n $HOME `id`\n";
+      const files = [{ path: `${dir}/db-hosts`, content: hosts }];
+      const r = run(skeletonLines(makeApp({ name: 'db', devDir, skeleton: { dirs: [`${dir}/opt/stage2/db/rootfs`], files } })).join('\n'));
       expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(fs.readFileSync(`${dir}/db-hosts`, 'utf8')).toBe(hosts);
+      expect(fs.statSync(`${dir}/db-hosts`).mode & 0o777).toBe(0o644);
       expect(fs.statSync(`${dir}/opt/stage2/db/rootfs`).isDirectory()).toBe(true);
       expect(fs.statSync(devDir).mode & 0o777).toBe(0o755);
       for (const sub of ['pts', 'shm']) expect(fs.statSync(path.join(devDir, sub)).mode & 0o777).toBe(0o755);
