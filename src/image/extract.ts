@@ -46,6 +46,16 @@ const MAX_MANIFEST = 16 * 1024 * 1024;
 /** Mode of directories the archive implies but does not list. */
 const IMPLICIT_DIR_MODE = 0o755;
 
+/** The process umask (from /proc: reading it through process.umask() is deprecated); undefined if unknown. */
+function currentUmask(): number | undefined {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? parseInt(m[1], 8) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Extracts an uncompressed ACI tar into `target` (created if missing). On error `tar`
  * is destroyed and the target may hold partial content: callers extract into a
@@ -93,6 +103,14 @@ class Extraction {
   private readonly dirMeta = new Map<string, DirMeta>();
   /** Absolute paths of non-directories this archive wrote: the only hard-link targets. */
   private readonly linkable = new Set<string>();
+  /**
+   * Directories this extraction made (0700, no setgid until finish): what is created in
+   * them is owned by this process's uid and gid, so a chown to those is skipped.
+   */
+  private readonly made = new Set<string>();
+  private readonly uid = process.geteuid?.() ?? -1;
+  private readonly gid = process.getegid?.() ?? -1;
+  private readonly umask = currentUmask();
   private readonly rootfs: string;
   private manifest: Buffer | undefined;
   private files = 0;
@@ -286,6 +304,7 @@ class Extraction {
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!st) {
       fs.mkdirSync(dir, 0o700);
+      this.made.add(dir);
       this.dirMeta.set(dir, { mode: IMPLICIT_DIR_MODE });
     } else if (!st.isDirectory()) {
       const what = st.isSymbolicLink() ? 'a symlink' : 'a non-directory';
@@ -300,13 +319,20 @@ class Extraction {
       this.clash(dest, name); // overwrite: a symlink to a dir is replaced, not followed
       fs.unlinkSync(dest);
     }
-    if (!st || !st.isDirectory()) fs.mkdirSync(dest, 0o700);
+    if (!st || !st.isDirectory()) {
+      fs.mkdirSync(dest, 0o700);
+      this.made.add(dest);
+    }
     this.dirs.add(dest);
     this.dirMeta.set(dest, { mode: meta.mode, entry: meta });
   }
 
   private fileSink(dest: string, name: string, meta: Meta): Sink {
-    const fd = this.place(dest, name, () => fs.openSync(dest, CREATE_FLAGS, 0o600));
+    // A plain mode the umask leaves intact is given at creation, which saves the fchmod
+    // (the file is in a directory only root can enter until the extraction ends; setuid
+    // and setgid bits still come after the chown, which would clear them).
+    const plain = (meta.mode & 0o7000) === 0 && this.umask !== undefined && (meta.mode & ~this.umask) === meta.mode;
+    const fd = this.place(dest, name, () => fs.openSync(dest, CREATE_FLAGS, plain ? meta.mode : 0o600));
     let open = true;
     const close = (): void => {
       if (open) fs.closeSync(fd);
@@ -323,7 +349,7 @@ class Extraction {
       },
       end: () => {
         try {
-          this.applyMeta(fd, meta);
+          this.applyMeta(fd, meta, this.ownedAsWanted(dest, meta), plain);
         } finally {
           close();
         }
@@ -337,7 +363,7 @@ class Extraction {
     if (!h.linkname || h.linkname.includes('\0')) fail(`bad ACI: symlink ${q(name)} has no valid target`);
     // The target text is kept as is: it only matters if we follow it, and we never do.
     this.place(dest, name, () => fs.symlinkSync(h.linkname, dest));
-    if (this.opts.asRoot) fs.lchownSync(dest, meta.uid, meta.gid);
+    if (this.opts.asRoot && !this.ownedAsWanted(dest, meta)) fs.lchownSync(dest, meta.uid, meta.gid);
     fs.lutimesSync(dest, meta.mtime, meta.mtime);
     this.linkable.add(dest);
   }
@@ -412,10 +438,18 @@ class Extraction {
     for (const p of this.linkable) if (inside(p)) this.linkable.delete(p);
   }
 
+  /**
+   * True if `path`, just created, already has the owner the entry asks for: it was made
+   * in a directory of this extraction (no setgid there) by a process of that uid and gid.
+   */
+  private ownedAsWanted(path: string, meta: Meta): boolean {
+    return meta.uid === this.uid && meta.gid === this.gid && this.made.has(path.slice(0, path.lastIndexOf('/')));
+  }
+
   /** chown before chmod: chown clears setuid/setgid. */
-  private applyMeta(fd: number, meta: Meta): void {
-    if (this.opts.asRoot) fs.fchownSync(fd, meta.uid, meta.gid);
-    fs.fchmodSync(fd, meta.mode);
+  private applyMeta(fd: number, meta: Meta, owned = false, moded = false): void {
+    if (this.opts.asRoot && !owned) fs.fchownSync(fd, meta.uid, meta.gid);
+    if (!moded) fs.fchmodSync(fd, meta.mode);
     fs.futimesSync(fd, meta.mtime, meta.mtime);
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfo } from '../net/netinfo.js';
-import { HOLDER_FILE, mtime, Pod, PodState, podState, readHolder } from './pod.js';
+import { holderTime, mtime, Pod, PodState, podState, readHolder } from './pod.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
 
@@ -66,7 +66,7 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
     uuid: pod.uuid,
     state,
     created: mtime(path.join(pod.dir, 'pod-created')),
-    started: ran ? mtime(path.join(pod.dir, HOLDER_FILE)) : undefined,
+    started: ran ? holderTime(pod.dir) : undefined,
     exitedAt,
     pid: running ? holder?.pid : undefined,
     apps,

@@ -248,7 +248,8 @@ function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
   for (const app of pod.apps) {
     const rootfs = path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs');
     if (pod.overlay) {
-      fs.mkdirSync(rootfs, { recursive: true });
+      // The app's mount point is made at run time on the pod's own tmpfs (PodSkeleton), mounted here.
+      fs.mkdirSync(path.join(dir, 'stage1', 'rootfs'), { recursive: true });
       for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, 'overlay', app.name, d), { recursive: true });
       // The upper dir's owner is the owner of the app's / (the image's root, in the pod's range).
       if (shift) fs.chownSync(path.join(dir, 'overlay', app.name, 'upper'), shift, shift);

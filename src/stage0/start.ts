@@ -17,7 +17,7 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { renderApp, renderEnter, renderInitScript, renderRunScript, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
@@ -32,13 +32,17 @@ export interface StartOptions {
   interactive: boolean;
 }
 
-function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1]): AppMount[] {
-  // Next to the stage1 scripts: one dir less per pod to create and delete.
-  const etc = path.join(dir, 'stage1');
+/**
+ * The app's /etc/hostname, hosts and resolv.conf binds. With `onTmpfs` (overlay pods) the
+ * files are written by the launcher on its tmpfs (their contents go to `files`); else
+ * next to the stage1 scripts.
+ */
+function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
-    const p = path.join(etc, `${app.name}-${name}`);
-    fs.writeFileSync(p, content, { mode: 0o644 });
+    const p = path.join(onTmpfs?.root ?? path.join(dir, 'stage1'), `${app.name}-${name}`);
+    if (onTmpfs) onTmpfs.files.push({ path: p, content });
+    else fs.writeFileSync(p, content, { mode: 0o644 });
     return p;
   };
   const target = (p: string) => resolveInRootfs(app.treeRootfs, p);
@@ -71,19 +75,6 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
  */
 function podProtect(): AppPlan['protect'] {
   return { maskedDirs: [...MASKED_SYS_DIRS], maskedFiles: [...MASKED_PROC_FILES] };
-}
-
-/** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
-function makeDevDir(devDir: string, owner?: number): void {
-  fs.mkdirSync(path.join(devDir, 'pts'), { recursive: true });
-  fs.mkdirSync(path.join(devDir, 'shm'));
-  for (const [name] of DEVICES) fs.writeFileSync(path.join(devDir, name), '');
-  const links: Array<[string, string]> = [['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']];
-  for (const [name, to] of links) fs.symlinkSync(to, path.join(devDir, name));
-  // --private-users: /dev belongs to the pod's root, as it does without a user namespace.
-  if (owner !== undefined) {
-    for (const name of ['', 'pts', 'shm', ...links.map(([n]) => n)]) fs.lchownSync(path.join(devDir, name), owner, owner);
-  }
 }
 
 /**
@@ -185,7 +176,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     treeRootfs: app.treeRootfs,
     rootfs: path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs'),
     overlay: pod.overlay ? { upper: path.join(dir, 'overlay', app.name, 'upper'), work: path.join(dir, 'overlay', app.name, 'work') } : undefined,
-    ...(range && pod.overlay ? { idmapLower: path.join(dir, 'stage1', 'lower', app.name) } : {}),
+    ...(range && pod.overlay ? { idmapLower: path.join(skeletonRoot(dir, pod), 'lower', app.name) } : {}),
     exec: app.exec,
     env: app.env,
     workingDir: app.workingDir,
@@ -198,7 +189,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     readOnlyRootfs: app.readOnlyRootfs,
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
-    devDir: path.join(dir, 'stage1', 'dev', app.name),
+    devDir: path.join(skeletonRoot(dir, pod), 'dev', app.name),
     protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts, cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts).cgroupView : undefined),
     cgroupProcs: cg.appProcs[app.name] ?? [],
     kernelTargets: kernelTargets(app.treeRootfs),
@@ -211,6 +202,12 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
 }
 
 const s1Dir = (dir: string) => path.join(dir, 'stage1');
+/**
+ * Where the pod's mount points and /dev skeletons go. With overlay, the apps' rootfs mount
+ * points are under stage1/rootfs too, and each app's launcher mounts a tmpfs of its own there (AppSkeleton);
+ * a --no-overlay pod keeps its rootfs copies there, on disk, and its skeleton next to them.
+ */
+const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, 'stage1', pod.overlay ? 'rootfs' : '');
 /** A path in the pod dir as it will be once the pod is in run/. */
 const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
 
@@ -270,13 +267,13 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const s1 = path.join(dir, 'stage1');
     const protect = podProtect();
     for (const app of prepared.apps) {
-      const etc = etcMounts(dir, app, hostname, flags, cniDns);
+      const etcFiles: Array<{ path: string; content: string }> = [];
+      const etc = etcMounts(dir, app, hostname, flags, cniDns, prepared.overlay ? { root: skeletonRoot(dir, prepared), files: etcFiles } : undefined);
       const planned = appPlan(dir, prepared, app, cg, etc, protect, range, cgroups);
-      makeDevDir(planned.devDir, range?.base);
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.
-        for (const m of etc) if (m.source.startsWith(`${dir}/`)) fs.chownSync(m.source, range.base, range.base);
-        if (planned.idmapLower) fs.mkdirSync(planned.idmapLower, { recursive: true });
+        // (Those on the launcher's tmpfs are chowned there, see AppSkeleton.owner.)
+        for (const m of etc) if (m.source.startsWith(`${dir}/`) && !etcFiles.some((f) => f.path === m.source)) fs.chownSync(m.source, range.base, range.base);
       }
       const writable = planned.overlay ? planned.overlay.upper : planned.rootfs;
       // The overlay upper dir holds the pod's files as the host sees them (shifted into the
@@ -294,6 +291,12 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         devDir: atRun(planned.devDir),
         ...(planned.idmapLower ? { idmapLower: atRun(planned.idmapLower) } : {}),
         mounts: planned.mounts.map((m) => ({ ...m, source: atRun(m.source) })),
+        skeleton: {
+          ...(prepared.overlay ? { tmpfs: atRun(skeletonRoot(dir, prepared)) } : {}),
+          dirs: [...(prepared.overlay ? [atRun(planned.rootfs)] : []), ...(planned.idmapLower ? [atRun(planned.idmapLower)] : [])],
+          files: etcFiles.map((f) => ({ path: atRun(f.path), content: f.content })),
+          ...(range ? { owner: range.base } : {}),
+        },
       };
       plan.apps.push(forRun);
       const rendered = renderApp(plan, forRun);

@@ -67,6 +67,8 @@ export interface AppPlan {
    * by stage0 (the kernel would follow an absolute link to the host). Default: as named.
    */
   kernelTargets?: { proc: string; sys: string; dev: string };
+  /** Mount points and the /dev skeleton the launcher makes first (absent: stage0 made them). */
+  skeleton?: AppSkeleton;
   /**
    * The cgroup filesystems the app sees read-only under /sys/fs/cgroup, from its own cgroup
    * namespace (src/cgroups/cgroups.ts cgroupView). Absent: /sys/fs stays masked.
@@ -74,6 +76,23 @@ export interface AppPlan {
   cgroupView?: Array<{ dir: string; type: 'cgroup' | 'cgroup2'; options: string; links: string[] }>;
   /** appc event handlers: pre-start runs before the app, post-stop after it exits; both as root in the app's context. */
   eventHandlers?: { preStart?: string[]; postStop?: string[] };
+}
+
+/**
+ * What an app's launcher makes, in its own mount namespace, before its mounts: `devDir`
+ * with /dev's skeleton, and `dirs`. With `tmpfs` they are on a tmpfs mounted there first,
+ * which goes away with the app: an exited pod leaves none of them on the data dir's disk
+ * for gc to delete.
+ */
+export interface AppSkeleton {
+  /** Where to mount the launcher's tmpfs (an empty dir of the pod dir); devDir and dirs are in it. */
+  tmpfs?: string;
+  /** Plain directories: the rootfs mount point, the idmapped lower dir. */
+  dirs: string[];
+  /** Files to write (mode 0644): the sources of the /etc/hostname, hosts and resolv.conf binds. */
+  files?: Array<{ path: string; content: string }>;
+  /** --private-users: the owner of the /dev skeleton and the files (the pod's root), as without a user namespace. */
+  owner?: number;
 }
 
 export interface PodPlan {
@@ -97,6 +116,7 @@ export interface PodPlan {
   /** --private-users: the pod's user namespace (made by PID 1, kept on `file`) and its range. */
   userns?: PodUserns;
 }
+
 
 export interface PodUserns {
   /** The static rkt-idmap helper. */

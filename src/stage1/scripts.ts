@@ -37,6 +37,38 @@ export const DEVICES: Array<[string, number, number]> = [
   ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
 ];
 
+/** The usual links of /dev: name, target. */
+export const DEV_LINKS: Array<[string, string]> = [
+  ['ptmx', 'pts/ptmx'], ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'],
+];
+
+/**
+ * The launcher's first step (busybox sh, in its own mount namespace): its tmpfs, the mount
+ * points, and /dev's skeleton (mount points for the device binds, the usual links, pts, shm).
+ * It runs after the launcher's PID is taken, so the app's PID stays as low as without it.
+ */
+export function skeletonLines(app: Pick<AppPlan, 'name' | 'devDir' | 'skeleton'>): string[] {
+  const sk = app.skeleton;
+  if (!sk) return [];
+  const die = `|| die ${sq(`cannot make the mount points of app ${app.name}`)}`;
+  const d = app.devDir;
+  const lines = ['umask 022'];
+  // Mount points and small files; what the app writes in its /dev is charged to its memory
+  // cgroup, and a setuid file it puts there does not work (as Docker's /dev).
+  if (sk.tmpfs) lines.push(`mount -t tmpfs -o mode=0755,size=65536k,nosuid rkt-skeleton ${sq(sk.tmpfs)} ${die}`);
+  lines.push(
+    `mkdir -p ${[...sk.dirs, `${d}/pts`, `${d}/shm`].map(sq).join(' ')} ${die}`,
+    `touch ${DEVICES.map(([name]) => sq(`${d}/${name}`)).join(' ')} ${die}`,
+    ...DEV_LINKS.map(([name, to]) => `ln -s ${sq(to)} ${sq(`${d}/${name}`)} ${die}`),
+    ...(sk.files ?? []).map((f) => `printf %s ${sq(f.content)} > ${sq(f.path)} ${die}`),
+  );
+  if (sk.owner !== undefined) {
+    const own = [d, `${d}/pts`, `${d}/shm`, ...DEV_LINKS.map(([name]) => `${d}/${name}`), ...(sk.files ?? []).map((f) => f.path)];
+    lines.push(`chown -h ${sk.owner}:${sk.owner} ${own.map(sq).join(' ')} ${die}`);
+  }
+  return lines;
+}
+
 /** Capability names as util-linux setpriv wants them: -all,+chown,... */
 function boundingSetArg(caps: string[]): string {
   return ['-all', ...caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
@@ -517,6 +549,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     ...appJoinLines(app, []),
     // Once in the app's cgroups: again, in a cgroup namespace rooted there (same process).
     ...(app.cgroupView?.length ? [`[ "$1" = cgns ] || exec ${sq(t.unshare)} --cgroup -- ${sq(t.busybox)} sh "$0" cgns`] : []),
+    ...skeletonLines(app),
     ...steps.lines,
     ...cgroupViewLines(app),
     ...readOnlyTreeLines(readOnlyTrees),

@@ -36,7 +36,8 @@ describe('createPod', () => {
     expect(pod.stateDir).toBe('prepare');
     expect(pod.dir).toBe(path.join(dataDir, 'pods', 'prepare', pod.uuid));
     expect(fs.statSync(pod.dir).isDirectory()).toBe(true);
-    expect(fs.readFileSync(path.join(pod.dir, HOLDER_FILE), 'utf8')).toBe('4321 98765\n');
+    // A symlink: no data block for gc to free, one readlink for rkt list.
+    expect(fs.readlinkSync(path.join(pod.dir, HOLDER_FILE))).toBe('4321 98765');
     expect(fs.existsSync(path.join(pod.dir, 'pod-created'))).toBe(true);
     // Nothing is left in embryo/, and no temp file is left behind.
     expect(fs.readdirSync(path.join(dataDir, 'pods', 'embryo'))).toEqual([]);
@@ -66,13 +67,30 @@ describe('holder and liveness', () => {
     writeHolder(host, pod.dir, 77);
     expect(readHolder(pod.dir)).toEqual({ pid: 77, start: '123456' });
     expect(fs.readdirSync(pod.dir)).toEqual([HOLDER_FILE]);
+    // Again over the first one, and over a temp link a killed writer left.
+    fs.symlinkSync('stale', path.join(pod.dir, `.${HOLDER_FILE}.tmp`));
+    host.processes.set(78, '123457');
+    writeHolder(host, pod.dir, 78);
+    expect(readHolder(pod.dir)).toEqual({ pid: 78, start: '123457' });
+    expect(fs.readdirSync(pod.dir)).toEqual([HOLDER_FILE]);
+  });
+
+  test('readHolder reads the regular file of a pod made before the holder was a symlink', () => {
+    const pod = makePod('aaaa', 'run');
+    fs.writeFileSync(path.join(pod.dir, HOLDER_FILE), '77 123456\n');
+    expect(readHolder(pod.dir)).toEqual({ pid: 77, start: '123456' });
   });
 
   test('readHolder rejects missing and malformed files', () => {
     const pod = makePod('aaaa', 'run');
     expect(readHolder(pod.dir)).toBeUndefined();
     for (const bad of ['', 'abc 1', '0 1', '-5 1', '12', '1.5 9']) {
+      fs.rmSync(path.join(pod.dir, HOLDER_FILE), { force: true });
       fs.writeFileSync(path.join(pod.dir, HOLDER_FILE), bad);
+      expect(readHolder(pod.dir)).toBeUndefined();
+      if (bad === '') continue; // symlink(2) refuses an empty target
+      fs.rmSync(path.join(pod.dir, HOLDER_FILE));
+      fs.symlinkSync(bad, path.join(pod.dir, HOLDER_FILE));
       expect(readHolder(pod.dir)).toBeUndefined();
     }
   });

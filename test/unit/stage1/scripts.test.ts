@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
   appMounts, cgroupViewLines, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
-  renderApp, renderEnter, renderInitScript, renderRunScript, sq, stepAfterPrivileges,
+  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, DEV_LINKS,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 import { describeIf } from '../../helpers/rkt.js';
@@ -1139,5 +1139,59 @@ withBusybox('readOnlyTreeLines (run under busybox sh with mount stubbed)', () =>
 
   test('nothing at all without a read-only recursive volume', () => {
     expect(readOnlyTreeLines([])).toEqual([]);
+  });
+});
+
+describe('skeletonLines (the mount points an app launcher makes)', () => {
+  const skeleton = { tmpfs: `${POD}/stage1/rootfs`, dirs: [ROOTFS] };
+  const withSkeleton = makeApp({ devDir: `${POD}/stage1/rootfs/dev/web`, skeleton });
+
+  test('nothing without a skeleton (a plan from before it)', () => {
+    expect(skeletonLines(makeApp())).toEqual([]);
+    expect(renderApp(makePlan(), makeApp()).script).not.toContain('rkt-skeleton');
+  });
+
+  test('the launcher mounts its tmpfs after joining its cgroups and before any other mount; a failure ends it', () => {
+    const s = renderApp(makePlan({ apps: [withSkeleton] }), withSkeleton).script;
+    const l = s.split('\n');
+    const at = l.findIndex((x) => x.startsWith(`mount -t tmpfs -o mode=0755,size=65536k,nosuid rkt-skeleton ${sq(`${POD}/stage1/rootfs`)}`));
+    expect(at).toBeGreaterThan(l.findIndex((x) => x.includes('cgroup.procs')));
+    expect(at).toBeLessThan(l.findIndex((x) => x.startsWith('mount -a')));
+    for (const x of skeletonLines(withSkeleton).slice(1)) expect(x).toMatch(/ \|\| die 'cannot make the mount points of app web'$/);
+    expectSyntaxOk(s);
+  });
+
+  test('--no-overlay: no tmpfs (the rootfs copies are on disk there)', () => {
+    expect(skeletonLines(makeApp({ skeleton: { dirs: [] } })).join('\n')).not.toContain('tmpfs');
+  });
+
+  withBusybox('run by busybox sh', () => {
+    let dir: string;
+    beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-skel-')); });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const run = (script: string) => spawnSync(BUSYBOX!, ['sh', '-c', `umask 077\ndie() { echo "stage1: $*" >&2; exit 254; }\n${script}\necho reached`], { encoding: 'utf8' });
+
+    test('makes the mount points and the /dev skeleton, whatever the caller umask', () => {
+      const devDir = `${dir}/dev/db app`;
+      const hosts = "127.0.0.1 it's\n# 100% \\n $HOME `id`\n";
+      const files = [{ path: `${dir}/db-hosts`, content: hosts }];
+      const r = run(skeletonLines(makeApp({ name: 'db', devDir, skeleton: { dirs: [`${dir}/opt/stage2/db/rootfs`], files } })).join('\n'));
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(fs.readFileSync(`${dir}/db-hosts`, 'utf8')).toBe(hosts);
+      expect(fs.statSync(`${dir}/db-hosts`).mode & 0o777).toBe(0o644);
+      expect(fs.statSync(`${dir}/opt/stage2/db/rootfs`).isDirectory()).toBe(true);
+      expect(fs.statSync(devDir).mode & 0o777).toBe(0o755);
+      for (const sub of ['pts', 'shm']) expect(fs.statSync(path.join(devDir, sub)).mode & 0o777).toBe(0o755);
+      for (const [name] of DEVICES) expect(fs.statSync(path.join(devDir, name)).isFile()).toBe(true);
+      for (const [name, to] of DEV_LINKS) expect(fs.readlinkSync(path.join(devDir, name))).toBe(to);
+    });
+
+    test('a failure ends the launcher with 254 and says so', () => {
+      fs.writeFileSync(`${dir}/file`, '');
+      const r = run(skeletonLines(makeApp({ devDir: `${dir}/dev`, skeleton: { dirs: [`${dir}/file/x`] } })).join('\n'));
+      expect(r.status).toBe(254);
+      expect(r.stdout).not.toContain('reached');
+      expect(r.stderr).toContain('stage1: cannot make the mount points of app web');
+    });
   });
 });
