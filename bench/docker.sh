@@ -98,7 +98,7 @@ run_rkt() {
   rm -rf "$work/rkt"
   local t0 t1
   t0=$(date +%s.%N)
-  node "$root/dist/cli.js" --dir="$work/rkt" --insecure-options=image,http fetch "docker://$image" >/dev/null 2>"$work/rkt.err" || { cat "$work/rkt.err" >&2; die "rkt fetch failed"; }
+  "$root/bin/rkt" --dir="$work/rkt" --insecure-options=image,http fetch "docker://$image" >/dev/null 2>"$work/rkt.err" || { cat "$work/rkt.err" >&2; die "rkt fetch failed"; }
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }'
 }
