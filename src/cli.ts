@@ -21,7 +21,8 @@ async function main(argv: string[]): Promise<CommandResult> {
     return resolution.status;
   }
   const { path, command, parsed, rawArgs } = resolution.selected;
-  setLogPrefix(path[path.length - 1] === 'list' && path.length > 1 ? path.join(' ') : path[0]);
+  // rkt prefixes stderr lines with the (sub)command's own name: `rm: ...` for `image rm`.
+  setLogPrefix(path[path.length - 1]);
   const globals = globalOptionsFrom(parsed.values);
   setDebug(globals.debug);
   if (command.needsRoot && process.getuid && process.getuid() !== 0) {
