@@ -123,7 +123,8 @@ function freePort(): Promise<number> {
 function podsOf(env: RktEnv): PodJson[] {
   const r = rkt(env, ['list', '--format=json']);
   if (r.status !== 0) throw new Error(`rkt list failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as PodJson[];
+  // rkt prints `null` when there are no pods (a nil Go slice).
+  return (JSON.parse(r.stdout) as PodJson[] | null) ?? [];
 }
 
 function statusOf(env: RktEnv, uuid: string): PodJson {
@@ -521,7 +522,7 @@ d('pod networking with real pods', () => {
     const pod = runPod(env, ['--net=gonet'], 'ip -4 -o addr show eth0');
     expect(pod.status).toBe(0);
     expect(pod.stdout).toMatch(/inet 10\.98\.0\.\d+\/24/);
-    expect(statusOf(env, pod.uuid).networks).toEqual([{ netName: 'gonet', ifName: 'eth0', ip: expect.stringMatching(/^10\.98\.0\./) }]);
+    expect(statusOf(env, pod.uuid).networks).toMatchObject([{ netName: 'gonet', ifName: 'eth0', ip: expect.stringMatching(/^10\.98\.0\./) }]);
     gc(env);
     expect(netFootprint()).toEqual(baseline);
   });
