@@ -25,6 +25,8 @@ function text(s: PodSummary): string {
   for (const a of s.apps) if (a.exitCode !== undefined) lines.push(`app-${a.name}=${a.exitCode}`);
   const oom = s.apps.filter((a) => a.oomKilled).map((a) => a.name);
   if (oom.length > 0) lines.push(`oom-killed=${oom.join(',')}`);
+  const killed = s.apps.filter((a) => a.stopKilled).map((a) => a.name);
+  if (killed.length > 0) lines.push(`stop-killed=${killed.join(',')}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -34,7 +36,7 @@ function json(s: PodSummary, pretty: boolean): string {
     state: s.state,
     networks: s.networks,
     app_names: s.apps.map((a) => a.name),
-    apps: s.apps.map((a) => ({ name: a.name, image_name: a.imageName, image_id: a.imageId, exit_code: a.exitCode, oom_killed: a.oomKilled ?? false })),
+    apps: s.apps.map((a) => ({ name: a.name, image_name: a.imageName, image_id: a.imageId, exit_code: a.exitCode, oom_killed: a.oomKilled ?? false, stop_killed: a.stopKilled ?? false })),
     pid: s.pid ?? -1,
     created_at: s.created?.getTime(),
     started_at: s.started?.getTime(),

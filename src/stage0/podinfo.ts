@@ -5,10 +5,15 @@ import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfo } from '../net/network.js';
 import { HOLDER_FILE, mtime, Pod, PodState, podState, readHolder } from './pod.js';
+import { STOP_KILLED_FILE } from '../stage1/scripts.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
 
-export interface AppSummary { name: string; imageName?: string; imageId: string; exitCode?: number; oomKilled?: boolean }
+export interface AppSummary {
+  name: string; imageName?: string; imageId: string; exitCode?: number; oomKilled?: boolean;
+  /** SIGKILLed by stage1 because it outlived the stop's grace period. */
+  stopKilled?: boolean;
+}
 
 export interface PodSummary {
   uuid: string;
@@ -36,6 +41,10 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
   const state = podState(host, pod);
   const manifest = readJson<PodManifest>(path.join(pod.dir, 'pod'));
   const running = state === 'running';
+  let stopKilled: string[] = [];
+  if (!running) {
+    try { stopKilled = fs.readFileSync(path.join(pod.dir, 'rkt', STOP_KILLED_FILE), 'utf8').split('\n'); } catch { /* none was */ }
+  }
   const apps = (manifest?.apps ?? []).map((a) => {
     const s: AppSummary = { name: a.name, imageName: a.image.name, imageId: a.image.id };
     if (!running) {
@@ -44,6 +53,7 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
         if (Number.isInteger(code)) s.exitCode = code;
       } catch { /* never started or killed before it could record */ }
       if (s.exitCode !== undefined && opts.oom?.(a.name)) s.oomKilled = true;
+      if (stopKilled.includes(a.name)) s.stopKilled = true;
     }
     return s;
   });

@@ -12,12 +12,12 @@ import { flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { parseNetFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
-import { ipcShared, resolvePorts } from './validate.js';
+import { ipcShared, resolvePorts, stopTimeoutMs } from './validate.js';
 import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
@@ -25,7 +25,6 @@ import { configPodPidsLimit, podPidsLimit } from './limits.js';
 import { idmapHelper, readPodRange, UidRange } from './userns.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
-const STOP_GRACE_SECONDS = 10;
 
 export interface StartOptions {
   netFlags: FlagValues;
@@ -197,7 +196,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       interactive: opts.interactive,
       openPaths: prepared.openPaths,
       podCgroupProcs: cg.podProcs,
-      stopGraceSeconds: STOP_GRACE_SECONDS,
+      stopGraceSeconds: graceSeconds(stopTimeoutMs(flags)),
       tickFifo: path.join(globals.dir, 'pods', '.tick'),
       tools,
     };
