@@ -48,7 +48,16 @@ export interface PreparedApp {
   seccomp?: SeccompSpec | null;
   readOnlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
-  ports: Array<{ name: string; protocol: string; port: number }>;
+  ports: Array<{ name: string; protocol: string; port: number; socketActivated?: boolean }>;
+  /** The image says its app speaks sd_notify (annotation appc.io/executor/supports-systemd-notify=true). */
+  sdNotify?: boolean;
+}
+
+/** The image annotation rkt read: its app sends READY=1 itself. */
+export const SD_NOTIFY_ANNOTATION = 'appc.io/executor/supports-systemd-notify';
+
+function supportsNotify(manifest: ImageManifest): boolean {
+  return (manifest.annotations ?? []).some((a) => a.name === SD_NOTIFY_ANNOTATION && a.value === 'true');
 }
 
 export interface PreparedPod {
@@ -110,7 +119,7 @@ function preparedMounts(treeRootfs: string, mounts: ResolvedMount[]): PreparedAp
 }
 
 function preparedPorts(ports: Port[] | undefined): PreparedApp['ports'] {
-  return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }));
+  return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, ...(p.socketActivated ? { socketActivated: true } : {}) }));
 }
 
 /** The app's seccomp filter (null: none), checked before the pod exists. */
@@ -185,6 +194,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
+    sdNotify: supportsNotify(manifest),
   };
 }
 
@@ -312,6 +322,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
       mounts: preparedMounts(treeRootfs, mounts),
       ports: preparedPorts(app.ports),
+      sdNotify: supportsNotify(image),
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');

@@ -17,8 +17,8 @@ import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
-import { findStage1Tools } from '../stage1/tools.js';
+import { APP_NOTIFY_SOCKET, graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, DEVICES, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { builtHelper, findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, podPidsLimit } from './limits.js';
@@ -70,6 +70,30 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
  */
 function podProtect(): AppPlan['protect'] {
   return { maskedDirs: [...MASKED_SYS_DIRS], maskedFiles: [...MASKED_PROC_FILES] };
+}
+
+/**
+ * NOTIFY_SOCKET as systemd gives it to a Type=notify service: a socket path or an abstract
+ * @name. Anything else is said once and ignored: the pod runs, systemd is not told.
+ */
+export function notifySocket(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (value.startsWith('@') && value.length > 1) return value;
+  let why = 'is not an absolute path or @name';
+  if (value.startsWith('/')) {
+    try { if (fs.statSync(value).isSocket()) return value; why = 'is not a socket'; } catch { why = 'does not exist'; }
+  }
+  warn(`NOTIFY_SOCKET=${value} ${why}: the pod runs, but its readiness is not reported`);
+  return undefined;
+}
+
+/** An app's NOTIFY_SOCKET mount and environment, when its image speaks sd_notify. */
+function notifyApp(dir: string, app: PreparedApp): { mount: AppMount; env: Array<[string, string]> } {
+  const socket = path.join(dir, 'stage1', 'notify', app.name);
+  fs.mkdirSync(path.dirname(socket), { recursive: true });
+  const env: Array<[string, string]> = [['NOTIFY_SOCKET', APP_NOTIFY_SOCKET]];
+  if (process.env.WATCHDOG_USEC) env.push(['WATCHDOG_USEC', process.env.WATCHDOG_USEC]);
+  return { mount: { source: socket, target: resolveInRootfs(app.treeRootfs, APP_NOTIFY_SOCKET), readOnly: false, recursive: false, isFile: true }, env };
 }
 
 /** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
@@ -210,9 +234,13 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const atRun = (p: string) => atRunOf(dir, runDir, p);
     const s1 = path.join(dir, 'stage1');
     const protect = podProtect();
+    const notify = notifySocket(process.env.NOTIFY_SOCKET);
+    if (notify) plan.notify = { helper: builtHelper('rkt-notify', 'NOTIFY_SOCKET'), sockets: [] };
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
-      const planned = appPlan(dir, prepared, app, cg, etc, protect, range);
+      const sd = plan.notify && app.sdNotify ? notifyApp(dir, app) : undefined;
+      if (sd) plan.notify!.sockets.push(atRun(sd.mount.source));
+      const planned = appPlan(dir, prepared, sd ? { ...app, env: [...app.env, ...sd.env] } : app, cg, sd ? [...etc, sd.mount] : etc, protect, range);
       makeDevDir(planned.devDir, range?.base);
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.

@@ -89,6 +89,15 @@ export interface PodPlan {
   tools: Stage1Tools;
   /** --private-users: the pod's user namespace (made by PID 1, kept on `file`) and its range. */
   userns?: PodUserns;
+  /** rkt runs with a usable NOTIFY_SOCKET: rkt-notify holds the pod in tini's place (helper/notify.c). */
+  notify?: PodNotify;
+}
+
+export interface PodNotify {
+  /** The static rkt-notify helper. */
+  helper: string;
+  /** The datagram sockets it binds, one per app that speaks sd_notify (mounted as its NOTIFY_SOCKET). */
+  sockets: string[];
 }
 
 export interface PodUserns {

@@ -84,7 +84,7 @@ export function renderRunScript(plan: PodPlan): string {
     t.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds',
     ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
     t.unshare, ...ns, '--propagation', 'private', '--',
-    t.tini, '-s', '--',
+    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
     t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
     ...t.initShell, `${plan.podDir}/stage1/init.sh`,
   ];
@@ -110,6 +110,11 @@ function usernsInitLines(plan: PodPlan): string[] {
     ...(plan.net.kind === 'host' ? [] : ['echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start']),
   ];
 }
+
+/** The fd on which rkt-notify gives the pod's init the pipe it says "every app started" on. */
+export const NOTIFY_READY_FD = 4;
+/** Where an app that speaks sd_notify finds its socket (NOTIFY_SOCKET inside the pod, as rkt's stage1 had it). */
+export const APP_NOTIFY_SOCKET = '/run/systemd/notify';
 
 /** In the pod's rkt/ dir: made when the pod starts to stop; an app launcher that finds it exits 143 (as if SIGTERMed). */
 export const STOPPING_FILE = 'stopping';
@@ -173,7 +178,7 @@ export function renderInitScript(plan: PodPlan): string {
     'exec 8>&2 2>/dev/null',
   ];
   plan.apps.forEach((app, i) => {
-    lines.push(`"$BB" unshare -m --propagation private "$BB" sh "$P/stage1/app-${app.name}.sh" ${stdin} 2>&8 8>&- &`);
+    lines.push(`"$BB" unshare -m --propagation private "$BB" sh "$P/stage1/app-${app.name}.sh" ${stdin} 2>&8 8>&-${plan.notify ? ` ${NOTIFY_READY_FD}>&-` : ''} &`);
     lines.push(`pid_${i}=$!; pids="$pids $pid_${i}"; echo "$pid_${i}" > "$P/rkt/pid/${app.name}"`);
   });
   // Once every app launcher has its own mount namespace (each leaves a marker as its first
@@ -182,6 +187,8 @@ export function renderInitScript(plan: PodPlan): string {
   plan.apps.forEach((app, i) => {
     lines.push(`while [ ! -e "$P/rkt/pid/${app.name}.ns" ] && kill -0 "$pid_${i}" 2>&-; do read -t 0.001 _ <&9 2>&-; done`);
   });
+  // Every app started: rkt-notify tells systemd READY=1 (once the apps that speak sd_notify said so).
+  if (plan.notify) lines.push(`echo started >&${NOTIFY_READY_FD}; exec ${NOTIFY_READY_FD}>&-`);
   lines.push(
     // One busybox shell does it all: it reaches its own applets through the pod's /proc,
     // mounted in the new root for the moment, so it can still detach the host root after

@@ -220,7 +220,7 @@ export interface AciEntry { path: string; type?: 'file' | 'directory' | 'symlink
  * Writes a small uncompressed ACI whose rootfs holds the host's static busybox as /bin/busybox,
  * `applets` as links to it, and `extra` entries. The manifest's app has no environment.
  */
-export async function buildBusyboxAci(file: string, name: string, applets: string[], extra: AciEntry[], app: Record<string, unknown> = {}): Promise<void> {
+export async function buildBusyboxAci(file: string, name: string, applets: string[], extra: AciEntry[], app: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Promise<void> {
   const { pack } = await import('tar-stream');
   const p = pack();
   const out = fs.createWriteStream(file);
@@ -230,6 +230,7 @@ export async function buildBusyboxAci(file: string, name: string, applets: strin
     acKind: 'ImageManifest', acVersion: '0.8.11', name,
     labels: [{ name: 'version', value: '1.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
     app: { exec: ['/bin/sh'], user: '0', group: '0', ...app },
+    ...top,
   };
   p.entry({ name: 'manifest', mode: 0o644 }, JSON.stringify(manifest));
   const entries: AciEntry[] = [
