@@ -7,7 +7,7 @@
  *  init.sh  PID 1 of the pod (mksh-static, ~0.3 MB resident, else busybox sh): hostname,
  *           cgroup, starts each app in its own
  *           mount namespace, forwards SIGTERM/SIGINT (SIGKILL after a grace period),
- *           records exit statuses, exits with the first failure.
+ *           records exit statuses (0 for apps it stopped itself), exits with the first failure.
  *  app-NAME.sh  per app, still with the host root in view: overlay, /proc, /sys, /dev,
  *           volumes, masked paths, cgroup; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
@@ -209,6 +209,9 @@ export function renderInitScript(plan: PodPlan): string {
     '    eval "p=\\$pid_${a%%:*}"',
     '    if kill -0 "$p" 2>&-; then still="$still $a"; continue; fi',
     '    wait "$p"; rc=$?',
+    // An app that died of the SIGTERM (or the final SIGKILL) PID 1 sent because another app
+    // failed is recorded as 0, as rkt did; the pod's status stays the failing app's.
+    '    if [ -n "$stopping" ] && [ -z "$requested" ] && { [ "$rc" -eq 143 ] || [ "$rc" -eq 137 ]; }; then rc=0; fi',
     '    echo "$rc" > "$S/${a#*:}"',
     '    [ "$rc" -eq 137 ] && [ -n "$killing" ] && killed="$killed ${a#*:}"',
     '    if [ "$rc" -ne 0 ] && [ "$result" -eq 0 ] && [ -z "$requested" ]; then result=$rc; stop; fi',
@@ -346,7 +349,19 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string,
     lines.push(`mount -a -T ${sq(`${fstabDir}/${name}`)} || die 'cannot set up the mounts of app ${app.name} (see above)'`);
     run = [];
   };
+  // busybox `mount -a` skips an entry whose target is already a mount point, so a volume
+  // on /sys (or /proc, /dev) would never hide what stage1 mounted there: such an entry
+  // gets a mount of its own.
+  const targets = new Set<string>();
   for (const e of mounts) {
+    const again = targets.has(e.target);
+    targets.add(e.target);
+    if (again && e.type !== IDMAP) {
+      flush();
+      const opts = e.options === 'bind' || e.options === 'rbind' ? `--${e.options}` : `-t ${e.type} -o ${sq(e.options)}`;
+      lines.push(`mount ${opts} ${sq(e.source)} ${sq(e.target)} || die ${sq(`cannot mount ${e.target}`)}`);
+      continue;
+    }
     if (e.type === IDMAP) {
       if (!userns) throw new Error(`idmapped mount of ${e.source} without a user namespace`);
       flush();
