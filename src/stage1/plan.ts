@@ -67,6 +67,8 @@ export interface AppPlan {
    * by stage0 (the kernel would follow an absolute link to the host). Default: as named.
    */
   kernelTargets?: { proc: string; sys: string; dev: string };
+  /** Socket activation: how many of the pod's listen fds this app gets (its image has socket-activated ports). */
+  listenFds?: number;
 }
 
 export interface PodPlan {
@@ -89,6 +91,8 @@ export interface PodPlan {
   tools: Stage1Tools;
   /** --private-users: the pod's user namespace (made by PID 1, kept on `file`) and its range. */
   userns?: PodUserns;
+  /** Socket activation: how many fds (from 3) rkt was given with LISTEN_FDS for this very process. */
+  listenFds?: number;
   /** rkt runs with a usable NOTIFY_SOCKET: rkt-notify holds the pod in tini's place (helper/notify.c). */
   notify?: PodNotify;
 }

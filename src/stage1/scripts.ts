@@ -51,6 +51,22 @@ function boundingSetArg(caps: string[]): string {
 export const CLOSE_FDS = 'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$@"';
 
 /**
+ * Where the socket-activation fds a service manager gave rkt (3, 4, ...) wait while the pod
+ * starts: far above what the shells of stage1 use (0-9, and from 10 up for their own), until
+ * rkt-helper puts them back at 3, 4, ... for the apps with socket-activated ports.
+ */
+export const LISTEN_FD_BASE = 100;
+/** At most this many: bin/rkt keeps its own fd at 9. */
+export const MAX_LISTEN_FDS = 6;
+
+/** CLOSE_FDS, except that fds 3..3+count-1 move to LISTEN_FD_BASE.. first and stay open. */
+export function closeFds(count: number): string {
+  if (count === 0) return CLOSE_FDS;
+  const moves = Array.from({ length: count }, (_, i) => `${LISTEN_FD_BASE + i}<&${3 + i} ${3 + i}<&-`).join(' ');
+  return `exec ${moves}; for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && { [ "$n" -lt ${LISTEN_FD_BASE} ] || [ "$n" -ge ${LISTEN_FD_BASE + count} ]; } && eval "exec $n>&-"; done; exec "$@"`;
+}
+
+/**
  * What stage1 itself uses on top of the apps' capabilities: mounts, pivot_root, hostname
  * and unshare (SYS_ADMIN); the launchers' bounding set, uid, gid and groups (SETPCAP,
  * SETUID, SETGID); stopping apps of any uid (KILL); overlayfs copies files up with its
@@ -81,7 +97,7 @@ export function renderRunScript(plan: PodPlan): string {
   if (plan.net.kind === 'none') ns.push('--net');
   const initCaps = initBoundingSet(plan);
   const chain = [
-    t.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds',
+    t.busybox, 'sh', '-c', closeFds(plan.listenFds ?? 0), 'close-fds',
     ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
     t.unshare, ...ns, '--propagation', 'private', '--',
     ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
@@ -433,7 +449,8 @@ export function finalExecStep(app: AppPlan, opts: { nnp?: boolean } = {}): strin
     'shift',
     // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2
     // (and the helper's, which the helper closes itself).
-    `for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && [ "$n" -ne ${HELPER_FD} ] && eval "exec $n>&-"; done`,
+    // (and the socket-activation fds of an app with socket-activated ports, which the helper renumbers).
+    `for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && [ "$n" -ne ${HELPER_FD} ]${app.listenFds ? ` && { [ "$n" -lt ${LISTEN_FD_BASE} ] || [ "$n" -ge ${LISTEN_FD_BASE + app.listenFds} ]; }` : ''} && eval "exec $n>&-"; done`,
     `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${nnp ? ' --nnp' : ''} -- ${finalExec(app)} "$@"`,
   ].join('\n');
 }
@@ -490,7 +507,8 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
     t.busybox, 'setpriv', '--inh-caps', LAUNCH_CAPS.map((c) => `+${c}`).join(','), '--',
     t.setpriv, ...appPrivileges(app, LAUNCH_CAPS), '--',
     t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => `--${flag}=/proc/self/fd/${fd}`), '--',
-    'sh', '-c', finalExecStep(app, { nnp: true }), `enter-${app.name}`,
+    // A command run by rkt enter never gets the app's socket-activation fds.
+    'sh', '-c', finalExecStep({ ...app, listenFds: undefined }, { nnp: true }), `enter-${app.name}`,
     app.workingDir,
     ...app.env.map(([k, v]) => `${k}=${v}`),
   ];

@@ -46,7 +46,7 @@ class Listener {
       for (const l of lines) if (l.startsWith('{')) this.notes.push(JSON.parse(l) as Note);
     });
   }
-  async ready(): Promise<void> { await waitFor(() => fs.existsSync(this.socket), 10_000, 'the listener'); }
+  async ready(): Promise<void> { await waitFor(() => fs.existsSync(this.socket), 30_000, 'the listener'); }
   stop(): void { this.child.kill('SIGKILL'); }
 }
 

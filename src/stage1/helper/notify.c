@@ -97,12 +97,27 @@ static int relay(char *buf, size_t len) {
   return ready;
 }
 
-/* Relays every message waiting on an app's socket; notes in *ready whether one said READY=1. */
-static void drain(int sock, int *ready) {
+static int nsock, started, readied;
+static int app_ready[MAX_SOCKETS];
+
+/* READY=1 goes up as soon as the init said every app started and each socket said READY=1,
+ * before anything an app sent after its own READY=1. */
+static void maybe_ready(void) {
+  if (started != 1 || readied) return;
+  for (int i = 0; i < nsock; i++) if (!app_ready[i]) return;
+  char msg[64];
+  int l = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d\n", (int)getpid());
+  send_up(msg, (size_t)l);
+  readied = 1;
+}
+
+/* Relays every message waiting on app socket i. */
+static void drain(int sock, int i) {
   char buf[MSG_MAX + 1];
   ssize_t r;
   while ((r = recv(sock, buf, MSG_MAX, 0)) >= 0) {
-    if (relay(buf, (size_t)r) && ready) *ready = 1;
+    if (relay(buf, (size_t)r)) app_ready[i] = 1;
+    maybe_ready();
   }
 }
 
@@ -117,10 +132,9 @@ int main(int argc, char **argv) {
   if (child_fd < 3 || child_fd > 255) { errno = EINVAL; die("bad readiness fd"); }
   open_upstream();
 
-  int nsock = sep - 2;
+  nsock = sep - 2;
   int socks[MAX_SOCKETS];
   int sock_dirs[MAX_SOCKETS];
-  int app_ready[MAX_SOCKETS] = { 0 };
   /* Bound by name from inside their dir: a pod dir's path may exceed sun_path's 108 bytes. */
   int cwd = open(".", O_PATH | O_CLOEXEC);
   if (cwd < 0) die("cannot open the working directory");
@@ -161,11 +175,10 @@ int main(int argc, char **argv) {
     _exit(254);
   }
   close(pipefd[1]);
-  int sfd = signalfd(-1, &all, SFD_CLOEXEC);
+  int sfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("cannot watch signals");
 
   struct pollfd p[MAX_SOCKETS + 2];
-  int started = 0, readied = 0;
   for (;;) {
     int n = 0;
     p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -184,7 +197,7 @@ int main(int argc, char **argv) {
         while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
           if (w != child) continue;
           /* What the apps sent before the pod ended (STOPPING=1, a last STATUS=) still goes up. */
-          for (int i = 0; i < nsock; i++) drain(socks[i], NULL);
+          for (int i = 0; i < nsock; i++) drain(socks[i], i);
           for (int i = 0; i < nsock; i++) unlinkat(sock_dirs[i], strrchr(argv[2 + i], '/') + 1, 0);
           return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
@@ -198,16 +211,7 @@ int main(int argc, char **argv) {
       if (r > 0) started = 1;
       else if (r == 0 || errno != EINTR) started = -1;
     }
-    for (int i = 0; i < nsock; i++) if (p[2 + i].revents & POLLIN) drain(socks[i], &app_ready[i]);
-    if (started == 1 && !readied) {
-      int all_ready = 1;
-      for (int i = 0; i < nsock; i++) all_ready &= app_ready[i];
-      if (all_ready) {
-        char msg[64];
-        int l = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d\n", (int)getpid());
-        send_up(msg, (size_t)l);
-        readied = 1;
-      }
-    }
+    for (int i = 0; i < nsock; i++) if (p[2 + i].revents & POLLIN) drain(socks[i], i);
+    maybe_ready();
   }
 }
