@@ -69,6 +69,13 @@ export interface AppPlan {
   kernelTargets?: { proc: string; sys: string; dev: string };
   /** Socket activation: how many of the pod's listen fds this app gets (its image has socket-activated ports). */
   listenFds?: number;
+  /**
+   * The cgroup filesystems the app sees read-only under /sys/fs/cgroup, from its own cgroup
+   * namespace (src/cgroups/cgroups.ts cgroupView). Absent: /sys/fs stays masked.
+   */
+  cgroupView?: Array<{ dir: string; type: 'cgroup' | 'cgroup2'; options: string; links: string[] }>;
+  /** appc event handlers: pre-start runs before the app, post-stop after it exits; both as root in the app's context. */
+  eventHandlers?: { preStart?: string[]; postStop?: string[] };
 }
 
 export interface PodPlan {

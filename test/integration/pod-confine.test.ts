@@ -14,7 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { RktEnv, describeIf, makeEnv, rkt, skipReason, waitFor } from '../helpers/rkt.js';
-import { INSECURE, buildBusyboxAci, podCgroupDirs, podProcess, podUuids, sections, startPod, statusJson, teardown } from '../helpers/pods.js';
+import { INSECURE, buildBusyboxAci, podCgroupDirs, podProcess, podUuids, sections, startPod, podPid, teardown } from '../helpers/pods.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const suite = describeIf(skipReason() ?? (have('gcc') && fs.existsSync('/usr/lib/x86_64-linux-gnu/libc.a') ? undefined : 'needs gcc and libc6-dev (scripts/setup.sh)'));
@@ -271,7 +271,7 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
   test('the pod\'s PID 1 has nothing beyond the apps\' capabilities but what stage1 needs (CAP_SYS_ADMIN with the default set)', async () => {
     const pod = await startPod(env, [INSECURE, 'run', '--net=host', aci, '--exec=/bin/sh', '--', '-c', 'sleep 1003'], /sleep 1003$/);
     try {
-      const holder = statusJson(env, pod.uuid).pid;
+      const holder = podPid(env, pod.uuid);
       const init = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(/\s+/)[0]);
       expect(fs.readFileSync(`/proc/${init}/cmdline`, 'utf8')).toContain('init.sh');
       const app = procStatus(podProcess(env, pod.uuid, /sleep 1003$/)!);
