@@ -18,7 +18,7 @@ cd "$root"
 # bench/docker.sh.
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
-  gcc libc6-dev docker-registry skopeo podman)
+  gcc libc6-dev docker-registry skopeo podman python3)
 
 die() { echo "setup: $*" >&2; exit 1; }
 
