@@ -12,12 +12,13 @@ cd "$root"
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
 # and what the tests, the demo and the benchmark use as oracles and tools; gcc and
 # libc6-dev build the static stage1 helpers (src/stage1/helper/) in `npm run build`
-# and the static hostile programs of the confinement tests; docker-registry and skopeo
+# and the static hostile programs of the confinement tests; python3 is the sd_notify
+# listener and the socket-activation parent of the systemd tests. docker-registry and skopeo
 # are the registry and the push tool of the docker:// tests, podman the peer of
 # bench/docker.sh.
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
-  gcc libc6-dev docker-registry skopeo podman)
+  gcc libc6-dev docker-registry skopeo podman python3)
 
 die() { echo "setup: $*" >&2; exit 1; }
 

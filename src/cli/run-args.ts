@@ -44,6 +44,7 @@ const NETWORK_FLAGS: FlagSpec[] = [
   { name: 'interactive', kind: 'bool', help: 'run the pod interactively (one app; stdin and tty passed through)' },
   { name: 'mds-register', kind: 'bool', help: 'register with the metadata service (not supported)', hidden: true },
   { name: 'ipc', kind: 'string', help: 'IPC namespace: auto, private or parent' },
+  { name: 'stop-timeout', kind: 'string', help: 'grace period between SIGTERM and SIGKILL when the pod stops, e.g. 30s (default 10s)' },
 ];
 
 const PREPARE_POD_FLAGS: FlagSpec[] = [

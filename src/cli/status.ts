@@ -34,6 +34,8 @@ export function statusText(pod: Pod, s: PodSummary): string {
   }
   const oom = s.apps.filter((a) => a.oomKilled).map((a) => a.name);
   if (oom.length > 0) lines.push(`oom-killed=${oom.join(',')}`);
+  const killed = s.apps.filter((a) => a.stopKilled).map((a) => a.name);
+  if (killed.length > 0) lines.push(`stop-killed=${killed.join(',')}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -49,12 +49,21 @@ export interface PreparedApp {
   readOnlyRootfs: boolean;
   /** seedFrom: the image's directory an implicit volume of a Docker image starts as a copy of. */
   mounts: Array<{ volume: string; target: string; readOnly: boolean; seedFrom?: string }>;
-  ports: Array<{ name: string; protocol: string; port: number }>;
+  ports: Array<{ name: string; protocol: string; port: number; socketActivated?: boolean }>;
   /** The image's appc event handlers (pre-start, post-stop). */
   eventHandlers?: EventHandler[];
   /** --user-annotation / --user-label K=V: recorded in the pod manifest's app (rkt's api/v1 reports them). */
   userAnnotations?: Record<string, string>;
   userLabels?: Record<string, string>;
+  /** The image says its app speaks sd_notify (annotation appc.io/executor/supports-systemd-notify=true). */
+  sdNotify?: boolean;
+}
+
+/** The image annotation rkt read: its app sends READY=1 itself. */
+export const SD_NOTIFY_ANNOTATION = 'appc.io/executor/supports-systemd-notify';
+
+function supportsNotify(manifest: ImageManifest): boolean {
+  return (manifest.annotations ?? []).some((a) => a.name === SD_NOTIFY_ANNOTATION && a.value === 'true');
 }
 
 export interface PreparedPod {
@@ -124,7 +133,7 @@ function fromDocker(image: ImageManifest): boolean {
 }
 
 function preparedPorts(ports: Port[] | undefined): PreparedApp['ports'] {
-  return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port }));
+  return (ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, ...(p.socketActivated ? { socketActivated: true } : {}) }));
 }
 
 /** The app's seccomp filter (null: none), checked before the pod exists. */
@@ -199,6 +208,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
+    sdNotify: supportsNotify(manifest),
     ...(app?.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
     ...userKv(a, 'user-annotation', 'userAnnotations'),
     ...userKv(a, 'user-label', 'userLabels'),
@@ -372,6 +382,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
       mounts: preparedMounts(treeRootfs, mounts),
       ports: preparedPorts(app.ports),
+      sdNotify: supportsNotify(image),
       ...(app.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
     });
   }

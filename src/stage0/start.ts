@@ -12,20 +12,19 @@ import { flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, type CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { parseNetFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
-import { ipcShared, resolvePorts } from './validate.js';
+import { ipcShared, resolvePorts, stopTimeoutMs } from './validate.js';
 import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { renderApp, renderEnter, renderInitScript, renderRunScript, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
-import { findStage1Tools } from '../stage1/tools.js';
+import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { builtHelper, findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, podPidsLimit } from './limits.js';
 import { idmapHelper, readPodRange, UidRange } from './userns.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
-const STOP_GRACE_SECONDS = 10;
 
 export interface StartOptions {
   netFlags: FlagValues;
@@ -75,6 +74,46 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
  */
 function podProtect(): AppPlan['protect'] {
   return { maskedDirs: [...MASKED_SYS_DIRS], maskedFiles: [...MASKED_PROC_FILES] };
+}
+
+/**
+ * NOTIFY_SOCKET as systemd gives it to a Type=notify service: a socket path or an abstract
+ * @name. Anything else is said once and ignored: the pod runs, systemd is not told.
+ */
+export function notifySocket(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (value.startsWith('@') && value.length > 1) return value;
+  let why = 'is not an absolute path or @name';
+  if (value.startsWith('/')) {
+    try { if (fs.statSync(value).isSocket()) return value; why = 'is not a socket'; } catch { why = 'does not exist'; }
+  }
+  warn(`NOTIFY_SOCKET=${value} ${why}: the pod runs, but its readiness is not reported`);
+  return undefined;
+}
+
+/**
+ * Socket activation (sd_listen_fds): the fds 3.. a service manager gave rkt, when
+ * LISTEN_PID names rkt's own process (bin/rkt, which became stage0's parent and becomes the
+ * pod); otherwise they are not for us, as the protocol says, and are closed like any other.
+ */
+export function listenFds(env: NodeJS.ProcessEnv, rktPid: number): { count: number; names?: string } | undefined {
+  if (env.LISTEN_FDS === undefined || env.LISTEN_PID !== String(rktPid)) return undefined;
+  const count = Number(env.LISTEN_FDS);
+  if (!Number.isInteger(count) || count < 1) return undefined;
+  if (count > MAX_LISTEN_FDS) fail(`LISTEN_FDS=${count}: rkt passes at most ${MAX_LISTEN_FDS} socket-activation fds to a pod; use fewer sockets in the .socket unit`);
+  const names = env.LISTEN_FDNAMES;
+  return names !== undefined && names.split(':').length === count ? { count, names } : { count };
+}
+
+const LISTEN_ENV = new Set(['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']);
+
+/** An app's NOTIFY_SOCKET mount and environment, when its image speaks sd_notify. */
+function notifyApp(dir: string, app: PreparedApp): { mount: AppMount; env: Array<[string, string]> } {
+  const socket = path.join(dir, 'stage1', 'notify', app.name);
+  fs.mkdirSync(path.dirname(socket), { recursive: true });
+  const env: Array<[string, string]> = [['NOTIFY_SOCKET', APP_NOTIFY_SOCKET]];
+  if (process.env.WATCHDOG_USEC) env.push(['WATCHDOG_USEC', process.env.WATCHDOG_USEC]);
+  return { mount: { source: socket, target: resolveInRootfs(app.treeRootfs, APP_NOTIFY_SOCKET), readOnly: false, recursive: false, isFile: true }, env };
 }
 
 /**
@@ -252,7 +291,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       interactive: opts.interactive,
       openPaths: prepared.openPaths,
       podCgroupProcs: cg.podProcs,
-      stopGraceSeconds: STOP_GRACE_SECONDS,
+      stopGraceSeconds: graceSeconds(stopTimeoutMs(flags)),
       tickFifo: path.join(globals.dir, 'pods', '.tick'),
       tools,
     };
@@ -266,10 +305,22 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const atRun = (p: string) => atRunOf(dir, runDir, p);
     const s1 = path.join(dir, 'stage1');
     const protect = podProtect();
+    // bin/rkt (RKT_HANDOFF_FD) is the process the service manager started, and the pod's holder.
+    const listen = process.env.RKT_HANDOFF_FD ? listenFds(process.env, process.ppid) : undefined;
+    if (listen) plan.listenFds = listen.count;
+    const notify = notifySocket(process.env.NOTIFY_SOCKET);
+    if (notify) plan.notify = { helper: builtHelper('rkt-notify', 'NOTIFY_SOCKET'), sockets: [] };
     for (const app of prepared.apps) {
       const etcFiles: Array<{ path: string; content: string }> = [];
       const etc = etcMounts(dir, app, hostname, flags, cniDns, prepared.overlay ? { root: skeletonRoot(dir, prepared), files: etcFiles } : undefined);
-      const planned = appPlan(dir, prepared, app, cg, etc, protect, range, cgroups);
+      const sd = plan.notify && app.sdNotify ? notifyApp(dir, app) : undefined;
+      if (sd) plan.notify!.sockets.push(atRun(sd.mount.source));
+      // Only stage1 sets LISTEN_*: from the image or --set-env they would name fds that are not there.
+      const activated = listen && app.ports.some((p) => p.socketActivated);
+      const env: Array<[string, string]> = [...app.env.filter(([k]) => !LISTEN_ENV.has(k)), ...(sd ? sd.env : [])];
+      if (activated) env.push(['LISTEN_FDS', String(listen.count)], ...(listen.names ? [['LISTEN_FDNAMES', listen.names] as [string, string]] : []));
+      const planned = appPlan(dir, prepared, { ...app, env }, cg, sd ? [...etc, sd.mount] : etc, protect, range, cgroups);
+      if (activated) planned.listenFds = listen.count;
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.
         // (Those on the launcher's tmpfs are chowned there, see AppSkeleton.owner.)

@@ -10,6 +10,7 @@ import type { GlobalOptions } from '../cli/globals.js';
 import type { Host } from '../host/host.js';
 import { parseNetFlag, parsePortFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
 import { parseDnsFlags, parseHostsEntries } from '../net/dns.js';
+import { parseDurationMs } from '../util/duration.js';
 import type { PreparedApp } from './prepare.js';
 
 /** Forwarded ports, matched by name to a port some app's image declares. */
@@ -26,6 +27,27 @@ export function ipcShared(flags: FlagValues): boolean {
   const ipc = flagString(flags, 'ipc') ?? 'auto';
   if (!['auto', 'private', 'parent'].includes(ipc)) fail(`invalid --ipc "${ipc}": use auto, private or parent`);
   return ipc === 'parent';
+}
+
+/** The grace period before SIGKILL when a pod stops, unless --stop-timeout says otherwise (as before it existed). */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** A day: longer is surely a typo, and keeps the number short for the init script. */
+const MAX_STOP_TIMEOUT_MS = 86_400_000;
+
+/**
+ * A grace period in milliseconds from a duration flag (`--stop-timeout` of run and
+ * run-prepared, `--timeout` of stop): 10s, 1m30s, 500ms or 0 (SIGKILL at once).
+ */
+export function parseStopTimeout(value: string, flag: string): number {
+  const ms = parseDurationMs(value, flag);
+  if (ms > MAX_STOP_TIMEOUT_MS) fail(`--${flag}=${value} is longer than a day: give at most 24h`);
+  return ms;
+}
+
+/** The pod's grace period from its start flags. */
+export function stopTimeoutMs(flags: FlagValues): number {
+  const v = flagString(flags, 'stop-timeout');
+  return v === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseStopTimeout(v, 'stop-timeout');
 }
 
 /** Host name rules as systemd-nspawn (rkt's stage1) applied them; the kernel takes at most 64 bytes. */
@@ -62,6 +84,7 @@ export async function checkStartFlags(host: Host, globals: GlobalOptions, apps: 
   const mode: NetMode = parseNetFlag(flagList(flags, 'net'));
   const ports = resolvePorts(apps, portSpecs);
   ipcShared(flags);
+  stopTimeoutMs(flags);
   checkHostname(flags);
   checkDns(flags);
   parseHostsEntries(flagList(flags, 'hosts-entry'));

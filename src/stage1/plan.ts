@@ -69,6 +69,8 @@ export interface AppPlan {
   kernelTargets?: { proc: string; sys: string; dev: string };
   /** Mount points and the /dev skeleton the launcher makes first (absent: stage0 made them). */
   skeleton?: AppSkeleton;
+  /** Socket activation: how many of the pod's listen fds this app gets (its image has socket-activated ports). */
+  listenFds?: number;
   /**
    * The cgroup filesystems the app sees read-only under /sys/fs/cgroup, from its own cgroup
    * namespace (src/cgroups/cgroups.ts cgroupView). Absent: /sys/fs stays masked.
@@ -115,6 +117,17 @@ export interface PodPlan {
   tools: Stage1Tools;
   /** --private-users: the pod's user namespace (made by PID 1, kept on `file`) and its range. */
   userns?: PodUserns;
+  /** Socket activation: how many fds (from 3) rkt was given with LISTEN_FDS for this very process. */
+  listenFds?: number;
+  /** rkt runs with a usable NOTIFY_SOCKET: rkt-notify holds the pod in tini's place (helper/notify.c). */
+  notify?: PodNotify;
+}
+
+export interface PodNotify {
+  /** The static rkt-notify helper. */
+  helper: string;
+  /** The datagram sockets it binds, one per app that speaks sd_notify (mounted as its NOTIFY_SOCKET). */
+  sockets: string[];
 }
 
 

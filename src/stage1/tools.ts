@@ -12,9 +12,10 @@ const MKSH_STATIC = '/bin/mksh-static';
 
 /**
  * A static helper that `npm run build` (src/stage1/helper/build.sh) puts next to this
- * module in dist/stage1: rkt-helper (every app's final exec), rkt-idmap (--private-users).
+ * module in dist/stage1: rkt-helper (every app's final exec), rkt-idmap (--private-users),
+ * rkt-notify (the pod's holder under a Type=notify unit).
  */
-export function builtHelper(name: 'rkt-helper' | 'rkt-idmap', neededFor: string): string {
+export function builtHelper(name: 'rkt-helper' | 'rkt-idmap' | 'rkt-notify', neededFor: string): string {
   const p = fileURLToPath(new URL(`./${name}`, import.meta.url));
   if (!fs.existsSync(p)) fail(`${neededFor} needs the stage1 helper ${p}: run npm run build (it needs gcc and libc6-dev)`);
   return p;

@@ -7,7 +7,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 mkdir -p "$root/dist/stage1"
 command -v gcc >/dev/null || { echo "build: gcc not found: apt-get install gcc libc6-dev (or run scripts/setup.sh)" >&2; exit 1; }
-for name in rkt-helper:rkt-helper.c rkt-idmap:idmap.c; do
+for name in rkt-helper:rkt-helper.c rkt-idmap:idmap.c rkt-notify:notify.c; do
   src="$root/src/stage1/helper/${name#*:}"
   out="$root/dist/stage1/${name%%:*}"
   [ -x "$out" ] && [ "$out" -nt "$src" ] && continue

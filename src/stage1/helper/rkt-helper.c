@@ -4,7 +4,9 @@
  *   rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]
  *
  * 1. closes every fd above 2 (stage1 runs it through /proc/self/fd/N, an fd opened before
- *    pivot_root: that one must not reach the app);
+ *    pivot_root: that one must not reach the app), except that with LISTEN_FDS=N among
+ *    the NAME=VALUE arguments the socket-activation fds stage1 kept at 100.. become 3..
+ *    and LISTEN_PID is set to this process (the app's pid);
  * 2. joins a fresh anonymous session keyring, so the app sees none of the caller's keys;
  * 3. unless FILTER is "-": sets no_new_privs and loads FILTER, a classic BPF program as
  *    hex (struct sock_filter[], little-endian) that stage0 generated (src/stage1/seccomp/);
@@ -36,6 +38,15 @@
 static void die(const char *what) {
   fprintf(stderr, "stage1: %s: %s\n", what, strerror(errno));
   exit(254);
+}
+
+/* The fd stage1 keeps socket-activation fds from (src/stage1/scripts.ts LISTEN_FD_BASE). */
+#define LISTEN_FD_BASE 100
+
+static void close_from(unsigned int first, unsigned int last) {
+  if (syscall(SYS_close_range, first, last, 0) != 0) {
+    for (unsigned int fd = first; fd <= last && fd < 65536; fd++) close((int)fd);
+  }
 }
 
 static int hexval(char c) {
@@ -120,15 +131,29 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]\n");
     return 254;
   }
-  if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
-    for (int fd = 3; fd < 65536; fd++) close(fd);
+  /* Socket activation: LISTEN_FDS=N among the NAME=VALUE arguments means stage1 kept the
+   * app's N listen fds at LISTEN_FD_BASE..; they become 3.., and LISTEN_PID this process. */
+  int listen = 0;
+  for (int j = 2; j < argc && strchr(argv[j], '=') != NULL; j++) {
+    if (strncmp(argv[j], "LISTEN_FDS=", 11) == 0) listen = atoi(argv[j] + 11);
   }
+  if (listen < 0 || listen > 64) { errno = EINVAL; die("bad LISTEN_FDS"); }
+  close_from(3, LISTEN_FD_BASE - 1);
+  for (int k = 0; k < listen; k++) {
+    if (dup2(LISTEN_FD_BASE + k, 3 + k) < 0) die("socket-activation fd missing");
+  }
+  close_from(LISTEN_FD_BASE, ~0U);
   if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) die("cannot join a new session keyring");
 
   int i = 2;
   if (clearenv() != 0) die("cannot clear the environment");
   for (; i < argc && strchr(argv[i], '=') != NULL; i++) {
     if (putenv(argv[i]) != 0) die("cannot set the environment");
+  }
+  if (listen > 0) {
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    if (setenv("LISTEN_PID", pid, 1) != 0) die("cannot set the environment");
   }
   if (i >= argc) {
     fprintf(stderr, "stage1: no program to run\n");

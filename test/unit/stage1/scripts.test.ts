@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
   appMounts, cgroupViewLines, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
-  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, DEV_LINKS,
+  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, stoppingCheck, DEV_LINKS,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 import { describeIf } from '../../helpers/rkt.js';
@@ -257,13 +257,14 @@ describe('renderInitScript (text)', () => {
     const starts = lines(s).filter((l) => l.includes('/stage1/app-'));
     expect(starts).toHaveLength(2);
     starts.forEach((l, i) => {
-      expect(l).toMatch(/\bunshare -m --propagation private .*\bsh "\$P\/stage1\/app-(web|db)\.sh" <\/dev\/null &$/);
+      expect(l).toMatch(/\bunshare -m --propagation private .*\bsh "\$P\/stage1\/app-(web|db)\.sh" <\/dev\/null 2>&8 8>&- &$/);
       expect(l).toContain(`app-${['web', 'db'][i]}.sh`);
     });
     expect(s).toContain(`P='${POD}'`);
     expect(s).toContain('"$P/rkt/pid/web"');
     expect(s).toContain('"$P/rkt/pid/db"');
-    expect(s).toContain('S="$P/rkt/status"');
+    expect(s).toContain('K="$P/rkt"');
+    expect(s).toContain('S="$K/status"');
     expect(s).toContain('echo "$rc" > "$S/${a#*:}"');
   });
 
@@ -273,7 +274,7 @@ describe('renderInitScript (text)', () => {
     const start = l.findIndex((x) => x.includes('app-web.sh'));
     expect(save).toBeGreaterThan(0);
     expect(start).toBeGreaterThan(save);
-    expect(l[start]).toMatch(/ <&3 3<&- &$/);
+    expect(l[start]).toMatch(/ <&3 3<&- 2>&8 8>&- &$/);
     expect(renderInitScript(makePlan())).not.toContain('3<&0');
   });
 
@@ -282,8 +283,10 @@ describe('renderInitScript (text)', () => {
     const trap = lines(s).find((l) => l.startsWith('trap ') && l.includes('TERM'));
     expect(trap).toBeDefined();
     expect(trap!.split(' ').slice(-2)).toEqual(['TERM', 'INT']);
-    expect(s).toMatch(/\( read -t 7 _ <&9 2>&-; kill -KILL -1 \) &/);
+    expect(s).toContain('g=7; read -r g 2>&- < "$K/stop-timeout"');
+    expect(s).toMatch(/\( read -t "\$g" _ <&9 2>&-; kill -USR1 \$\$; kill -KILL -1 \) 8>&- &/);
     expect(s).toContain('kill -TERM "$p"');
+    expect(renderInitScript(makePlan({ stopGraceSeconds: 0.25 }))).toContain('g=0.25;');
   });
 });
 
@@ -312,7 +315,8 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
       'case "$1" in',
       '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
       '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
-      '  unshare) shift; echo "unshare $*" >> "$T/unshare"; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec "$@" ;;',
+      // slow-launch: a launcher that caught (and so lost) PID 1's SIGTERM before it exec'd.
+      '  unshare) shift; echo "unshare $*" >> "$T/unshare"; [ -e "$T/slow-launch" ] && { trap "" TERM; sleep 0.5; trap - TERM; }; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec "$@" ;;',
       `  sh) shift; exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
       '  sleep) shift; exec sleep "$@" ;;',
       '  mkfifo) shift; exec mkfifo "$@" ;;',
@@ -337,7 +341,8 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
 
   /** Writes the apps' scripts and a runnable init.sh; returns its path. */
   function prepare(plan: PodPlan, apps: Record<string, string>): string {
-    for (const [name, body] of Object.entries(apps)) fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${body}\n`);
+    // Each app's launcher starts with the same check as renderApp's.
+    for (const [name, body] of Object.entries(apps)) fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${stoppingCheck(plan)}\n${body}\n`);
     const real = renderInitScript({ ...plan, tools: { ...plan.tools, busybox: fakeBusybox } });
     expect(real.split('kill -KILL -1')).toHaveLength(2); // exactly one, replaced below
     // In the pod's PID namespace -1 means the pod's processes; here, the apps.
@@ -347,7 +352,8 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
       .filter((l) => !l.includes('pivot_root') && !l.includes('could not leave the host root') && !l.includes('.ns"'))
       .join('\n');
     expect(unpivoted).not.toBe(real);
-    const safe = unpivoted.replace('kill -KILL -1', `kill -KILL $pids 2>/dev/null; echo killed-all >> ${sq(`${tmp}/kill-all`)}`);
+    // Only while the test's pod dir exists: a killer armed with a long grace period outlives its test.
+    const safe = unpivoted.replace('kill -KILL -1', `[ -d ${sq(pod)} ] && kill -KILL $pids 2>/dev/null; echo killed-all >> ${sq(`${tmp}/kill-all`)}`);
     expect(safe).not.toMatch(/kill -KILL -1|kill -9 -1|kill -s KILL -1/);
     // Nothing may touch the host: host commands must go through "$BB" (the stand-in).
     expect(safe).not.toContain('/proc/sys');
@@ -371,7 +377,8 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
   /** The grace-period SIGKILL runs in the background and may finish after PID 1 exits. */
   async function killedAll(): Promise<string> {
     const f = path.join(tmp, 'kill-all');
-    for (let i = 0; i < 100 && !(fs.existsSync(f) && fs.readFileSync(f, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
+    // Up to a 5 s grace period and some: PID 1 may have ended long before its killer fires.
+    for (let i = 0; i < 400 && !(fs.existsSync(f) && fs.readFileSync(f, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
     return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
   }
   const status = (app: string) => fs.readFileSync(path.join(pod, 'rkt/status', app), 'utf8').trim();
@@ -441,23 +448,89 @@ describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell)
     expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toMatch(/^term\nalive\n/m);
   });
 
-  test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0', async (sig) => {
-    // A grace period long enough that SIGKILL cannot overtake the SIGTERM on a loaded machine.
-    const f = prepare(plan({ stopGraceSeconds: 5, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exec sleep 30', b: 'exec sleep 30' });
-    const done = run(f);
+  /** Waits until PID 1 recorded the PID of each app (it has forked their launchers). */
+  async function launched(apps: string[]): Promise<void> {
     const pidFile = (a: string) => path.join(pod, 'rkt/pid', a);
     const deadline = Date.now() + 5000;
-    while (!(fs.existsSync(pidFile('a')) && fs.existsSync(pidFile('b')) && fs.readFileSync(pidFile('b'), 'utf8').endsWith('\n'))) {
+    while (!apps.every((a) => fs.existsSync(pidFile(a)) && fs.readFileSync(pidFile(a), 'utf8').endsWith('\n'))) {
       if (Date.now() > deadline) throw new Error('apps did not start');
       await new Promise((res) => setTimeout(res, 20));
     }
+  }
+  /** Waits until `file` has content (an app's "I run" note). */
+  async function noted(file: string): Promise<void> {
+    for (let i = 0; i < 250 && !(fs.existsSync(file) && fs.readFileSync(file, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
+  }
+  const stopKilled = () => (fs.existsSync(path.join(pod, 'rkt/stop-killed')) ? fs.readFileSync(path.join(pod, 'rkt/stop-killed'), 'utf8') : undefined);
+
+  test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0, with nothing on stderr', async (sig) => {
+    const f = prepare(plan({ stopGraceSeconds: 3, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exec sleep 30', b: 'exec sleep 30' });
+    const done = run(f);
+    await launched(['a', 'b']);
     // The traps are set before the first app starts, so the signal may come at any point now.
     started[started.length - 1].kill(sig);
     const r = await done;
+    // Both shells report a job killed by a signal ("Terminated"): a journal would log it.
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(status('a')).toBe('143');
     expect(status('b')).toBe('143');
-    expect(await killedAll()).toBe('killed-all\n');
+    expect(stopKilled()).toBeUndefined();
+  });
+
+  test('a requested stop that had to SIGKILL an app says so on stderr (only that), records it and exits 137', async () => {
+    const note = path.join(tmp, 'b-runs');
+    const f = prepare(plan({ stopGraceSeconds: 0.5, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }),
+      { a: 'exec sleep 30', b: `trap '' TERM; echo yes > ${sq(note)}; while :; do sleep 0.1; done` });
+    const done = run(f);
+    await launched(['a', 'b']);
+    await noted(note);
+    started[started.length - 1].kill('SIGTERM');
+    const r = await done;
+    expect(r.stderr).toBe('stage1: app "b" did not stop within 0.5s of SIGTERM: killed it\n');
+    expect(r.code).toBe(137);
+    expect(status('a')).toBe('143');
+    expect(status('b')).toBe('137');
+    expect(stopKilled()).toBe('b\n');
+  });
+
+  test("this stop's grace period comes from rkt/stop-timeout (rkt stop --timeout); a malformed one is ignored", async () => {
+    const note = path.join(tmp, 'runs');
+    const ignoring = `trap '' TERM; echo yes > ${sq(note)}; while :; do sleep 0.1; done`;
+    // Without the file the app would be killed only after 60 s, past this test's timeout.
+    let f = prepare(plan({ stopGraceSeconds: 60 }), { web: ignoring });
+    fs.writeFileSync(path.join(pod, 'rkt/stop-timeout'), '0.2\n');
+    let done = run(f);
+    await launched(['web']);
+    await noted(note);
+    started[started.length - 1].kill('SIGTERM');
+    let r = await done;
+    expect(r.stderr).toBe('stage1: app "web" did not stop within 0.2s of SIGTERM: killed it\n');
+    expect(r.code).toBe(137);
+
+    fs.rmSync(note);
+    fs.rmSync(path.join(pod, 'rkt/stopping'));
+    f = prepare(plan({ stopGraceSeconds: 0.3 }), { web: ignoring });
+    fs.writeFileSync(path.join(pod, 'rkt/stop-timeout'), '1; touch /tmp/x\n');
+    done = run(f);
+    await launched(['web']);
+    await noted(note);
+    started[started.length - 1].kill('SIGTERM');
+    r = await done;
+    expect(r.stderr).toBe('stage1: app "web" did not stop within 0.3s of SIGTERM: killed it\n');
+  });
+
+  test('a stop that comes while an app is being launched (its launcher lost the SIGTERM) does not start it', async () => {
+    fs.writeFileSync(path.join(tmp, 'slow-launch'), '');
+    const f = prepare(plan({ stopGraceSeconds: 3 }), { web: `echo started > ${sq(`${tmp}/started`)}; exec sleep 30` });
+    const done = run(f);
+    await launched(['web']);
+    started[started.length - 1].kill('SIGTERM');
+    const r = await done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(status('web')).toBe('143'); // not 137 after the grace period
+    expect(fs.existsSync(path.join(tmp, 'started'))).toBe(false);
   });
 
   test('stdin is /dev/null unless --interactive', async () => {
