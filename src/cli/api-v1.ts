@@ -40,8 +40,9 @@ export interface PodV1 {
   user_labels?: Record<string, string>;
 }
 
+/** The file's own mtime in ns (lstat: the pod's holder is a symlink whose target is no file). */
 function statNs(file: string): bigint | undefined {
-  try { return fs.statSync(file, { bigint: true }).mtimeNs; } catch { return undefined; }
+  try { return fs.lstatSync(file, { bigint: true }).mtimeNs; } catch { return undefined; }
 }
 
 const seconds = (ns: bigint | undefined): number | undefined => (ns === undefined || ns <= 0n ? undefined : Number(ns / 1_000_000_000n));

@@ -304,7 +304,7 @@ class Extraction {
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!st) {
       fs.mkdirSync(dir, 0o700);
-      this.made.add(dir);
+      this.noteMade(dir);
       this.dirMeta.set(dir, { mode: IMPLICIT_DIR_MODE });
     } else if (!st.isDirectory()) {
       const what = st.isSymbolicLink() ? 'a symlink' : 'a non-directory';
@@ -321,7 +321,7 @@ class Extraction {
     }
     if (!st || !st.isDirectory()) {
       fs.mkdirSync(dest, 0o700);
-      this.made.add(dest);
+      this.noteMade(dest);
     }
     this.dirs.add(dest);
     this.dirMeta.set(dest, { mode: meta.mode, entry: meta });
@@ -442,6 +442,15 @@ class Extraction {
    * True if `path`, just created, already has the owner the entry asks for: it was made
    * in a directory of this extraction (no setgid there) by a process of that uid and gid.
    */
+  /**
+   * Remembers a directory just made, unless it came out setgid or of another group: below a
+   * setgid parent (the data dir's rkt group) new entries take the directory's group, not ours.
+   */
+  private noteMade(dir: string): void {
+    const st = fs.lstatSync(dir);
+    if (st.gid === this.gid && (st.mode & 0o2000) === 0) this.made.add(dir);
+  }
+
   private ownedAsWanted(path: string, meta: Meta): boolean {
     return meta.uid === this.uid && meta.gid === this.gid && this.made.has(path.slice(0, path.lastIndexOf('/')));
   }

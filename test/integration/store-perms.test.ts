@@ -255,14 +255,15 @@ suite('store permissions and the host\'s faults', () => {
     const had = rkt(s, ['--insecure-options=image', 'fetch', '--full', BUSYBOX_ACI]);
     expect(had.status).toBe(0);
 
-    // The blob does not fit; then a small blob whose tree does not (its expanded-size limit,
-    // by default the free space, raised so that the disk itself runs out).
+    // The blob does not fit; then a small blob whose tree does not. Their limits (by default
+    // the free space less a margin, which would refuse them first) raised so that the disk
+    // itself runs out.
     const zero = bigAci(env.base, 'zero');
     const limited = rkt(s, ['--insecure-options=image', 'fetch', zero]);
     expect(limited.status).toBe(254);
     expect(errorLines(limited.stderr)).toEqual([expect.stringMatching(/expands to more than .* the free space in .* less a margin \(--max-expanded-size\)/)]);
     expect(fs.readdirSync(path.join(s.dir, 'cas', 'tmp'))).toEqual([]);
-    for (const [source, where, flags] of [['urandom', 'blob', []], ['zero', 'tree/rootfs/data', ['--max-expanded-size=1G']]] as const) {
+    for (const [source, where, flags] of [['urandom', 'blob', ['--max-download-size=1G']], ['zero', 'tree/rootfs/data', ['--max-expanded-size=1G']]] as const) {
       const big = rkt(s, ['--insecure-options=image', ...flags, 'fetch', source === 'zero' ? zero : bigAci(env.base, source)]);
       expect(big.status).toBe(254);
       expect(errorLines(big.stderr)).toEqual([expect.stringMatching(new RegExp(`^fetch: no space left in the data directory ${s.dir} \\(needed to write cas/tmp/[^/]+/${where}\\): free space in ${s.dir} or use --dir to choose another data directory$`))]);

@@ -360,6 +360,20 @@ describe('preservation', () => {
     expect(fs.statSync(path.join(target, 'rootfs/st')).mode & 0o7777).toBe(0o1777);
   });
 
+  rootTest('owners are the archive\'s below a setgid parent of another group (the data dir\'s rkt group)', async () => {
+    const parent = path.join(tmp, 'setgid');
+    fs.mkdirSync(parent);
+    fs.chownSync(parent, 0, 4242);
+    fs.chmodSync(parent, 0o2770);
+    const into = path.join(parent, 'target');
+    await extract(await aci(
+      [{ name: 'rootfs/bin', type: 'directory', uid: 0, gid: 0 }],
+      [{ name: 'rootfs/bin/busybox', mode: 0o755, uid: 0, gid: 0 }, 'x'],
+      [{ name: 'rootfs/bin/[', type: 'symlink', linkname: 'busybox', uid: 0, gid: 0 }],
+    ), { asRoot: true }, into);
+    for (const p of ['rootfs/bin', 'rootfs/bin/busybox', 'rootfs/bin/[']) expect([p, fs.lstatSync(path.join(into, p)).gid]).toEqual([p, 0]);
+  });
+
   rootTest('owners (as root)', async () => {
     await extract(await aci(
       [{ name: 'rootfs/d', type: 'directory', uid: 1234, gid: 5678 }],
