@@ -329,7 +329,9 @@ class Fetcher {
 
 /** Writes a download to `file` (at most `max` bytes, else `tooBig()`), for a deferred signature. */
 async function stageDownload(input: Readable, file: string, max: number, tooBig: () => Error): Promise<void> {
-  const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  // Opened here, not by the stream: a stream's open is asynchronous and, when the limit
+  // fails the pipeline first, would create the file after the caller removed it.
+  const out = fs.createWriteStream(file, { fd: fs.openSync(file, 'wx', 0o600) });
   let total = 0;
   const { Transform } = await import('node:stream');
   const limit = new Transform({
