@@ -195,7 +195,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       openPaths: prepared.openPaths,
       podCgroupProcs: cg.podProcs,
       stopGraceSeconds: STOP_GRACE_SECONDS,
-      tickFifo: path.join(globals.dir, 'pods', '.tick'),
       tools,
     };
     if (range) {

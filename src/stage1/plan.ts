@@ -82,8 +82,6 @@ export interface PodPlan {
   /** --insecure-options=paths: no read-only or masked kernel paths. */
   openPaths: boolean;
   podCgroupProcs: string[];
-  /** A FIFO nobody writes (shared by all pods of a data dir): PID 1 sleeps on it. */
-  tickFifo: string;
   /** Seconds between SIGTERM and SIGKILL when stopping. */
   stopGraceSeconds: number;
   tools: Stage1Tools;

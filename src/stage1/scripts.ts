@@ -4,10 +4,13 @@
  *  run.sh   sourced by bin/rkt; closes the caller's fds above 2, then execs [nsenter --net]
  *           unshare (new mount, UTS, IPC, PID [, net] namespaces) -> tini (stays in the host
  *           PID namespace, forwards signals, exits with the pod's status) -> setpriv --pdeathsig=KILL -> busybox sh init.sh.
- *  init.sh  PID 1 of the pod (mksh-static, ~0.3 MB resident, else busybox sh): hostname,
- *           cgroup, starts each app in its own
- *           mount namespace, forwards SIGTERM/SIGINT (SIGKILL after a grace period),
- *           records exit statuses, exits with the first failure.
+ *  init.sh  PID 1 of the pod at first (mksh-static, else busybox sh): hostname, cgroup, user
+ *           namespace; then execs rkt-helper --init, PID 1 for the rest of the pod's life
+ *           (static C, src/stage1/helper/rkt-helper.c): starts each app's launcher in its own
+ *           mount namespace, leaves the host root, drops every capability the apps do not
+ *           need it for (all but CAP_KILL, and that only if an app has it), forwards
+ *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses, exits with
+ *           the first failure.
  *  app-NAME.sh  per app, still with the host root in view: overlay, /proc, /sys, /dev,
  *           volumes, masked paths, cgroup; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
@@ -20,6 +23,7 @@
  * reachable from the app's mount namespace, not even through a chroot escape.
  */
 import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
+import { LINUX_CAPABILITIES } from '../image/isolators.js';
 
 /** Single-quotes a string for sh. */
 export function sq(s: string): string {
@@ -49,18 +53,19 @@ function boundingSetArg(caps: string[]): string {
 export const CLOSE_FDS = 'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$@"';
 
 /**
- * What stage1 itself uses on top of the apps' capabilities: mounts, pivot_root, hostname
- * and unshare (SYS_ADMIN); the launchers' bounding set, uid, gid and groups (SETPCAP,
- * SETUID, SETGID); stopping apps of any uid (KILL); overlayfs copies files up with its
+ * What stage1 itself uses on top of the apps' capabilities while it starts them: mounts,
+ * pivot_root, hostname and unshare (SYS_ADMIN); the launchers' and PID 1's own bounding
+ * set, uid, gid and groups (SETPCAP, SETUID, SETGID); overlayfs copies files up with its
  * mounter's credentials (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, MKNOD, SETFCAP).
  */
-const STAGE1_CAPS = ['CAP_SYS_ADMIN', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SETGID', 'CAP_KILL',
+const STAGE1_CAPS = ['CAP_SYS_ADMIN', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SETGID',
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_MKNOD', 'CAP_SETFCAP'];
 
 /**
- * The bounding set of the pod's PID 1 (and so of everything it starts): the apps' sets
- * plus what stage1 needs, so that an app able to ptrace PID 1 finds nothing like
- * CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or CAP_SYS_PTRACE there. 'all' when an app has all.
+ * The bounding set of the pod's PID 1 while it starts the apps (and so of the launchers):
+ * the apps' sets plus what stage1 needs, and never CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or
+ * CAP_SYS_PTRACE unless an app has them. 'all' when an app has all. Once the apps are
+ * started PID 1 keeps only initCapabilities.
  */
 export function initBoundingSet(plan: PodPlan): string[] | 'all' {
   if (plan.apps.some((a) => a.capabilities === 'all')) return 'all';
@@ -70,6 +75,26 @@ export function initBoundingSet(plan: PodPlan): string[] | 'all' {
   if (plan.apps.some((a) => a.oomScoreAdj !== undefined)) caps.add('CAP_SYS_RESOURCE');
   if (plan.net.kind === 'none') caps.add('CAP_NET_ADMIN');
   return [...caps].sort();
+}
+
+/**
+ * What the pod's PID 1 keeps once the apps are started (rkt-helper --init drops the rest from
+ * every set): only CAP_KILL, to stop apps of other uids or of the pod's user namespace, and
+ * only if an app of the pod has it. Everything else PID 1 did with privilege is done by then.
+ */
+export function initCapabilities(plan: PodPlan): string[] {
+  return plan.apps.some((a) => a.capabilities === 'all' || a.capabilities.includes('CAP_KILL')) ? ['CAP_KILL'] : [];
+}
+
+/** Capability names as a hex bit mask (bit N = capability number N). */
+export function capabilityMask(caps: string[]): string {
+  let mask = 0n;
+  for (const c of caps) {
+    const n = LINUX_CAPABILITIES[c];
+    if (n === undefined) throw new Error(`unknown capability ${c}`);
+    mask |= 1n << BigInt(n);
+  }
+  return mask.toString(16);
 }
 
 export function renderRunScript(plan: PodPlan): string {
@@ -110,81 +135,24 @@ function usernsInitLines(plan: PodPlan): string[] {
 }
 
 export function renderInitScript(plan: PodPlan): string {
-  const P = sq(plan.podDir);
-  // An async command's stdin is /dev/null before its own redirections (so `<&0` would pass
-  // /dev/null): with --interactive the caller's stdin is kept on fd 3 for the app.
-  const stdin = plan.interactive ? '<&3 3<&-' : '</dev/null';
   const lines = [
     `# rkt stage1 init: PID 1 of pod ${plan.uuid}. Generated by stage0; do not edit.`,
-    `P=${P}`,
-    `BB=${sq(plan.tools.busybox)}`,
-    'stopping=',
-    'pids=',
-    // SIGTERM/SIGINT: ask every app to stop, then SIGKILL whatever is left after the grace period.
-    'stop() {',
-    '  [ -n "$stopping" ] && return',
-    '  stopping=1',
-    '  for p in $pids; do kill -TERM "$p" 2>&-; done',
-    `  ( read -t ${plan.stopGraceSeconds} _ <&9 2>&-; kill -KILL -1 ) &`,
-    '}',
-    // A stop asked for from outside (rkt stop, systemctl stop, ^C) is a clean exit, as in rkt:
-    // statuses are recorded as they are, but rkt run exits 0 unless an app had failed before.
-    'requested=',
-    "trap 'requested=1; stop' TERM INT",
-    'trap : CHLD',
-    `"$BB" hostname ${sq(plan.hostname)}`,
-    ...(plan.net.kind === 'none' ? ['"$BB" ip link set lo up'] : []),
+    // A stop asked for from outside (rkt stop, systemctl stop, ^C) before rkt-helper takes
+    // over is passed on to it (it blocks the signals from its first instruction on).
+    'requested=0',
+    "trap 'requested=1' TERM INT",
+    `${sq(plan.tools.busybox)} hostname ${sq(plan.hostname)}`,
+    ...(plan.net.kind === 'none' ? [`${sq(plan.tools.busybox)} ip link set lo up`] : []),
     ...plan.podCgroupProcs.map((f) => `echo 0 > ${sq(f)}`),
     ...usernsInitLines(plan),
-    ...(plan.interactive ? ['exec 3<&0'] : []),
-    // A FIFO nobody writes, shared by every pod: `read -t 1` on it is a one-second sleep that
-    // a signal interrupts, with no process (a `sleep` would cost 1.4 MB for the pod's life).
-    `[ -p ${sq(plan.tickFifo)} ] || "$BB" mkfifo ${sq(plan.tickFifo)} 2>&-`,
-    `exec 9<>${sq(plan.tickFifo)}`,
   ];
-  plan.apps.forEach((app, i) => {
-    lines.push(`"$BB" unshare -m --propagation private "$BB" sh "$P/stage1/app-${app.name}.sh" ${stdin} &`);
-    lines.push(`pid_${i}=$!; pids="$pids $pid_${i}"; echo "$pid_${i}" > "$P/rkt/pid/${app.name}"`);
-  });
-  // A stop that came while the apps were being started reached only those started before it.
-  lines.push('[ -n "$stopping" ] && for p in $pids; do kill -TERM "$p" 2>&-; done');
-  // Once every app launcher has its own mount namespace (each leaves a marker as its first
-  // step), PID 1 pivots into the pod's rkt/ dir and detaches the host root, so that even an
-  // app granted CAP_SYS_PTRACE finds nothing of the host behind /proc/1/root.
-  plan.apps.forEach((app, i) => {
-    lines.push(`while [ ! -e "$P/rkt/pid/${app.name}.ns" ] && kill -0 "$pid_${i}" 2>&-; do read -t 0.001 _ <&9 2>&-; done`);
-  });
-  lines.push(
-    'S="$P/rkt/status"',
-    // One busybox shell does it all: it reaches its own applets through the pod's /proc,
-    // mounted in the new root for the moment, so it can still detach the host root after
-    // pivot_root; then it drops that /proc too.
-    `"$BB" mount --bind "$P/rkt" "$P/rkt" && cd "$P/rkt" && "$BB" sh -c 'mount -t proc proc proc && pivot_root . . && umount -l . && umount -l /proc' && cd / && S=/status ||`,
-    '  echo "stage1: warning: the pod\'s init could not leave the host root" >&2',
-  );
-  const names = plan.apps.map((a, i) => `${i}:${a.name}`).join(' ');
-  lines.push(
-    'result=0',
-    `left=${sq(names)}`,
-    // Wait for the apps in any order; the first one to fail stops the others.
-    'while [ -n "$left" ]; do',
-    '  still=',
-    '  for a in $left; do',
-    '    eval "p=\\$pid_${a%%:*}"',
-    '    if kill -0 "$p" 2>&-; then still="$still $a"; continue; fi',
-    '    wait "$p"; rc=$?',
-    '    echo "$rc" > "$S/${a#*:}"',
-    '    if [ "$rc" -ne 0 ] && [ "$result" -eq 0 ] && [ -z "$requested" ]; then result=$rc; stop; fi',
-    '  done',
-    '  left=$still',
-    // Sleep until a child exits or a signal comes. An app that exits after its check above
-    // but before the read has its CHLD trap run too early to cut the read short: the
-    // one-second timeout bounds how long that goes unseen.
-    '  [ -n "$left" ] && read -t 1 _ <&9 2>&-',
-    'done',
-    'exit "$result"',
-    '',
-  );
+  // rkt-helper --init becomes PID 1: it starts the apps' launchers, pivots into rkt/, drops
+  // every capability but initCapabilities and waits for the apps (src/stage1/helper/rkt-helper.c).
+  const init = [
+    plan.tools.helper, '--init', `${plan.podDir}/stage1/init.sh`, plan.tools.busybox,
+    capabilityMask(initCapabilities(plan)), String(plan.stopGraceSeconds), plan.interactive ? '1' : '0',
+  ];
+  lines.push(`exec ${init.map(sq).join(' ')} "$requested" ${plan.apps.map((a) => sq(a.name)).join(' ')}`, '');
   return lines.join('\n');
 }
 

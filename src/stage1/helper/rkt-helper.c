@@ -11,9 +11,21 @@
  * 4. replaces the environment with exactly the NAME=VALUE arguments and execs PROGRAM,
  *    searching PATH from that environment (as `env -i` does).
  * Nothing stays resident: the helper's process becomes the app.
+ *
+ *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE INTERACTIVE STOPPING NAME...
+ *
+ * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
+ * PID 1's command line, where rkt recognises the pod): see init_main.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
@@ -57,7 +69,200 @@ static void load_filter(const char *hex) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) die("cannot load the seccomp filter");
 }
 
+/* --init ------------------------------------------------------------------------------ */
+
+struct app { const char *name; pid_t pid; int done; };
+static struct app *apps;
+static int napps, left, result, requested, stopping;
+static unsigned grace;
+/* Where exit statuses go: the pod's rkt/status, which is /status once PID 1 pivoted into rkt/. */
+static char statusdir[PATH_MAX + 64];
+
+/* snprintf that refuses to cut a path short. */
+#define PATHF(buf, ...) do { if (snprintf(buf, sizeof buf, __VA_ARGS__) >= (int)sizeof buf) { errno = ENAMETOOLONG; die("path too long"); } } while (0)
+
+/* Asks every app still running to stop; SIGALRM (the grace period) brings the SIGKILL. */
+static void stop(void) {
+  if (stopping) return;
+  stopping = 1;
+  for (int i = 0; i < napps; i++) if (!apps[i].done) kill(apps[i].pid, SIGTERM);
+  alarm(grace);
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ssize_t n = (ssize_t)strlen(text);
+  if (fd < 0 || write(fd, text, n) != n) fprintf(stderr, "stage1: cannot write %s: %s\n", path, strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
+static void record(struct app *a, int rc) {
+  char path[PATH_MAX + 64], text[16];
+  a->done = 1;
+  left--;
+  PATHF(path, "%s/%s", statusdir, a->name);
+  snprintf(text, sizeof text, "%d\n", rc);
+  write_file(path, text);
+  // The first app to fail stops the others, unless the pod is being stopped from outside.
+  if (rc != 0 && result == 0 && !requested) {
+    result = rc;
+    stop();
+  }
+}
+
+/* Reaps every exited child (apps, and orphans the kernel gave to PID 1). */
+static void reap(void) {
+  int st;
+  pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (int i = 0; i < napps; i++) {
+      if (apps[i].pid == pid && !apps[i].done) record(&apps[i], WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+  }
+}
+
+/* The grace period is over: SIGKILL everything of the pod that is left. */
+static void kill_all(void) {
+  kill(-1, SIGKILL);
+  // An app PID 1 may not signal (another uid, and no app of the pod has CAP_KILL): PID 1
+  // exits instead, and the kernel kills every process of the PID namespace with it.
+  for (int i = 0; i < napps; i++) {
+    if (!apps[i].done && kill(apps[i].pid, 0) != 0 && errno == EPERM) {
+      for (int j = 0; j < napps; j++) if (!apps[j].done) record(&apps[j], 128 + SIGKILL);
+      exit(result);
+    }
+  }
+}
+
+static void drop_capabilities(unsigned long long keep) {
+  for (int c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++) {
+    if (!(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) die("cannot drop a capability of the bounding set");
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("cannot clear the ambient capabilities");
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) != 0) die("cannot read the capabilities");
+  for (int i = 0; i < 2; i++) {
+    unsigned k = (unsigned)(keep >> (32 * i));
+    data[i].permitted &= k;
+    data[i].effective = data[i].permitted;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &hdr, data) != 0) die("cannot drop capabilities");
+}
+
+/* Starts app NAME's launcher: BUSYBOX unshare -m (private propagation) BUSYBOX sh POD/stage1/app-NAME.sh. */
+static pid_t launch(const char *pod, const char *busybox, const char *name, int interactive) {
+  char script[PATH_MAX + 64];
+  PATHF(script, "%s/stage1/app-%s.sh", pod, name);
+  pid_t pid = fork();
+  if (pid < 0) die("cannot start an app");
+  if (pid > 0) return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (!interactive) {
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || dup2(fd, 0) < 0) die("cannot open /dev/null");
+    if (fd > 0) close(fd);
+  }
+  execl(busybox, busybox, "unshare", "-m", "--propagation", "private", busybox, "sh", script, (char *)NULL);
+  die("cannot run the app's launcher");
+  return -1;
+}
+
+/*
+ * The pod's PID 1 from the end of init.sh, which made the hostname, cgroups and user
+ * namespace: the last privileged work is here, then every capability but CAPS goes.
+ *  1. starts each app's launcher (which needs PID 1's full bounding set) and records its
+ *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own (NAME.ns);
+ *  2. pivot_root into the pod's rkt/ dir and detaches the host's root, so that nothing of
+ *     the host is behind /proc/1/root;
+ *  3. a fresh session keyring (not the caller's); keeps of all capabilities only those in
+ *     CAPS (a hex mask), in every set: stage0 passes CAP_KILL if an app of the pod has it;
+ *  4. not dumpable (from the start): an app running as root with the same (or more)
+ *     capabilities could otherwise open /proc/1/mem and run code outside its seccomp
+ *     filter and cgroup;
+ *  5. waits for the apps, writes each exit status to status/NAME, stops the others when one
+ *     fails (SIGTERM, then SIGKILL after GRACE seconds), takes SIGTERM/SIGINT as a stop
+ *     (STOPPING=1: one came before), and exits with the first failure (0 for a stop asked
+ *     for from outside).
+ * Signals stay blocked and are taken by sigwaitinfo: no handler can race the waits.
+ */
+static int init_main(int argc, char **argv) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGALRM);
+  if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) die("cannot block signals");
+  // First of all: once the capabilities are dropped, an app must not find PID 1 dumpable.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the pod's init undumpable");
+  static const char suffix[] = "/stage1/init.sh";
+  size_t slen = argc > 2 ? strlen(argv[2]) : 0;
+  if (argc < 9 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
+    fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE INTERACTIVE STOPPING NAME...\n");
+    return 254;
+  }
+  char pod[PATH_MAX];
+  PATHF(pod, "%.*s", (int)(slen - (sizeof suffix - 1)), argv[2]);
+  const char *busybox = argv[3];
+  unsigned long long keep = strtoull(argv[4], NULL, 16);
+  grace = (unsigned)strtoul(argv[5], NULL, 10);
+  int interactive = strcmp(argv[6], "1") == 0;
+  requested = strcmp(argv[7], "1") == 0;
+  napps = argc - 8;
+  apps = calloc(napps, sizeof *apps);
+  if (!apps) die("cannot start the pod's init");
+  PATHF(statusdir, "%s/rkt/status", pod);
+  left = napps;
+
+  char path[PATH_MAX + 64], text[16];
+  for (int i = 0; i < napps; i++) {
+    apps[i].name = argv[8 + i];
+    apps[i].pid = launch(pod, busybox, apps[i].name, interactive);
+    PATHF(path, "%s/rkt/pid/%s", pod, apps[i].name);
+    snprintf(text, sizeof text, "%d\n", (int)apps[i].pid);
+    write_file(path, text);
+  }
+  for (int i = 0; i < napps; i++) {
+    PATHF(path, "%s/rkt/pid/%s.ns", pod, apps[i].name);
+    while (!apps[i].done && access(path, F_OK) != 0) {
+      struct timespec ms = { 0, 1000000 };
+      nanosleep(&ms, NULL);
+      reap();
+    }
+  }
+  if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 65536; fd++) close(fd);
+  }
+  PATHF(path, "%s/rkt", pod);
+  if (mount(path, path, NULL, MS_BIND, NULL) != 0 || chdir(path) != 0 ||
+      syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
+    die("the pod's init cannot leave the host root");
+  }
+  strcpy(statusdir, "/status");
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) die("cannot join a new session keyring");
+  drop_capabilities(keep);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("cannot set no_new_privs");
+  if (requested) stop();
+  for (;;) {
+    reap();
+    if (left == 0) break;
+    int sig = sigwaitinfo(&set, NULL);
+    if (sig == SIGTERM || sig == SIGINT) {
+      requested = 1;
+      stop();
+    } else if (sig == SIGALRM) {
+      kill_all();
+    }
+  }
+  return result;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
   if (argc < 3) {
     fprintf(stderr, "usage: rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]\n");
     return 254;
