@@ -118,6 +118,9 @@ export function renderRunScript(plan: PodPlan): string {
   ].join('\n');
 }
 
+/** Where PID 1 records the pod's user namespace (`user:[INODE]`), relative to the pod dir. */
+export const USERNS_ID_FILE = 'rkt/userns';
+
 /**
  * --private-users, in PID 1 before any app starts: the pod's user namespace, kept on a
  * file of the pod dir by a bind mount that lives in the pod's mount namespace (so it
@@ -130,6 +133,9 @@ function usernsInitLines(plan: PodPlan): string[] {
   if (!u) return [];
   return [
     `${[u.helper, 'userns', u.file, String(u.base), String(u.count)].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`,
+    // Its identity (as /proc/PID/ns/user names it), for rkt enter: an app found in any other
+    // user namespace (one it made itself) is not entered.
+    `${sq(plan.tools.busybox)} stat -L -c 'user:[%i]' ${sq(u.file)} > ${sq(`${plan.podDir}/${USERNS_ID_FILE}`)} || { echo 'stage1: cannot record the pod user namespace' >&2; exit 254; }`,
     ...(plan.net.kind === 'host' ? [] : ['echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start']),
   ];
 }
@@ -387,20 +393,35 @@ function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
  * busybox nsenter (which forks into the pod's PID namespace and runs busybox through
  * /proc/self/exe, never a binary of the image), and ends in the app's own final step,
  * with no_new_privs. Exit status: the command's (128+N for a signal).
+ *
+ * With --private-users the command joins the pod's user namespace too, and the order
+ * changes: joining a user namespace gives a full bounding set in it, so the app's
+ * privileges come after it. util-linux nsenter (still in the host's mount namespace)
+ * enters the UTS, IPC, network and PID namespaces, which belong to the host's user
+ * namespace, while it is host root, then the pod's user namespace (as root of it, so
+ * the command's uid and gid are the app's inside and BASE+uid on the host); util-linux
+ * setpriv then applies the app's bounding set, uid, gid and groups, and busybox nsenter
+ * enters the app's mount namespace (owned by the pod's user namespace) last.
  */
 export function renderEnter(plan: PodPlan, app: AppPlan): string {
   const t = plan.tools;
   // The namespaces' fds (HELPER_FD is the helper's).
-  const ns = [['mnt', 'mount', 3], ['uts', 'uts', 4], ['ipc', 'ipc', 5], ['net', 'net', 6], ['pid', 'pid', 8]] as const;
+  const ns = [['mnt', 'mount', 3], ['uts', 'uts', 4], ['ipc', 'ipc', 5], ['net', 'net', 6], ['pid', 'pid', 8],
+    ...(plan.userns ? [['user', 'user', 9] as const] : [])] as const;
+  const nsArg = (flag: string, fd: number) => `--${flag}=/proc/self/fd/${fd}`;
   const helper = `${plan.podDir}/${HELPER_MOUNT}`;
-  const chain = [
+  const privileged = [
     t.busybox, 'setpriv', '--inh-caps', LAUNCH_CAPS.map((c) => `+${c}`).join(','), '--',
     t.setpriv, ...appPrivileges(app, LAUNCH_CAPS), '--',
-    t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => `--${flag}=/proc/self/fd/${fd}`), '--',
-    'sh', '-c', finalExecStep(app, { nnp: true }), `enter-${app.name}`,
-    app.workingDir,
-    ...app.env.map(([k, v]) => `${k}=${v}`),
   ];
+  const final = ['sh', '-c', finalExecStep(app, { nnp: true }), `enter-${app.name}`, app.workingDir, ...app.env.map(([k, v]) => `${k}=${v}`)];
+  const chain = plan.userns
+    ? [
+      t.nsenter, ...ns.filter(([n]) => n !== 'mnt').map(([, flag, fd]) => nsArg(flag, fd)), '--',
+      ...privileged,
+      t.busybox, 'nsenter', nsArg('mount', 3), '--', ...final,
+    ]
+    : [...privileged, t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => nsArg(flag, fd)), '--', ...final];
   return [
     `# rkt stage1: rkt enter into app "${app.name}" of pod ${plan.uuid}. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
@@ -410,6 +431,7 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
     // (`command`: a failed redirection of a bare exec would end the shell before die.)
     `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n, , fd]) => `${fd}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
     `[ "$(readlink /proc/self/fd/3)" = "$mntns" ] || die 'the app is not running'`,
+    ...(plan.userns ? [`[ "$(readlink /proc/self/fd/9)" = "$(cat ${sq(`${plan.podDir}/${USERNS_ID_FILE}`)})" ] || die "the app has left the pod's user namespace"`] : []),
     // The helper as the app's launcher opens it: through a read-only bind private to this
     // script's mount namespace (rkt enter runs it under unshare -m).
     `mount --bind ${sq(t.helper)} ${sq(helper)} && mount -o remount,bind,ro ${sq(helper)} || die 'cannot bind the stage1 helper'`,
