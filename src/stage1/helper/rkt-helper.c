@@ -86,7 +86,9 @@ static void stop(void) {
   if (stopping) return;
   stopping = 1;
   for (int i = 0; i < napps; i++) if (!apps[i].done) kill(apps[i].pid, SIGTERM);
-  alarm(grace);
+  // No grace period: the SIGKILL comes at once (SIGALRM is blocked, so it waits for the loop).
+  if (grace > 0) alarm(grace);
+  else kill(getpid(), SIGALRM);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -167,8 +169,8 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
     if (fd > 0) close(fd);
   }
   execl(busybox, busybox, "unshare", "-m", "--propagation", "private", busybox, "sh", script, (char *)NULL);
-  die("cannot run the app's launcher");
-  return -1;
+  fprintf(stderr, "stage1: cannot run the launcher of app %s: %s\n", name, strerror(errno));
+  _exit(254);
 }
 
 /*

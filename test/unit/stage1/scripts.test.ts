@@ -419,6 +419,12 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toMatch(/^term\nalive\n/m);
     });
 
+    test('no grace period: an app that ignores SIGTERM is killed at once', async () => {
+      const r = await run(prepare(two({ stopGraceSeconds: 0 }), { a: 'sleep 0.3; exit 4', b: "trap '' TERM; sleep 30" })).done;
+      expect(r.code).toBe(4);
+      expect(status('b')).toBe(String(128 + os.constants.signals.SIGKILL));
+    });
+
     test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0', async (sig) => {
       const { child, done } = run(prepare(two({ stopGraceSeconds: 30 }), { a: 'exec sleep 30', b: 'exec sleep 30' }));
       const pidFile = (a: string) => path.join(pod, 'rkt/pid', a);
