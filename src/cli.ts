@@ -1,75 +1,29 @@
 /**
- * rkt stage0 entry point: global flags, command lookup, error reporting, and the
+ * rkt stage0 entry point: the command line (cli/tree.ts), error reporting, and the
  * stage1 hand-off to bin/rkt (see bin/rkt for why stage1 is exec'd by the shell).
  */
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { realHost } from './host/real.js';
 import { writeHolder } from './stage0/pod.js';
-import { COMMANDS, Entry, lookup } from './cli/registry.js';
-import { GLOBAL_FLAGS, globalOptionsFrom } from './cli/globals.js';
-import { parseFlags, parseOneFlag, FlagValues, usageOf, flagBool } from './cli/flags.js';
+import { resolve } from './cli/tree.js';
+import { globalOptionsFrom } from './cli/globals.js';
 import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
 import { checkDataDir } from './store/datadir.js';
 import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
 import type { CommandResult } from './cli/command.js';
 
-function topUsage(): string {
-  const lines = Object.entries(COMMANDS).map(([n, e]) => `  ${n.padEnd(14)} ${e.summary}`);
-  return `Usage:\n  rkt [global flags] COMMAND [flags] [args]\n\nCommands:\n${lines.join('\n')}\n\nGlobal flags:\n${usageOf(GLOBAL_FLAGS)}\n`;
-}
-
-/** Consumes leading global flags, then the command path (`image list`). */
-function resolveCommand(argv: string[]): { path: string[]; entry: Entry; rest: string[]; leading: FlagValues } | undefined {
-  const leading: FlagValues = new Map();
-  let i = 0;
-  while (i < argv.length) {
-    const used = parseOneFlag(argv, i, GLOBAL_FLAGS, leading);
-    if (used === 0) break;
-    i += used;
-  }
-  let table = COMMANDS;
-  const path: string[] = [];
-  let entry: Entry | undefined;
-  while (i < argv.length) {
-    const hit = lookup(table, argv[i]);
-    if (!hit) break;
-    path.push(hit[0]);
-    entry = hit[1];
-    i++;
-    if (!entry.sub) break;
-    table = entry.sub;
-  }
-  if (!entry) return undefined;
-  return { path, entry, rest: argv.slice(i), leading };
-}
-
 /** Commands that never touch the data dir (install sets it up itself). */
-const NO_DATA_DIR = new Set(['version', 'trust', 'install']);
+const NO_DATA_DIR = new Set(['version', 'trust', 'install', 'help', 'completion', 'man', 'config']);
 
 async function main(argv: string[]): Promise<CommandResult> {
-  const resolved = resolveCommand(argv);
-  if (!resolved) {
-    const unknown = argv.find((a) => !a.startsWith('-'));
-    if (unknown) throw new RktError(`unknown command "${unknown}" for "rkt" (run "rkt help" for the list)`);
-    process.stdout.write(topUsage());
-    return argv.length === 0 ? 2 : 0;
+  const resolution = await resolve(argv);
+  if ('status' in resolution) {
+    if (resolution.error) process.stderr.write(`rkt: ${resolution.error}\n`);
+    return resolution.status;
   }
-  const { path, entry, rest, leading } = resolved;
+  const { path, command, parsed, rawArgs } = resolution.selected;
   setLogPrefix(path[path.length - 1] === 'list' && path.length > 1 ? path.join(' ') : path[0]);
-  if (!entry.load) {
-    const subs = Object.entries(entry.sub ?? {}).map(([n, e]) => `  ${n.padEnd(14)} ${e.summary}`).join('\n');
-    process.stdout.write(`Usage:\n  rkt ${path.join(' ')} COMMAND\n\nCommands:\n${subs}\n`);
-    return rest.length === 0 ? 0 : RKT_FAILURE;
-  }
-  const command = await entry.load();
-  const specs = [...GLOBAL_FLAGS, ...command.flags];
-  const parsed = command.ownGrammar ? { values: new Map(), positionals: [], afterDashes: undefined } : parseFlags(rest, specs);
-  for (const [k, v] of leading) if (!parsed.values.has(k)) parsed.values.set(k, v);
-  if (flagBool(parsed.values, 'help') || (command.ownGrammar && rest.includes('--help'))) {
-    process.stdout.write(`${command.summary}\n\nUsage:\n  rkt ${command.usage}\n\nFlags:\n${usageOf(command.flags)}\n\nGlobal flags:\n${usageOf(GLOBAL_FLAGS)}\n`);
-    return 0;
-  }
   const globals = globalOptionsFrom(parsed.values);
   setDebug(globals.debug);
   if (command.needsRoot && process.getuid && process.getuid() !== 0) {
@@ -79,7 +33,7 @@ async function main(argv: string[]): Promise<CommandResult> {
     setDataDirForErrors(globals.dir);
     checkDataDir(globals.dir);
   }
-  return command.run({ globals, parsed, rawArgs: rest });
+  return command.run({ globals, parsed, rawArgs });
 }
 
 /**

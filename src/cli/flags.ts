@@ -1,8 +1,9 @@
 /**
- * A small pflag-compatible flag parser (the flag library rkt used), shared by every command.
- * `--name=value` and `--name value` for value flags; `--name`, `--name=true|false` for
- * booleans; `--` ends flags. We do not use commander: rkt's `run` grammar is positional
- * (per-app flags follow their image) and loading commander costs ~14 ms on the hot path.
+ * Flag specs, the single definition of every flag: cli/tree.ts turns them into commander
+ * options (parsing, help, completion, man page). The pflag-compatible parser here (the flag
+ * library rkt used) reads the own-grammar commands (run, prepare, run-prepared, enter), whose
+ * per-app flags follow their image: `--name=value` and `--name value` for value flags;
+ * `--name`, `--name=true|false` for booleans; `--` ends flags.
  */
 import { fail } from '../util/errors.js';
 

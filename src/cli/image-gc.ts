@@ -30,6 +30,13 @@ export const command: Command = {
       }
     }
     failed += removeImages(store, plan.images);
+    // After the images: a layer is kept while a stored image still lists it.
+    try {
+      for (const digest of store.removeUnusedLayers()) info(`removed docker layer "${digest}"`);
+    } catch (e) {
+      info(`cannot remove unused docker layers: ${errorMessage(e)}`);
+      failed++;
+    }
     return failed > 0 ? RKT_FAILURE : 0;
   },
 };

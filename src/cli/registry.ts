@@ -21,6 +21,9 @@ export const COMMANDS: Record<string, Entry> = {
   'gc': { summary: 'Garbage collect rkt pods no longer in use', load: async () => (await import('./gc.js')).command },
   'cat-manifest': { summary: 'Inspect and print the pod manifest', load: async () => (await import('./cat-manifest.js')).command },
   'install': { summary: 'Set up groups rkt and rkt-admin and the data directory permissions', load: async () => (await import('./install.js')).command },
+  'help': { summary: 'Help about any command', load: async () => (await import('./help.js')).command },
+  'completion': { summary: 'Output shell completion code for bash or zsh', load: async () => (await import('./completion.js')).command },
+  'man': { summary: 'Output the rkt(1) manual page (roff)', load: async () => (await import('./man.js')).command },
   'version': { summary: 'Print the version and exit', load: async () => (await import('./version.js')).command },
   'image': {
     summary: 'Operate on image(s) in the local store',

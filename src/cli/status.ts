@@ -64,7 +64,7 @@ export const command: Command = {
         pod = refind(globals.dir, pod.uuid) ?? pod;
       }
     }
-    const summary = summarize(realHost, pod, { oom: oomChecker(pod.dir) });
+    const summary = summarize(realHost, pod, { oom: oomChecker(pod.dir), exitedAt: true });
     const format = flagString(parsed.values, 'format');
     if (format && format !== 'json' && format !== 'json-pretty') fail(`invalid --format "${format}": use json or json-pretty`);
     process.stdout.write(format ? json(summary, format === 'json-pretty') : text(summary));

@@ -48,6 +48,8 @@ export class RealHost implements Host {
   }
 
   processStartTime(pid: number): string | undefined {
+    // Most holders `rkt list` asks about are dead: a failed access(2) costs less than a thrown ENOENT.
+    if (!fs.existsSync(`/proc/${pid}/stat`)) return undefined;
     const stat = this.readFile(`/proc/${pid}/stat`);
     if (!stat) return undefined;
     // comm (field 2) may hold spaces and parens; fields after the last ')' are plain.

@@ -1,11 +1,16 @@
 /** appc name types (spec/types.md): AC Identifier (image and label names) and AC Name (app, volume, port names). */
 import { fail } from '../util/errors.js';
 
-const AC_IDENTIFIER = /^[a-z0-9]+([-._~/][a-z0-9]+)*$/;
-const AC_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+/*
+ * The spec quotes a regular expression, but appc's own validator (which rkt and actool use)
+ * checks only two things: every character is allowed, and the first and last are
+ * alphanumeric. So `shorthash--29` and `a..b` are valid; we follow the validator.
+ */
+const AC_IDENTIFIER = /^[a-z0-9]([a-z0-9._~/-]*[a-z0-9])?$/;
+const AC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
-export const AC_IDENTIFIER_RULE = 'lower case alphanumerics and -._~/';
-export const AC_NAME_RULE = 'lower case alphanumerics and -';
+export const AC_IDENTIFIER_RULE = 'lower case alphanumerics and -._~/, starting and ending with an alphanumeric';
+export const AC_NAME_RULE = 'lower case alphanumerics and -, starting and ending with an alphanumeric';
 
 export function isACIdentifier(s: unknown): s is string {
   return typeof s === 'string' && AC_IDENTIFIER.test(s);

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import type { GlobalOptions } from '../cli/globals.js';
 import { classifyImageArg, formatAppcName } from './imageref.js';
+import { formatDockerRef, type DockerRef } from './docker/reference.js';
 import { ImageStore, bestMatches, findDependency, labelRecord, type ImageInfo, type FileStamp } from '../store/imagestore.js';
 import type { ImportRequest } from '../store/import.js';
 import type { FetchLimits } from './limits.js';
@@ -87,6 +88,7 @@ class Fetcher {
       case 'path': image = await this.fromFile(ref.path); break;
       case 'url': image = await this.fromUrl(ref.url); break;
       case 'name': image = await this.fromName(ref.name, ref.labels, this.opts.pullPolicy); break;
+      case 'docker': image = await this.fromDocker(ref.ref); break;
     }
     await this.fetchDependencies(image, new Set([image.id]));
     // Trees are root's (cas/tree is 0700): a group rkt member's fetch leaves rendering to the first run.
@@ -232,6 +234,16 @@ class Fetcher {
       }
     }
     throw failure;
+  }
+
+  /** A registry image, converted to an ACI (src/image/docker/). Docker images are never signed. */
+  private async fromDocker(ref: DockerRef): Promise<ImageInfo> {
+    const shown = formatDockerRef(ref);
+    if (this.secure) {
+      fail(`cannot verify "${shown}": Docker images carry no signature rkt can check; fetch it without verification with --insecure-options=image`);
+    }
+    const { fetchDockerImage } = await import('./docker/fetch.js');
+    return fetchDockerImage(this.store, ref, { ...this.httpOpts, pullPolicy: this.opts.pullPolicy, globals: this.opts.globals });
   }
 
   /**

@@ -21,6 +21,8 @@ export interface HttpOptions {
   headers?: Record<string, string>;
   /** --http-connect-timeout and --http-stall-timeout; 30 s and 60 s when absent. */
   timeouts?: Timeouts;
+  /** GET unless said (a registry asks for a manifest's digest with HEAD). */
+  method?: 'GET' | 'HEAD';
 }
 
 export interface Timeouts {
@@ -38,11 +40,13 @@ export interface HttpResponse {
   /** from Cache-Control max-age, 0 for no-cache/no-store */
   maxAgeSeconds?: number;
   contentLength?: number;
+  /** A response header (the last response, after redirects), or null. */
+  header(name: string): string | null;
 }
 
-/** A non-2xx/304 answer; discovery needs the status to decide whether to walk up. */
+/** A non-2xx/304 answer; discovery needs the status to decide whether to walk up, a registry the challenge. */
 export class HttpStatusError extends RktError {
-  constructor(readonly status: number, url: string) {
+  constructor(readonly status: number, readonly url: string, readonly wwwAuthenticate?: string) {
     super(`bad HTTP status code: ${status} fetching ${url}`);
   }
 }
@@ -192,7 +196,7 @@ async function request(url: URL, headers: Record<string, string>, opts: HttpOpti
   const agent = watchedAgent(url, opts, dog);
   try {
     // compress off: signatures cover the bytes as served, so no transparent decoding.
-    return { res: await fetch(url.href, { headers, agent, redirect: 'manual', compress: false }), dog };
+    return { res: await fetch(url.href, { method: opts.method ?? 'GET', headers, agent, redirect: 'manual', compress: false }), dog };
   } catch (err) {
     throw dog.fault ?? networkError(err, url);
   }
@@ -232,6 +236,7 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string }
       url: current.href,
       etag: res.headers.get('etag') ?? undefined,
       maxAgeSeconds: parseMaxAge(res.headers.get('cache-control')),
+      header: (name: string) => res.headers.get(name),
     };
     if (res.status === 304) {
       discard(res);
@@ -239,7 +244,7 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string }
     }
     if (res.status < 200 || res.status > 299) {
       discard(res);
-      throw new HttpStatusError(res.status, current.href);
+      throw new HttpStatusError(res.status, current.href, res.headers.get('www-authenticate') ?? undefined);
     }
     const length = res.headers.get('content-length');
     return {

@@ -1,17 +1,19 @@
 /**
  * What an IMAGE argument of run/fetch/prepare refers to (rkt's DistFromImageString and
- * guessAppcOrPath): an image ID, a local file, a URL, or an appc name with labels
+ * guessAppcOrPath): an image ID, a local file, a URL, a docker:// reference, or an appc name with labels
  * (`name[:version][,label=value...]`, appc discovery's app string).
  */
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fail } from '../util/errors.js';
 import { isACIdentifier, notACIdentifier } from './acname.js';
+import { parseDockerRef, stripDockerScheme, type DockerRef } from './docker/reference.js';
 
 export type ImageArg =
   | { kind: 'hash'; id: string }
   | { kind: 'path'; path: string }
   | { kind: 'url'; url: string }
+  | { kind: 'docker'; ref: DockerRef }
   | { kind: 'name'; name: string; labels: Record<string, string> };
 
 export interface AppcName { name: string; labels: Record<string, string> }
@@ -75,7 +77,7 @@ export function classifyImageArg(arg: string, fileExists: (p: string) => boolean
   if (arg.startsWith('sha512-')) return imageIdArg(arg);
 
   const scheme = SCHEME.exec(arg)?.[1]?.toLowerCase();
-  if (scheme === 'docker') fail(`docker images are not supported: convert them to ACIs (e.g. with docker2aci) and run the .aci`);
+  if (scheme === 'docker') return { kind: 'docker', ref: parseDockerRef(stripDockerScheme(arg)) };
   if (scheme === 'http' || scheme === 'https') return { kind: 'url', url: arg };
   if (scheme === 'file') {
     try {

@@ -40,6 +40,17 @@ function imageId(v: unknown, path: string): string {
   return s;
 }
 
+/**
+ * An image in a pod manifest: a full ID, or a prefix of one such as the short ID that
+ * `rkt fetch` prints (`sha512-` and 32 hex digits). rkt looked it up as a store key
+ * prefix, so do we; prepare resolves it and writes the full ID into the pod.
+ */
+function podImageId(v: unknown, path: string): string {
+  const s = asString(v, path);
+  if (!/^sha512-[0-9a-f]{2,128}$/.test(s)) bad(path, `${quote(s)} is not an image ID ("sha512-" and at least 2 of its lower-case hex digits)`);
+  return s;
+}
+
 // ---- names, labels, annotations ----------------------------------------------------------------
 
 function identifier(v: unknown, path: string): string {
@@ -322,7 +333,7 @@ function mount(volumes: Set<string>) {
 function runtimeImage(v: unknown, path: string): RuntimeImage {
   const obj = asObject(v, path);
   return compact({
-    id: imageId(req(obj, 'id', path), key(path, 'id')),
+    id: podImageId(req(obj, 'id', path), key(path, 'id')),
     name: optField(obj, 'name', path, identifier),
     labels: optField(obj, 'labels', path, labels),
   });

@@ -42,6 +42,36 @@ export const BUILTIN_NETS: Record<string, NetConf> = {
 // libcni's rule for network names; names also become file names under the pod's net/.
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/**
+ * Keys of the CNI spec and of the standard plugins' confs, in the spelling they document.
+ * rkt and the plugins decode JSON with Go's encoding/json, which matches keys
+ * case-insensitively, so confs written `{"Name": ..., "Type": ..., "Ipam": {...}}` work there.
+ */
+const CNI_KEYS = [
+  'cniVersion', 'name', 'type', 'args', 'ipMasq', 'ipam', 'dns', 'nameservers', 'domain', 'search',
+  'options', 'capabilities', 'runtimeConfig', 'prevResult', 'subnet', 'rangeStart', 'rangeEnd',
+  'gateway', 'routes', 'dst', 'gw', 'ranges', 'dataDir', 'resolvConf', 'addresses', 'address',
+  'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'hairpinMode', 'promiscMode', 'mtu',
+  'master', 'mode', 'vlan', 'linkInContainer',
+];
+const CANONICAL = new Map(CNI_KEYS.map((k) => [k.toLowerCase(), k]));
+
+/**
+ * The conf with every known key in its documented spelling, at any depth. When two keys
+ * fold to the same one, the later wins, as with Go's decoder. Unknown keys stay as written.
+ */
+export function canonicalKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalKeys);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const canon = CANONICAL.get(key.toLowerCase()) ?? key;
+    delete out[canon]; // keep the later key's position, as its value wins
+    out[canon] = canonicalKeys(v);
+  }
+  return out;
+}
+
 function parseConf(file: string, text: string): NetConf {
   let raw: unknown;
   try {
@@ -49,7 +79,7 @@ function parseConf(file: string, text: string): NetConf {
   } catch (e) {
     return fail(`bad network configuration ${file}: ${(e as Error).message}: fix the JSON`);
   }
-  const obj = raw as Record<string, unknown>;
+  const obj = canonicalKeys(raw) as Record<string, unknown>;
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) fail(`bad network configuration ${file}: expected a JSON object`);
   if (typeof obj.name !== 'string' || !NAME_RE.test(obj.name)) {
     fail(`bad network configuration ${file}: "name" must be letters, digits, "_", "." or "-": set a valid name`);
@@ -96,7 +126,10 @@ export function loadNets(host: Host, requested: NetRequest[] | 'all', localConfi
   }
   const missing = names.filter((name) => !nets.some((n) => n.name === name));
   if (missing.length > 0) {
-    fail(`networks not found: ${missing.join(', ')}: define them in ${dirs[0]} or use default, host or none`);
+    // rkt said "failed to setup network"; scripts grep for it, so the line keeps those words.
+    const what = missing.map((m) => `"${m}"`).join(', ');
+    fail(`failed to setup network: ${missing.length > 1 ? 'networks' : 'network'} ${what} not found in ${dirs.join(' or ')}: `
+      + `define ${missing.length > 1 ? 'them' : 'it'} in a .conf file there or use default, default-restricted, host or none`);
   }
   if (requested === 'all') return nets;
   return nets.map((n) => {

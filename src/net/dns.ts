@@ -71,7 +71,8 @@ export function resolvConf(dns: DnsOptions | undefined, cniDns: CniDns[]): { con
 /** `--hosts-entry` values: IP=HOST (comma-separated lists allowed), or the single magic value host. */
 export function parseHostsEntries(values: string[]): HostsEntry[] | 'host' {
   if (values.includes('host')) {
-    if (values.length > 1) fail('--hosts-entry=host cannot be combined with other --hosts-entry values: give either host or IP=HOST entries');
+    // rkt accepts host given more than once (its own tests pass it twice).
+    if (values.some((v) => v !== 'host')) fail('--hosts-entry=host cannot be combined with other --hosts-entry values: give either host or IP=HOST entries');
     return 'host';
   }
   return values.flatMap((v) => v.split(',')).map((entry) => {

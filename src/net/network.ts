@@ -17,17 +17,8 @@ import { loadNets, type LoadedNet } from './conf.js';
 import type { CniDns } from './dns.js';
 import type { NetMode } from './netflag.js';
 import { createNetns, deleteNetns, loopbackUp, netnsPathFor } from './netns.js';
+import { NET_INFO, readJson, readNetInfo, toNetInfo, type NetInfo } from './netinfo.js';
 import { assertOldestClaim, checkPortsFree, portChains, setupForwarding, teardownForwarding, type ForwardedPort, type PortChains } from './portfwd.js';
-
-export interface NetInfo {
-  netName: string;
-  ifName: string;
-  ip: string;
-  mask?: string;
-  gateway?: string;
-  hostIP?: string;
-  dns?: CniDnsResult;
-}
 
 export interface PodNetSetup { netnsPath: string; nets: NetInfo[] }
 
@@ -55,7 +46,6 @@ export interface SetupParams {
 }
 
 const NETNS_FILE = 'netns';
-const NET_INFO = 'net-info.json';
 const NET_DIR = 'net';
 const PORTFWD = path.join(NET_DIR, 'portfwd.json');
 
@@ -63,15 +53,6 @@ function writeJson(file: string, value: unknown): void {
   // Write then rename: a kill mid-write must not leave teardown an unreadable file.
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(value, null, 2));
   fs.renameSync(`${file}.tmp`, file);
-}
-
-function readJson<T>(file: string): T | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new RktError(`cannot read ${file}: ${errorMessage(e)}`);
-  }
 }
 
 function readRecords(podDir: string): NetRecord[] {
@@ -82,19 +63,7 @@ function cniArgs(args: Record<string, string> | undefined): string {
   return Object.entries(args ?? {}).map(([k, v]) => `${k}=${v}`).join(';');
 }
 
-function toNetInfo(r: NetRecord): NetInfo {
-  const info: NetInfo = { netName: r.netName, ifName: r.ifName, ip: r.ip as string };
-  if (r.mask) info.mask = r.mask;
-  if (r.gateway) info.gateway = r.gateway;
-  if (r.hostIP) info.hostIP = r.hostIP;
-  if (r.dns) info.dns = r.dns;
-  return info;
-}
-
-/** The networks a pod joined, for `rkt list` and `rkt status`. */
-export function readNetInfo(podDir: string): NetInfo[] {
-  return readRecords(podDir).filter((r) => r.ip).map(toNetInfo);
-}
+export { readNetInfo, type NetInfo };
 
 /** DNS returned by the plugins, in the shape `resolvConf` takes. */
 export function cniDnsOf(nets: NetInfo[]): CniDns[] {

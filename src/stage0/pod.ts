@@ -62,12 +62,14 @@ export function isHeld(host: Host, dir: string): boolean {
   return !!h && host.processStartTime(h.pid) === h.start;
 }
 
-export function podState(host: Host, pod: Pod): PodState {
+/** `held` saves a second read of the holder when the caller already checked it. */
+export function podState(host: Host, pod: Pod, held?: boolean): PodState {
+  const alive = () => held ?? isHeld(host, pod.dir);
   switch (pod.stateDir) {
     case 'embryo': return 'embryo';
-    case 'prepare': return isHeld(host, pod.dir) ? 'preparing' : 'aborted prepare';
+    case 'prepare': return alive() ? 'preparing' : 'aborted prepare';
     case 'prepared': return 'prepared';
-    case 'run': return isHeld(host, pod.dir) ? 'running' : 'exited';
+    case 'run': return alive() ? 'running' : 'exited';
     case 'exited-garbage': return 'exited garbage';
     case 'garbage': return 'garbage';
   }
@@ -161,5 +163,6 @@ export function uuidFromFile(file: string): string {
 }
 
 export function mtime(file: string): Date | undefined {
-  try { return fs.statSync(file).mtime; } catch { return undefined; }
+  // No exception for a missing file: `rkt list` asks this for every pod.
+  return fs.statSync(file, { throwIfNoEntry: false })?.mtime;
 }

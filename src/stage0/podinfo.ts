@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
-import { readNetInfo } from '../net/network.js';
+import { readNetInfo } from '../net/netinfo.js';
 import { HOLDER_FILE, mtime, Pod, PodState, podState, readHolder } from './pod.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
@@ -21,6 +21,11 @@ export interface PodSummary {
   networks: NetSummary[];
 }
 
+/** A file's text, or undefined when it is missing (never started, killed before it could record). */
+function readText(file: string): string | undefined {
+  try { return fs.readFileSync(file, 'utf8'); } catch { return undefined; }
+}
+
 function readJson<T>(file: string): T | undefined {
   try { return JSON.parse(fs.readFileSync(file, 'utf8')) as T; } catch { return undefined; }
 }
@@ -32,26 +37,30 @@ export function readNetworks(dir: string): NetSummary[] {
   return readNetInfo(dir).map((n) => ({ netName: n.netName, ifName: n.ifName, ip: n.ip }));
 }
 
-export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => boolean } = {}): PodSummary {
-  const state = podState(host, pod);
+/**
+ * One pod's summary. `rkt list` calls this for every pod, so each file is read once and a
+ * missing one costs no exception; `exitedAt` (status only) is read when asked for.
+ */
+export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => boolean; exitedAt?: boolean } = {}): PodSummary {
+  const holder = pod.stateDir === 'run' || pod.stateDir === 'prepare' ? readHolder(pod.dir) : undefined;
+  const held = !!holder && host.processStartTime(holder.pid) === holder.start;
+  const state = podState(host, pod, held);
   const manifest = readJson<PodManifest>(path.join(pod.dir, 'pod'));
   const running = state === 'running';
+  const statusFile = (app: string) => path.join(pod.dir, 'rkt', 'status', app);
   const apps = (manifest?.apps ?? []).map((a) => {
     const s: AppSummary = { name: a.name, imageName: a.image.name, imageId: a.image.id };
     if (!running) {
-      try {
-        const code = Number(fs.readFileSync(path.join(pod.dir, 'rkt', 'status', a.name), 'utf8').trim());
-        if (Number.isInteger(code)) s.exitCode = code;
-      } catch { /* never started or killed before it could record */ }
+      const code = Number(readText(statusFile(a.name))?.trim() ?? NaN);
+      if (Number.isInteger(code)) s.exitCode = code;
       if (s.exitCode !== undefined && opts.oom?.(a.name)) s.oomKilled = true;
     }
     return s;
   });
-  const ran = ['running', 'exited', 'exited garbage'].includes(state);
-  const holder = ran ? readHolder(pod.dir) : undefined;
+  const ran = state === 'running' || state === 'exited' || state === 'exited garbage';
   let exitedAt: Date | undefined;
-  if (!running && ran) {
-    exitedAt = apps.map((a) => mtime(path.join(pod.dir, 'rkt', 'status', a.name))).filter((d): d is Date => !!d).sort((a, b) => b.getTime() - a.getTime())[0];
+  if (opts.exitedAt && !running && ran) {
+    exitedAt = apps.map((a) => mtime(statusFile(a.name))).filter((d): d is Date => !!d).sort((a, b) => b.getTime() - a.getTime())[0];
   }
   return {
     uuid: pod.uuid,

@@ -64,10 +64,13 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
   return mounts;
 }
 
-/** The kernel paths to protect that this host has (the pod's /proc and /sys show the same kernel). */
-function hostProtect(): AppPlan['protect'] {
-  const has = (p: string) => fs.existsSync(p);
-  return { maskedDirs: MASKED_SYS_DIRS.filter(has), maskedFiles: MASKED_PROC_FILES.filter(has) };
+/**
+ * The kernel paths to protect: all of them. What rkt's own /proc and /sys show says nothing
+ * about the pod's fresh ones (a container manager such as systemd-nspawn hides or adds
+ * entries), so stage1 decides when it mounts them: an absent one is skipped (NOFAIL).
+ */
+function podProtect(): AppPlan['protect'] {
+  return { maskedDirs: [...MASKED_SYS_DIRS], maskedFiles: [...MASKED_PROC_FILES] };
 }
 
 /** /dev skeleton: mount points for the device binds, the usual links, pts and shm. */
@@ -115,6 +118,47 @@ function seccompFilter(app: PreparedApp): string | undefined {
   return spec ? encodeBpf(compileSeccomp(spec)) : undefined;
 }
 
+/**
+ * The masked paths that exist for this app: a volume on /sys (or /proc) hides the kernel's
+ * files there, so a masked path below it is masked only if the volume has it too.
+ */
+function appProtect(protect: AppPlan['protect'], k: { proc: string; sys: string }, volumes: AppMount[]): AppPlan['protect'] {
+  const exists = (p: string) => {
+    const at = p.startsWith('/sys/') ? k.sys + p.slice(4) : p.startsWith('/proc/') ? k.proc + p.slice(5) : p;
+    const v = volumes.find((m) => at === m.target || at.startsWith(`${m.target.replace(/\/$/, '')}/`));
+    return !v || fs.existsSync(path.join(v.source, at.slice(v.target.length)));
+  };
+  return { maskedDirs: protect.maskedDirs.filter(exists), maskedFiles: protect.maskedFiles.filter(exists) };
+}
+
+/**
+ * /etc/mtab as rkt made it: a link to ../proc/self/mounts, in the app's writable layer,
+ * when the image has an /etc directory and nothing at /etc/mtab (tools such as
+ * util-linux's mount read it).
+ */
+function ensureMtab(lower: string, writable: string, shift = 0): void {
+  const etc = resolveInRootfs(lower, '/etc');
+  const st = statInRootfs(lower, '/etc');
+  if (!st?.isDirectory()) return;
+  const lstat = (p: string) => { try { return fs.lstatSync(p); } catch { return undefined; } };
+  if (lstat(path.join(lower, etc, 'mtab')) || lstat(path.join(writable, etc, 'mtab'))) return;
+  // The overlay upper dir gets /etc's dirs as the image has them (owner, mode), so the
+  // merged view keeps them.
+  let rel = '';
+  for (const part of etc.split('/').filter(Boolean)) {
+    rel += `/${part}`;
+    const dst = path.join(writable, rel);
+    if (lstat(dst)) continue;
+    const src = fs.statSync(path.join(lower, rel));
+    fs.mkdirSync(dst);
+    fs.chmodSync(dst, src.mode & 0o7777);
+    fs.chownSync(dst, src.uid + shift, src.gid + shift);
+  }
+  const link = path.join(writable, etc, 'mtab');
+  fs.symlinkSync('../proc/self/mounts', link);
+  if (shift) fs.lchownSync(link, shift, shift);
+}
+
 function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
@@ -143,7 +187,7 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
     devDir: path.join(dir, 'stage1', 'dev', app.name),
-    protect,
+    protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts),
     cgroupProcs: cg.appProcs[app.name] ?? [],
     kernelTargets: kernelTargets(app.treeRootfs),
   };
@@ -206,7 +250,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const runDir = plan.podDir;
     const atRun = (p: string) => atRunOf(dir, runDir, p);
     const s1 = path.join(dir, 'stage1');
-    const protect = hostProtect();
+    const protect = podProtect();
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
       const planned = appPlan(dir, prepared, app, cg, etc, protect, range);
@@ -224,6 +268,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         { path: k.proc, isFile: false }, { path: k.sys, isFile: false }, { path: k.dev, isFile: false },
         ...planned.mounts.map((m) => ({ path: m.target, isFile: m.isFile })),
       ], range && planned.overlay ? range.base : 0);
+      ensureMtab(app.treeRootfs, writable, range && planned.overlay ? range.base : 0);
       const forRun: AppPlan = {
         ...planned,
         rootfs: atRun(planned.rootfs),

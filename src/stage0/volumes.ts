@@ -5,6 +5,7 @@
  * volume, a volume's readOnly overrides the mountPoint's, unused volumes are ignored.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { fail } from '../util/errors.js';
 import { warn } from '../util/log.js';
 import { isACName } from '../image/acname.js';
@@ -65,8 +66,9 @@ export function parseMount(spec: string): MountSpec {
   const volume = kv.get('volume');
   const target = kv.get('target');
   if (!volume || !target) fail(`invalid --mount "${spec}": expected volume=NAME,target=PATH`);
-  if (!target.startsWith('/')) fail(`invalid --mount "${spec}": target must be an absolute path`);
-  return { volume, target };
+  // As rkt: a relative target is taken from the app's root (`dir1` is /dir1). Its `..`
+  // cannot climb out: targets are resolved inside the rootfs (resolveInRootfs).
+  return { volume, target: target.startsWith('/') ? target : `/${target}` };
 }
 
 export interface ResolvedMount {
@@ -84,8 +86,10 @@ export function appMounts(appName: string, mountPoints: MountPoint[] | undefined
   const out: ResolvedMount[] = [];
   const byName = (n: string) => volumes.find((v) => v.name === n);
   const targets = new Set<string>();
+  // One spelling per target (`/a//b/../c/` is /a/c), so duplicates are found.
+  const norm = (target: string) => path.posix.normalize(target).replace(/\/+$/, '') || '/';
   const add = (volume: PodVolume, target: string, mpReadOnly: boolean | undefined) => {
-    const key = target.replace(/\/+$/, '') || '/';
+    const key = norm(target);
     if (targets.has(key)) fail(`app "${appName}": two mounts target ${key}: give each target once`);
     targets.add(key);
     out.push({ volume, target: key, readOnly: volume.readOnly ?? mpReadOnly ?? false });
@@ -96,7 +100,7 @@ export function appMounts(appName: string, mountPoints: MountPoint[] | undefined
     add(v, m.target, undefined);
   }
   for (const mp of mountPoints ?? []) {
-    if (targets.has(mp.path.replace(/\/+$/, '') || '/')) continue;
+    if (targets.has(norm(mp.path))) continue;
     let v = byName(mp.name);
     if (!v) {
       warn(`no volume specified for mount point "${mp.name}" of app "${appName}": using an empty volume`);

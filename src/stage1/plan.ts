@@ -58,7 +58,7 @@ export interface AppPlan {
   mounts: AppMount[];
   /** A per-app directory stage0 filled with /dev's skeleton (device mount points, links, pts, shm). */
   devDir: string;
-  /** Kernel paths to protect that exist on this host (checked by stage0). */
+  /** Kernel paths to mask; stage1 skips those its /proc or /sys does not have. */
   protect: { maskedDirs: string[]; maskedFiles: string[] };
   /** cgroup.procs files the app joins before exec. */
   cgroupProcs: string[];

@@ -9,8 +9,8 @@
  *           (static C, src/stage1/helper/rkt-helper.c): starts each app's launcher in its own
  *           mount namespace, leaves the host root, drops every capability the apps do not
  *           need it for (all but CAP_KILL, and that only if an app has it), forwards
- *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses, exits with
- *           the first failure.
+ *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses (0 for apps
+ *           it stopped itself), exits with the first failure.
  *  app-NAME.sh  per app, still with the host root in view: overlay, /proc, /sys, /dev,
  *           volumes, masked paths, cgroup; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
@@ -34,6 +34,8 @@ export function sq(s: string): string {
 export const MASKED_SYS_DIRS = ['/sys/firmware', '/sys/fs', '/sys/hypervisor', '/sys/module', '/sys/power'];
 /** Files shown as empty and inaccessible (mode 000). */
 export const MASKED_PROC_FILES = ['/proc/config.gz', '/proc/kallsyms', '/proc/sched_debug', '/proc/kcore', '/proc/kmem', '/proc/mem', '/proc/timer_list', '/proc/keys'];
+/** The mount option (busybox and util-linux) that skips an entry whose target does not exist. */
+export const NOFAIL = 'nofail';
 /** The minimal /dev: name, type, major, minor. */
 export const DEVICES: Array<[string, number, number]> = [
   ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
@@ -227,8 +229,11 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
     if (v.readOnly) (v.recursive ? roTrees : ro).push(`${R}${v.target}`);
   }
   if (!plan.openPaths) {
-    for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${underKernelTarget(app, p)}`, 'tmpfs', 'ro,mode=000,size=0');
-    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${underKernelTarget(app, p)}`, 'none', 'bind');
+    // nofail: a masked path this kernel (or a container the host itself runs in, such as
+    // systemd-nspawn) does not show is skipped; mount ignores only ENOENT for it, and our
+    // sources always exist, so any other failure still stops the pod.
+    for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${underKernelTarget(app, p)}`, 'tmpfs', `ro,mode=000,size=0,${NOFAIL}`);
+    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${underKernelTarget(app, p)}`, 'none', `bind,${NOFAIL}`);
   }
   if (app.readOnlyRootfs) ro.push(R);
   return { mounts: m, readOnly: ro, readOnlyTrees: roTrees };
@@ -274,7 +279,19 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string,
     lines.push(`mount -a -T ${sq(`${fstabDir}/${name}`)} || die 'cannot set up the mounts of app ${app.name} (see above)'`);
     run = [];
   };
+  // busybox `mount -a` skips an entry whose target is already a mount point, so a volume
+  // on /sys (or /proc, /dev) would never hide what stage1 mounted there: such an entry
+  // gets a mount of its own.
+  const targets = new Set<string>();
   for (const e of mounts) {
+    const again = targets.has(e.target);
+    targets.add(e.target);
+    if (again && e.type !== IDMAP) {
+      flush();
+      const opts = e.options === 'bind' || e.options === 'rbind' ? `--${e.options}` : `-t ${e.type} -o ${sq(e.options)}`;
+      lines.push(`mount ${opts} ${sq(e.source)} ${sq(e.target)} || die ${sq(`cannot mount ${e.target}`)}`);
+      continue;
+    }
     if (e.type === IDMAP) {
       if (!userns) throw new Error(`idmapped mount of ${e.source} without a user namespace`);
       flush();

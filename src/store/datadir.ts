@@ -6,7 +6,7 @@
  * nodes are never reachable by an unprivileged user.
  *
  *   <dir>                      2750 root:rkt
- *   <dir>/cas                  2770 root:rkt   blob/ manifest/ info/ files/ tmp/ likewise
+ *   <dir>/cas                  2770 root:rkt   blob/ manifest/ info/ files/ tmp/ layer/ likewise
  *   <dir>/cas/tree             0700 root:rkt   rendered images
  *   <dir>/pods, pods/<state>   2750 root:rkt
  *   <dir>/pods/<state>/<uuid>  0750 root:rkt   (stage1/ overlay/ volumes/ rkt/env: 0700 root)
@@ -27,7 +27,7 @@ export function dataDirModes(): Array<[string, number]> {
   return [
     ['', 0o2750],
     ['cas', 0o2770],
-    ...['blob', 'manifest', 'info', 'files', 'tmp'].map((s): [string, number] => [`cas/${s}`, 0o2770]),
+    ...['blob', 'manifest', 'info', 'files', 'tmp', 'layer'].map((s): [string, number] => [`cas/${s}`, 0o2770]),
     ['cas/tree', 0o700],
     ['pods', 0o2750],
     ...POD_STATES.map((s): [string, number] => [`pods/${s}`, 0o2750]),

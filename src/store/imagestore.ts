@@ -5,6 +5,9 @@
  *   info/<id>.json    ImageInfo; written last, so an image exists iff this file does
  *   tree/<id>/        the rendered tree (rootfs/, manifest, `rendered` marker)
  *   files/<dev>-<ino>.json  which image a local file held, for the warm `rkt run ./x.aci`
+ *   layer/<algo>-<hex>  Docker layers as the registry served them, by digest: an image that
+ *                     shares a layer with a stored one does not download it again (image gc
+ *                     removes the layers no stored image names)
  *   tmp/              staging (see staging.ts)
  * Every write goes to tmp/ first and is renamed into place.
  */
@@ -30,6 +33,19 @@ export interface ImageSource {
   /** ISO time of the last download or 304 revalidation. */
   downloadTime?: string;
   fileStat?: FileStamp;
+  /** A docker:// image (src/image/docker/). */
+  docker?: DockerSource;
+}
+
+export interface DockerSource {
+  /** The canonical reference it was fetched by: docker://registry/repo:tag or @digest. */
+  ref: string;
+  /** Digest of what the reference named (a manifest list / index, or the manifest). */
+  digest: string;
+  /** Digest of the platform's image manifest. */
+  manifestDigest: string;
+  /** Layer digests, bottom first. */
+  layers: string[];
 }
 
 export interface ImageInfo {
@@ -127,13 +143,15 @@ export class ImageStore {
   infoPath(id: string): string { return path.join(this.cas, 'info', `${id}.json`); }
   treePath(id: string): string { return path.join(this.cas, 'tree', id); }
   get tmpDir(): string { return path.join(this.cas, 'tmp'); }
+  /** A cached Docker layer, by digest (`sha256:hex` → layer/sha256-hex). */
+  layerPath(digest: string): string { return path.join(this.cas, 'layer', digest.replace(':', '-')); }
 
   private laidOut = false;
 
   /** Creates the store directories with their owners and modes (datadir.ts), once. */
   ensureLayout(): void {
     if (this.laidOut) return;
-    makeDataDirs(this.dir, ['blob', 'manifest', 'info', 'tree', 'files', 'tmp'].map((sub) => `cas/${sub}`));
+    makeDataDirs(this.dir, ['blob', 'manifest', 'info', 'tree', 'files', 'tmp', 'layer'].map((sub) => `cas/${sub}`));
     this.laidOut = true;
   }
 
@@ -298,6 +316,21 @@ export class ImageStore {
       try { names = fs.readdirSync(path.join(this.cas, sub)); } catch { /* no store yet */ }
       for (const n of names) if (FULL_ID.test(n) && !fs.existsSync(this.infoPath(n))) fs.rmSync(path.join(this.cas, sub, n), { force: true });
     }
+  }
+
+  /** Cached Docker layers that no stored image lists; returns the digests removed. */
+  removeUnusedLayers(): string[] {
+    const dir = path.join(this.cas, 'layer');
+    let names: string[] = [];
+    try { names = fs.readdirSync(dir); } catch { return []; }
+    const used = new Set(this.list().flatMap((i) => i.source?.docker?.layers ?? []).map((d) => d.replace(':', '-')));
+    const removed: string[] = [];
+    for (const n of names) {
+      if (used.has(n) || !/^[a-z0-9]+-[a-f0-9]+$/.test(n)) continue;
+      fs.rmSync(path.join(dir, n), { force: true });
+      removed.push(n.replace('-', ':'));
+    }
+    return removed;
   }
 
   private fileIndexPath(st: FileStamp): string {

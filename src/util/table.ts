@@ -10,14 +10,15 @@ export function iBytes(n: number): string {
 }
 
 /** go-humanize Time: "now", "1 second ago", "2 minutes ago", ... */
+const HUMAN_STEPS: Array<[number, number, string]> = [
+  [60, 1, 'second'], [3600, 60, 'minute'], [86400, 3600, 'hour'], [7 * 86400, 86400, 'day'],
+  [30 * 86400, 7 * 86400, 'week'], [365 * 86400, 30 * 86400, 'month'], [Infinity, 365 * 86400, 'year'],
+];
+
 export function humanTime(then: number, now: number): string {
   const s = Math.max(0, (now - then) / 1000);
-  const steps: Array<[number, number, string]> = [
-    [60, 1, 'second'], [3600, 60, 'minute'], [86400, 3600, 'hour'], [7 * 86400, 86400, 'day'],
-    [30 * 86400, 7 * 86400, 'week'], [365 * 86400, 30 * 86400, 'month'], [Infinity, 365 * 86400, 'year'],
-  ];
   if (s < 1) return 'now';
-  for (const [limit, unit, name] of steps) {
+  for (const [limit, unit, name] of HUMAN_STEPS) {
     if (s < limit) {
       const n = Math.floor(s / unit);
       return `${n} ${name}${n === 1 ? '' : 's'} ago`;

@@ -52,7 +52,7 @@ suite('validate first, create second', () => {
     ['--dns=host with another server', ['--dns=host', '--dns=8.8.8.8'], /--dns=host cannot be combined/],
     ['a --dns-search with a newline', ['--dns=8.8.8.8', '--dns-search=a\nnameserver 6.6.6.6'], /invalid --dns-search/],
     ['a --dns-opt with a space', ['--dns=8.8.8.8', '--dns-opt=debug rotate'], /invalid --dns-opt/],
-    ['a --net naming an unknown network', ['--net=nosuchnet'], /networks not found: nosuchnet/],
+    ['a --net naming an unknown network', ['--net=nosuchnet'], /failed to setup network: network "nosuchnet" not found in /],
     ['a --net with a bad argument', ['--net=default:IP'], /--net: bad argument "IP"/],
     ['--net=host with another network', ['--net=host,default'], /--net=host cannot be combined/],
     ['--interactive with two apps', ['--interactive'], /--interactive works with one app only/],

@@ -46,13 +46,15 @@ suite('rkt run: exit status', () => {
     expect(r.status).toBe(0);
   });
 
-  test('three apps, one exits 5: rkt exits 5 and rkt status shows each app\'s code', () => {
+  test('four apps, one exits 5: rkt exits 5 and rkt status shows each app\'s code', () => {
     const uuidFile = path.join(env.base, 'three-apps');
     const r = rkt(env, [INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`,
       BUSYBOX_ACI, '--name=first', '--exec=/bin/sh', '--', '-c', 'exit 0', '---',
       BUSYBOX_ACI, '--name=second', '--exec=/bin/sh', '--', '-c', 'sleep 0.5; exit 5', '---',
       // Stopped because "second" failed: its TERM trap exits 7, which must not replace the 5.
-      BUSYBOX_ACI, '--name=third', '--exec=/bin/sh', '--', '-c', "trap 'exit 7' TERM; echo up; while :; do sleep 0.1; done"]);
+      BUSYBOX_ACI, '--name=third', '--exec=/bin/sh', '--', '-c', "trap 'exit 7' TERM; echo up; while :; do sleep 0.1; done", '---',
+      // Killed by the SIGTERM rkt sent: recorded 0, as rkt records apps it stopped itself.
+      BUSYBOX_ACI, '--name=fourth', '--exec=/bin/sleep', '--', '1000']);
     expect(r.stdout).toBe('up\n');
     expect(r.status).toBe(5);
     const st = statusText(env, fs.readFileSync(uuidFile, 'utf8'));
@@ -60,6 +62,7 @@ suite('rkt run: exit status', () => {
     expect(st['app-first']).toBe('0');
     expect(st['app-second']).toBe('5');
     expect(st['app-third']).toBe('7');
+    expect(st['app-fourth']).toBe('0');
   });
 
   test('a bad flag is a one-line error and exit 254', () => {

@@ -501,8 +501,25 @@ d('pod networking with real pods', () => {
 
     const missing = runPod(env, ['--net=nosuchnet'], 'true');
     expect(missing.status).toBe(254);
-    expect(missing.stderr).toContain('networks not found: nosuchnet');
+    expect(missing.stderr.split('\n').filter((l) => l.includes('nosuchnet'))).toEqual([
+      `run: failed to setup network: network "nosuchnet" not found in ${env.localConfig}/net.d: `
+      + 'define it in a .conf file there or use default, default-restricted, host or none',
+    ]);
 
+    gc(env);
+    expect(netFootprint()).toEqual(baseline);
+  });
+
+  test('a net.d conf written with Go-style keys (Name, Type, IPMasq, Ipam) works, as with rkt', () => {
+    const env = newEnv();
+    fs.mkdirSync(path.join(env.localConfig, 'net.d'));
+    fs.writeFileSync(path.join(env.localConfig, 'net.d', '10-gonet.conf'), JSON.stringify({
+      Name: 'gonet', Type: 'ptp', IPMasq: false, Ipam: { Type: 'host-local', Subnet: '10.98.0.0/24' },
+    }));
+    const pod = runPod(env, ['--net=gonet'], 'ip -4 -o addr show eth0');
+    expect(pod.status).toBe(0);
+    expect(pod.stdout).toMatch(/inet 10\.98\.0\.\d+\/24/);
+    expect(statusOf(env, pod.uuid).networks).toEqual([{ netName: 'gonet', ifName: 'eth0', ip: expect.stringMatching(/^10\.98\.0\./) }]);
     gc(env);
     expect(netFootprint()).toEqual(baseline);
   });
@@ -524,6 +541,10 @@ d('pod networking with real pods', () => {
     const hostHosts = runPod(env, ['--hosts-entry=host'], 'cat /etc/hosts');
     expect(hostHosts.status).toBe(0);
     expect(hostHosts.stdout).toBe(fs.readFileSync('/etc/hosts', 'utf8'));
+    // rkt accepts the magic value given twice (its own test does so).
+    const twice = runPod(env, ['--hosts-entry=host', '--hosts-entry=host'], 'cat /etc/hosts');
+    expect(twice.status).toBe(0);
+    expect(twice.stdout).toBe(fs.readFileSync('/etc/hosts', 'utf8'));
 
     const entry = runPod(env, ['--hosts-entry=128.66.0.99=host1'], 'hostname; cat /etc/hosts');
     expect(entry.status).toBe(0);

@@ -11,6 +11,10 @@
  * 4. replaces the environment with exactly the NAME=VALUE arguments and execs PROGRAM,
  *    searching PATH from that environment (as `env -i` does).
  * Nothing stays resident: the helper's process becomes the app.
+ * When the exec fails it says why in rkt's words (its stage1 "diagnostic" lines, which
+ * scripts grep): `Error: Unable to open "/foo": No such file or directory` for a missing
+ * program, or for the missing interpreter of a script or of an ELF binary;
+ * `Error: "/foo" is not executable`. Exit status 127 (not found) or 126, as a shell's.
  *
  *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE INTERACTIVE STOPPING NAME...
  *
@@ -18,6 +22,7 @@
  * PID 1's command line, where rkt recognises the pod): see init_main.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -102,6 +108,9 @@ static void record(struct app *a, int rc) {
   char path[PATH_MAX + 64], text[16];
   a->done = 1;
   left--;
+  // An app that died of the SIGTERM (or the final SIGKILL) PID 1 sent because another app
+  // failed is recorded as 0, as rkt did; the pod's status stays the failing app's.
+  if (stopping && !requested && (rc == 128 + SIGTERM || rc == 128 + SIGKILL)) rc = 0;
   PATHF(path, "%s/%s", statusdir, a->name);
   snprintf(text, sizeof text, "%d\n", rc);
   write_file(path, text);
@@ -263,6 +272,56 @@ static int init_main(int argc, char **argv) {
   return result;
 }
 
+/* The interpreter `path` asks for (a script's #! line, or an ELF binary's PT_INTERP) into
+ * `out`; 0 when it names none. Only what the kernel itself reads: the first bytes. */
+static int interpreter(const char *path, char *out, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  unsigned char buf[4096];
+  ssize_t n = pread(fd, buf, sizeof buf, 0);
+  int found = 0;
+  if (n > 2 && buf[0] == '#' && buf[1] == '!') {
+    size_t s = 2, e;
+    while (s < (size_t)n && (buf[s] == ' ' || buf[s] == '\t')) s++;
+    for (e = s; e < (size_t)n && buf[e] != ' ' && buf[e] != '\t' && buf[e] != '\n'; e++) {}
+    if (e > s && e - s < size) { memcpy(out, buf + s, e - s); out[e - s] = 0; found = 1; }
+  } else if (n >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(buf, ELFMAG, SELFMAG) == 0 && buf[EI_CLASS] == ELFCLASS64) {
+    Elf64_Ehdr eh;
+    memcpy(&eh, buf, sizeof eh);
+    for (int k = 0; k < eh.e_phnum && k < 256 && !found; k++) {
+      Elf64_Phdr ph;
+      if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)k * eh.e_phentsize)) != (ssize_t)sizeof ph) break;
+      if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz >= size) continue;
+      if (pread(fd, out, ph.p_filesz, (off_t)ph.p_offset) != (ssize_t)ph.p_filesz) break;
+      out[ph.p_filesz] = 0;
+      found = out[0] != 0;
+    }
+  }
+  close(fd);
+  return found;
+}
+
+/* After a failed exec of `prog`: one line saying why, and the shell's exit status. */
+static int diagnose(const char *prog, int err) {
+  char interp[4096];
+  struct stat st;
+  if (err == ENOENT && strchr(prog, '/') != NULL && stat(prog, &st) == 0 && interpreter(prog, interp, sizeof interp)) {
+    /* The program is there; what it needs is not. */
+    fprintf(stderr, "Error: Unable to open \"%s\": %s\n", interp, strerror(ENOENT));
+    return 127;
+  }
+  if (err == ENOENT) {
+    fprintf(stderr, "Error: Unable to open \"%s\": %s\n", prog, strerror(ENOENT));
+    return 127;
+  }
+  if (err == EACCES && stat(prog, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
+    fprintf(stderr, "Error: \"%s\" is not executable\n", prog);
+    return 126;
+  }
+  fprintf(stderr, "Error: Unable to run \"%s\": %s\n", prog, strerror(err));
+  return 126;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
   if (argc < 3) {
@@ -285,7 +344,5 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "-") != 0) load_filter(argv[1]);
   execvp(argv[i], &argv[i]);
-  int err = errno;
-  fprintf(stderr, "stage1: cannot run %s: %s\n", argv[i], strerror(err));
-  return err == ENOENT ? 127 : 126;
+  return diagnose(argv[i], errno);
 }

@@ -17,7 +17,7 @@ describe('parseAppcName', () => {
   test.each<[string, string]>([
     ['a:b:c', 'bad image name "a:b:c": ":" may appear only once, right after the name (name:version,label=value)'],
     ['a,os=linux:1', 'bad image name "a,os=linux:1": ":" may appear only once, right after the name'],
-    ['Coreos.com/etcd', 'bad image name "Coreos.com/etcd": "Coreos.com/etcd" is not a valid AC identifier (lower case alphanumerics and -._~/)'],
+    ['Coreos.com/etcd', 'bad image name "Coreos.com/etcd": "Coreos.com/etcd" is not a valid AC identifier (lower case alphanumerics and -._~/, starting and ending with an alphanumeric)'],
     [':1.0', 'bad image name ":1.0": the name is missing (e.g. example.com/app:1.0)'],
     ['', 'bad image name "": the name is missing'],
     ['etcd:', 'bad image name "etcd:": the version after ":" is empty'],
@@ -84,10 +84,9 @@ describe('classifyImageArg', () => {
     );
   });
 
-  test('docker images are refused', () => {
-    expect(() => classify('docker://busybox')).toThrow(RktError);
-    expect(() => classify('docker://busybox')).toThrow('docker images are not supported: convert them to ACIs');
-    expect(() => classify('docker:busybox')).toThrow('docker images are not supported');
+  test('docker references are parsed (test/unit/image/docker/reference.test.ts)', () => {
+    expect(classify('docker://busybox')).toMatchObject({ kind: 'docker', ref: { repository: 'library/busybox' } });
+    expect(() => classify('docker://Bad')).toThrow(RktError);
   });
 
   test('absolute paths', () => {

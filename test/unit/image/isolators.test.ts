@@ -67,7 +67,7 @@ describe('validateIsolator', () => {
     expect(() => validateIsolator('x', 'app.isolators[0]')).toThrow('app.isolators[0]: must be an object, got string "x"');
     expect(() => validateIsolator({ value: 1 }, 'app.isolators[0]')).toThrow('app.isolators[0].name: is required');
     expect(() => validateIsolator({ name: 'Resource/Memory', value: 1 }, 'app.isolators[0]')).toThrow(
-      'app.isolators[0].name: "Resource/Memory" is not a valid AC identifier (lower case alphanumerics and -._~/)',
+      'app.isolators[0].name: "Resource/Memory" is not a valid AC identifier (lower case alphanumerics and -._~/, starting and ending with an alphanumeric)',
     );
     expect(() => validateIsolator({ name: 'x' }, 'app.isolators[0]')).toThrow('app.isolators[0].value: is required');
     expect(() => validateIsolator({ name: 'x', value: null }, 'app.isolators[0]')).toThrow('app.isolators[0].value: is required');

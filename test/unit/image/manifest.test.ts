@@ -110,7 +110,7 @@ describe('validateImageManifest', () => {
       ['acVersion', '0.0.0', 'bad image manifest: acVersion: "0.0.0" is not a semantic version'],
       ['acVersion', '01.2.3', 'is not a semantic version'],
       ['name', undefined, 'bad image manifest: name: is required'],
-      ['name', 'Example.com/App', 'bad image manifest: name: "Example.com/App" is not a valid AC identifier (lower case alphanumerics and -._~/)'],
+      ['name', 'Example.com/App', 'bad image manifest: name: "Example.com/App" is not a valid AC identifier (lower case alphanumerics and -._~/, starting and ending with an alphanumeric)'],
       ['labels', {}, 'bad image manifest: labels: must be a list, got an object'],
       ['app', [], 'bad image manifest: app: must be an object, got a list'],
       ['pathWhitelist', ['/ok', 'rel'], 'bad image manifest: pathWhitelist[1]: must be an absolute path, got "rel"'],
@@ -130,7 +130,7 @@ describe('validateImageManifest', () => {
     const withLabels = (labels: unknown) => () => validateImageManifest(withField(fullImage(), 'labels', labels));
     test('names must be AC identifiers', () => {
       expect(withLabels([{ name: 'a', value: '1' }, { name: 'b', value: '2' }, { name: 'Bad_Name', value: '3' }])).toThrow(
-        'bad image manifest: labels[2].name: "Bad_Name" is not a valid AC identifier (lower case alphanumerics and -._~/)',
+        'bad image manifest: labels[2].name: "Bad_Name" is not a valid AC identifier (lower case alphanumerics and -._~/, starting and ending with an alphanumeric)',
       );
       expect(withLabels([{ value: '1' }])).toThrow('bad image manifest: labels[0].name: is required');
     });
@@ -188,7 +188,7 @@ describe('validateImageManifest', () => {
       ['app.environment', [{ name: 'A', value: 1 }], 'bad image manifest: app.environment[0].value: must be a string, got number 1'],
       ['app.isolators', [{ name: 'os/linux/cpu-shares', value: 1 }], 'bad image manifest: app.isolators[0].value: must be an integer in 2..262144, got number 1'],
       ['app.isolators', [{ name: 'Bad', value: 1 }], 'bad image manifest: app.isolators[0].name: "Bad" is not a valid AC identifier'],
-      ['app.mountPoints', [{ name: 'Data', path: '/d' }], 'bad image manifest: app.mountPoints[0].name: "Data" is not a valid AC name (lower case alphanumerics and -)'],
+      ['app.mountPoints', [{ name: 'Data', path: '/d' }], 'bad image manifest: app.mountPoints[0].name: "Data" is not a valid AC name (lower case alphanumerics and -, starting and ending with an alphanumeric)'],
       ['app.mountPoints', [{ name: 'data', path: 'd' }], 'bad image manifest: app.mountPoints[0].path: must be an absolute path, got "d"'],
       ['app.mountPoints', [{ name: 'data' }], 'bad image manifest: app.mountPoints[0].path: is required'],
       ['app.mountPoints', [{ name: 'd', path: '/a' }, { name: 'd', path: '/b' }], 'bad image manifest: app.mountPoints[1].name: duplicate mount point "d"'],
@@ -371,6 +371,13 @@ describe('validatePodManifest', () => {
     expect(parsePodManifest(JSON.stringify({ ...pm, volumes: null, ports: null }))).toEqual(pm);
   });
 
+  test('an image may be named by the short ID rkt fetch prints, or any longer prefix (rkt resolved it in the store)', () => {
+    for (const id of [ID128.slice(0, 7 + 32), ID128.slice(0, 7 + 2), ID64]) {
+      const pm = { acKind: 'PodManifest', acVersion: '0.8.11', apps: [{ name: 'a', image: { id } }] };
+      expect(validatePodManifest(pm)).toEqual(pm);
+    }
+  });
+
   test('an empty pod is refused', () => {
     expect(badPod('apps', [])).toThrow('pod must contain at least one application');
     expect(badPod('apps', [])).toThrow('bad pod manifest: apps: pod must contain at least one application');
@@ -384,7 +391,9 @@ describe('validatePodManifest', () => {
     ['apps.1.name', 'web', 'bad pod manifest: apps[1].name: duplicate app "web"'],
     ['apps.0.image', undefined, 'bad pod manifest: apps[0].image: is required'],
     ['apps.0.image.id', undefined, 'bad pod manifest: apps[0].image.id: is required'],
-    ['apps.0.image.id', 'sha512-abc', 'bad pod manifest: apps[0].image.id: "sha512-abc" is not an image ID'],
+    ['apps.0.image.id', 'sha512-a', 'bad pod manifest: apps[0].image.id: "sha512-a" is not an image ID'],
+    ['apps.0.image.id', 'sha512-ABCD', 'bad pod manifest: apps[0].image.id: "sha512-ABCD" is not an image ID'],
+    ['apps.0.image.id', 'sha256-abcd', 'bad pod manifest: apps[0].image.id: "sha256-abcd" is not an image ID'],
     ['apps.0.image.name', 'Web', 'bad pod manifest: apps[0].image.name: "Web" is not a valid AC identifier'],
     ['apps.0.app.user', undefined, 'bad pod manifest: apps[0].app.user: is required'],
     ['apps.0.readOnlyRootFS', 1, 'bad pod manifest: apps[0].readOnlyRootFS: must be true or false, got number 1'],

@@ -90,11 +90,35 @@ describe('loadNets', () => {
     expect(net.args).toEqual({ IP: '172.16.28.50' });
   });
 
-  test('unknown networks', () => {
+  test('unknown networks: one line naming them and every net.d dir searched', () => {
     host.files.set(`${LOCAL}/net.d/10-a.conf`, conf('a'));
-    expect(() => loadNets(host, [{ name: 'a' }, { name: 'nope' }, { name: 'gone' }], LOCAL)).toThrow(
-      `networks not found: nope, gone: define them in ${LOCAL}/net.d or use default, host or none`,
+    expect(() => loadNets(host, [{ name: 'a' }, { name: 'nope' }, { name: 'gone' }], LOCAL, USER)).toThrow(
+      `failed to setup network: networks "nope", "gone" not found in ${LOCAL}/net.d or ${USER}/net.d: `
+      + 'define them in a .conf file there or use default, default-restricted, host or none',
     );
+    expect(() => loadNets(host, [{ name: 'nope' }], LOCAL)).toThrow(
+      `failed to setup network: network "nope" not found in ${LOCAL}/net.d: define it in a .conf file there`,
+    );
+  });
+
+  test('Go-style keys are matched case-insensitively (as encoding/json did for rkt) and handed on in CNI spelling', () => {
+    host.files.set(`${LOCAL}/net.d/10-go.conf`, JSON.stringify({
+      Name: 'gonet', TYPE: 'ptp', IPMasq: true, CNIVersion: '0.3.1',
+      Ipam: { Type: 'host-local', Subnet: '10.1.0.0/24', Routes: [{ Dst: '0.0.0.0/0' }] }, myPluginKey: 1,
+    }));
+    const [net] = loadNets(host, [{ name: 'gonet' }], LOCAL);
+    expect(net.name).toBe('gonet');
+    expect(net.conf).toEqual({
+      cniVersion: '0.3.1', name: 'gonet', type: 'ptp', ipMasq: true,
+      ipam: { type: 'host-local', subnet: '10.1.0.0/24', routes: [{ dst: '0.0.0.0/0' }] }, myPluginKey: 1,
+    });
+    // The form given to the plugin has one spelling per key.
+    expect(Object.keys(JSON.parse(JSON.stringify(net.conf)))).toEqual(['cniVersion', 'name', 'type', 'ipMasq', 'ipam', 'myPluginKey']);
+  });
+
+  test('two spellings of one key: the later wins, as with Go\'s decoder', () => {
+    host.files.set(`${LOCAL}/net.d/10-x.conf`, '{"name":"first","type":"ptp","Name":"second"}');
+    expect(loadNets(host, [{ name: 'second' }], LOCAL)[0].conf.name).toBe('second');
   });
 
   test.each([

@@ -71,6 +71,7 @@ describe('hosts', () => {
       { ip: '10.0.0.1', host: 'a' }, { ip: '10.0.0.2', host: 'b' }, { ip: '10.0.0.1', host: 'c' },
     ]);
     expect(parseHostsEntries(['host'])).toBe('host');
+    expect(parseHostsEntries(['host', 'host'])).toBe('host');
     expect(parseHostsEntries([])).toEqual([]);
   });
 

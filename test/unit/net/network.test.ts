@@ -202,7 +202,7 @@ describe('setupPodNetworks', () => {
   });
 
   test('an unknown network or a busy port fails before any host effect', async () => {
-    await expect(setupPodNetworks(host, params({ mode: { kind: 'cni', nets: [{ name: 'nope' }] } }))).rejects.toThrow('networks not found: nope');
+    await expect(setupPodNetworks(host, params({ mode: { kind: 'cni', nets: [{ name: 'nope' }] } }))).rejects.toThrow('failed to setup network: network "nope" not found');
     host.files.set('/proc/net/tcp', 'header\n   0: 00000000:1F90 00000000:0000 0A 0\n');
     await expect(setupPodNetworks(host, params({ ports: [{ name: 'http', hostPort: 8080, podPort: 80, protocol: 'tcp' }] }))).rejects.toThrow(
       'port 8080 is already in use by another process',

@@ -40,7 +40,7 @@ describe('checkStartFlags', () => {
     ['an empty dns-opt', [['dns', ['1.1.1.1']], ['dns-opt', ['']]], /invalid --dns-opt/],
     ['a dns-domain with a space', [['dns-domain', 'a b']], /invalid --dns-domain/],
     ['a bad ipc', [['ipc', 'host']], /invalid --ipc "host"/],
-    ['an unknown network', [['net', ['nosuch']]], /networks not found: nosuch/],
+    ['an unknown network', [['net', ['nosuch']]], /network "nosuch" not found/],
   ] as Array<[string, Array<[string, string | string[]]>, RegExp]>)('%s is refused', async (_what, entries, problem) => {
     expect(await rejection(flags(entries))).toMatch(problem);
   });

@@ -52,10 +52,14 @@ describe('parseMount', () => {
     expect(parseMount('target=/a/b,volume=v')).toEqual({ volume: 'v', target: '/a/b' });
   });
 
+  test('a relative target is taken from the app\'s root, as rkt does (resolved inside the rootfs later)', () => {
+    expect(parseMount('volume=dir1,target=dir1')).toEqual({ volume: 'dir1', target: '/dir1' });
+    expect(parseMount('volume=v,target=../../../foo')).toEqual({ volume: 'v', target: '/../../../foo' });
+  });
+
   test.each([
     ['volume=data', 'expected volume=NAME,target=PATH'],
     ['target=/data', 'expected volume=NAME,target=PATH'],
-    ['volume=data,target=data', 'target must be an absolute path'],
     ['volume=data,target=/x,oops', '"oops" is not KEY=VALUE'],
   ])('rejects %j', (spec, msg) => {
     expect(() => parseMount(spec)).toThrow(`invalid --mount "${spec}": ${msg}`);
@@ -126,6 +130,12 @@ describe('appMounts', () => {
     expect(() => appMounts('web', undefined, [{ volume: 'a', target: '/t/' }, { volume: 'b', target: '/t' }], vols))
       .toThrow('app "web": two mounts target /t: give each target once');
     expect(() => appMounts('web', undefined, [{ volume: 'a', target: '/t//' }, { volume: 'b', target: '/t/' }], vols)).toThrow(RktError);
+  });
+
+  test('targets are normalised: `..` and doubled or trailing slashes do not make a second target', () => {
+    const vols = [host('a'), host('b')];
+    expect(() => appMounts('web', undefined, [{ volume: 'a', target: '/../../t' }, { volume: 'b', target: '/x/../t/' }], vols))
+      .toThrow('app "web": two mounts target /t: give each target once');
   });
 
   test('targets are normalised without the trailing slash; / stays /', () => {

@@ -402,11 +402,13 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       for (const set of ['Prm', 'Eff', 'Bnd', 'Inh', 'Amb']) expect(fs.readFileSync(probe, 'utf8')).toContain(`Cap${set}:\t0000000000000000`);
     });
 
-    test('the first failing app stops the others at once and gives the pod its status', async () => {
-      const r = await run(prepare(two({ stopGraceSeconds: 30 }), { a: 'sleep 0.3; exit 3', b: 'exec sleep 30' })).done;
+    test('the first failing app stops the others at once and gives the pod its status; those it stopped are recorded 0 (as rkt)', async () => {
+      const r = await run(prepare(plan({ stopGraceSeconds: 30, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' }), makeApp({ name: 'c' })] }),
+        { a: 'sleep 0.3; exit 3', b: 'exec sleep 30', c: "trap 'exit 7' TERM; while :; do sleep 0.1; done" })).done;
       expect(r.code).toBe(3);
       expect(status('a')).toBe('3');
-      expect(status('b')).toBe(String(128 + os.constants.signals.SIGTERM));
+      expect(status('b')).toBe('0');
+      expect(status('c')).toBe('7'); // its own answer to the SIGTERM is kept
     });
 
     test('an app that ignores SIGTERM is killed after the grace period', async () => {
@@ -415,14 +417,16 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       const r = await run(prepare(two(), { a: 'sleep 0.3; exit 4', b: `trap 'echo term >> ${log}' TERM; while :; do sleep 0.1; echo alive >> ${log}; done` })).done;
       expect(r.code).toBe(4);
       expect(status('a')).toBe('4');
-      expect(status('b')).toBe(String(128 + os.constants.signals.SIGKILL));
+      expect(status('b')).toBe('0'); // SIGKILLed by PID 1 after the grace period: stopped by rkt
       expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toMatch(/^term\nalive\n/m);
     });
 
     test('no grace period: an app that ignores SIGTERM is killed at once', async () => {
-      const r = await run(prepare(two({ stopGraceSeconds: 0 }), { a: 'sleep 0.3; exit 4', b: "trap '' TERM; sleep 30" })).done;
+      const log = sq(`${tmp}/b-log`);
+      const r = await run(prepare(two({ stopGraceSeconds: 0 }), { a: 'sleep 0.3; exit 4', b: `trap '' TERM; echo started > ${log}; sleep 30; echo slept >> ${log}` })).done;
       expect(r.code).toBe(4);
-      expect(status('b')).toBe(String(128 + os.constants.signals.SIGKILL));
+      expect(status('b')).toBe('0');
+      expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toBe('started\n'); // killed in its sleep
     });
 
     test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0', async (sig) => {
@@ -475,10 +479,10 @@ describe('appMounts (stage1)', () => {
       ...DEVICES.map(([n]) => [`/dev/${n}`, `${R}/dev/${n}`, 'none', 'bind']),
       ['devpts', `${R}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'],
       ['shm', `${R}/dev/shm`, 'tmpfs', 'mode=1777,nosuid,nodev,size=65536k'],
-      ['tmpfs', `${R}/sys/firmware`, 'tmpfs', 'ro,mode=000,size=0'],
-      ['tmpfs', `${R}/sys/fs`, 'tmpfs', 'ro,mode=000,size=0'],
-      [`${POD}/stage1/masked`, `${R}/proc/kcore`, 'none', 'bind'],
-      [`${POD}/stage1/masked`, `${R}/proc/keys`, 'none', 'bind'],
+      ['tmpfs', `${R}/sys/firmware`, 'tmpfs', 'ro,mode=000,size=0,nofail'],
+      ['tmpfs', `${R}/sys/fs`, 'tmpfs', 'ro,mode=000,size=0,nofail'],
+      [`${POD}/stage1/masked`, `${R}/proc/kcore`, 'none', 'bind,nofail'],
+      [`${POD}/stage1/masked`, `${R}/proc/keys`, 'none', 'bind,nofail'],
     ]);
     expect(readOnly).toEqual([]);
     expect(DEVICES.map(([n]) => n)).toEqual(['null', 'zero', 'full', 'random', 'urandom', 'tty']);
@@ -541,6 +545,49 @@ describe('appMounts (stage1)', () => {
   });
 });
 
+/** An unprivileged user and mount namespace, where tmpfs and bind mounts work without root. */
+const USERNS_OK = BUSYBOX !== undefined && spawnSync('unshare', ['-Urm', 'true']).status === 0;
+
+describeIf(USERNS_OK ? undefined : 'busybox-static and unprivileged user namespaces (unshare -Urm)')('masked paths the pod does not have', () => {
+  let tmp: string;
+  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-mask-')); });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  /** Mounts an app's masked paths (as its launcher does) in a rootfs that has only `present`. */
+  function maskIn(present: { dirs: string[]; files: string[] }) {
+    const rootfs = path.join(tmp, 'rootfs');
+    for (const d of present.dirs) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+    for (const f of present.files) { fs.mkdirSync(path.dirname(path.join(rootfs, f)), { recursive: true }); fs.writeFileSync(path.join(rootfs, f), 'secret'); }
+    fs.mkdirSync(path.join(tmp, 'stage1'));
+    fs.writeFileSync(path.join(tmp, 'stage1', 'masked'), '');
+    const app = makeApp({ rootfs, protect: { maskedDirs: ['/sys/firmware', '/sys/module'], maskedFiles: ['/proc/kallsyms', '/proc/keys'] } });
+    const masks = appMounts(makePlan({ podDir: tmp }), app).mounts.filter((m) => m.source === 'tmpfs' || m.source.endsWith('/stage1/masked'));
+    const steps = mountSteps(app, masks, path.join(tmp, 'stage1'));
+    for (const [name, content] of Object.entries(steps.files)) fs.writeFileSync(path.join(tmp, 'stage1', name), content);
+    const script = [
+      'die() { echo "stage1: $*" >&2; exit 254; }',
+      ...steps.lines,
+      `for p in sys/firmware sys/module proc/kallsyms proc/keys; do [ -e ${sq(rootfs)}/$p ] && echo "$p $(stat -c %a ${sq(rootfs)}/$p) $(cat ${sq(rootfs)}/$p 2>/dev/null)"; done; true`,
+    ].join('\n');
+    return spawnSync('unshare', ['-Urm', BUSYBOX!, 'sh', '-c', script], { encoding: 'utf8' });
+  }
+
+  test('an absent one is skipped (nspawn shows no /proc/kallsyms or /sys/module); the present ones are masked', () => {
+    const r = maskIn({ dirs: ['sys/firmware'], files: ['proc/keys'] });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // Mode 000 and empty: the masks are there; the absent paths were not created.
+    expect(r.stdout).toBe('sys/firmware 0 \nproc/keys 644 \n');
+  });
+
+  test('none of them present: nothing to mask, no failure', () => {
+    const r = maskIn({ dirs: [], files: [] });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+  });
+});
+
 describe('mountSteps', () => {
   const DIR = `${POD}/stage1`;
   const entry = (source: string, target: string, type = 'none', options = 'bind'): MountEntry => ({ source, target, type, options });
@@ -576,6 +623,19 @@ describe('mountSteps', () => {
       'app-web.0.fstab': `/a ${ROOTFS}/a none bind 0 0\n`,
       'app-web.1.fstab': `/b ${ROOTFS}/b none rbind 0 0\n`,
     });
+  });
+
+  test('a second mount on a target already mounted (a volume on /sys) gets its own mount: busybox mount -a would skip it', () => {
+    const sysfs = entry('sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro');
+    const vol = entry('/pod/volumes/s', `${ROOTFS}/sys`);
+    const after = entry('/b', `${ROOTFS}/b`);
+    const { lines, files } = mountSteps(makeApp(), [sysfs, vol, after], DIR);
+    expect(lines).toEqual([
+      `mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`,
+      `mount --bind '/pod/volumes/s' '${ROOTFS}/sys' || die 'cannot mount ${ROOTFS}/sys'`,
+      `mount -a -T '${DIR}/app-web.1.fstab' || die 'cannot set up the mounts of app web (see above)'`,
+    ]);
+    expect(files['app-web.0.fstab']).toBe(`sysfs ${ROOTFS}/sys sysfs ro 0 0\n`);
   });
 
   test('a long non-bind entry is mounted with its type and options; long lines are never written to an fstab', () => {
@@ -831,10 +891,37 @@ describeIf(BUSYBOX && HAVE_GCC ? undefined : 'busybox-static and gcc (the helper
     expect(r.err).toMatch(/Operation not permitted/);
   });
 
-  test('a program that is not there: 127, as env -i', () => {
-    const r = step(makeApp(), ['/', 'PATH=/bin', 'no-such-program-rkt']);
+  test('a program that is not there: 127, with rkt\'s diagnostic line', () => {
+    let r = step(makeApp(), ['/', 'PATH=/bin', 'no-such-program-rkt']);
     expect(r.status).toBe(127);
-    expect(r.err).toContain('stage1: cannot run no-such-program-rkt');
+    expect(r.err).toBe('Error: Unable to open "no-such-program-rkt": No such file or directory\n');
+    r = step(makeApp(), ['/', '/no such/program']);
+    expect(r.status).toBe(127);
+    expect(r.err).toBe('Error: Unable to open "/no such/program": No such file or directory\n');
+  });
+
+  test('a program whose interpreter is missing names the interpreter; a file without x bits says so', () => {
+    const script = path.join(tmp, 'script.sh');
+    fs.writeFileSync(script, '#!/no/such/interp -x\necho hi\n', { mode: 0o755 });
+    let r = step(makeApp(), ['/', script]);
+    expect(r.status).toBe(127);
+    expect(r.err).toBe('Error: Unable to open "/no/such/interp": No such file or directory\n');
+    // An ELF binary whose PT_INTERP (the dynamic loader) is not there: same length, other name.
+    const elf = fs.readFileSync('/usr/bin/true');
+    const loader = Buffer.from('/lib64/ld-linux-x86-64.so.2');
+    const at = elf.indexOf(loader);
+    expect(at).toBeGreaterThan(0);
+    Buffer.from('/lib64/ld-linux-x86-64.so.9').copy(elf, at);
+    const bin = path.join(tmp, 'noloader');
+    fs.writeFileSync(bin, elf, { mode: 0o755 });
+    r = step(makeApp(), ['/', bin]);
+    expect(r.status).toBe(127);
+    expect(r.err).toBe('Error: Unable to open "/lib64/ld-linux-x86-64.so.9": No such file or directory\n');
+    const plain = path.join(tmp, 'plain');
+    fs.writeFileSync(plain, 'data', { mode: 0o644 });
+    r = step(makeApp(), ['/', plain]);
+    expect(r.status).toBe(126);
+    expect(r.err).toBe(`Error: "${plain}" is not executable\n`);
   });
 
   test('a missing working directory fails with 254 and says so; the app does not run', () => {

@@ -1,0 +1,28 @@
+import type { Command } from './command.js';
+import { buildProgram, formatHelp, loadAll, locate, RktCommand } from './tree.js';
+import { fail } from '../util/errors.js';
+
+/** The tree with every module loaded, and the command at `path` in it. */
+export async function fullTree(path: string[] = []): Promise<RktCommand> {
+  let cmd = buildProgram(await loadAll()).root;
+  for (const name of path) cmd = cmd.commands.find((c) => c.name() === name) as RktCommand;
+  return cmd;
+}
+
+export const command: Command = {
+  name: 'help',
+  summary: 'Help about any command',
+  usage: 'help [COMMAND [SUBCOMMAND]]',
+  flags: [],
+  ownGrammar: true,
+  async run({ rawArgs }) {
+    const words = rawArgs.filter((a) => !a.startsWith('-'));
+    const { path } = locate(words);
+    if (words.length > path.length) {
+      const where = ['rkt', ...path].join(' ');
+      fail(`unknown command "${words[path.length]}" for "${where}": run "${where === 'rkt' ? 'rkt help' : `rkt help ${path.join(' ')}`}" for the list`);
+    }
+    process.stdout.write(formatHelp(await fullTree(path)));
+    return 0;
+  },
+};
