@@ -35,7 +35,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "run as root, like rkt"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not \"$rounds\""
-[[ -f $root/dist/cli.js ]] || die "rkt is not built: run scripts/setup.sh"
+[[ -f $root/dist/rkt.cjs ]] || die "rkt is not built: run scripts/setup.sh"
 [[ -s $keys/images.fpr ]] || bash "$root/scripts/build-images.sh"
 fpr=$(cat "$keys/images.fpr")
 

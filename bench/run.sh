@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
-[ -f "$ACI" ] && [ -f dist/cli.js ] || { echo "bench/run.sh: run npm run build and scripts/build-images.sh first" >&2; exit 1; }
+[ -f "$ACI" ] && [ -f dist/rkt.cjs ] || { echo "bench/run.sh: run npm run build and scripts/build-images.sh first" >&2; exit 1; }
 if ! command -v runc >/dev/null || ! command -v crun >/dev/null || ! command -v podman >/dev/null || ! command -v hyperfine >/dev/null || ! command -v jq >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun podman hyperfine jq >/dev/null
 fi
@@ -51,6 +51,7 @@ RUN_HOST="$RKT ${G[*]} --insecure-options=image run --net=host $ACI --exec=/bin/
 RUN_DEFAULT="$RKT ${G[*]} --insecure-options=image run --net=default $ACI --exec=/bin/true"
 hyperfine -N --style none --warmup 2 --runs "$RUNS" --export-json "$B/t.json" \
   -n node "node -e 0" \
+  -n rkt-version "$RKT version" \
   -n rkt-host "$RUN_HOST" \
   -n runc "runc run --bundle $B/bundle rkt-bench-runc" \
   -n crun "$CRUN_NS '$CRUN_PRE crun run --bundle $B/bundle rkt-bench-crun'" \
@@ -60,9 +61,10 @@ hyperfine -N --style none --warmup 2 --runs "$RUNS" --export-json "$B/t.json" \
 med() { jq -r --arg n "$1" '.results[] | select(.command==$n) | .median*1000' "$B/t.json"; }
 echo
 echo "## Start and finish a /bin/true container (median of $RUNS runs, ms)"
-for n in node rkt-host runc crun podman-none rkt-default podman-bridge; do printf '%-14s %8.1f\n' "$n" "$(med $n)"; done
+for n in node rkt-version rkt-host runc crun podman-none rkt-default podman-bridge; do printf '%-14s %8.1f\n' "$n" "$(med $n)"; done
 ratio() { echo "scale=2; $(med "$1") / $(med "$2")" | bc; }
 echo
+echo "rkt version / node -e 0                = $(ratio rkt-version node)   (target <= 1.15)"
 echo "rkt run --net=host / node -e 0        = $(ratio rkt-host node)   (target <= 1.4)"
 echo "podman --net=none / rkt run --net=host = $(ratio podman-none rkt-host)   (target >= 2)"
 echo "podman bridge / rkt run --net=default  = $(ratio podman-bridge rkt-default)   (target >= 2)"

@@ -12,10 +12,12 @@ cd "$root"
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
 # and what the tests, the demo and the benchmark use as oracles and tools; gcc and
 # libc6-dev build the static stage1 helpers (src/stage1/helper/) in `npm run build`
-# and the static hostile programs of the confinement tests.
+# and the static hostile programs of the confinement tests; docker-registry and skopeo
+# are the registry and the push tool of the docker:// tests, podman the peer of
+# bench/docker.sh.
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
-  gcc libc6-dev)
+  gcc libc6-dev docker-registry skopeo podman)
 
 die() { echo "setup: $*" >&2; exit 1; }
 
@@ -48,6 +50,12 @@ done
 if ((${#missing[@]})); then
   quietly apt-get update -q
   quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# docker-registry's package starts a registry on :5000 where systemd runs: the tests start
+# their own on 127.0.0.1 with random ports, so the system one is stopped and disabled.
+if command -v systemctl >/dev/null && systemctl list-unit-files docker-registry.service >/dev/null 2>&1; then
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
 fi
 
 # npm ci wipes node_modules, so run it only when the lock file changed since the last run.

@@ -1,15 +1,13 @@
 /**
  * rkt stage0 entry point: the command line (cli/tree.ts), error reporting, and the
  * stage1 hand-off to bin/rkt (see bin/rkt for why stage1 is exec'd by the shell).
+ * Start-up time counts (`rkt version` should cost about `node -e 0`): what only some
+ * commands need (child_process, crypto, the data dir checks) is imported when needed.
  */
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
-import { realHost } from './host/real.js';
-import { writeHolder } from './stage0/pod.js';
 import { resolve } from './cli/tree.js';
 import { globalOptionsFrom } from './cli/globals.js';
 import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
-import { checkDataDir } from './store/datadir.js';
 import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
 import type { CommandResult } from './cli/command.js';
 
@@ -23,7 +21,8 @@ async function main(argv: string[]): Promise<CommandResult> {
     return resolution.status;
   }
   const { path, command, parsed, rawArgs } = resolution.selected;
-  setLogPrefix(path[path.length - 1] === 'list' && path.length > 1 ? path.join(' ') : path[0]);
+  // rkt prefixes stderr lines with the (sub)command's own name: `rm: ...` for `image rm`.
+  setLogPrefix(path[path.length - 1]);
   const globals = globalOptionsFrom(parsed.values);
   setDebug(globals.debug);
   if (command.needsRoot && process.getuid && process.getuid() !== 0) {
@@ -31,7 +30,7 @@ async function main(argv: string[]): Promise<CommandResult> {
   }
   if (!NO_DATA_DIR.has(command.name)) {
     setDataDirForErrors(globals.dir);
-    checkDataDir(globals.dir);
+    (await import('./store/datadir.js')).checkDataDir(globals.dir);
   }
   return command.run({ globals, parsed, rawArgs });
 }
@@ -41,6 +40,8 @@ async function main(argv: string[]): Promise<CommandResult> {
  * becomes the pod, as the pod's holder first.
  */
 async function handOff(script: string, podDir: string): Promise<number> {
+  const { realHost } = await import('./host/real.js');
+  const { writeHolder } = await import('./stage0/pod.js');
   const fd = Number(process.env.RKT_HANDOFF_FD);
   if (Number.isInteger(fd) && fd > 2) {
     // Write first: if bin/rkt was killed, this fails (EPIPE) or we have been reparented,
@@ -52,20 +53,25 @@ async function handOff(script: string, podDir: string): Promise<number> {
     return 0;
   }
   // Started without bin/rkt: run stage1 as a child (it execs, so its PID is the pod).
+  const { spawn } = await import('node:child_process');
   const child = spawn('/bin/sh', ['-c', '. "$0"', script], { stdio: 'inherit' });
   if (child.pid) writeHolder(realHost, podDir, child.pid);
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15))));
 }
 
-main(process.argv.slice(2)).then(
-  (result) => (typeof result === 'number' ? result : handOff(result.handoff, result.podDir)),
-).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    const msg = errorMessage(err);
-    process.stderr.write(`${logPrefix()}: ${msg}\n`);
-    if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) process.stderr.write(`${(err as Error).stack}\n`);
-    process.exitCode = err instanceof RktError && !hostFault(err) ? err.exitCode : RKT_FAILURE;
-  },
-);
+function start(argv: string[]): void {
+  main(argv).then(
+    (result) => (typeof result === 'number' ? result : handOff(result.handoff, result.podDir)),
+  ).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      const msg = errorMessage(err);
+      process.stderr.write(`${logPrefix()}: ${msg}\n`);
+      if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) process.stderr.write(`${(err as Error).stack}\n`);
+      process.exitCode = err instanceof RktError && !hostFault(err) ? err.exitCode : RKT_FAILURE;
+    },
+  );
+}
+
+start(process.argv.slice(2));

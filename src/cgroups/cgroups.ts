@@ -29,6 +29,14 @@ export interface PodCgroups {
   devicesEnforced: boolean;
 }
 
+/**
+ * One cgroup filesystem an app sees, read-only, under its /sys/fs/cgroup: `dir` is the
+ * name there ('' is /sys/fs/cgroup itself, for a pure v2 host), `links` other names for
+ * it (cpu -> cpu,cpuacct). Mounted from inside the app's cgroup namespace, it shows the
+ * app's own cgroup as its root and nothing of the host's tree above it.
+ */
+export interface CgroupView { dir: string; type: 'cgroup' | 'cgroup2'; options: string; links: string[] }
+
 export interface CgroupManager {
   mode: 'v1' | 'v2' | 'hybrid';
   devicesEnforced: boolean;
@@ -38,6 +46,8 @@ export interface CgroupManager {
   destroyPod(cg: PodCgroups): string[];
   /** true if the app was OOM-killed. */
   wasOomKilled(cg: PodCgroups, app: string): boolean;
+  /** The hierarchies in which the app has a cgroup of its own, as the app should see them. */
+  appView(cg: PodCgroups, app: string): CgroupView[];
   /** For status/tests: current limits read back. */
   readLimits(cg: PodCgroups, app: string): { memoryBytes?: number; cpuQuotaUs?: number; cpuPeriodUs?: number };
 }
@@ -144,6 +154,10 @@ class Manager implements CgroupManager {
     return v2OomKilled(this.host, dir) ?? v1OomKilled(this.host, dir) ?? false;
   }
 
+  appView(cg: PodCgroups, app: string): CgroupView[] {
+    return cgroupView(this.layout, cg.appProcs[app] ?? []);
+  }
+
   readLimits(cg: PodCgroups, app: string): { memoryBytes?: number; cpuQuotaUs?: number; cpuPeriodUs?: number } {
     const memDir = cg.appMemoryDir[app];
     const memoryBytes = memDir ? readV2Memory(this.host, memDir) ?? readV1Memory(this.host, memDir) : undefined;
@@ -159,4 +173,26 @@ class Manager implements CgroupManager {
 /** Detects the host's cgroup layout and returns the manager for it. */
 export function cgroupManager(host: Host): CgroupManager {
   return new Manager(host, detectCgroups(host));
+}
+
+/**
+ * What an app sees of the hierarchies its cgroup.procs files are in (only those: a
+ * hierarchy where it shares its pod's or the host's cgroup would show more than its own).
+ * v1 hierarchies keep the host's directory names; v2 is /sys/fs/cgroup itself on a pure
+ * v2 host and `unified` beside the v1 ones on a hybrid host.
+ */
+export function cgroupView(layout: CgroupLayout, appProcs: string[]): CgroupView[] {
+  const views: CgroupView[] = [];
+  const under = (file: string, mountPoint: string) => file.startsWith(`${mountPoint}/`);
+  for (const h of layout.v1) {
+    if (!appProcs.some((f) => under(f, h.mountPoint))) continue;
+    const dir = path.basename(h.mountPoint);
+    const links = h.controllers.length > 1 ? h.controllers.filter((c) => c !== dir && !c.startsWith('name=')) : [];
+    views.push({ dir, type: 'cgroup', options: h.controllers.join(','), links });
+  }
+  const u = layout.unified;
+  if (u && appProcs.some((f) => under(f, u.mountPoint))) {
+    views.push({ dir: layout.mode === 'v2' ? '' : path.basename(u.mountPoint), type: 'cgroup2', options: '', links: [] });
+  }
+  return views.sort((a, b) => a.dir.localeCompare(b.dir));
 }

@@ -11,7 +11,7 @@ export function removeImages(store: ImageStore, images: ImageInfo[]): number {
   for (const image of images) {
     try {
       store.remove(image.id);
-      process.stdout.write(`successfully removed aci for image: "${image.id}" ("${image.name}")\n`);
+      process.stdout.write(`successfully removed aci for image: "${image.id}"\n`);
       done++;
     } catch (e) {
       info(`cannot remove image "${image.id}" ("${image.name}"): ${errorMessage(e)}`);

@@ -5,6 +5,7 @@ import { fail } from '../util/errors.js';
 import { listPods } from '../stage0/pod.js';
 import { summarize, networksText, PodSummary } from '../stage0/podinfo.js';
 import { tabulate, humanTime, goTime } from '../util/table.js';
+import { marshal, podV1 } from './api-v1.js';
 
 function rows(pods: PodSummary[], full: boolean): string[][] {
   const out: string[][] = [];
@@ -32,21 +33,18 @@ export const command: Command = {
     { name: 'format', kind: 'string', help: 'json or json-pretty' },
   ],
   async run({ globals, parsed }) {
-    const pods = listPods(globals.dir).map((p) => summarize(realHost, p)).sort((a, b) => (a.created?.getTime() ?? 0) - (b.created?.getTime() ?? 0));
+    const pods = listPods(globals.dir).map((p) => ({ pod: p, summary: summarize(realHost, p) })).sort((a, b) => (a.summary.created?.getTime() ?? 0) - (b.summary.created?.getTime() ?? 0));
     const format = flagString(parsed.values, 'format');
     if (format) {
       if (format !== 'json' && format !== 'json-pretty') fail(`invalid --format "${format}": use json or json-pretty`);
-      const out = pods.map((p) => ({
-        name: p.uuid, state: p.state, networks: p.networks, app_names: p.apps.map((a) => a.name),
-        apps: p.apps.map((a) => ({ name: a.name, image_name: a.imageName, image_id: a.imageId, exit_code: a.exitCode })),
-        pid: p.pid ?? -1, created_at: p.created?.getTime(), started_at: p.started?.getTime(),
-      }));
-      process.stdout.write(`${JSON.stringify(out, null, format === 'json-pretty' ? 2 : undefined)}\n`);
+      // rkt marshals a nil slice when there are no pods: `null`.
+      const out = pods.length > 0 ? pods.map((p) => podV1(p.pod, p.summary)) : null;
+      process.stdout.write(marshal(out, format === 'json-pretty'));
       return 0;
     }
     const full = flagBool(parsed.values, 'full');
     const header = full ? ['UUID', 'APP', 'IMAGE NAME', 'IMAGE ID', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'] : ['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];
-    const body = rows(pods, full);
+    const body = rows(pods.map((p) => p.summary), full);
     const table = flagBool(parsed.values, 'no-legend') ? body : [header, ...body];
     if (table.length > 0) process.stdout.write(tabulate(table));
     return 0;

@@ -29,8 +29,8 @@ export const APP_FLAGS: FlagSpec[] = [
   { name: 'oom-score-adj', kind: 'string', help: 'OOM score adjustment (-1000..1000)' },
   { name: 'pids-limit', kind: 'string', help: "maximum number of processes of the app (the pod's default is 4096, set in limits.d)" },
   { name: 'seccomp', kind: 'string', help: 'seccomp filter: mode=retain|remove[,errno=ENAME],SYSCALL|@SET,... (replaces the image\'s seccomp isolator)' },
-  { name: 'user-annotation', kind: 'list', help: 'app annotation k=v', hidden: true },
-  { name: 'user-label', kind: 'list', help: 'app label k=v', hidden: true },
+  { name: 'user-annotation', kind: 'list', help: "set an annotation of the app, KEY=VALUE (repeatable; in the pod manifest and status --format=json)" },
+  { name: 'user-label', kind: 'list', help: 'set a label of the app, KEY=VALUE (repeatable; in the pod manifest and status --format=json)' },
 ];
 
 const NETWORK_FLAGS: FlagSpec[] = [

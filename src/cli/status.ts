@@ -5,11 +5,13 @@ import { flagString } from './flags.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { parseDurationMs } from '../util/duration.js';
-import { podState, refind } from '../stage0/pod.js';
+import { podState, readHolder, refind, type Pod } from '../stage0/pod.js';
 import { summarize, networksText, PodSummary } from '../stage0/podinfo.js';
 import { CGROUPS_FILE } from '../stage0/start.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
+import { marshal, podV1 } from './api-v1.js';
+import { goTime } from '../util/table.js';
 
 function oomChecker(podDir: string): (app: string) => boolean {
   let cg: PodCgroups | undefined;
@@ -18,29 +20,21 @@ function oomChecker(podDir: string): (app: string) => boolean {
   return (app) => mgr.wasOomKilled(cg!, app);
 }
 
-function iso(d: Date | undefined): string { return d ? d.toISOString() : ''; }
-
-function text(s: PodSummary): string {
-  const lines = [`state=${s.state}`, `created=${iso(s.created)}`, `started=${iso(s.started)}`, `networks=${networksText(s.networks)}`, `pid=${s.pid ?? -1}`, `exited=${s.state !== 'running' && s.started !== undefined}`];
-  for (const a of s.apps) if (a.exitCode !== undefined) lines.push(`app-${a.name}=${a.exitCode}`);
+/** rkt's key=value status: times in rkt's layout, pid and exited only once the pod ran. */
+export function statusText(pod: Pod, s: PodSummary): string {
+  const lines = [`state=${s.state}`];
+  if (s.created) lines.push(`created=${goTime(s.created)}`);
+  if (s.started) lines.push(`started=${goTime(s.started)}`);
+  if (s.state === 'running') lines.push(`networks=${networksText(s.networks)}`);
+  if (s.state === 'running' || s.state === 'exited' || s.state === 'exited garbage') {
+    const pid = s.pid ?? readHolder(pod.dir)?.pid;
+    if (pid !== undefined) lines.push(`pid=${pid}`);
+    lines.push(`exited=${s.state !== 'running'}`);
+    if (s.state !== 'running') for (const a of s.apps) if (a.exitCode !== undefined) lines.push(`app-${a.name}=${a.exitCode}`);
+  }
   const oom = s.apps.filter((a) => a.oomKilled).map((a) => a.name);
   if (oom.length > 0) lines.push(`oom-killed=${oom.join(',')}`);
   return `${lines.join('\n')}\n`;
-}
-
-function json(s: PodSummary, pretty: boolean): string {
-  const out = {
-    name: s.uuid,
-    state: s.state,
-    networks: s.networks,
-    app_names: s.apps.map((a) => a.name),
-    apps: s.apps.map((a) => ({ name: a.name, image_name: a.imageName, image_id: a.imageId, exit_code: a.exitCode, oom_killed: a.oomKilled ?? false })),
-    pid: s.pid ?? -1,
-    created_at: s.created?.getTime(),
-    started_at: s.started?.getTime(),
-    exited_at: s.exitedAt?.getTime(),
-  };
-  return `${JSON.stringify(out, null, pretty ? 2 : undefined)}\n`;
 }
 
 export const command: Command = {
@@ -67,7 +61,7 @@ export const command: Command = {
     const summary = summarize(realHost, pod, { oom: oomChecker(pod.dir), exitedAt: true });
     const format = flagString(parsed.values, 'format');
     if (format && format !== 'json' && format !== 'json-pretty') fail(`invalid --format "${format}": use json or json-pretty`);
-    process.stdout.write(format ? json(summary, format === 'json-pretty') : text(summary));
+    process.stdout.write(format ? marshal(podV1(pod, summary), format === 'json-pretty') : statusText(pod, summary));
     return 0;
   },
 };

@@ -160,7 +160,7 @@ export class RktCommand extends Commander {
     const name = flag.split('=')[0];
     const candidates = this.options.filter((o) => !o.hidden && o.long).map((o) => o.long!);
     const hint = flag.startsWith('--') ? suggest(name, candidates) : '';
-    this.error(`unknown flag ${name}${hint}; see "rkt ${this.path.join(' ')} --help"`, { code: 'commander.unknownOption' });
+    this.error(`unknown flag ${name}${hint}; see "${['rkt', ...this.path].join(' ')} --help"`, { code: 'commander.unknownOption' });
   }
 
   unknownCommand(): void {
@@ -342,7 +342,8 @@ export async function resolve(argv: string[]): Promise<Resolution> {
     return { status: 254, error: e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ') };
   }
   const selected = program.selected();
-  return selected ? { selected } : fail('no command selected (see "rkt help")');
+  return selected ? { selected } : fail('no command given: run "rkt help" for the list');
 }
 
 export type { CommandInput };
+

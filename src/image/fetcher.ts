@@ -20,7 +20,7 @@ import type { ImportRequest } from '../store/import.js';
 import type { FetchLimits } from './limits.js';
 import type { KeyStore } from '../trust/keystore.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
-import { info, warn } from '../util/log.js';
+import { imageDebug, imageInfo, info, warn } from '../util/log.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
 
@@ -98,7 +98,7 @@ class Fetcher {
 
   private async fromFile(file: string): Promise<ImageInfo> {
     const abs = path.resolve(file);
-    info(`using image from file ${abs}`);
+    imageDebug(`using image from file ${abs}`);
     let st: fs.Stats;
     try {
       st = fs.statSync(abs);
@@ -114,9 +114,10 @@ class Fetcher {
       const sigFile = this.opts.signatureFile ?? `${abs}.asc`;
       try {
         signature = fs.readFileSync(sigFile);
-      } catch {
+      } catch (e) {
         const { noSignatureError } = await import('../trust/verify.js');
-        throw noSignatureError(file);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw noSignatureError(file, sigFile);
+        throw new RktError(`error opening signature file: ${sigFile}: ${errorMessage(e)}`);
       }
     }
     // 1 MiB reads: fewer, larger chunks through the verifier, blob and decompressor.
@@ -146,66 +147,100 @@ class Fetcher {
   private async fromUrl(url: string): Promise<ImageInfo> {
     const stored = this.storedForUrl(url);
     if (stored && this.opts.pullPolicy !== 'update') {
-      info(`using image from local store for url ${url}`);
+      imageDebug(`using image from local store for url ${url}`);
       return stored;
     }
     if (this.opts.pullPolicy === 'never') {
       fail(`unable to fetch image from URL "${url}" with --pull-policy=never: not in the local store; fetch it first with "rkt fetch"`);
     }
-    return this.download(url, signatureUrl(url), { stored, label: url, latest: false });
+    imageDebug(`remote fetching from URL "${url}"`);
+    // As rkt: an http:// URL given by the user is fetched as such (its signature still
+    // protects it); --insecure-options=http governs discovery and https->http redirects.
+    const http = url.startsWith('http://') ? { ...this.httpOpts, insecureHttp: true } : this.httpOpts;
+    return this.download(url, signatureUrl(url), { stored, label: url, latest: false }, http);
   }
 
-  /** GET an ACI (and its signature) unless the stored copy is fresh or the server says 304. */
+  /**
+   * GET an ACI (and its signature) unless the stored copy is fresh or the server says 304.
+   * The signature comes first, as with rkt; a server that answers it with 202 Accepted
+   * defers it: the image is downloaded into the store's staging, then the signature is
+   * asked for again, and the image is verified and imported from the staged file.
+   */
   private async download(
     aciUrl: string,
     ascUrl: string,
     req: { stored?: ImageInfo; label: string; latest: boolean; expected?: { name: string; labels: Record<string, string> } },
+    http = this.httpOpts,
   ): Promise<ImageInfo> {
     const { stored } = req;
     const src = stored?.source;
     if (stored && src?.maxAgeSeconds && src.downloadTime && Date.now() < Date.parse(src.downloadTime) + src.maxAgeSeconds * 1000) {
-      info(`image for ${aciUrl} isn't expired, not fetching.`);
+      imageDebug(`image for ${aciUrl} isn't expired, not fetching.`);
       return stored;
     }
-    const { httpGet, httpGetBuffer, progressStream } = await import('./http.js');
-    const res = await httpGet(aciUrl, { ...this.httpOpts, etag: stored ? src?.etag : undefined });
+    const { httpGet, progressStream } = await import('./http.js');
+    imageDebug(`fetching image from ${aciUrl}`);
+    const res = await httpGet(aciUrl, { ...http, etag: stored ? src?.etag : undefined });
     const downloadTime = new Date().toISOString();
     if (res.notModified && stored) {
-      info(`using image from local store for url ${aciUrl}`);
+      imageDebug(`using image from local store for url ${aciUrl}`);
       const refreshed = { ...stored, source: { ...src, etag: res.etag ?? src?.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime } };
       this.store.writeInfo(refreshed);
       return refreshed;
     }
     if (!res.body) fail(`empty response from ${res.url}`);
     const body = res.body;
-    if (res.contentLength !== undefined) {
-      // A server that announces too much is refused before anything is written.
-      const { sizeLimits, sizeLimitError } = await import('./limits.js');
-      const { download } = sizeLimits(this.opts.globals.limits, this.store.dir);
-      if (res.contentLength > download.bytes) {
-        body.destroy();
-        throw sizeLimitError(aciUrl, download, 'download');
-      }
+    const { sizeLimits, sizeLimitError } = await import('./limits.js');
+    const { download: downloadLimit } = sizeLimits(this.opts.globals.limits, this.store.dir);
+    // A server that announces too much is refused before anything is written.
+    if (res.contentLength !== undefined && res.contentLength > downloadLimit.bytes) {
+      body.destroy();
+      throw sizeLimitError(aciUrl, downloadLimit, 'download');
     }
-    info(`remote fetching from URL "${aciUrl}"`);
     let signature: Buffer | undefined;
+    let deferred = false;
     if (this.secure) {
       try {
-        signature = await httpGetBuffer(ascUrl, this.httpOpts);
+        signature = await this.signature(ascUrl, http);
+        deferred = signature === undefined;
       } catch (e) {
         body.destroy();
-        throw new RktError(`cannot fetch the signature of "${req.label}" from ${ascUrl} (${errorMessage(e)}): publish it there, or skip verification with --insecure-options=image`);
+        throw e;
       }
     }
     const progress = progressStream(res.contentLength, 'Downloading ACI');
-    pipeline(body, progress, () => { /* errors reach the importer through `progress` */ });
-    return this.importFrom(progress, {
-      label: req.label,
-      signature,
-      expected: req.expected,
-      latest: req.latest,
-      source: { url: aciUrl, etag: res.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime },
-    });
+    pipeline(body, progress, () => { /* errors reach the importer (or the staged copy) through `progress` */ });
+    const source = { url: aciUrl, etag: res.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime };
+    const request = { label: req.label, expected: req.expected, latest: req.latest, source };
+    if (!deferred) return this.importFrom(progress, { ...request, signature });
+
+    imageInfo('server requested deferring the signature download');
+    const staged = this.store.staging('.aci');
+    try {
+      try {
+        await stageDownload(progress, staged, downloadLimit.bytes, () => sizeLimitError(aciUrl, downloadLimit, 'download'));
+      } catch (e) {
+        if (e instanceof RktError) throw e;
+        throw new RktError(`error downloading ACI from ${aciUrl}: ${errorMessage(e)}`, undefined, e);
+      }
+      const again = await this.signature(ascUrl, http);
+      if (!again) fail(`error downloading the signature file: server asked to defer the download again (${ascUrl}): the server must serve the signature after the image`);
+      return await this.importFrom(fs.createReadStream(staged, { highWaterMark: 1024 * 1024 }), { ...request, signature: again });
+    } finally {
+      fs.rmSync(staged, { force: true });
+    }
+  }
+
+  /** The detached signature at ascUrl; undefined when the server defers it (202 Accepted). */
+  private async signature(ascUrl: string, http: typeof this.httpOpts): Promise<Buffer | undefined> {
+    const { httpGetBuffer, SignatureDeferred } = await import('./http.js');
+    imageDebug(`downloading signature from ${ascUrl}`);
+    try {
+      return await httpGetBuffer(ascUrl, { ...http, deferrable: true });
+    } catch (e) {
+      if (e instanceof SignatureDeferred) return undefined;
+      throw new RktError(`error downloading the signature file: ${errorMessage(e)}: publish it at ${ascUrl}, or skip verification with --insecure-options=image`);
+    }
   }
 
   private async fromName(name: string, labels: Record<string, string>, policy: PullPolicy): Promise<ImageInfo> {
@@ -213,14 +248,14 @@ class Fetcher {
     if (policy !== 'update') {
       const hit = bestMatches(this.store.list(), name, labels)[0];
       if (hit) {
-        info(`using image from local store for image name ${display}`);
+        imageDebug(`using image from local store for image name ${display}`);
         return hit;
       }
       if (policy === 'never') {
         fail(`unable to fetch image "${display}" with --pull-policy=never: not in the local store; fetch it first with "rkt fetch"`);
       }
     }
-    info(`searching for app image ${display}`);
+    imageDebug(`searching for app image ${display}`);
     const { discoverImage } = await import('./discovery.js');
     const found = await discoverImage(name, labels, { ...this.httpOpts, port: this.opts.discoveryPort });
     if (this.secure) await this.trustDiscoveredKeys(name, found.pubkeys);
@@ -228,6 +263,7 @@ class Fetcher {
     let failure: unknown;
     for (const { aci, asc } of found.acis) {
       try {
+        imageDebug(`remote fetching from URL "${aci}"`);
         return await this.download(aci, asc, { stored: this.storedForUrl(aci), label: display, latest, expected: { name, labels } });
       } catch (e) {
         failure = e;
@@ -277,7 +313,7 @@ class Fetcher {
       const labels = labelRecord(dep.labels);
       let found = findDependency(this.store, dep);
       if (found) {
-        info(`using image from local store for image name ${formatAppcName(dep.imageName, labels)}`);
+        imageDebug(`using image from local store for image name ${formatAppcName(dep.imageName, labels)}`);
       } else {
         found = await this.fromName(dep.imageName, labels, 'new');
         if (dep.imageID && !found.id.startsWith(dep.imageID)) {
@@ -289,6 +325,21 @@ class Fetcher {
       await this.fetchDependencies(found, seen);
     }
   }
+}
+
+/** Writes a download to `file` (at most `max` bytes, else `tooBig()`), for a deferred signature. */
+async function stageDownload(input: Readable, file: string, max: number, tooBig: () => Error): Promise<void> {
+  const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  let total = 0;
+  const { Transform } = await import('node:stream');
+  const limit = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      cb(total > max ? tooBig() : null, chunk);
+    },
+  });
+  const { pipeline: pipe } = await import('node:stream/promises');
+  await pipe(input, limit, out);
 }
 
 /** The stored image for an IMAGE argument, fetched and rendered as the pull policy allows. */

@@ -51,6 +51,13 @@ export class HttpStatusError extends RktError {
   }
 }
 
+/** A signature request answered with 202 Accepted: the server asks to fetch it after the image (rkt's deferred signature). */
+export class SignatureDeferred extends RktError {
+  constructor(url: string) {
+    super(`the server deferred the signature at ${url} (202 Accepted)`);
+  }
+}
+
 const MAX_REDIRECTS = 10;
 const MAX_BUFFER = 16 * 1024 * 1024;
 
@@ -207,7 +214,7 @@ function discard(res: Response): void {
 }
 
 /** GET url, following up to 10 redirects; never downgrades to plain HTTP unless allowed. */
-export async function httpGet(url: string, opts: HttpOptions & { etag?: string }): Promise<HttpResponse> {
+export async function httpGet(url: string, opts: HttpOptions & { etag?: string; deferrable?: boolean }): Promise<HttpResponse> {
   let current = parseUrl(url);
   if (current.protocol === 'http:' && !opts.insecureHttp) {
     fail(`refusing plain HTTP for ${url}: use https or --insecure-options=http`);
@@ -242,6 +249,10 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string }
       discard(res);
       return { ...common, notModified: true, body: undefined };
     }
+    if (res.status === 202 && opts.deferrable) {
+      discard(res);
+      throw new SignatureDeferred(current.href);
+    }
     if (res.status < 200 || res.status > 299) {
       discard(res);
       throw new HttpStatusError(res.status, current.href, res.headers.get('www-authenticate') ?? undefined);
@@ -257,7 +268,7 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string }
 }
 
 /** GET a small resource (key, signature, discovery page) into memory, at most 16 MiB. */
-export async function httpGetBuffer(url: string, opts: HttpOptions): Promise<Buffer> {
+export async function httpGetBuffer(url: string, opts: HttpOptions & { deferrable?: boolean }): Promise<Buffer> {
   const res = await httpGet(url, opts);
   const tooBig = `response from ${res.url} is larger than ${MAX_BUFFER / 1024 / 1024} MiB: this is not a key, signature or discovery page`;
   if (!res.body) fail(`empty response from ${res.url}`);

@@ -42,3 +42,20 @@ export function readNetInfo(podDir: string): NetInfo[] {
   const records = readJson<Array<Partial<NetInfo> & { netName: string; ifName: string }>>(path.join(podDir, NET_INFO)) ?? [];
   return records.filter((r) => r.ip).map(toNetInfo);
 }
+
+/** A joined network as rkt's api/v1 reports it (list/status --format=json): rkt's networking/netinfo NetInfo. */
+export interface NetInfoV1 { netName: string; netConf: string; pluginPath: string; ifName: string; ip: string; args: string; mask: string }
+
+/** net-info.json's records carry what teardown needs too: the conf used, the plugin path, the CNI args. */
+export function readNetInfoV1(podDir: string): NetInfoV1[] {
+  const records = readJson<Array<{ netName: string; ifName: string; ip?: string; mask?: string; confPath: string; cniPath: string; args: string }>>(path.join(podDir, NET_INFO)) ?? [];
+  return records.filter((r) => r.ip).map((r) => ({
+    netName: r.netName,
+    netConf: path.join(podDir, r.confPath),
+    pluginPath: r.cniPath,
+    ifName: r.ifName,
+    ip: r.ip as string,
+    args: r.args,
+    mask: r.mask ?? '',
+  }));
+}

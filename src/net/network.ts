@@ -65,6 +65,7 @@ function cniArgs(args: Record<string, string> | undefined): string {
 
 export { readNetInfo, type NetInfo };
 
+
 /** DNS returned by the plugins, in the shape `resolvConf` takes. */
 export function cniDnsOf(nets: NetInfo[]): CniDns[] {
   return nets.flatMap((n) => (n.dns ? [{ network: n.netName, ...n.dns }] : []));

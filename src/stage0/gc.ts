@@ -39,10 +39,16 @@ function tryTransition(host: Host, pod: Pod, dataDir: string, to: 'exited-garbag
 export function markPods(host: Host, dataDir: string, opts: GcOptions): void {
   for (const pod of listPods(dataDir)) {
     const state = podState(host, pod);
-    if (state === 'exited') tryTransition(host, pod, dataDir, 'exited-garbage');
-    else if (state === 'aborted prepare') tryTransition(host, pod, dataDir, 'garbage');
-    else if (state === 'embryo' && !isHeld(host, pod.dir) && stateAgeMs(host, pod.dir) > 60_000) tryTransition(host, pod, dataDir, 'garbage');
-    else if (state === 'prepared' && stateAgeMs(host, pod.dir) >= opts.expirePreparedMs) tryTransition(host, pod, dataDir, 'garbage');
+    // The mark phase says what it moves, in rkt's words (stderr).
+    if (state === 'exited') {
+      if (tryTransition(host, pod, dataDir, 'exited-garbage')) info(`moving pod "${pod.uuid}" to garbage`);
+    } else if (state === 'aborted prepare') {
+      if (tryTransition(host, pod, dataDir, 'garbage')) info(`moving failed prepare "${pod.uuid}" to garbage`);
+    } else if (state === 'embryo' && !isHeld(host, pod.dir) && stateAgeMs(host, pod.dir) > 60_000) {
+      if (tryTransition(host, pod, dataDir, 'garbage')) info(`moving abandoned embryo "${pod.uuid}" to garbage`);
+    } else if (state === 'prepared' && stateAgeMs(host, pod.dir) >= opts.expirePreparedMs) {
+      if (tryTransition(host, pod, dataDir, 'garbage')) info(`moving expired prepared pod "${pod.uuid}" to garbage`);
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import type { RunArgs, AppArgs } from '../cli/run-args.js';
 import { flagBool, flagList, flagString } from '../cli/flags.js';
 import type { FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
-import type { ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
+import type { EventHandler, ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
 import { appNameFromImageName, isACName } from '../image/acname.js';
 import { checkOsArch, parsePodManifest } from '../image/manifest.js';
 import { resolveAppResources, AppResources } from '../image/isolators.js';
@@ -47,8 +47,14 @@ export interface PreparedApp {
   /** The seccomp filter; null with --insecure-options=seccomp or `@appc.io/all` (absent in old pods: the default). */
   seccomp?: SeccompSpec | null;
   readOnlyRootfs: boolean;
-  mounts: Array<{ volume: string; target: string; readOnly: boolean }>;
+  /** seedFrom: the image's directory an implicit volume of a Docker image starts as a copy of. */
+  mounts: Array<{ volume: string; target: string; readOnly: boolean; seedFrom?: string }>;
   ports: Array<{ name: string; protocol: string; port: number }>;
+  /** The image's appc event handlers (pre-start, post-stop). */
+  eventHandlers?: EventHandler[];
+  /** --user-annotation / --user-label K=V: recorded in the pod manifest's app (rkt's api/v1 reports them). */
+  userAnnotations?: Record<string, string>;
+  userLabels?: Record<string, string>;
 }
 
 export interface PreparedPod {
@@ -106,7 +112,15 @@ function callerEnv(): NodeJS.ProcessEnv {
 
 /** Mount targets resolved inside the image rootfs (never through the host's symlinks). */
 function preparedMounts(treeRootfs: string, mounts: ResolvedMount[]): PreparedApp['mounts'] {
-  return mounts.map((m) => ({ volume: m.volume.name, target: resolveInRootfs(treeRootfs, m.target), readOnly: m.readOnly }));
+  return mounts.map((m) => {
+    const target = resolveInRootfs(treeRootfs, m.target);
+    return { volume: m.volume.name, target, readOnly: m.readOnly, ...(m.seed ? { seedFrom: path.join(treeRootfs, target) } : {}) };
+  });
+}
+
+/** rkt's test for an image converted from Docker (docker2aci writes this annotation). */
+function fromDocker(image: ImageManifest): boolean {
+  return (image.annotations ?? []).some((a) => a.name === 'appc.io/docker/repository');
 }
 
 function preparedPorts(ports: Port[] | undefined): PreparedApp['ports'] {
@@ -165,7 +179,7 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
   }, { allCaps: ctx.globals.insecure.has('capabilities') });
   const seccomp = appSeccomp(app?.isolators, flagString(a.flags, 'seccomp'), ctx.globals);
   const mountSpecs = [...ctx.podMounts, ...flagList(a.flags, 'mount').map(parseMount)];
-  const mounts: ResolvedMount[] = appMounts(name, app?.mountPoints, mountSpecs, ctx.volumes);
+  const mounts: ResolvedMount[] = appMounts(name, app?.mountPoints, mountSpecs, ctx.volumes, fromDocker(manifest));
   const workingDir = flagString(a.flags, 'working-dir') ?? app?.workingDirectory ?? '/';
   if (!workingDir.startsWith('/')) fail(`--working-dir "${workingDir}" must be an absolute path`);
   return {
@@ -185,14 +199,34 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
+    ...(app?.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
+    ...userKv(a, 'user-annotation', 'userAnnotations'),
+    ...userKv(a, 'user-label', 'userLabels'),
   };
+}
+
+/** `--user-annotation=K=V` (repeatable) as a map; the key must not be empty. */
+function userKv<K extends 'userAnnotations' | 'userLabels'>(a: AppArgs, flag: string, key: K): Partial<Record<K, Record<string, string>>> {
+  const values = flagList(a.flags, flag);
+  if (values.length === 0) return {};
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) fail(`invalid --${flag} "${v}": use KEY=VALUE, e.g. --${flag}=team=web`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return { [key]: out } as Partial<Record<K, Record<string, string>>>;
 }
 
 function podManifestOf(pod: PreparedPod): PodManifest {
   const apps: RuntimeApp[] = pod.apps.map((a) => ({
     name: a.name,
     image: { name: a.imageName, id: a.imageId },
-    app: { exec: a.exec, user: String(a.uid), group: String(a.gid), workingDirectory: a.workingDir, environment: a.env.map(([name, value]) => ({ name, value })) },
+    app: {
+      exec: a.exec, user: String(a.uid), group: String(a.gid), workingDirectory: a.workingDir, environment: a.env.map(([name, value]) => ({ name, value })),
+      ...(a.userAnnotations ? { userAnnotations: a.userAnnotations } : {}),
+      ...(a.userLabels ? { userLabels: a.userLabels } : {}),
+    },
     readOnlyRootFS: a.readOnlyRootfs,
     mounts: a.mounts.map((m) => ({ volume: m.volume, path: m.target })),
   }));
@@ -230,8 +264,29 @@ function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
     if (v.kind !== 'empty') continue;
     const vdir = path.join(dir, 'volumes', v.name);
     fs.mkdirSync(vdir, { recursive: true });
+    const seed = pod.apps.flatMap((a) => a.mounts).find((m) => m.volume === v.name && m.seedFrom)?.seedFrom;
+    const from = seed ? fs.statSync(seed, { throwIfNoEntry: false }) : undefined;
+    if (seed && from?.isDirectory()) {
+      // The image's files there, with their owners, modes and links (links are not followed).
+      const r = spawnSync('cp', ['-a', '--', `${seed}/.`, `${vdir}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      if (r.status !== 0) fail(`cannot fill volume "${v.name}" from the image: ${r.stderr.toString().trim()}`);
+      if (shift) shiftOwners(vdir, shift);
+      fs.chmodSync(vdir, from.mode & 0o7777);
+      fs.chownSync(vdir, from.uid + shift, from.gid + shift);
+      continue;
+    }
     fs.chmodSync(vdir, parseInt(v.mode ?? '0755', 8));
     fs.chownSync(vdir, (v.uid ?? 0) + shift, (v.gid ?? 0) + shift);
+  }
+}
+
+/** --private-users: a copied tree's owners moved into the pod's range. */
+function shiftOwners(dir: string, shift: number): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    const st = fs.lstatSync(p);
+    fs.lchownSync(p, st.uid + shift, st.gid + shift);
+    if (e.isDirectory()) shiftOwners(p, shift);
   }
 }
 
@@ -248,7 +303,11 @@ export async function preparePod(host: Host, globals: GlobalOptions, args: RunAr
   if (manifestFile) return preparePodManifest(host, globals, args, manifestFile, run);
   if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
   // Checked before anything is fetched or created.
-  for (const a of args.apps) parsePidsLimit(flagString(a.flags, 'pids-limit'));
+  for (const a of args.apps) {
+    parsePidsLimit(flagString(a.flags, 'pids-limit'));
+    userKv(a, 'user-annotation', 'userAnnotations');
+    userKv(a, 'user-label', 'userLabels');
+  }
   configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   const policy = pullPolicy(podFlags);
   const images = [];
@@ -301,7 +360,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
     const gid = resolveGroup(treeRootfs, app.group);
     if (names.has(ra.name)) fail(`app name "${ra.name}" is used twice in ${file}`);
     names.add(ra.name);
-    const mounts = appMounts(ra.name, app.mountPoints, (ra.mounts ?? []).map((m) => ({ volume: m.volume, target: m.path })), volumes);
+    const mounts = appMounts(ra.name, app.mountPoints, (ra.mounts ?? []).map((m) => ({ volume: m.volume, target: m.path })), volumes, fromDocker(image));
     apps.push({
       name: ra.name, imageId: info.id, imageName: image.name, treeRootfs,
       exec: app.exec ?? fail(`app "${ra.name}" has no exec`),
@@ -312,6 +371,7 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
       readOnlyRootfs: ra.readOnlyRootFS ?? false,
       mounts: preparedMounts(treeRootfs, mounts),
       ports: preparedPorts(app.ports),
+      ...(app.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');

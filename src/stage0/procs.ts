@@ -43,7 +43,9 @@ export function appHostPid(host: Host, podDir: string, app: string): number | un
   if (init === undefined) return undefined;
   let nsPid: string;
   try { nsPid = fs.readFileSync(path.join(podDir, 'rkt', 'pid', app), 'utf8').trim(); } catch { return undefined; }
-  for (const child of childrenOf(host, init)) {
+  // The app is a child of PID 1, or a grandchild when its launcher stays to run a post-stop handler.
+  const children = childrenOf(host, init);
+  for (const child of [...children, ...children.flatMap((c) => childrenOf(host, c))]) {
     const status = host.readFile(`/proc/${child}/status`) ?? '';
     const line = status.split('\n').find((l) => l.startsWith('NSpid:'));
     if (line && line.trim().split(/\s+/).pop() === nsPid) return child;

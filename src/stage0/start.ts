@@ -10,7 +10,7 @@ import { warn } from '../util/log.js';
 import type { GlobalOptions } from '../cli/globals.js';
 import { flagList, flagString, FlagValues } from '../cli/flags.js';
 import type { Host } from '../host/host.js';
-import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
+import { cgroupManager, type CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { parseNetFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
 import { ipcShared, resolvePorts } from './validate.js';
 import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
@@ -122,13 +122,15 @@ function seccompFilter(app: PreparedApp): string | undefined {
  * The masked paths that exist for this app: a volume on /sys (or /proc) hides the kernel's
  * files there, so a masked path below it is masked only if the volume has it too.
  */
-function appProtect(protect: AppPlan['protect'], k: { proc: string; sys: string }, volumes: AppMount[]): AppPlan['protect'] {
+function appProtect(protect: AppPlan['protect'], k: { proc: string; sys: string }, volumes: AppMount[], view?: AppPlan['cgroupView']): AppPlan['protect'] {
   const exists = (p: string) => {
     const at = p.startsWith('/sys/') ? k.sys + p.slice(4) : p.startsWith('/proc/') ? k.proc + p.slice(5) : p;
     const v = volumes.find((m) => at === m.target || at.startsWith(`${m.target.replace(/\/$/, '')}/`));
     return !v || fs.existsSync(path.join(v.source, at.slice(v.target.length)));
   };
-  return { maskedDirs: protect.maskedDirs.filter(exists), maskedFiles: protect.maskedFiles.filter(exists) };
+  // With the app's cgroups shown, /sys/fs is a tmpfs of its own holding only them.
+  const shown = (p: string) => !(view?.length && p === '/sys/fs');
+  return { maskedDirs: protect.maskedDirs.filter(exists).filter(shown), maskedFiles: protect.maskedFiles.filter(exists) };
 }
 
 /**
@@ -159,7 +161,17 @@ function ensureMtab(lower: string, writable: string, shift = 0): void {
   if (shift) fs.lchownSync(link, shift, shift);
 }
 
-function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange): AppPlan {
+/**
+ * The app's own cgroups, shown read-only at /sys/fs/cgroup (in place of the /sys/fs mask),
+ * unless a volume covers /sys (then the app sees the volume, not sysfs).
+ */
+function cgroupViewFor(cgroups: CgroupManager, cg: PodCgroups, app: string, sys: string, volumes: AppMount[]): Pick<AppPlan, 'cgroupView'> {
+  if (volumes.some((m) => sys === m.target || sys.startsWith(`${m.target.replace(/\/$/, '')}/`) || m.target === `${sys}/fs` || m.target.startsWith(`${sys}/fs/`))) return {};
+  const view = cgroups.appView(cg, app);
+  return view.length > 0 ? { cgroupView: view } : {};
+}
+
+function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange, cgroups?: CgroupManager): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
     const source = v.kind === 'host' ? v.source! : path.join(dir, 'volumes', v.name);
@@ -187,9 +199,14 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
     devDir: path.join(dir, 'stage1', 'dev', app.name),
-    protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts),
+    protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts, cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts).cgroupView : undefined),
     cgroupProcs: cg.appProcs[app.name] ?? [],
     kernelTargets: kernelTargets(app.treeRootfs),
+    ...(cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts) : {}),
+    ...(app.eventHandlers?.length ? { eventHandlers: {
+      preStart: app.eventHandlers.find((h) => h.name === 'pre-start')?.exec,
+      postStop: app.eventHandlers.find((h) => h.name === 'post-stop')?.exec,
+    } } : {}),
   };
 }
 
@@ -253,7 +270,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     const protect = podProtect();
     for (const app of prepared.apps) {
       const etc = etcMounts(dir, app, hostname, flags, cniDns);
-      const planned = appPlan(dir, prepared, app, cg, etc, protect, range);
+      const planned = appPlan(dir, prepared, app, cg, etc, protect, range, cgroups);
       makeDevDir(planned.devDir, range?.base);
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.

@@ -76,13 +76,17 @@ export interface ResolvedMount {
   /** Path inside the app as asked for (resolved later inside the rootfs). */
   target: string;
   readOnly: boolean;
+  /** An implicit volume of a Docker-converted image: starts with the image's files at the target. */
+  seed?: boolean;
 }
 
 /**
  * Mounts for one app: explicit --mount flags, then image mountPoints matched to volumes
  * by name; unmatched mountPoints get an implicit empty volume `<app>-<mp>` (added to `volumes`).
+ * For an image converted from Docker (`dockerImage`), such a volume starts with the image's
+ * content at its path, as Docker's volumes do and as rkt did for those images only.
  */
-export function appMounts(appName: string, mountPoints: MountPoint[] | undefined, mounts: MountSpec[], volumes: PodVolume[]): ResolvedMount[] {
+export function appMounts(appName: string, mountPoints: MountPoint[] | undefined, mounts: MountSpec[], volumes: PodVolume[], dockerImage = false): ResolvedMount[] {
   const out: ResolvedMount[] = [];
   const byName = (n: string) => volumes.find((v) => v.name === n);
   const targets = new Set<string>();
@@ -103,9 +107,13 @@ export function appMounts(appName: string, mountPoints: MountPoint[] | undefined
     if (targets.has(norm(mp.path))) continue;
     let v = byName(mp.name);
     if (!v) {
-      warn(`no volume specified for mount point "${mp.name}" of app "${appName}": using an empty volume`);
+      warn(`no volume specified for mount point "${mp.name}" of app "${appName}": using an empty volume`
+        + (dockerImage ? ' that starts with the image\'s files there (a Docker image)' : ''));
       v = { name: `${appName}-${mp.name}`, kind: 'empty', mode: '0755', uid: 0, gid: 0 };
       volumes.push(v);
+      add(v, mp.path, mp.readOnly);
+      if (dockerImage) out[out.length - 1].seed = true;
+      continue;
     }
     add(v, mp.path, mp.readOnly);
   }

@@ -67,6 +67,13 @@ export interface AppPlan {
    * by stage0 (the kernel would follow an absolute link to the host). Default: as named.
    */
   kernelTargets?: { proc: string; sys: string; dev: string };
+  /**
+   * The cgroup filesystems the app sees read-only under /sys/fs/cgroup, from its own cgroup
+   * namespace (src/cgroups/cgroups.ts cgroupView). Absent: /sys/fs stays masked.
+   */
+  cgroupView?: Array<{ dir: string; type: 'cgroup' | 'cgroup2'; options: string; links: string[] }>;
+  /** appc event handlers: pre-start runs before the app, post-stop after it exits; both as root in the app's context. */
+  eventHandlers?: { preStart?: string[]; postStop?: string[] };
 }
 
 export interface PodPlan {

@@ -458,6 +458,38 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
   ].join('\n');
 }
 
+/**
+ * The app's own cgroups, read-only, at /sys/fs/cgroup (where the JVM, the Go runtime and
+ * friends look for memory.limit_in_bytes / memory.max and the CPU quota). Runs in the
+ * launcher once it is in the app's cgroups and in a cgroup namespace rooted there, so each
+ * mount's root is the app's cgroup: the host's tree above it is not reachable. /sys/fs
+ * itself is a fresh tmpfs that holds nothing else (it replaces the /sys/fs mask).
+ */
+export function cgroupViewLines(app: AppPlan): string[] {
+  const view = app.cgroupView;
+  if (!view?.length) return [];
+  const fs = `${app.rootfs}${kernelTargets(app).sys}/fs`;
+  const cg = `${fs}/cgroup`;
+  const tmpfs = 'mode=755,nosuid,nodev,noexec,size=64k';
+  const kernelOpts = 'ro,nosuid,nodev,noexec';
+  const lines = [`mount -t tmpfs -o ${tmpfs} tmpfs ${sq(fs)} && mkdir ${sq(cg)} || die 'cannot make /sys/fs for the app cgroups'`];
+  const pureV2 = view.length === 1 && view[0].dir === '';
+  if (pureV2) {
+    lines.push(`mount -t cgroup2 -o ${kernelOpts} cgroup2 ${sq(cg)} || die 'cannot show the app its cgroup'`);
+  } else {
+    lines.push(`mount -t tmpfs -o ${tmpfs} tmpfs ${sq(cg)} || die 'cannot make /sys/fs/cgroup for the app'`);
+    for (const v of view) {
+      const at = `${cg}/${v.dir}`;
+      const opts = v.options ? `${kernelOpts},${v.options}` : kernelOpts;
+      lines.push(`mkdir ${sq(at)} && mount -t ${v.type} -o ${sq(opts)} ${v.type} ${sq(at)} || die ${sq(`cannot show the app its ${v.dir} cgroup`)}`);
+      for (const l of v.links) lines.push(`ln -s ${sq(v.dir)} ${sq(`${cg}/${l}`)} || die 'cannot link a cgroup controller name'`);
+    }
+    lines.push(`mount -o remount,bind,ro ${sq(cg)} || die 'cannot make /sys/fs/cgroup read-only'`);
+  }
+  lines.push(`mount -o remount,bind,ro ${sq(fs)} || die 'cannot make /sys/fs read-only'`);
+  return lines;
+}
+
 /** The app's launcher script, and the fstab files it reads (name -> content, in the stage1 dir). */
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
@@ -470,7 +502,10 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
     `: > ${sq(`${plan.podDir}/rkt/pid/${app.name}.ns`)}`,
     ...appJoinLines(app, []),
+    // Once in the app's cgroups: again, in a cgroup namespace rooted there (same process).
+    ...(app.cgroupView?.length ? [`[ "$1" = cgns ] || exec ${sq(t.unshare)} --cgroup -- ${sq(t.busybox)} sh "$0" cgns`] : []),
     ...steps.lines,
+    ...cgroupViewLines(app),
     ...readOnlyTreeLines(readOnlyTrees),
     ...[...readOnly, helper].map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
     `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
@@ -479,15 +514,52 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   // --private-users: the rest runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
   const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
-  const privileged = [
+  const chain = (who: AppPlan, exec: string[]) => [
     ...enterUserns,
     t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
-    t.setpriv, ...appPrivileges(app, ['sys_admin']),
-    '--', t.busybox, 'sh', '-c', stepAfterPrivileges(app), `app-${app.name}`,
+    t.setpriv, ...appPrivileges(who, ['sys_admin']),
+    '--', t.busybox, 'sh', '-c', stepAfterPrivileges(who), `app-${app.name}`,
     app.workingDir,
     ...app.env.map(([k, v]) => `${k}=${v}`),
-    ...app.exec,
+    ...exec,
   ];
-  lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
+  const privileged = chain(app, app.exec);
+  const handlers = app.eventHandlers;
+  if (!handlers?.preStart && !handlers?.postStop) {
+    lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
+    return { script: lines.join('\n'), files: steps.files };
+  }
+  // appc event handlers, as rkt ran them: as root, in the app's rootfs, environment, working
+  // dir, bounding set and filter. Each step pivots in a copy of this mount namespace
+  // (unshare -m), so this shell keeps the host's tools for the next one.
+  const root: AppPlan = { ...app, uid: 0, gid: 0, supplementaryGids: [] };
+  const copy = [t.busybox, 'unshare', '-m', '--propagation', 'private', '--'];
+  if (handlers.preStart) {
+    // A failed pre-start keeps the app from starting; the app's status is the handler's.
+    lines.push(`${[...copy, ...chain(root, handlers.preStart)].map(sq).join(' ')} </dev/null || exit $?`);
+  }
+  if (!handlers.postStop) {
+    lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
+    return { script: lines.join('\n'), files: steps.files };
+  }
+  const pidFile = `${plan.podDir}/rkt/pid/${app.name}`;
+  lines.push(
+    // The app runs as a child in its own copy of the mount namespace; this shell stays to
+    // run post-stop. rkt enter and rkt stop find the app itself in the pid file, once PID 1
+    // has written this shell's pid there (so its write cannot land after ours).
+    `while [ "$(cat ${sq(pidFile)} 2>&-)" != "$$" ]; do sleep 0.01; done`,
+    'exec 4<&0',
+    `${[...copy, ...privileged].map(sq).join(' ')} <&4 4<&- &`,
+    'app=$!',
+    'exec 4<&-',
+    `echo "$app" > ${sq(`${pidFile}.tmp`)} && mv -f ${sq(`${pidFile}.tmp`)} ${sq(pidFile)}`,
+    `trap 'kill -TERM "$app" 2>&-' TERM INT`,
+    // wait returns early when a signal's trap runs: wait again until the app is gone.
+    'while :; do wait "$app"; rc=$?; kill -0 "$app" 2>&- || break; done',
+    `${[...copy, ...chain(root, handlers.postStop)].map(sq).join(' ')} </dev/null`,
+    'exit "$rc"',
+    '',
+  );
   return { script: lines.join('\n'), files: steps.files };
 }
+

@@ -29,10 +29,12 @@ rawIn.on('error', () => {}); // what breaks the decompression surfaces as 'tar-e
 let tarAbandoned = false;
 let tarInFlight = 0;
 let resumeTar: (() => void) | undefined;
+// Always copied: an uncompressed image's tar chunks are the raw batches themselves, which the
+// blob, the signature check and the raw acknowledgement still use (a moved buffer reads as empty).
 const tarBatch = new Batch((buf, length) => {
   tarInFlight += length;
   post({ kind: 'tar', buf, length }, [buf]);
-});
+}, false);
 const tarOut = new Writable({
   highWaterMark: 1024 * 1024,
   write(chunk: Buffer, _enc, done) {
@@ -88,6 +90,7 @@ async function init(msg: Extract<ToWorker, { kind: 'init' }>): Promise<void> {
 }
 
 async function raw(buf: Buffer): Promise<void> {
+  const length = buf.length;
   if (!rawFailed && fd !== undefined) {
     try {
       writeBlobChunk(fd, buf, blobFile);
@@ -100,7 +103,7 @@ async function raw(buf: Buffer): Promise<void> {
     sink && writeWithBackpressure(sink, buf),
     tarAbandoned ? undefined : writeWithBackpressure(rawIn, buf),
   ]);
-  post({ kind: 'ack', bytes: buf.length });
+  post({ kind: 'ack', bytes: length });
 }
 
 function rawEnd(complete: boolean): void {

@@ -190,13 +190,14 @@ export class Batch {
   private buf = Buffer.allocUnsafeSlow(BATCH);
   private used = 0;
 
-  constructor(private readonly send: (buf: ArrayBuffer, length: number) => void) {}
+  /** `moveLarge` false: every chunk is copied (its memory may still be used by its owner). */
+  constructor(private readonly send: (buf: ArrayBuffer, length: number) => void, private readonly moveLarge = true) {}
 
   add(chunk: Buffer): void {
     // A large chunk that has its memory to itself (the 1 MiB reads of a local image) moves as
     // it is, without a copy. Socket and zlib chunks (64 KiB at most) are always copied: their
     // memory may be shared.
-    if (chunk.length >= 256 * 1024 && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer) {
+    if (this.moveLarge && chunk.length >= 256 * 1024 && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer) {
       this.flush();
       this.send(chunk.buffer, chunk.length);
       return;

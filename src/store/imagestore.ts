@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Dependency, ImageManifest, Label } from '../image/types.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { parseAppcName } from '../image/imageref.js';
+import { formatDockerRef, parseDockerRef, stripDockerScheme } from '../image/docker/reference.js';
 import type { Host } from '../host/host.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
@@ -185,9 +186,10 @@ export class ImageStore {
       .filter((i): i is ImageInfo => i !== undefined);
   }
 
-  /** An ID prefix (`sha512-` + at least 2 hex digits) or an appc name[:version][,label=value]. */
+  /** An ID prefix (`sha512-` + at least 2 hex digits), a docker:// reference, or an appc name[:version][,label=value]. */
   resolve(ref: string): ImageInfo {
     if (ref.startsWith(ID_PREFIX)) return this.resolveId(ref);
+    if (/^docker:/i.test(ref)) return this.dockerImages(ref)[0] ?? notInStore(ref);
     const { name, labels } = parseAppcName(ref);
     return bestMatches(this.list(), name, labels)[0] ?? notInStore(ref);
   }
@@ -195,9 +197,26 @@ export class ImageStore {
   /** Every image an `image rm` argument names: one for an ID, all matches for a name. */
   resolveAll(ref: string): ImageInfo[] {
     if (ref.startsWith(ID_PREFIX)) return [this.resolveId(ref)];
+    if (/^docker:/i.test(ref)) {
+      const hits = this.dockerImages(ref);
+      return hits.length > 0 ? hits : notInStore(ref);
+    }
     const { name, labels } = parseAppcName(ref);
     const hits = bestMatches(this.list(), name, labels);
     return hits.length > 0 ? hits : notInStore(ref);
+  }
+
+  /** Images fetched by a docker:// reference (or, for @digest, with that digest), newest first. */
+  dockerImages(ref: string): ImageInfo[] {
+    const parsed = parseDockerRef(stripDockerScheme(ref));
+    const canonical = formatDockerRef(parsed);
+    return this.list()
+      .filter((i) => {
+        const d = i.source?.docker;
+        if (!d) return false;
+        return parsed.digest ? d.digest === parsed.digest || d.manifestDigest === parsed.digest : d.ref === canonical;
+      })
+      .sort((a, b) => (b.source?.downloadTime ?? '').localeCompare(a.source?.downloadTime ?? ''));
   }
 
   private resolveId(ref: string): ImageInfo {

@@ -20,7 +20,7 @@ import type { KeyStore } from '../trust/keystore.js';
 import { assertTrustedFingerprint, expiredSinceWarning } from '../trust/trust-check.js';
 import { startDigester, type Digester } from './digester.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
-import { info, warn } from '../util/log.js';
+import { imageInfo, warn } from '../util/log.js';
 import { ID_PREFIX, type ImageInfo, type ImageSource, type ImageStore } from './imagestore.js';
 
 export interface ImportRequest {
@@ -154,7 +154,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     fs.mkdirSync(treeDir, { mode: 0o755 });
 
     const verify = req.verify && { signature: req.verify.signature, keystore: req.verify.keystore, image: req.label };
-    if (!verify) warn('signature verification has been disabled');
+    if (!verify) imageInfo('warning: image signature verification has been disabled');
     digester = await startDigester({ blobFile, verify });
 
     const { download, expanded } = sizeLimits(req.limits, store.dir);
@@ -174,7 +174,7 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     const manifest = parseImageManifest(pass.manifest.toString('utf8'));
     if (signer && req.verify) {
       assertTrustedFingerprint(manifest.name, signer, await digester.trustedFor(manifest.name));
-      info(`signature verified:\n  ${signer.identities.join('\n  ')}`);
+      imageInfo(`signature verified:\n  ${signer.identities.join('\n  ')}`);
       const expired = expiredSinceWarning(manifest.name, signer);
       if (expired) warn(expired);
     }

@@ -122,13 +122,22 @@ export async function renderInto(store: ImageStore, id: string, target: string, 
   if (!opts.rootfsOnly) fs.writeFileSync(path.join(target, 'manifest'), store.rawManifest(id));
 }
 
-/** Bytes of the regular files under dir. */
-export function treeBytes(dir: string): number {
-  let total = 0;
+/**
+ * The size of a rendered tree as rkt's `image list` counted it: the lstat size of every
+ * entry under dir (itself included: directories, links, files), a hard-linked file once.
+ */
+export function treeBytes(dir: string, seen = new Set<string>()): number {
+  let total = fs.lstatSync(dir).size;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += treeBytes(p);
-    else if (entry.isFile()) total += fs.lstatSync(p).size;
+    if (entry.isDirectory()) { total += treeBytes(p, seen); continue; }
+    const st = fs.lstatSync(p);
+    if (st.nlink > 1 && !st.isDirectory()) {
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    total += st.size;
   }
   return total;
 }
@@ -143,8 +152,8 @@ export async function renderTree(store: ImageStore, id: string): Promise<string>
       fs.mkdirSync(stage, { mode: 0o700 });
       fs.chmodSync(stage, 0o700);
       await renderInto(store, id, stage, {});
-      const size = treeBytes(path.join(stage, 'rootfs'));
       fs.writeFileSync(path.join(stage, 'rendered'), '');
+      const size = treeBytes(stage);
       store.commitTree(stage, id);
       const info = store.get(id);
       if (info) store.writeInfo({ ...info, treeSize: size });

@@ -25,8 +25,10 @@ export interface SignerInfo {
   signedAt?: Date;
 }
 
-export function noSignatureError(image: string): RktError {
-  return new RktError(`no signature found for image "${image}": provide it with --signature=FILE or as <file>.asc, or skip verification with --insecure-options=image`);
+/** rkt's words ("error opening signature file"), then which file and the fix. */
+export function noSignatureError(image: string, sigFile?: string): RktError {
+  const which = sigFile ? `${sigFile}: no such file or directory` : `no signature found for image "${image}"`;
+  return new RktError(`error opening signature file: ${which}: provide it with --signature=FILE or as <file>.asc, or skip verification with --insecure-options=image`);
 }
 
 /** What to write after --prefix= in hints: the image name if we have one. */

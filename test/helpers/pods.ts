@@ -27,13 +27,15 @@ export function sections(out: string): Record<string, string> {
   return res;
 }
 
-export interface ListedApp { name: string; image_name?: string; image_id?: string; exit_code?: number; oom_killed?: boolean }
-export interface ListedPod { name: string; state: string; pid: number; app_names: string[]; apps: ListedApp[]; created_at?: number; started_at?: number; exited_at?: number }
+/** rkt's api/v1 JSON (src/cli/api-v1.ts): pod times in seconds, app times in nanoseconds. */
+export interface ListedApp { name: string; state: string; image_id: string; exit_code?: number; created_at?: number; started_at?: number; finished_at?: number; user_annotations?: Record<string, string>; user_labels?: Record<string, string> }
+export interface ListedPod { name: string; state: string; app_names: string[]; apps: ListedApp[]; created_at?: number; started_at?: number; networks?: Array<{ netName: string; netConf: string; pluginPath: string; ifName: string; ip: string; args: string; mask: string }> }
 
 export function listJson(env: RktEnv): ListedPod[] {
   const r = rkt(env, ['list', '--format=json']);
   if (r.status !== 0) throw new Error(`rkt list failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as ListedPod[];
+  // rkt prints `null` when there are no pods (a nil Go slice).
+  return (JSON.parse(r.stdout) as ListedPod[] | null) ?? [];
 }
 
 export function statusJson(env: RktEnv, uuid: string): ListedPod {
@@ -47,6 +49,11 @@ export function statusText(env: RktEnv, uuid: string): Record<string, string> {
   const r = rkt(env, ['status', uuid]);
   if (r.status !== 0) throw new Error(`rkt status failed (${r.status}): ${r.stderr}`);
   return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** The pod's pid as `rkt status` prints it (the process the caller started: it became the pod). */
+export function podPid(env: RktEnv, uuid: string): number {
+  return Number(statusText(env, uuid).pid);
 }
 
 let uuidFiles = 0;
@@ -108,7 +115,7 @@ export function descendants(pid: number, table = processTable()): number[] {
 
 /** Host PID of the process of a running pod whose command line matches `re` (the app, usually). */
 export function podProcess(env: RktEnv, uuid: string, re: RegExp): number | undefined {
-  const holder = statusJson(env, uuid).pid;
+  const holder = podPid(env, uuid);
   if (!(holder > 0)) return undefined;
   const table = processTable();
   return descendants(holder, table).find((p) => re.test(table.get(p)?.cmdline ?? ''));
@@ -220,7 +227,7 @@ export interface AciEntry { path: string; type?: 'file' | 'directory' | 'symlink
  * Writes a small uncompressed ACI whose rootfs holds the host's static busybox as /bin/busybox,
  * `applets` as links to it, and `extra` entries. The manifest's app has no environment.
  */
-export async function buildBusyboxAci(file: string, name: string, applets: string[], extra: AciEntry[], app: Record<string, unknown> = {}): Promise<void> {
+export async function buildBusyboxAci(file: string, name: string, applets: string[], extra: AciEntry[], app: Record<string, unknown> = {}, manifestExtra: Record<string, unknown> = {}): Promise<void> {
   const { pack } = await import('tar-stream');
   const p = pack();
   const out = fs.createWriteStream(file);
@@ -230,6 +237,7 @@ export async function buildBusyboxAci(file: string, name: string, applets: strin
     acKind: 'ImageManifest', acVersion: '0.8.11', name,
     labels: [{ name: 'version', value: '1.0.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
     app: { exec: ['/bin/sh'], user: '0', group: '0', ...app },
+    ...manifestExtra,
   };
   p.entry({ name: 'manifest', mode: 0o644 }, JSON.stringify(manifest));
   const entries: AciEntry[] = [

@@ -242,7 +242,7 @@ suite('fetch limits against hostile servers', () => {
       await waitFor(() => sent > 0 && tmp().length > 0, 20_000, 'the download to start');
       // bin/rkt is a shell launcher: the staging name carries the pid of its node process.
       const pid = Number(tmp()[0].split('-')[0]);
-      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('dist/cli.js');
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('dist/rkt.cjs');
       process.kill(pid, 'SIGKILL');
       expect((await killed.done).code).not.toBe(0);
       expect(tmp().length).toBeGreaterThan(0);

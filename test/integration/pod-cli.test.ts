@@ -84,6 +84,54 @@ suite('rkt run: exit status', () => {
   });
 });
 
+suite('rkt run: the command line as rkt took it', () => {
+  let env: RktEnv;
+  beforeAll(() => { env = makeEnv(); });
+  afterAll(async () => { await teardown(env); });
+
+  test('pod and global flags before the command name: rkt --net=host --insecure-options=image run IMAGE', () => {
+    const r = rkt(env, ['--net=host', INSECURE, 'run', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', 'echo up; exit 4']);
+    expect(r.stdout).toBe('up\n');
+    expect(r.status).toBe(4);
+  });
+
+  test('-h after run prints run\'s help; after `--` it is the app\'s argument', () => {
+    const help = rkt(env, ['run', '-h']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Run image\(s\) in a pod in rkt\n\nUsage:\n {2}rkt run /);
+    expect(help.stdout).toContain('--user-annotation=VALUE');
+    const r = rkt(env, shArgs(['--net=host'], [], 'echo "got $0"').concat(['-h']));
+    expect(r.stdout).toBe('got -h\n');
+    expect(r.status).toBe(0);
+  });
+
+  test('--user-annotation and --user-label reach the pod manifest and status --format=json', () => {
+    const uuidFile = path.join(env.base, 'annotated');
+    const r = rkt(env, shArgs(['--net=host', `--uuid-file-save=${uuidFile}`], ['--user-annotation=team=web', '--user-annotation=note=a=b', '--user-label=tier=front'], 'exit 0'));
+    expect(r.status).toBe(0);
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    const manifest = JSON.parse(rkt(env, ['cat-manifest', uuid]).stdout) as { apps: Array<{ app: { userAnnotations?: unknown; userLabels?: unknown } }> };
+    expect(manifest.apps[0].app.userAnnotations).toEqual({ team: 'web', note: 'a=b' });
+    expect(manifest.apps[0].app.userLabels).toEqual({ tier: 'front' });
+    const st = JSON.parse(rkt(env, ['status', '--format=json', uuid]).stdout) as { apps: Array<Record<string, unknown>> };
+    expect(st.apps[0]).toMatchObject({ state: 'exited', exit_code: 0, user_annotations: { team: 'web', note: 'a=b' }, user_labels: { tier: 'front' } });
+  });
+
+  test('a bad --user-annotation or --hostname is one line, exit 254, and no pod', () => {
+    const before = listJson(env).length;
+    expectOneLineFailure(rkt(env, shArgs(['--net=host'], ['--user-annotation=novalue'], 'true')), /invalid --user-annotation "novalue": use KEY=VALUE/);
+    expectOneLineFailure(rkt(env, shArgs(['--net=host', '--hostname=bad_host-'], [], 'true')), /invalid --hostname "bad_host-"/);
+    expectOneLineFailure(rkt(env, shArgs(['--net=host', `--hostname=${'a'.repeat(65)}`], [], 'true')), /invalid --hostname/);
+    expect(listJson(env).length).toBe(before);
+  });
+
+  test('--hostname is the pod\'s host name', () => {
+    const r = rkt(env, shArgs(['--net=host', '--hostname=web-1.example'], [], 'hostname; cat /etc/hostname'));
+    expect(r.stdout).toBe('web-1.example\nweb-1.example\n');
+    expect(r.status).toBe(0);
+  });
+});
+
 suite('rkt run: what the app gets', () => {
   let env: RktEnv;
   let linksAci: string;
@@ -208,5 +256,77 @@ suite('rkt run: what the app gets', () => {
     const gc = rkt(env, ['gc', '--grace-period=0s']);
     expect(gc.status).toBe(0);
     for (const u of uuids) expect(podTraces(env, u)).toEqual({ procs: [], cgroups: [], mounts: [], dirs: [] });
+  });
+});
+
+suite('rkt export, image verify, config and the commands this rkt lacks', () => {
+  let env: RktEnv;
+  beforeAll(() => { env = makeEnv(); });
+  afterAll(async () => { await teardown(env); });
+
+  /** Runs a pod that leaves /made-here and removes /etc/image-gone, then exports it. */
+  function runAndExport(podFlags: string[], out: string): string {
+    const uuidFile = path.join(env.base, `${path.basename(out)}.uuid`);
+    const r = rkt(env, shArgs(['--net=host', `--uuid-file-save=${uuidFile}`, ...podFlags], ['--name=maker'], 'echo made > /made-here; rm -f /bin/true; exit 0'));
+    expect(r.status).toBe(0);
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    const e = rkt(env, ['export', uuid, out]);
+    expect(e.stderr).toBe('');
+    expect(e.status).toBe(0);
+    return uuid;
+  }
+
+  test.each([['with overlay', []], ['with --no-overlay', ['--no-overlay']]])('export %s: the app\'s files, changes included, run again from the ACI', (_n, flags) => {
+    const out = path.join(env.base, `exported${flags.length}.aci`);
+    runAndExport(flags as string[], out);
+    expect(fs.readdirSync(env.base).filter((n) => n.startsWith('.rkt-export-'))).toEqual([]);
+    const r = rkt(env, [INSECURE, 'run', '--net=host', out, '--exec=/bin/sh', '--', '-c', 'cat /made-here; ls /bin/true 2>&1; ls /bin/sh']);
+    expect(r.stdout).toMatch(/^made\n.*No such file or directory\n\/bin\/sh\n$/);
+    expect(r.status).toBe(0);
+  });
+
+  test('export refuses a running pod, an existing file without --overwrite, a name without .aci', () => {
+    const out = path.join(env.base, 'twice.aci');
+    const uuid = runAndExport([], out);
+    const again = rkt(env, ['export', uuid, out]);
+    expect(again.status).toBe(254);
+    expect(again.stderr).toMatch(/twice\.aci exists: choose another file or pass --overwrite\n$/);
+    expect(rkt(env, ['export', '--overwrite', uuid, out]).status).toBe(0);
+    const bad = rkt(env, ['export', uuid, path.join(env.base, 'x.tar')]);
+    expect(bad.status).toBe(254);
+    expect(bad.stderr).toMatch(/ending in \.aci/);
+  });
+
+  test('image verify: a sound image verifies; a changed tree is rebuilt; a damaged blob is one line, 254', () => {
+    const id = listJson(env)[0].apps[0].image_id;
+    const ok = rkt(env, ['image', 'verify', id]);
+    expect(ok.stdout).toBe(`successfully verified checksum for image: "${id}" ("${id}")\n`);
+    expect(ok.status).toBe(0);
+    const tree = path.join(env.dir, 'cas', 'tree', id, 'rootfs');
+    fs.appendFileSync(path.join(tree, 'etc', 'passwd'), 'intruder:x:0:0::/:/bin/sh\n');
+    const fixed = rkt(env, ['image', 'verify', id]);
+    expect(fixed.stdout).toContain(`tree cache verification failed for image ${id}: /etc/passwd has changed content; rebuilding...\n`);
+    expect(fixed.status).toBe(0);
+    expect(fs.readFileSync(path.join(tree, 'etc', 'passwd'), 'utf8')).not.toContain('intruder');
+    expect(rkt(env, ['image', 'verify', id]).stdout).not.toContain('failed');
+  });
+
+  test('config prints the merged configuration as rkt did', () => {
+    fs.mkdirSync(path.join(env.localConfig, 'limits.d'), { recursive: true });
+    fs.writeFileSync(path.join(env.localConfig, 'limits.d', 'pids.json'), '{"rktKind": "limits", "rktVersion": "v1", "pidsLimit": 321}');
+    const r = rkt(env, ['config']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^\{\n\t"stage0": \[/);
+    expect(JSON.parse(r.stdout)).toEqual({ stage0: [
+      { rktVersion: 'v1', rktKind: 'paths', data: fs.realpathSync(env.dir), 'stage1-images': fs.realpathSync(env.systemConfig) },
+      { rktVersion: 'v1', rktKind: 'limits', pidsLimit: 321 },
+    ] });
+    fs.rmSync(path.join(env.localConfig, 'limits.d'), { recursive: true });
+  });
+
+  test.each(['metadata-service', 'api-service', 'attach', 'app'])('rkt %s says it is not implemented, in one line', (name) => {
+    const r = rkt(env, [name, 'x']);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toMatch(new RegExp(`^${name}: "rkt ${name}" is not implemented in this rkt: [^\\n]+\\n$`));
   });
 });

@@ -14,7 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { RktEnv, describeIf, makeEnv, rkt, rktBackground, skipReason, waitFor } from '../helpers/rkt.js';
-import { INSECURE, buildBusyboxAci, podCgroupDirs, podProcess, podUuids, processTable, sections, startPod, statusJson, teardown } from '../helpers/pods.js';
+import { INSECURE, buildBusyboxAci, podCgroupDirs, podPid, podProcess, podUuids, processTable, sections, startPod, statusJson, teardown } from '../helpers/pods.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const suite = describeIf(skipReason() ?? (have('gcc') && fs.existsSync('/usr/lib/x86_64-linux-gnu/libc.a') ? undefined : 'needs gcc and libc6-dev (scripts/setup.sh)'));
@@ -406,7 +406,7 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
       for (const k of ['CapBnd', 'CapEff', 'CapPrm', 'CapInh', 'CapAmb']) expect(`${k} ${caps(init, k)}`).toBe(`${k} 0`);
       expect(s.peek).not.toContain('READ');
       // Seen from the host too, against each app's own sets.
-      const holder = statusJson(env, pod.uuid).pid;
+      const holder = podPid(env, pod.uuid);
       const initPid = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(/\s+/)[0]);
       expect(fs.readFileSync(`/proc/${initPid}/cmdline`, 'utf8')).toContain('init.sh');
       for (const sleeper of [/sleep 1005$/, /sleep 1006$/, /sleep 1007$/]) {

@@ -38,7 +38,7 @@ suite('pod lifecycle', () => {
       expect(bare).not.toMatch(/UUID/);
       expect(bare).toMatch(new RegExp(`^${pod.uuid.slice(0, 8)}\\t`, 'm'));
       const json = listJson(env).find((p) => p.name === pod.uuid)!;
-      expect(json).toMatchObject({ state: 'running', app_names: ['sleepy'], pid: pod.child.pid });
+      expect(json).toMatchObject({ state: 'running', app_names: ['sleepy'], apps: [{ name: 'sleepy', state: 'running' }] });
     });
 
     test('rkt status shows state, pid, times; --format=json the same; a UUID prefix works', () => {
@@ -51,7 +51,10 @@ suite('pod lifecycle', () => {
       expect(Date.parse(t.started)).toBeGreaterThanOrEqual(Date.parse(t.created));
       expect(t['app-sleepy']).toBeUndefined(); // no exit status while it runs
       const j = statusJson(env, pod.uuid);
-      expect(j).toMatchObject({ name: pod.uuid, state: 'running', pid: pod.child.pid, app_names: ['sleepy'] });
+      expect(j).toMatchObject({ name: pod.uuid, state: 'running', app_names: ['sleepy'] });
+      // Seconds, as rkt's api/v1: the text's times to the second.
+      expect(j.created_at).toBe(Math.floor(Date.parse(t.created) / 1000));
+      expect(j.started_at).toBe(Math.floor(Date.parse(t.started) / 1000));
     });
 
     test('status --wait with a short limit fails while the pod runs', () => {
@@ -78,7 +81,8 @@ suite('pod lifecycle', () => {
       expect(waited.code).toBe(0);
       expect(waited.stdout).toMatch(/^state=exited$/m);
       const t = statusText(env, pod.uuid);
-      expect(t).toMatchObject({ state: 'exited', pid: '-1', 'app-sleepy': '143' });
+      // As rkt: the pod's pid stays in its status after it exited (never -1).
+      expect(t).toMatchObject({ state: 'exited', pid: String(pod.child.pid), exited: 'true', 'app-sleepy': '143' });
       expect(statusJson(env, pod.uuid).apps[0].exit_code).toBe(143);
       expect(listJson(env).find((p) => p.name === pod.uuid)!.state).toBe('exited');
     });

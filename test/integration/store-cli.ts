@@ -1,10 +1,10 @@
-/** Runs the built CLI (dist/cli.js), building it first when a source file is newer. */
+/** Runs the built CLI (dist/rkt.cjs, the bundle bin/rkt runs), building it first when a source file is newer. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-export const CLI = path.join(REPO, 'dist', 'cli.js');
+export const CLI = path.join(REPO, 'dist', 'rkt.cjs');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -21,9 +21,9 @@ export function ensureBuilt(): void {
   try {
     execFileSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'pipe' });
   } catch {
-    // tsc still emits when another module has a type error; dist/cli.js is what matters
+    // tsc still emits when another module has a type error; the bundle is what matters
   }
-  if (!fs.existsSync(CLI)) throw new Error('npm run build did not produce dist/cli.js');
+  if (!fs.existsSync(CLI)) throw new Error('npm run build did not produce dist/rkt.cjs');
 }
 
 export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }

@@ -22,7 +22,8 @@ import { extract, pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { sniffAndDecompress } from '../compression.js';
 import { RktError, errorMessage, fail } from '../../util/errors.js';
 
-export interface LayerFile { digest: string; file: string }
+/** A layer tar on disk; `ready` (if given) settles when the file is complete and checked. */
+export interface LayerFile { digest: string; file: string; ready?: Promise<void> }
 
 /** Files of the squashed rootfs the manifest needs (User resolution). */
 export interface Captured { passwd?: Buffer; group?: Buffer }
@@ -100,6 +101,7 @@ export function squashLayers(layers: LayerFile[], manifest: (captured: Captured)
   (async () => {
     await entry(out, { name: 'rootfs', type: 'directory', mode: 0o755, mtime: EPOCH });
     for (let i = layers.length - 1; i >= 0; i--) {
+      await layers[i].ready;
       await squashLayer(layers[i], `layer ${i + 1} of ${layers.length} (${layers[i].digest.slice(0, 19)})`, upper, out, captured);
     }
     const body = manifest(captured);
@@ -130,6 +132,7 @@ async function squashLayer(layer: LayerFile, what: string, upper: UpperState, ou
   }
   const parser = extract();
   parser.on('entry', (h, stream, next) => {
+    stream.on('error', () => {}); // the parser's own error says what broke
     let keep: OutHeader | undefined;
     let name = '';
     try {

@@ -6,10 +6,10 @@
  *      HEAD of the manifest reports the digest recorded at the last fetch.
  *   2. The manifest (an index picks this host's platform), then the config: each read
  *      whole, size-capped and checked against its digest.
- *   3. The layers the layer cache lacks, a few at a time, each hashed as it streams into
- *      this fetch's staging dir; the bytes count against --max-download-size.
+ *   3. The layers the layer cache lacks, a few at a time and the top one first, each hashed
+ *      as it streams into this fetch's staging dir; the bytes count against --max-download-size.
  *   4. The conversion (convert.ts) streams into importAci, which hashes, stores and unpacks
- *      it. Only then do the new layers move into the layer cache; on any failure the
+ *      it; it starts on the top layer as soon as that one is complete. Only then do the new layers move into the layer cache; on any failure the
  *      staging dir goes, and nothing of the fetch is left in the store.
  */
 import crypto from 'node:crypto';
@@ -36,6 +36,15 @@ export interface DockerFetchOptions {
   timeouts?: FetchLimits;
   pullPolicy: 'new' | 'update' | 'never';
   globals: GlobalOptions;
+}
+
+interface Downloads {
+  /** Bottom first; `ready` settles when a downloaded layer is complete and checked. */
+  files: LayerFile[];
+  /** The layers this fetch downloads (they join the cache when the image is stored). */
+  fetched: LayerFile[];
+  /** Waits for the downloads; stops those still running if the fetch ended early. */
+  finish(): Promise<void>;
 }
 
 /** Layers downloaded at once: enough to fill a link, few enough not to thrash a small disk. */
@@ -66,14 +75,7 @@ class DockerFetch {
 
   /** The newest stored image fetched by this reference (or, for a digest, with that digest). */
   private stored(): ImageInfo | undefined {
-    const { digest } = this.ref;
-    return this.store.list()
-      .filter((i) => {
-        const d = i.source?.docker;
-        if (!d) return false;
-        return digest ? d.digest === digest || d.manifestDigest === digest : d.ref === this.shown;
-      })
-      .sort((a, b) => (b.source?.downloadTime ?? '').localeCompare(a.source?.downloadTime ?? ''))[0];
+    return this.store.dockerImages(this.shown)[0];
   }
 
   private reuse(image: ImageInfo, refreshed: boolean): ImageInfo {
@@ -129,8 +131,10 @@ class DockerFetch {
     this.store.removeStaleStaging();
     const stage = this.store.staging();
     fs.mkdirSync(stage, { mode: 0o700 });
+    let downloads: Downloads | undefined;
     try {
-      const { files, fetched } = await this.layers(doc.layers, stage, limits.download);
+      downloads = this.startLayers(doc.layers, stage, limits.download);
+      const { files, fetched } = downloads;
       const source: DockerSource = { ref: this.shown, digest: topDigest, manifestDigest, layers: doc.layers.map((l) => l.digest) };
       const convertInfo = { ref: this.ref, config, configDigest: doc.config.digest, manifestDigest };
       const aci = squashLayers(files, (captured) => buildAciManifest(convertInfo, captured, this.shown));
@@ -142,45 +146,68 @@ class DockerFetch {
         // The download limit was applied to the layers as served; the ACI is made here.
         limits: { ...(this.opts.globals.limits ?? DEFAULT_LIMITS), maxDownloadBytes: Number.MAX_SAFE_INTEGER },
       });
+      await downloads.finish();
       this.cacheLayers(fetched);
       return image;
     } finally {
+      // No download may still write into the staging dir when it goes.
+      await downloads?.finish();
       fs.rmSync(stage, { recursive: true, force: true });
     }
   }
 
-  /** Every layer as a local file: from the cache, or downloaded into `stage`. */
-  private async layers(layers: Descriptor[], stage: string, limit: SizeLimit): Promise<{ files: LayerFile[]; fetched: LayerFile[] }> {
-    const files: LayerFile[] = layers.map((l) => ({ digest: l.digest, file: this.cachedLayer(l) ?? path.join(stage, l.digest.replace(':', '-')) }));
-    const missing = layers.filter((l, i) => files[i].file.startsWith(stage));
+  /**
+   * Every layer as a local file: from the cache, or downloaded into `stage`, top layer first
+   * (the conversion reads the top first and starts as soon as that one is there). A failed
+   * download stops the others and fails every layer still waited for.
+   */
+  private startLayers(layers: Descriptor[], stage: string, limit: SizeLimit): Downloads {
+    const fileOf = (l: Descriptor): string => path.join(stage, l.digest.replace(':', '-'));
+    const cached = new Map(layers.map((l) => [l.digest, this.cachedLayer(l)]));
     // Two entries for one digest download once.
-    const unique = [...new Map(missing.map((l) => [l.digest, l])).values()];
-    const declared = unique.reduce((n, l) => n + l.size, 0);
+    const missing = [...new Map(layers.filter((l) => !cached.get(l.digest)).map((l) => [l.digest, l])).values()];
+    const declared = missing.reduce((n, l) => n + l.size, 0);
     if (declared > limit.bytes) throw sizeLimitError(this.shown, limit, 'download');
+    if (missing.length < layers.length) info(`${layers.length - missing.length} of ${layers.length} layers from the local layer cache`);
+
+    const waiting = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void; settled: boolean }>();
+    for (const l of missing) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => {}); // whoever waits for it gets the rejection; nobody may wait
+      const entry = { promise, settled: false, resolve: () => { entry.settled = true; resolve(); }, reject: (e: Error) => { entry.settled = true; reject(e); } };
+      waiting.set(l.digest, entry);
+    }
     const counter = { bytes: 0 };
     const progress = new LayerProgress();
     const open = new Set<HttpResponse>();
-    let failed = false;
-    const queue = [...unique];
+    let failure: Error | undefined;
+    const stop = (e: Error): void => {
+      failure ??= e;
+      for (const res of open) res.body?.destroy(); // the others stop at once
+      for (const w of waiting.values()) if (!w.settled) w.reject(failure);
+    };
+    const queue = [...missing].reverse();
     const worker = async (): Promise<void> => {
-      for (let l = queue.shift(); l && !failed; l = queue.shift()) {
-        await this.download(l, path.join(stage, l.digest.replace(':', '-')), counter, limit, progress, open);
+      for (let l = queue.shift(); l && !failure; l = queue.shift()) {
+        try {
+          await this.download(l, fileOf(l), counter, limit, progress, open);
+          waiting.get(l.digest)!.resolve();
+        } catch (e) {
+          stop(e instanceof Error ? e : new Error(String(e)));
+        }
       }
     };
-    try {
-      await Promise.all(Array.from({ length: Math.min(PARALLEL_LAYERS, unique.length) }, () => worker().catch((e: unknown) => {
-        if (!failed) {
-          failed = true;
-          for (const res of open) res.body?.destroy(); // the others stop at once
-        }
-        throw e;
-      })));
-    } finally {
-      progress.done();
-    }
-    const cachedCount = layers.length - missing.length;
-    if (cachedCount > 0) info(`${cachedCount} of ${layers.length} layers from the local layer cache`);
-    return { files, fetched: unique.map((l) => ({ digest: l.digest, file: path.join(stage, l.digest.replace(':', '-')) })) };
+    const running = Promise.all(Array.from({ length: Math.min(PARALLEL_LAYERS, missing.length) }, worker)).then(() => progress.done());
+    return {
+      files: layers.map((l) => ({ digest: l.digest, file: cached.get(l.digest) ?? fileOf(l), ready: waiting.get(l.digest)?.promise })),
+      fetched: missing.map((l) => ({ digest: l.digest, file: fileOf(l) })),
+      finish: async () => {
+        if (!failure && [...waiting.values()].some((w) => !w.settled)) stop(new RktError('the fetch was abandoned'));
+        await running;
+      },
+    };
   }
 
   /** A cached layer root may use: written by root alone (group rkt may write the cache). */

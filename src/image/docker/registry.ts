@@ -3,7 +3,7 @@
  * --insecure-options rules on every redirect, the connect and stall timeouts).
  *   - The API root `/v2/` is asked first: it says whether the registry wants a token
  *     (`WWW-Authenticate: Bearer realm=...,service=...`) or basic auth. With
- *     --insecure-options=http a registry that does not speak TLS is used over plain HTTP.
+ *     --insecure-options=http the registry is spoken to in plain HTTP.
  *   - A bearer token for `repository:NAME:pull` is fetched from the realm, with the
  *     credentials if there are any (anonymous otherwise), and sent with every request.
  *   - Blob requests follow redirects to storage; the Authorization header is dropped when
@@ -12,7 +12,6 @@
  */
 import { Readable } from 'node:stream';
 import { HttpStatusError, httpGet, httpGetBuffer, type HttpOptions, type HttpResponse } from '../http.js';
-import { FetchLimitError } from '../limits.js';
 import { RktError, errorMessage, fail } from '../../util/errors.js';
 import type { Credentials } from './auth.js';
 
@@ -68,20 +67,18 @@ export class RegistryClient {
           this.challenge = parseChallenge(e.wwwAuthenticate ?? '');
           return;
         }
-        if (e instanceof HttpStatusError) fail(`${this.registry} is not a Docker registry: ${base}/v2/ answered HTTP ${e.status}`);
+        if (e instanceof HttpStatusError) {
+          const hint = e.status === 400 && base.startsWith('http:') ? ': if it speaks only TLS, leave out --insecure-options=http' : '';
+          fail(`${this.registry} is not a Docker registry: ${base}/v2/ answered HTTP ${e.status}${hint}`);
+        }
         throw e;
       }
     };
-    try {
-      await probe(`https://${this.registry}`);
-      this.base = `https://${this.registry}`;
-    } catch (e) {
-      // Only a server that cannot speak TLS at all is retried in plain HTTP, and only when allowed.
-      const tlsFailed = e instanceof RktError && !(e instanceof FetchLimitError) && /TLS handshake|ECONNRESET|wrong version/.test(e.message);
-      if (!this.opts.insecureHttp || !tlsFailed) throw e;
-      await probe(`http://${this.registry}`);
-      this.base = `http://${this.registry}`;
-    }
+    // --insecure-options=http names a registry without TLS: it is asked in plain HTTP only
+    // (a TLS attempt first could hang on a server that never answers the handshake).
+    const base = `${this.opts.insecureHttp ? 'http' : 'https'}://${this.registry}`;
+    await probe(base);
+    this.base = base;
     return this.base;
   }
 

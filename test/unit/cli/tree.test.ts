@@ -110,6 +110,7 @@ describe('usage errors: one line, exit 254, with a suggestion', () => {
     [['lst'], 'unknown command "lst" for "rkt" (did you mean list?)'],
     [['stauts', 'x'], 'unknown command "stauts" for "rkt" (did you mean status?)'],
     [['zzzz'], 'unknown command "zzzz" for "rkt"; run "rkt help" for the list'],
+    [['--bogus'], 'unknown flag --bogus; see "rkt --help"'],
   ])('%j', async (argv, msg) => {
     expect(await usageError(argv)).toContain(msg);
   });

@@ -109,6 +109,15 @@ describe('appMounts', () => {
     expect(stderr.join('')).toContain('warning: no volume specified for mount point "cache" of app "web": using an empty volume');
   });
 
+  test('a Docker image\'s implicit volume is marked to start with the image\'s files (as rkt did for those images only)', () => {
+    const vols: PodVolume[] = [host('given')];
+    const mps: MountPoint[] = [{ name: 'cache', path: '/cache' }, { name: 'given', path: '/given' }];
+    const docker = appMounts('web', mps, [], vols, true);
+    expect(docker.map((m) => [m.target, m.seed])).toEqual([['/cache', true], ['/given', undefined]]);
+    expect(stderr.join('')).toContain('using an empty volume that starts with the image\'s files there (a Docker image)');
+    expect(appMounts('web', [{ name: 'cache', path: '/cache' }], [], [], false)[0].seed).toBeUndefined();
+  });
+
   test("the volume's readOnly overrides the mountPoint's; unset falls back to the mountPoint's", () => {
     const vols = [host('a', false), host('b', true), host('c')];
     const mps: MountPoint[] = [{ name: 'a', path: '/a', readOnly: true }, { name: 'b', path: '/b', readOnly: false }, { name: 'c', path: '/c', readOnly: true }, { name: 'd', path: '/d' }];

@@ -5,7 +5,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
-  appMounts, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
+  appMounts, cgroupViewLines, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
   renderApp, renderEnter, renderInitScript, renderRunScript, sq, stepAfterPrivileges, initCapabilities, capabilityMask,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
@@ -666,6 +666,52 @@ describe('mountSteps', () => {
   });
 });
 
+describe('cgroupViewLines', () => {
+  const view = [
+    { dir: 'cpu,cpuacct', type: 'cgroup' as const, options: 'cpu,cpuacct', links: ['cpu', 'cpuacct'] },
+    { dir: 'memory', type: 'cgroup' as const, options: 'memory', links: [] },
+  ];
+  const FS = `${ROOTFS}/sys/fs`;
+
+  test('none without a view (the /sys/fs mask stays)', () => {
+    expect(cgroupViewLines(makeApp())).toEqual([]);
+  });
+
+  test('v1: a tmpfs /sys/fs holding a tmpfs /sys/fs/cgroup, each hierarchy mounted read-only, links, then both read-only', () => {
+    const l = cgroupViewLines(makeApp({ cgroupView: view }));
+    expect(l).toEqual([
+      `mount -t tmpfs -o mode=755,nosuid,nodev,noexec,size=64k tmpfs '${FS}' && mkdir '${FS}/cgroup' || die 'cannot make /sys/fs for the app cgroups'`,
+      `mount -t tmpfs -o mode=755,nosuid,nodev,noexec,size=64k tmpfs '${FS}/cgroup' || die 'cannot make /sys/fs/cgroup for the app'`,
+      `mkdir '${FS}/cgroup/cpu,cpuacct' && mount -t cgroup -o 'ro,nosuid,nodev,noexec,cpu,cpuacct' cgroup '${FS}/cgroup/cpu,cpuacct' || die 'cannot show the app its cpu,cpuacct cgroup'`,
+      `ln -s 'cpu,cpuacct' '${FS}/cgroup/cpu' || die 'cannot link a cgroup controller name'`,
+      `ln -s 'cpu,cpuacct' '${FS}/cgroup/cpuacct' || die 'cannot link a cgroup controller name'`,
+      `mkdir '${FS}/cgroup/memory' && mount -t cgroup -o 'ro,nosuid,nodev,noexec,memory' cgroup '${FS}/cgroup/memory' || die 'cannot show the app its memory cgroup'`,
+      `mount -o remount,bind,ro '${FS}/cgroup' || die 'cannot make /sys/fs/cgroup read-only'`,
+      `mount -o remount,bind,ro '${FS}' || die 'cannot make /sys/fs read-only'`,
+    ]);
+  });
+
+  test('pure v2: cgroup2 read-only at /sys/fs/cgroup itself; an image /sys link is followed inside the rootfs', () => {
+    const l = cgroupViewLines(makeApp({ cgroupView: [{ dir: '', type: 'cgroup2', options: '', links: [] }], kernelTargets: { proc: '/proc', sys: '/k/sys', dev: '/dev' } }));
+    expect(l[1]).toBe(`mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 '${ROOTFS}/k/sys/fs/cgroup' || die 'cannot show the app its cgroup'`);
+    expect(l).toHaveLength(3);
+  });
+
+  test('the launcher re-runs itself in a cgroup namespace once in the app cgroups, before any mount', () => {
+    const app = makeApp({ cgroupProcs: ['/cg/a/cgroup.procs'], cgroupView: view });
+    const { script } = renderApp(makePlan(), app);
+    expectSyntaxOk(script);
+    const join = script.indexOf("echo 0 > '/cg/a/cgroup.procs'");
+    const reexec = script.indexOf('[ "$1" = cgns ] || exec ');
+    const firstMount = script.indexOf('mount -a');
+    expect(join).toBeGreaterThan(0);
+    expect(reexec).toBeGreaterThan(join);
+    expect(firstMount).toBeGreaterThan(reexec);
+    expect(script).toContain(`--cgroup -- `);
+    expect(renderApp(makePlan(), makeApp()).script).not.toContain('--cgroup');
+  });
+});
+
 describe('renderApp', () => {
   const lines = (s: string) => s.split('\n');
 
@@ -675,6 +721,28 @@ describe('renderApp', () => {
     expectSyntaxOk(renderApp(makePlan(), makeApp()).script);
     expectSyntaxOk(stepAfterPrivileges(app));
     expectSyntaxOk(stepAfterPrivileges(makeApp()));
+  });
+
+  test('event handlers: pre-start and post-stop run as root around the app, each in a copy of the mount namespace', () => {
+    const app = makeApp({ uid: 1000, gid: 1000, eventHandlers: { preStart: ['/bin/pre', 'a b'], postStop: ['/bin/post'] } });
+    const { script } = renderApp(makePlan(), app);
+    expectSyntaxOk(script);
+    // The three commands, as the script has them (each spans lines: the quoted step after setpriv).
+    const cmds = script.split(/(?=^'[^'\n]*busybox' 'unshare' '-m' )/m).slice(1);
+    expect(cmds).toHaveLength(3);
+    const [pre, run, post] = cmds;
+    expect(pre).toContain("'/bin/pre' 'a b' </dev/null || exit $?");
+    expect(pre).toContain("'--reuid=0' '--regid=0' '--clear-groups'");
+    expect(run).toContain("'/bin/server' '--port' '80' <&4 4<&- &");
+    expect(run).toContain("'--reuid=1000' '--regid=1000'");
+    expect(post).toContain("'/bin/post' </dev/null");
+    expect(post).toContain("'--reuid=0' '--regid=0'");
+    expect(script).toMatch(/\nexit "\$rc"\n$/);
+    // Only pre-start: the launcher still ends in the app itself.
+    const onlyPre = renderApp(makePlan(), makeApp({ eventHandlers: { preStart: ['/bin/pre'] } })).script;
+    expect(onlyPre).toMatch(/\nexec [^\n]*'setpriv'[\s\S]*'\/bin\/server' '--port' '80'\n$/);
+    // None: unchanged.
+    expect(renderApp(makePlan(), makeApp()).script).not.toContain("'unshare' '-m'");
   });
 
   test('returns the fstab files its mount lines read', () => {

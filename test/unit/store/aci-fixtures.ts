@@ -121,7 +121,8 @@ export async function writeAci(file: string, aci: Buffer, key?: Key): Promise<st
   return file;
 }
 
-export interface Route { body: Buffer | string; headers?: Record<string, string>; status?: number }
+/** `first`: statuses answered (with an empty body) to the first requests, one each, before the route itself. */
+export interface Route { body: Buffer | string; headers?: Record<string, string>; status?: number; first?: number[] }
 
 /** A 127.0.0.1 server for a table of paths; answers If-None-Match with 304 when the ETag matches. */
 export class TestServer {
@@ -132,6 +133,8 @@ export class TestServer {
     this.requests.push({ path: req.url ?? '/', headers: req.headers });
     const route = this.routes.get(p);
     if (!route) return void res.writeHead(404).end('not found');
+    const early = route.first?.shift();
+    if (early !== undefined) return void res.writeHead(early).end();
     const etag = route.headers?.ETag;
     if (etag && req.headers['if-none-match'] === etag) return void res.writeHead(304, route.headers).end();
     res.writeHead(route.status ?? 200, route.headers).end(route.body);

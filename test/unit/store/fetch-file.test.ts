@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setDebug } from '../../../src/util/log.js';
 import { fetchImage } from '../../../src/image/fetcher.js';
 import { ImageStore } from '../../../src/store/imagestore.js';
 import type { InsecureOption } from '../../../src/cli/globals.js';
@@ -18,11 +19,13 @@ beforeAll(async () => {
 });
 
 beforeEach(() => {
+  setDebug(true); // rkt printed "image: using image from file ..." with --debug only
   root = tempDir('fetchfile');
   trustKey(path.join(root, 'etc'), 'example.com', trustedKey);
 });
 
 afterEach(() => {
+  setDebug(false);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -54,7 +57,7 @@ describe('fetch from a file', () => {
     expect(image.name).toBe('example.com/app');
     expect(image.signer).toBe(trustedKey.fingerprint);
     expect(image.size).toBe(aci.length);
-    expect(r.stderr).toContain(`using image from file ${file}`);
+    expect(r.stderr).toContain(`image: using image from file ${file}\n`);
     expect(r.stderr).toContain('signature verified:');
     expect(r.stderr).toContain('Trusted Signer');
 
@@ -81,7 +84,7 @@ describe('fetch from a file', () => {
   test('an unsigned image is refused and nothing enters the store', async () => {
     const file = await writeAci(path.join(root, 'app.aci'), compress(await buildTar(manifestFor('example.com/app')), 'gzip'));
     const r = await fetchFile(file);
-    expect(String(r.error)).toContain('no signature found for image');
+    expect(String(r.error)).toContain(`error opening signature file: ${file}.asc: no such file or directory`);
     expectNothingStored();
   });
 
@@ -140,7 +143,7 @@ describe('fetch from a file', () => {
     const file = await writeAci(path.join(root, 'app.aci'), compress(tar, 'gzip'));
     const r = await fetchFile(file, { insecure: ['image'] });
     expect(r.error).toBeUndefined();
-    expect(r.stderr).toContain('warning: signature verification has been disabled');
+    expect(r.stderr).toContain('image: warning: image signature verification has been disabled');
     expect(r.result!.signer).toBeUndefined();
     expect(r.result!.id).toBe(idOf(tar));
   });
@@ -187,7 +190,7 @@ describe('fetch from a file', () => {
     const file = await writeAci(path.join(root, 'app.aci'), compress(await buildTar(manifestFor('example.com/app')), 'gzip'));
     expect((await fetchFile(file, { insecure: ['image'] })).error).toBeUndefined();
     const secure = await fetchFile(file);
-    expect(String(secure.error)).toContain('no signature found');
+    expect(String(secure.error)).toContain('error opening signature file');
     fs.writeFileSync(`${file}.asc`, await sign(trustedKey, fs.readFileSync(file)));
     const signed = await fetchFile(file);
     expect(signed.error).toBeUndefined();

@@ -1,8 +1,10 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { fetchImage, type FetchOptions, type PullPolicy } from '../../../src/image/fetcher.js';
 import { ImageStore } from '../../../src/store/imagestore.js';
+import { setDebug } from '../../../src/util/log.js';
 import type { GlobalOptions, InsecureOption } from '../../../src/cli/globals.js';
 import {
   buildTar, capture, compress, type Entry, globalsFor, idOf, type Key, makeKey, manifestFor, type ManifestOptions, sign, tempDir, TestServer, trustKey,
@@ -19,12 +21,14 @@ beforeAll(async () => {
 });
 
 beforeEach(async () => {
+  setDebug(true); // rkt printed its "image:" progress lines with --debug only
   root = tempDir('fetchremote');
   trustKey(path.join(root, 'etc'), '127.0.0.1', key);
   server = await new TestServer().start();
 });
 
 afterEach(async () => {
+  setDebug(false);
   await server.stop();
   fs.rmSync(root, { recursive: true, force: true });
 });
@@ -67,20 +71,74 @@ describe('fetch from a URL', () => {
     expect(server.hits('/app.aci.asc')).toBe(1);
   });
 
-  test('plain HTTP is refused without --insecure-options=http', async () => {
-    await serveAci('/app.aci', 'example.com/app');
+  test('a direct http:// URL is fetched without --insecure-options=http (as rkt), its signature still checked', async () => {
+    trustKey(path.join(root, 'etc'), 'example.com', key);
+    const tar = await serveAci('/app.aci', 'example.com/app');
     const r = await capture(() => fetchImage(`${server.base}/app.aci`, { globals: globals([]), pullPolicy: 'update' }));
-    expect(String(r.error)).toContain('--insecure-options=http');
+    expect(r.error).toBeUndefined();
+    expect(r.result!.id).toBe(idOf(tar));
+    expect(server.hits('/app.aci.asc')).toBe(1);
+    // A bad signature over plain HTTP is still refused, and nothing is stored.
+    fs.rmSync(path.join(root, 'data'), { recursive: true, force: true });
+    server.routes.set('/app.aci.asc', { body: await sign(key, Buffer.from('something else')) });
+    const bad = await capture(() => fetchImage(`${server.base}/app.aci`, { globals: globals([]), pullPolicy: 'update' }));
+    expect(String(bad.error)).toContain('does not match its content');
     expect(new ImageStore(path.join(root, 'data')).list()).toEqual([]);
   });
 
-  test('a missing signature is an error naming --insecure-options=image', async () => {
+  test('discovery over plain HTTP still needs --insecure-options=http', async () => {
+    serveDiscovery();
+    await serveAci('/images/127.0.0.1/app-1.0.0.aci', '127.0.0.1/app', { version: '1.0.0' });
+    const r = await capture(() => fetchImage('127.0.0.1/app:1.0.0', { globals: globals([]), pullPolicy: 'update', discoveryPort: server.port }));
+    expect(r.error).toBeDefined();
+    expect(new ImageStore(path.join(root, 'data')).list()).toEqual([]);
+  });
+
+  test('a missing signature is rkt\'s "error downloading the signature file", naming --insecure-options=image', async () => {
     trustKey(path.join(root, 'etc'), 'example.com', key);
     await serveAci('/app.aci', 'example.com/app');
     server.routes.delete('/app.aci.asc');
     const r = await fetch(`${server.base}/app.aci`, 'update');
-    expect(String(r.error)).toContain('cannot fetch the signature');
+    expect(String(r.error)).toContain('error downloading the signature file: bad HTTP status code: 404');
     expect(String(r.error)).toContain('--insecure-options=image');
+  });
+
+  test('a signature answered with 202 Accepted is fetched again after the image (rkt\'s deferred signature)', async () => {
+    trustKey(path.join(root, 'etc'), 'example.com', key);
+    const tar = await serveAci('/app.aci', 'example.com/app');
+    server.routes.get('/app.aci.asc')!.first = [202];
+    const r = await fetch(`${server.base}/app.aci`, 'update');
+    expect(r.error).toBeUndefined();
+    expect(r.result!.id).toBe(idOf(tar));
+    expect(r.stderr).toContain('image: server requested deferring the signature download\n');
+    expect(server.requests.map((q) => q.path)).toEqual(['/app.aci', '/app.aci.asc', '/app.aci.asc']);
+    expect(fs.readdirSync(path.join(root, 'data', 'cas', 'tmp'))).toEqual([]);
+  });
+
+  test('a signature deferred twice, or a deferred one that does not match, stores nothing and leaves no staged file', async () => {
+    trustKey(path.join(root, 'etc'), 'example.com', key);
+    await serveAci('/app.aci', 'example.com/app');
+    server.routes.get('/app.aci.asc')!.first = [202, 202];
+    const twice = await fetch(`${server.base}/app.aci`, 'update');
+    expect(String(twice.error)).toContain('error downloading the signature file: server asked to defer the download again');
+    server.routes.set('/app.aci.asc', { body: await sign(key, Buffer.from('other')), first: [202] });
+    const bad = await fetch(`${server.base}/app.aci`, 'update');
+    expect(String(bad.error)).toContain('does not match its content');
+    expect(new ImageStore(path.join(root, 'data')).list()).toEqual([]);
+    expect(fs.readdirSync(path.join(root, 'data', 'cas', 'tmp'))).toEqual([]);
+  });
+
+  test('a deferred signature does not lift the download size limit', async () => {
+    trustKey(path.join(root, 'etc'), 'example.com', key);
+    await serveAci('/app.aci', 'example.com/app', {}, [{ path: 'big', content: crypto.randomBytes(200_000) }]);
+    const route = server.routes.get('/app.aci')!;
+    route.headers = { 'Transfer-Encoding': 'chunked' }; // no Content-Length to refuse early
+    server.routes.get('/app.aci.asc')!.first = [202];
+    const r = await capture(() => fetchImage(`${server.base}/app.aci`, {
+      globals: globals(['http'], { limits: { connectTimeoutMs: 5000, stallTimeoutMs: 5000, maxDownloadBytes: 50_000 } }), pullPolicy: 'update',
+    }));
+    expect(String(r.error)).toMatch(/--max-download-size/);
+    expect(fs.readdirSync(path.join(root, 'data', 'cas', 'tmp'))).toEqual([]);
   });
 
   test('a download cut short is an error and leaves nothing behind', async () => {
@@ -116,7 +174,7 @@ describe('fetch from a URL', () => {
     expect(server.hits('/app.aci')).toBe(2);
     expect(server.requests.filter((q) => q.path === '/app.aci')[1].headers['if-none-match']).toBe('"v1"');
     expect(server.hits('/app.aci.asc')).toBe(1); // a 304 needs no signature
-    expect(second.stderr).not.toContain('remote fetching');
+    expect(second.stderr).toContain(`image: using image from local store for url ${server.base}/app.aci\n`);
   });
 
   test('update: a changed ETag downloads the new image', async () => {

@@ -116,9 +116,9 @@ describe('rkt image rm', () => {
     const b2 = await fetchNew('example.com/b', { version: '2' });
     const r = await run(rmCmd, [a.id.slice(0, 15), 'example.com/b', 'example.com/nothere', a.id]);
     expect(r.result).toBe(254);
-    expect(r.stdout).toContain(`successfully removed aci for image: "${a.id}" ("example.com/a")`);
-    expect(r.stdout).toContain(`successfully removed aci for image: "${b1.id}" ("example.com/b")`);
-    expect(r.stdout).toContain(`successfully removed aci for image: "${b2.id}" ("example.com/b")`);
+    expect(r.stdout).toContain(`successfully removed aci for image: "${a.id}"`);
+    expect(r.stdout).toContain(`successfully removed aci for image: "${b1.id}"`);
+    expect(r.stdout).toContain(`successfully removed aci for image: "${b2.id}"`);
     expect(r.stdout.match(/successfully removed/g)).toHaveLength(3);
     expect(r.stderr).toContain('3 image(s) successfully removed');
     expect(r.stderr).toContain('no image found for "example.com/nothere"');
@@ -213,7 +213,7 @@ describe('rkt image gc', () => {
     expect(s.list().map((i) => i.name).sort()).toEqual(['example.com/fresh', 'example.com/used']);
     expect(s.treeIds()).toEqual([used.id]);
     expect(r.stderr).toContain(`removed treestore "${fresh.id}"`);
-    expect(r.stdout).toContain(`successfully removed aci for image: "${old.id}" ("example.com/old")`);
+    expect(r.stdout).toContain(`successfully removed aci for image: "${old.id}"`);
     expect(fs.readdirSync(s.tmpDir)).toEqual([]);
 
     // Once the pod is gone, a zero grace period removes everything.

@@ -198,7 +198,10 @@ describe('assertTrustedFor', () => {
 
   it('formats the unsigned-image error', () => {
     expect(noSignatureError('etcd.aci').message).toBe(
-      'no signature found for image "etcd.aci": provide it with --signature=FILE or as <file>.asc, or skip verification with --insecure-options=image',
+      'error opening signature file: no signature found for image "etcd.aci": provide it with --signature=FILE or as <file>.asc, or skip verification with --insecure-options=image',
+    );
+    expect(noSignatureError('etcd.aci', '/x/etcd.aci.asc').message).toBe(
+      'error opening signature file: /x/etcd.aci.asc: no such file or directory: provide it with --signature=FILE or as <file>.asc, or skip verification with --insecure-options=image',
     );
   });
 });

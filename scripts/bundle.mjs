@@ -1,0 +1,67 @@
+// Bundles stage0 (src/cli.ts and every command) into one CommonJS file, dist/rkt.cjs, which
+// bin/rkt runs: one file to read and compile instead of ~100 ES modules (and commander costs
+// a few ms as CommonJS, against ~14 ms as ESM). Measured, and left out: a V8 startup snapshot
+// of the bundle (node --build-snapshot works, but deserializing its 5 MB costs more CPU than
+// compiling the bundle) and a V8 code cache (within noise): see bench/run.sh.
+//
+// Command modules stay lazily initialized (dynamic imports become on-demand init calls).
+// The heavy packages (openpgp, tar-stream, execa) stay outside the bundle: loaded, when a
+// command needs them, always through require() so one copy of openpgp serves every module
+// (its ESM and CommonJS builds do not share classes). node-fetch is ESM-only with a default export that
+// require() cannot hand over as such: it is bundled (and only initialized by fetches).
+//
+// `import.meta.url` has no meaning in CommonJS: each module's use of it becomes the URL of
+// the same module as tsc emits it under dist/ (the digest worker and the stage1 helpers
+// are found relative to it; `npm run build` runs tsc first).
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const dist = path.join(root, 'dist');
+const EXTERNAL = ['openpgp', 'tar-stream', 'execa'];
+
+
+const plugin = {
+  name: 'rkt',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      let contents = await fs.promises.readFile(args.path, 'utf8');
+      if (contents.includes('import.meta.url')) {
+        const emitted = path.relative(src, args.path).replace(/\.ts$/, '.js');
+        contents = contents.replaceAll('import.meta.url',
+          `require('node:url').pathToFileURL(require('node:path').join(__dirname, ${JSON.stringify(emitted)})).href`);
+      }
+      return { contents, loader: 'ts' };
+    });
+    // commander loads child_process (for executable subcommands, which rkt has none of)
+    // at start; child_process brings net, dgram and streams: ~10 ms on every start.
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes('node_modules/commander/')
+      ? { path: 'child_process', namespace: 'rkt-lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'rkt-lazy' }, (args) => ({
+      contents: `module.exports = new Proxy({}, { get: (_, k) => require('node:${args.path}')[k] });`, loader: 'js',
+    }));
+  },
+};
+
+await build({
+  entryPoints: [path.join(src, 'cli.ts')],
+  outfile: path.join(dist, 'rkt.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // web-streams-polyfill: fetch-blob's fallback for Nodes without global web streams.
+  external: [...EXTERNAL, 'web-streams-polyfill', 'web-streams-polyfill/*'],
+  supported: { 'dynamic-import': false },
+  plugins: [plugin],
+  // Smaller to read and parse at every start; names are kept for stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
