@@ -5,22 +5,10 @@ import { FlagSpec, FlagValues, flagBool, flagString } from './flags.js';
 import { fail } from '../util/errors.js';
 import { parseDurationMs } from '../util/duration.js';
 import { DEFAULT_LIMITS, parseSizeFlag, type FetchLimits } from '../image/limits.js';
+import type { GlobalOptions, InsecureOption } from '../options.js';
 
 export const INSECURE_OPTIONS = ['none', 'image', 'tls', 'ondisk', 'http', 'pubkey', 'capabilities', 'paths', 'seccomp', 'all-fetch', 'all-run', 'all'] as const;
-export type InsecureOption = 'image' | 'tls' | 'http' | 'pubkey' | 'capabilities' | 'paths' | 'seccomp';
-
-export interface GlobalOptions {
-  /** Data dir, absolute with symlinks resolved (default /var/lib/rkt). */
-  dir: string;
-  localConfig: string;
-  systemConfig: string;
-  userConfig: string | undefined;
-  insecure: Set<InsecureOption>;
-  debug: boolean;
-  trustKeysFromHttps: boolean;
-  /** Timeouts and sizes a fetch may not exceed (src/image/limits.ts); defaults when absent. */
-  limits?: FetchLimits;
-}
+export type { GlobalOptions, InsecureOption } from '../options.js';
 
 export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'dir', kind: 'string', help: 'rkt data directory (default /var/lib/rkt)' },

@@ -1,11 +1,11 @@
 import type { Command } from './command.js';
 import { parseRunArgs, runGlobals, RUN_PREPARED_FLAGS } from './run-args.js';
-import { flagBool } from './flags.js';
+import { startOptionsFrom } from './pod-spec.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { readPrepared } from '../stage0/prepare.js';
 import { startPod } from '../stage0/start.js';
-import { checkStartFlags } from '../stage0/validate.js';
+import { checkStartOptions } from '../stage0/validate.js';
 import { findPod, transition, writeHolder } from '../stage0/pod.js';
 
 export const command: Command = {
@@ -22,13 +22,14 @@ export const command: Command = {
     const found = findPod(globals.dir, args.apps[0].image);
     if (found.stateDir !== 'prepared') fail(`pod ${found.uuid} is not prepared (it is in ${found.stateDir}): prepare a new one with "rkt prepare"`);
     // Flags are checked before the claim: a bad one leaves the pod prepared.
+    const start = startOptionsFrom(args.pod);
     const prepared = readPrepared(found.dir);
-    await checkStartFlags(realHost, globals, prepared.apps, prepared.ports, args.pod, true);
+    await checkStartOptions(realHost, globals, prepared.apps, prepared.ports, start, true);
     // Claim the pod: the rename out of prepared/ is atomic, so only one run-prepared wins.
     let pod;
     try { pod = transition(found, globals.dir, 'prepare'); } catch { return fail(`pod ${found.uuid} was taken by another command`); }
     writeHolder(realHost, pod.dir, process.pid);
-    const started = await startPod(realHost, globals, pod, prepared, { netFlags: args.pod, interactive: flagBool(args.pod, 'interactive') });
+    const started = await startPod(realHost, globals, pod, prepared, start);
     return { handoff: started.script, podDir: started.pod.dir };
   },
 };

@@ -1,6 +1,6 @@
 import type { Command } from './command.js';
 import { parseRunArgs, runGlobals, RUN_POD_FLAGS, APP_FLAGS } from './run-args.js';
-import { flagBool } from './flags.js';
+import { podSpecFrom } from './pod-spec.js';
 import { realHost } from '../host/real.js';
 import { preparePod } from '../stage0/prepare.js';
 import { startPod } from '../stage0/start.js';
@@ -15,8 +15,9 @@ export const command: Command = {
   async run({ parsed, rawArgs }) {
     const args = parseRunArgs(rawArgs, RUN_POD_FLAGS);
     const globals = runGlobals(parsed.values, args);
-    const { pod, prepared } = await preparePod(realHost, globals, args);
-    const started = await startPod(realHost, globals, pod, prepared, { netFlags: args.pod, interactive: flagBool(args.pod, 'interactive') });
+    const spec = podSpecFrom(args);
+    const { pod, prepared } = await preparePod(realHost, globals, spec);
+    const started = await startPod(realHost, globals, pod, prepared, spec.start);
     return { handoff: started.script, podDir: started.pod.dir };
   },
 };

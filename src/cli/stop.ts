@@ -7,7 +7,7 @@ import { errorMessage, fail } from '../util/errors.js';
 import { podState } from '../stage0/pod.js';
 import { podHolderPid, podInitPid } from '../stage0/procs.js';
 import { eachPodFromArgs, UUID_FILE_FLAG } from './pod-args.js';
-import { parseStopTimeout } from '../stage0/validate.js';
+import { parseStopTimeout } from './pod-spec.js';
 import { graceSeconds, STOP_TIMEOUT_FILE } from '../stage1/scripts.js';
 
 export const command: Command = {

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
-import type { GlobalOptions } from '../cli/globals.js';
+import type { GlobalOptions } from '../options.js';
 import { classifyImageArg, formatAppcName } from './imageref.js';
 import { formatDockerRef, type DockerRef } from './docker/reference.js';
 import { ImageStore, bestMatches, findDependency, labelRecord, type ImageInfo, type FileStamp } from '../store/imagestore.js';

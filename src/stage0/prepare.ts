@@ -7,10 +7,10 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fail } from '../util/errors.js';
 import { info } from '../util/log.js';
-import type { GlobalOptions } from '../cli/globals.js';
-import type { RunArgs, AppArgs } from '../cli/run-args.js';
-import { flagBool, flagList, flagString } from '../cli/flags.js';
-import type { FlagValues } from '../cli/flags.js';
+import type { GlobalOptions } from '../options.js';
+import type { AppSpec, PodSpec } from './spec.js';
+import type { PortForward } from '../net/netflag.js';
+import { parsePortFlag } from '../net/netflag.js';
 import type { Host } from '../host/host.js';
 import type { EventHandler, ImageManifest, Isolator, PodManifest, PodVolume, Port, RuntimeApp } from '../image/types.js';
 import { appNameFromImageName, isACName } from '../image/acname.js';
@@ -20,14 +20,14 @@ import { fetchImage } from '../image/fetcher.js';
 import { ImageStore } from '../store/imagestore.js';
 import { createPod, Pod } from './pod.js';
 import { resolveUser, resolveGroup, passwdEntry } from './users.js';
-import { buildAppEnv, parseEnvAssignment, parseEnvFile, parseSetEnv } from './env.js';
-import { appMounts, checkHostSources, parseMount, parseVolume, MountSpec, ResolvedMount } from './volumes.js';
+import { buildAppEnv } from './env.js';
+import { appMounts, checkHostSources, MountSpec, ResolvedMount } from './volumes.js';
 import { kernelTargets, resolveInRootfs } from './rootfs-path.js';
-import { configPodPidsLimit, parsePidsLimit } from './limits.js';
+import { configPodPidsLimit } from './limits.js';
 import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp/filter.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
-import { checkStartFlags } from './validate.js';
+import { checkStartOptions } from './validate.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -70,7 +70,8 @@ export interface PreparedPod {
   uuid: string;
   apps: PreparedApp[];
   volumes: PodVolume[];
-  ports: string[];
+  /** --port of prepare/run, checked against the apps' ports. */
+  ports: PortForward[];
   overlay: boolean;
   insecureCapabilities: boolean;
   openPaths: boolean;
@@ -79,38 +80,18 @@ export interface PreparedPod {
 export const RUNTIME_FILE = 'runtime.json';
 
 export function readPrepared(dir: string): PreparedPod {
-  return JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_FILE), 'utf8')) as PreparedPod;
+  const pod = JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_FILE), 'utf8')) as PreparedPod;
+  // Pods prepared by an older rkt kept --port as given.
+  pod.ports = (pod.ports as Array<PortForward | string>).map((p) => (typeof p === 'string' ? parsePortFlag(p) : p));
+  return pod;
 }
 
-function pullPolicy(pod: FlagValues): 'new' | 'update' | 'never' {
-  if (flagBool(pod, 'store-only')) return 'never';
-  if (flagBool(pod, 'no-store')) return 'update';
-  const p = flagString(pod, 'pull-policy') ?? 'new';
-  if (p !== 'new' && p !== 'update' && p !== 'never') fail(`invalid --pull-policy "${p}": use new, update or never`);
-  return p;
-}
-
-function rejectUnsupported(pod: FlagValues): void {
-  for (const f of ['stage1-path', 'stage1-url', 'stage1-name', 'stage1-hash', 'stage1-from-dir']) {
-    if (flagString(pod, f) !== undefined) fail(`--${f} is not supported: this rkt's stage1 is made of host tools (util-linux, tini, busybox-static)`);
-  }
-  if (flagBool(pod, 'mds-register')) fail('--mds-register is not supported: there is no metadata service');
-}
-
-function appExec(image: ImageManifest, a: AppArgs): string[] {
-  const base = flagString(a.flags, 'exec') !== undefined ? [flagString(a.flags, 'exec')!] : [...(image.app?.exec ?? [])];
+function appExec(image: ImageManifest, a: AppSpec): string[] {
+  const base = a.exec !== undefined ? [a.exec] : [...(image.app?.exec ?? [])];
   const exec = [...base, ...a.args];
   if (exec.length === 0) fail(`image ${image.name} has no app to run: give one with --exec`);
   if (exec[0].includes('=')) fail(`exec path "${exec[0]}" must not contain "="`);
   return exec;
-}
-
-function parseGids(s: string | undefined): number[] | undefined {
-  if (s === undefined) return undefined;
-  return s.split(',').filter(Boolean).map((g) => {
-    if (!/^\d+$/.test(g)) fail(`invalid --supplementary-gids "${s}": give numbers separated by commas`);
-    return Number(g);
-  });
 }
 
 /** The caller's environment, without what bin/rkt added for stage0 (the hand-off fd). */
@@ -153,43 +134,34 @@ interface ResolveContext {
   inheritEnv: boolean;
 }
 
-async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, names: Set<string>): Promise<PreparedApp> {
+async function resolveApp(ctx: ResolveContext, a: AppSpec, imageId: string, names: Set<string>): Promise<PreparedApp> {
   const manifest = ctx.store.manifest(imageId);
   checkOsArch(manifest);
-  const name = flagString(a.flags, 'name') ?? appNameFromImageName(manifest.name);
+  const name = a.name ?? appNameFromImageName(manifest.name);
   if (!isACName(name)) fail(`invalid app name "${name}": use lower case alphanumerics and dashes (--name)`);
   if (names.has(name)) fail(`app name "${name}" is used twice in this pod: give one of them --name=OTHER`);
   names.add(name);
   const treeRootfs = await ctx.store.treeRootfs(imageId);
   kernelTargets(treeRootfs); // an image whose /proc, /sys or /dev cannot be mounted is refused before the pod exists
   const app = manifest.app;
-  const user = flagString(a.flags, 'user') ?? app?.user ?? '0';
-  const group = flagString(a.flags, 'group') ?? app?.group ?? '0';
+  const user = a.user ?? app?.user ?? '0';
+  const group = a.group ?? app?.group ?? '0';
   const uid = resolveUser(treeRootfs, user);
   const gid = resolveGroup(treeRootfs, group);
-  const appEnv = new Map(flagList(a.flags, 'environment').map((e) => parseEnvAssignment(e, '--environment')));
   const env = buildAppEnv({
     appName: name,
     inherit: ctx.inheritEnv ? callerEnv() : undefined,
     image: app?.environment,
     fileEnv: ctx.fileEnv,
     setEnv: ctx.setEnv,
-    appEnv,
+    appEnv: a.environment,
     user: passwdEntry(treeRootfs, uid),
   });
-  const caps = (flag: string) => flagString(a.flags, flag)?.split(',').filter(Boolean);
-  const resources = resolveAppResources(app?.isolators, {
-    memory: flagString(a.flags, 'memory'),
-    cpu: flagString(a.flags, 'cpu'),
-    cpuShares: flagString(a.flags, 'cpu-shares'),
-    capsRetain: caps('caps-retain'),
-    capsRemove: caps('caps-remove'),
-    oomScoreAdj: flagString(a.flags, 'oom-score-adj'),
-  }, { allCaps: ctx.globals.insecure.has('capabilities') });
-  const seccomp = appSeccomp(app?.isolators, flagString(a.flags, 'seccomp'), ctx.globals);
-  const mountSpecs = [...ctx.podMounts, ...flagList(a.flags, 'mount').map(parseMount)];
+  const resources = resolveAppResources(app?.isolators, a.resources, { allCaps: ctx.globals.insecure.has('capabilities') });
+  const seccomp = appSeccomp(app?.isolators, a.seccomp, ctx.globals);
+  const mountSpecs = [...ctx.podMounts, ...a.mounts];
   const mounts: ResolvedMount[] = appMounts(name, app?.mountPoints, mountSpecs, ctx.volumes, fromDocker(manifest));
-  const workingDir = flagString(a.flags, 'working-dir') ?? app?.workingDirectory ?? '/';
+  const workingDir = a.workingDir ?? app?.workingDirectory ?? '/';
   if (!workingDir.startsWith('/')) fail(`--working-dir "${workingDir}" must be an absolute path`);
   return {
     name,
@@ -201,31 +173,18 @@ async function resolveApp(ctx: ResolveContext, a: AppArgs, imageId: string, name
     workingDir,
     uid,
     gid,
-    supplementaryGids: parseGids(flagString(a.flags, 'supplementary-gids')) ?? app?.supplementaryGIDs ?? [],
+    supplementaryGids: a.supplementaryGids ?? app?.supplementaryGIDs ?? [],
     resources,
-    pidsLimit: parsePidsLimit(flagString(a.flags, 'pids-limit')),
+    pidsLimit: a.pidsLimit,
     seccomp,
-    readOnlyRootfs: flagBool(a.flags, 'readonly-rootfs'),
+    readOnlyRootfs: a.readOnlyRootfs,
     mounts: preparedMounts(treeRootfs, mounts),
     ports: preparedPorts(app?.ports),
     sdNotify: supportsNotify(manifest),
     ...(app?.eventHandlers?.length ? { eventHandlers: app.eventHandlers } : {}),
-    ...userKv(a, 'user-annotation', 'userAnnotations'),
-    ...userKv(a, 'user-label', 'userLabels'),
+    ...(a.userAnnotations ? { userAnnotations: a.userAnnotations } : {}),
+    ...(a.userLabels ? { userLabels: a.userLabels } : {}),
   };
-}
-
-/** `--user-annotation=K=V` (repeatable) as a map; the key must not be empty. */
-function userKv<K extends 'userAnnotations' | 'userLabels'>(a: AppArgs, flag: string, key: K): Partial<Record<K, Record<string, string>>> {
-  const values = flagList(a.flags, flag);
-  if (values.length === 0) return {};
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) fail(`invalid --${flag} "${v}": use KEY=VALUE, e.g. --${flag}=team=web`);
-    out[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  return { [key]: out } as Partial<Record<K, Record<string, string>>>;
 }
 
 function podManifestOf(pod: PreparedPod): PodManifest {
@@ -307,50 +266,34 @@ export interface PrepareResult { pod: Pod; prepared: PreparedPod }
  * Images are fetched and every flag is checked BEFORE the pod exists, so a fetch
  * failure or a bad flag leaves no pod behind. `run` is false for `rkt prepare`.
  */
-export async function preparePod(host: Host, globals: GlobalOptions, args: RunArgs, run = true): Promise<PrepareResult> {
-  const podFlags = args.pod;
-  rejectUnsupported(podFlags);
-  const manifestFile = flagString(podFlags, 'pod-manifest');
-  if (manifestFile) return preparePodManifest(host, globals, args, manifestFile, run);
-  if (args.apps.length === 0) fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
+export async function preparePod(host: Host, globals: GlobalOptions, spec: PodSpec, run = true): Promise<PrepareResult> {
+  if (spec.podManifest !== undefined) return preparePodManifest(host, globals, spec, spec.podManifest, run);
   // Checked before anything is fetched or created.
-  for (const a of args.apps) {
-    parsePidsLimit(flagString(a.flags, 'pids-limit'));
-    userKv(a, 'user-annotation', 'userAnnotations');
-    userKv(a, 'user-label', 'userLabels');
-  }
   configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
-  const policy = pullPolicy(podFlags);
   const images = [];
-  for (const a of args.apps) {
-    images.push(await fetchImage(a.image, { globals, pullPolicy: policy, signatureFile: flagString(a.flags, 'signature') }));
+  for (const a of spec.apps) {
+    images.push(await fetchImage(a.image, { globals, pullPolicy: spec.pullPolicy, signatureFile: a.signature }));
   }
-  const volumes = flagList(podFlags, 'volume').map(parseVolume);
-  const names = new Set(volumes.map((v) => v.name));
-  if (names.size !== volumes.length) fail('a volume name is given twice in --volume: give each volume once');
+  const volumes = spec.volumes;
   checkHostSources(volumes);
   const ctx: ResolveContext = {
     globals,
     store: new ImageStore(globals.dir),
     volumes,
-    podMounts: args.podMounts.map(parseMount),
-    fileEnv: new Map(flagList(podFlags, 'set-env-file').flatMap((f) => [...parseEnvFile(f)])),
-    setEnv: parseSetEnv(flagList(podFlags, 'set-env')),
-    inheritEnv: flagBool(podFlags, 'inherit-env'),
+    podMounts: spec.podMounts,
+    fileEnv: spec.fileEnv,
+    setEnv: spec.setEnv,
+    inheritEnv: spec.inheritEnv,
   };
   const appNames = new Set<string>();
   const apps: PreparedApp[] = [];
-  for (let i = 0; i < args.apps.length; i++) apps.push(await resolveApp(ctx, args.apps[i], images[i].id, appNames));
-  await checkStartFlags(host, globals, apps, flagList(podFlags, 'port'), podFlags, run);
+  for (let i = 0; i < spec.apps.length; i++) apps.push(await resolveApp(ctx, spec.apps[i], images[i].id, appNames));
+  await checkStartOptions(host, globals, apps, spec.ports, spec.start, run);
   for (const img of images) ctx.store.touch(img.id);
-  return writePod(host, globals, podFlags, apps, volumes);
+  return writePod(host, globals, spec, apps, volumes);
 }
 
-async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunArgs, file: string, run: boolean): Promise<PrepareResult> {
-  const conflicting = ['volume', 'port', 'set-env', 'set-env-file'].filter((f) => flagList(args.pod, f).length > 0);
-  if (args.apps.length > 0 || args.podMounts.length > 0 || conflicting.length > 0 || flagBool(args.pod, 'inherit-env') || flagBool(args.pod, 'store-only') || flagBool(args.pod, 'no-store')) {
-    fail('conflicting flags set with --pod-manifest (see --help): give images, volumes, ports and environment in the manifest');
-  }
+async function preparePodManifest(host: Host, globals: GlobalOptions, spec: PodSpec, file: string, run: boolean): Promise<PrepareResult> {
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch (e) { return fail(`cannot read --pod-manifest ${file}: ${(e as Error).message}`); }
   const pm = parsePodManifest(text);
@@ -387,12 +330,12 @@ async function preparePodManifest(host: Host, globals: GlobalOptions, args: RunA
     });
   }
   if (apps.length === 0) fail('pod must contain at least one application');
-  await checkStartFlags(host, globals, apps, [], args.pod, run);
-  return writePod(host, globals, args.pod, apps, volumes);
+  await checkStartOptions(host, globals, apps, [], spec.start, run);
+  return writePod(host, globals, spec, apps, volumes);
 }
 
-async function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues, apps: PreparedApp[], volumes: PodVolume[]): Promise<PrepareResult> {
-  const privateUsers = flagBool(podFlags, 'private-users');
+async function writePod(host: Host, globals: GlobalOptions, spec: PodSpec, apps: PreparedApp[], volumes: PodVolume[]): Promise<PrepareResult> {
+  const privateUsers = spec.privateUsers;
   if (privateUsers) {
     // Checked before the pod exists: a refusal leaves nothing behind.
     checkIdsInRange(apps, volumes, RANGE_COUNT);
@@ -400,13 +343,13 @@ async function writePod(host: Host, globals: GlobalOptions, podFlags: FlagValues
     await probeIdmap(host, idmapHelper(), [...new Set([...apps.map((a) => a.treeRootfs), ...hostVolumes])]);
   }
   const pod = createPod(host, globals.dir, process.pid);
-  const uuidFile = flagString(podFlags, 'uuid-file-save');
+  const uuidFile = spec.uuidFileSave;
   const prepared: PreparedPod = {
     uuid: pod.uuid,
     apps,
     volumes,
-    ports: flagList(podFlags, 'port'),
-    overlay: !flagBool(podFlags, 'no-overlay'),
+    ports: spec.ports,
+    overlay: spec.overlay,
     insecureCapabilities: globals.insecure.has('capabilities'),
     openPaths: globals.insecure.has('paths'),
   };

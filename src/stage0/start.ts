@@ -7,13 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errorMessage, fail } from '../util/errors.js';
 import { warn } from '../util/log.js';
-import type { GlobalOptions } from '../cli/globals.js';
-import { flagList, flagString, FlagValues } from '../cli/flags.js';
+import type { GlobalOptions } from '../options.js';
 import type { Host } from '../host/host.js';
 import { cgroupManager, type CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
-import { parseNetFlag, assertPortsAllowed, NetMode } from '../net/netflag.js';
-import { ipcShared, resolvePorts, stopTimeoutMs } from './validate.js';
-import { parseDnsFlags, resolvConf, hostsFile, parseHostsEntries } from '../net/dns.js';
+import { assertPortsAllowed } from '../net/netflag.js';
+import { resolvePorts } from './validate.js';
+import { resolvConf, hostsFile } from '../net/dns.js';
+import type { StartOptions } from './spec.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
@@ -26,17 +26,12 @@ import { idmapHelper, readPodRange, UidRange } from './userns.js';
 
 export const CGROUPS_FILE = 'cgroups.json';
 
-export interface StartOptions {
-  netFlags: FlagValues;
-  interactive: boolean;
-}
-
 /**
  * The app's /etc/hostname, hosts and resolv.conf binds. With `onTmpfs` (overlay pods) the
  * files are written by the launcher on its tmpfs (their contents go to `files`); else
  * next to the stage1 scripts.
  */
-function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagValues, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
+function etcMounts(dir: string, app: PreparedApp, hostname: string, opts: StartOptions, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
     const p = path.join(onTmpfs?.root ?? path.join(dir, 'stage1'), `${app.name}-${name}`);
@@ -50,7 +45,7 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
   if (!volumeOn('/etc/hostname')) {
     mounts.push({ source: file('hostname', `${hostname}\n`), target: target('/etc/hostname'), readOnly: false, recursive: false, isFile: true });
   }
-  const hostsFlag = parseHostsEntries(flagList(flags, 'hosts-entry'));
+  const hostsFlag = opts.hostsEntries;
   if (!volumeOn('/etc/hosts')) {
     if (hostsFlag === 'host') {
       mounts.push({ source: '/etc/hosts', target: target('/etc/hosts'), readOnly: true, recursive: false, isFile: true });
@@ -58,8 +53,7 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, flags: FlagV
       mounts.push({ source: file('hosts', hostsFile(hostname, hostsFlag)), target: target('/etc/hosts'), readOnly: false, recursive: false, isFile: true });
     }
   }
-  const dns = parseDnsFlags(flagList(flags, 'dns'), flagList(flags, 'dns-search'), flagList(flags, 'dns-opt'), flagString(flags, 'dns-domain'));
-  const resolv = resolvConf(dns, cniDns);
+  const resolv = resolvConf(opts.dns, cniDns);
   if (resolv && !volumeOn('/etc/resolv.conf')) {
     const source = 'hostFile' in resolv ? '/etc/resolv.conf' : file('resolv.conf', resolv.content);
     mounts.push({ source, target: target('/etc/resolv.conf'), readOnly: 'hostFile' in resolv, recursive: false, isFile: true });
@@ -251,13 +245,12 @@ const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, 'stage1',
 const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
 
 export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; script: string }> {
-  const flags = opts.netFlags;
-  const mode: NetMode = parseNetFlag(flagList(flags, 'net'));
+  const mode = opts.net;
   const ports = resolvePorts(prepared.apps, prepared.ports);
   assertPortsAllowed(mode, ports);
   if (opts.interactive && prepared.apps.length > 1) fail('--interactive works with one app only: run a single image');
-  const sharedIpc = ipcShared(flags);
-  const hostname = flagString(flags, 'hostname') ?? `rkt-${prepared.uuid}`;
+  const sharedIpc = opts.sharedIpc;
+  const hostname = opts.hostname ?? `rkt-${prepared.uuid}`;
   const tools = findStage1Tools();
   const cgroups = cgroupManager(host);
   const dir = pod.dir;
@@ -291,7 +284,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       interactive: opts.interactive,
       openPaths: prepared.openPaths,
       podCgroupProcs: cg.podProcs,
-      stopGraceSeconds: graceSeconds(stopTimeoutMs(flags)),
+      stopGraceSeconds: graceSeconds(opts.stopTimeoutMs),
       tools,
     };
     if (range) {
@@ -311,7 +304,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     if (notify) plan.notify = { helper: builtHelper('rkt-notify', 'NOTIFY_SOCKET'), sockets: [] };
     for (const app of prepared.apps) {
       const etcFiles: Array<{ path: string; content: string }> = [];
-      const etc = etcMounts(dir, app, hostname, flags, cniDns, prepared.overlay ? { root: skeletonRoot(dir, prepared), files: etcFiles } : undefined);
+      const etc = etcMounts(dir, app, hostname, opts, cniDns, prepared.overlay ? { root: skeletonRoot(dir, prepared), files: etcFiles } : undefined);
       const sd = plan.notify && app.sdNotify ? notifyApp(dir, app) : undefined;
       if (sd) plan.notify!.sockets.push(atRun(sd.mount.source));
       // Only stage1 sets LISTEN_*: from the image or --set-env they would name fds that are not there.

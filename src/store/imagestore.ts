@@ -22,6 +22,9 @@ import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { removeStaleStaging, stagingPath } from './staging.js';
 import { makeDataDirs } from './datadir.js';
+import { bestMatches, notInStore } from './match.js';
+
+export { bestMatches, findDependency, labelRecord, notInStore } from './match.js';
 
 /** What identifies an unchanged local file (ctime too: it moves on every content change). */
 export interface FileStamp { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }
@@ -81,10 +84,6 @@ export function displayName(info: Pick<ImageInfo, 'name' | 'labels'>): string {
   return version ? `${info.name}:${version}` : info.name;
 }
 
-export function notInStore(ref: string): never {
-  return fail(`no image found for "${ref}" in the local store: fetch it with "rkt fetch ${ref}"`);
-}
-
 /** readJson, but for root only a file root alone may have written (checked on the open fd). */
 function readOwnJson<T>(file: string): T | undefined {
   if (process.getuid?.() !== 0) return readJson<T>(file);
@@ -107,29 +106,6 @@ function readJson<T>(file: string): T | undefined {
   } catch {
     return undefined; // absent, or removed while we listed
   }
-}
-
-/** Images matching name and every requested label, best first (rkt's rule: a `latest`
- *  image wins when no version is asked for, then the most recent import). */
-export function bestMatches(infos: ImageInfo[], name: string, labels: Record<string, string>): ImageInfo[] {
-  const wanted = Object.entries(labels).filter(([, value]) => value !== '');
-  const hits = infos.filter((i) => i.name === name && wanted.every(([k, v]) => i.labels.some((l) => l.name === k && l.value === v)));
-  const preferLatest = !wanted.some(([k]) => k === 'version');
-  return hits.sort((a, b) => {
-    if (preferLatest && a.latest !== b.latest) return a.latest ? -1 : 1;
-    return b.importTime.localeCompare(a.importTime);
-  });
-}
-
-export function labelRecord(labels: Label[] | undefined): Record<string, string> {
-  return Object.fromEntries((labels ?? []).map((l) => [l.name, l.value]));
-}
-
-/** The stored image that satisfies a dependency, if any. */
-export function findDependency(store: ImageStore, dep: Dependency): ImageInfo | undefined {
-  const images = store.list();
-  if (dep.imageID) return images.find((i) => i.id.startsWith(dep.imageID!));
-  return bestMatches(images, dep.imageName, labelRecord(dep.labels))[0];
 }
 
 export class ImageStore {

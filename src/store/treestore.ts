@@ -11,7 +11,8 @@ import { Readable, Transform, finished, pipeline } from 'node:stream';
 import { sniffAndDecompress } from '../image/compression.js';
 import { extractAci } from '../image/extract.js';
 import { fail } from '../util/errors.js';
-import { findDependency, notInStore, type ImageInfo, type ImageStore } from './imagestore.js';
+import type { ImageInfo, ImageStore } from './imagestore.js';
+import { findDependency, notInStore } from './match.js';
 
 /** One image to extract, with the whitelists that apply to it: its own and every one above it. */
 export interface Layer { id: string; whitelists: string[][] }

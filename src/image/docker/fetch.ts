@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { GlobalOptions } from '../../cli/globals.js';
+import type { GlobalOptions } from '../../options.js';
 import type { FetchLimits } from '../limits.js';
 import { DEFAULT_LIMITS, FetchLimitError, sizeLimitError, sizeLimits, type SizeLimit } from '../limits.js';
 import type { HttpResponse } from '../http.js';
