@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfoV1, type NetInfoV1 } from '../net/netinfo.js';
-import { HOLDER_FILE, type Pod, type PodState } from '../stage0/pod.js';
+import type { Pod, PodState } from '../stage0/pod.js';
+import { HOLDER_FILE, POD_MANIFEST_FILE } from '../pod-layout.js';
 import type { PodSummary } from '../stage0/podinfo.js';
 
 export type AppStateV1 = 'unknown' | 'created' | 'running' | 'exited';
@@ -61,7 +62,7 @@ const nonEmpty = (m: Record<string, string> | undefined) => (m && Object.keys(m)
 
 export function podV1(pod: Pod, s: PodSummary): PodV1 {
   let manifest: PodManifest | undefined;
-  try { manifest = JSON.parse(fs.readFileSync(path.join(pod.dir, 'pod'), 'utf8')) as PodManifest; } catch { /* still preparing */ }
+  try { manifest = JSON.parse(fs.readFileSync(path.join(pod.dir, POD_MANIFEST_FILE), 'utf8')) as PodManifest; } catch { /* still preparing */ }
   const created = statNs(path.join(pod.dir, 'pod-created'));
   const started = s.started ? statNs(path.join(pod.dir, HOLDER_FILE)) : undefined;
   // The gc mark stamps the pod dir: rkt reports it as the apps' finish time.

@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import { flagBool } from './flags.js';
 import { fail } from '../util/errors.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
+import { POD_MANIFEST_FILE } from '../pod-layout.js';
 
 export const command: Command = {
   name: 'cat-manifest',
@@ -13,7 +14,7 @@ export const command: Command = {
   async run({ globals, parsed }) {
     const [pod] = podsFromArgs(globals.dir, parsed, true);
     let text: string;
-    try { text = fs.readFileSync(path.join(pod.dir, 'pod'), 'utf8'); } catch { return fail(`pod ${pod.uuid} has no manifest yet (it is still being prepared)`); }
+    try { text = fs.readFileSync(path.join(pod.dir, POD_MANIFEST_FILE), 'utf8'); } catch { return fail(`pod ${pod.uuid} has no manifest yet (it is still being prepared)`); }
     const pretty = flagBool(parsed.values, 'pretty-print', true);
     process.stdout.write(`${pretty ? JSON.stringify(JSON.parse(text), null, 2) : text}\n`);
     return 0;

@@ -11,7 +11,7 @@ import { info } from '../util/log.js';
 import { findPod, podState } from '../stage0/pod.js';
 import { appHostPid, podInitPid } from '../stage0/procs.js';
 import { findStage1Tools } from '../stage1/tools.js';
-import { USERNS_ID_FILE } from '../stage1/scripts.js';
+import { APP_ENV_DIR, enterScript, USERNS_ID_FILE } from '../pod-layout.js';
 
 /**
  * True if the app's process is still in the pod's user namespace: that of the pod's PID 1,
@@ -58,7 +58,7 @@ export const command: Command = {
     if (!ref) fail('enter needs a pod UUID: rkt enter [--app=NAME] UUID [CMD...]');
     const pod = findPod(globals.dir, ref);
     if (podState(realHost, pod) !== 'running') fail(`pod ${pod.uuid} is not running`);
-    const apps = fs.readdirSync(path.join(pod.dir, 'rkt', 'env'));
+    const apps = fs.readdirSync(path.join(pod.dir, APP_ENV_DIR));
     let app = flagString(values, 'app');
     if (!app) {
       if (apps.length !== 1) fail(`pod ${pod.uuid} has several apps (${apps.join(', ')}): choose one with --app`);
@@ -82,7 +82,7 @@ export const command: Command = {
     let mntns: string;
     try { mntns = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { return fail(`app ${app} of pod ${pod.uuid} is not running`); }
     // The script stage1 wrote for this app confines the command exactly like the app.
-    const script = path.join(pod.dir, 'stage1', `enter-${app}.sh`);
+    const script = path.join(pod.dir, enterScript(app));
     if (!fs.existsSync(script)) fail(`pod ${pod.uuid} was started by an older rkt that cannot enter it safely: restart the pod`);
     const term = process.env.TERM ? [`TERM=${process.env.TERM}`] : [];
     const { busybox } = findStage1Tools();

@@ -16,6 +16,7 @@ import { readPrepared } from '../stage0/prepare.js';
 import { RANGE_FILE } from '../stage0/userns.js';
 import { ImageStore } from '../store/imagestore.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
+import { appRootfs, overlayDir } from '../pod-layout.js';
 
 /** Packs `manifestDir/manifest` and `rootfs` (as rootfs/) into a gzipped ACI; for overlay, rootfs = upper over lower. */
 const PACK = `set -e
@@ -56,10 +57,10 @@ export const command: Command = {
 
     const tree = new ImageStore(globals.dir).treePath(app.imageId);
     if (!fs.existsSync(path.join(tree, 'manifest'))) fail(`the image of app ${app.name} (${app.imageId}) is no longer in the store: fetch it again to export the app`);
-    let root = path.join(pod.dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs');
+    let root = path.join(pod.dir, appRootfs(app.name));
     let upper = '';
     if (prepared.overlay) {
-      upper = path.join(pod.dir, 'overlay', app.name, 'upper');
+      upper = path.join(pod.dir, overlayDir(app.name), 'upper');
       root = app.treeRootfs;
       if (/[:,]/.test(upper + root)) fail(`cannot export pod ${pod.uuid}: its paths contain ":" or ",", which an overlay mount cannot take`);
     }

@@ -7,7 +7,7 @@ import { fail } from '../util/errors.js';
 import { parseDurationMs } from '../util/duration.js';
 import { podState, readHolder, refind, type Pod } from '../stage0/pod.js';
 import { summarize, networksText, PodSummary } from '../stage0/podinfo.js';
-import { CGROUPS_FILE } from '../stage0/start.js';
+import { CGROUPS_FILE } from '../pod-layout.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 import { marshal, podV1 } from './api-v1.js';

@@ -8,7 +8,8 @@ import { podState } from '../stage0/pod.js';
 import { podHolderPid, podInitPid } from '../stage0/procs.js';
 import { eachPodFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 import { parseStopTimeout } from './pod-spec.js';
-import { graceSeconds, STOP_TIMEOUT_FILE } from '../stage1/scripts.js';
+import { graceSeconds } from '../stage1/scripts.js';
+import { STOP_TIMEOUT_FILE } from '../pod-layout.js';
 
 export const command: Command = {
   name: 'stop',
@@ -48,7 +49,7 @@ export const command: Command = {
         target = find();
       }
       // The pod's init reads this stop's grace period when the SIGTERM comes.
-      if (graceMs !== undefined && target !== undefined) fs.writeFileSync(path.join(pod.dir, 'rkt', STOP_TIMEOUT_FILE), `${graceSeconds(graceMs)}\n`);
+      if (graceMs !== undefined && target !== undefined) fs.writeFileSync(path.join(pod.dir, STOP_TIMEOUT_FILE), `${graceSeconds(graceMs)}\n`);
       if (target === undefined || !realHost.kill(target, force ? 'SIGKILL' : 'SIGTERM')) {
         process.stderr.write(`stop: cannot signal pod "${pod.uuid}"\n`);
         failed++;

@@ -13,7 +13,7 @@ import { info, warn } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { ensurePodsDirs, isHeld, listPods, Pod, podState, podsRoot, stampState, stateAgeMs, transition } from './pod.js';
 import { formatDurationMs } from '../util/duration.js';
-import { CGROUPS_FILE } from './start.js';
+import { CGROUPS_FILE } from '../pod-layout.js';
 import type { CgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 
 export interface GcOptions {

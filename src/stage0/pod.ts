@@ -11,9 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { fail } from '../util/errors.js';
 import type { Host } from '../host/host.js';
 import { makeDataDirs, POD_DIR_MODE } from '../store/datadir.js';
+import { HOLDER_FILE, POD_STATES, type PodStateDir } from '../pod-layout.js';
 
-export const POD_STATES = ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
-export type PodStateDir = typeof POD_STATES[number];
+export { HOLDER_FILE, POD_STATES, type PodStateDir } from '../pod-layout.js';
 
 /** What `rkt list`/`status` show, derived from the state dir and the holder's liveness. */
 export type PodState = 'embryo' | 'preparing' | 'aborted prepare' | 'prepared' | 'running' | 'exited' | 'exited garbage' | 'garbage';
@@ -25,7 +25,6 @@ export interface Pod {
 }
 
 /** The file naming the process that holds a pod (stage0 while preparing, the pod while running). */
-export const HOLDER_FILE = 'pid';
 
 export function podsRoot(dataDir: string): string {
   return path.join(dataDir, 'pods');

@@ -5,7 +5,7 @@ import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfo } from '../net/netinfo.js';
 import { holderTime, mtime, Pod, PodState, podState, readHolder } from './pod.js';
-import { STOP_KILLED_FILE } from '../stage1/scripts.js';
+import { appStatusFile, POD_MANIFEST_FILE, STOP_KILLED_FILE } from '../pod-layout.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
 
@@ -50,11 +50,11 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
   const holder = pod.stateDir === 'run' || pod.stateDir === 'prepare' ? readHolder(pod.dir) : undefined;
   const held = !!holder && host.processStartTime(holder.pid) === holder.start;
   const state = podState(host, pod, held);
-  const manifest = readJson<PodManifest>(path.join(pod.dir, 'pod'));
+  const manifest = readJson<PodManifest>(path.join(pod.dir, POD_MANIFEST_FILE));
   const running = state === 'running';
-  const statusFile = (app: string) => path.join(pod.dir, 'rkt', 'status', app);
+  const statusFile = (app: string) => path.join(pod.dir, appStatusFile(app));
   // Status only (as exitedAt): rkt list of 1000s of pods reads no more files than before.
-  const stopKilled = opts.exitedAt && !running ? (readText(path.join(pod.dir, 'rkt', STOP_KILLED_FILE)) ?? '').split('\n') : [];
+  const stopKilled = opts.exitedAt && !running ? (readText(path.join(pod.dir, STOP_KILLED_FILE)) ?? '').split('\n') : [];
   const apps = (manifest?.apps ?? []).map((a) => {
     const s: AppSummary = { name: a.name, imageName: a.image.name, imageId: a.image.id };
     if (!running) {

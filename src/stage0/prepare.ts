@@ -28,6 +28,7 @@ import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
 import { checkStartOptions } from './validate.js';
+import { appEnvFile, appRootfs, MASKED_FILE, overlayDir, POD_DIRS, RUNTIME_FILE, STAGE1_DIR, volumeDir } from '../pod-layout.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -77,7 +78,7 @@ export interface PreparedPod {
   openPaths: boolean;
 }
 
-export const RUNTIME_FILE = 'runtime.json';
+export { RUNTIME_FILE } from '../pod-layout.js';
 
 export function readPrepared(dir: string): PreparedPod {
   const pod = JSON.parse(fs.readFileSync(path.join(dir, RUNTIME_FILE), 'utf8')) as PreparedPod;
@@ -210,29 +211,29 @@ function podManifestOf(pod: PreparedPod): PodManifest {
  */
 function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
   makePodPrivateDirs(dir);
-  for (const sub of ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  const masked = path.join(dir, 'stage1', 'masked');
+  for (const sub of POD_DIRS) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  const masked = path.join(dir, MASKED_FILE);
   fs.writeFileSync(masked, '');
   fs.chmodSync(masked, 0);
   for (const app of pod.apps) {
-    const rootfs = path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs');
+    const rootfs = path.join(dir, appRootfs(app.name));
     if (pod.overlay) {
       // The app's mount point is made at run time on the pod's own tmpfs (PodSkeleton), mounted here.
-      fs.mkdirSync(path.join(dir, 'stage1', 'rootfs'), { recursive: true });
-      for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, 'overlay', app.name, d), { recursive: true });
+      fs.mkdirSync(path.join(dir, STAGE1_DIR, 'rootfs'), { recursive: true });
+      for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, overlayDir(app.name), d), { recursive: true });
       // The upper dir's owner is the owner of the app's / (the image's root, in the pod's range).
-      if (shift) fs.chownSync(path.join(dir, 'overlay', app.name, 'upper'), shift, shift);
+      if (shift) fs.chownSync(path.join(dir, overlayDir(app.name), 'upper'), shift, shift);
     } else {
       fs.mkdirSync(path.dirname(rootfs), { recursive: true });
       // A private copy that keeps owners, modes, links and special files.
       const r = spawnSync('cp', ['-a', '--', app.treeRootfs, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (r.status !== 0) fail(`cannot copy the rootfs of app ${app.name}: ${r.stderr.toString().trim()}`);
     }
-    fs.writeFileSync(path.join(dir, 'rkt', 'env', app.name), app.env.map(([k, v]) => `${k}=${v}`).join('\0'));
+    fs.writeFileSync(path.join(dir, appEnvFile(app.name)), app.env.map(([k, v]) => `${k}=${v}`).join('\0'));
   }
   for (const v of pod.volumes) {
     if (v.kind !== 'empty') continue;
-    const vdir = path.join(dir, 'volumes', v.name);
+    const vdir = path.join(dir, volumeDir(v.name));
     fs.mkdirSync(vdir, { recursive: true });
     const seed = pod.apps.flatMap((a) => a.mounts).find((m) => m.volume === v.name && m.seedFrom)?.seedFrom;
     const from = seed ? fs.statSync(seed, { throwIfNoEntry: false }) : undefined;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host/host.js';
 import { readHolder } from './pod.js';
+import { appPidFile, INIT_SCRIPT } from '../pod-layout.js';
 
 export function childrenOf(host: Host, pid: number): number[] {
   const text = host.readFile(`/proc/${pid}/task/${pid}/children`) ?? '';
@@ -20,7 +21,7 @@ export function childrenOf(host: Host, pid: number): number[] {
  * never get a pod's SIGTERM or SIGKILL.
  */
 export function runsPod(host: Host, pid: number, podDir: string): boolean {
-  return (host.readFile(`/proc/${pid}/cmdline`) ?? '').includes(`/${path.basename(podDir)}/stage1/init.sh`);
+  return (host.readFile(`/proc/${pid}/cmdline`) ?? '').includes(`/${path.basename(podDir)}/${INIT_SCRIPT}`);
 }
 
 /** Host PID of the pod's stage1 holder (tini), if the pod runs. */
@@ -42,7 +43,7 @@ export function appHostPid(host: Host, podDir: string, app: string): number | un
   const init = podInitPid(host, podDir);
   if (init === undefined) return undefined;
   let nsPid: string;
-  try { nsPid = fs.readFileSync(path.join(podDir, 'rkt', 'pid', app), 'utf8').trim(); } catch { return undefined; }
+  try { nsPid = fs.readFileSync(path.join(podDir, appPidFile(app)), 'utf8').trim(); } catch { return undefined; }
   // The app is a child of PID 1, or a grandchild when its launcher stays to run a post-stop handler.
   const children = childrenOf(host, init);
   for (const child of [...children, ...children.flatMap((c) => childrenOf(host, c))]) {

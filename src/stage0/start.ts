@@ -14,17 +14,18 @@ import { assertPortsAllowed } from '../net/netflag.js';
 import { resolvePorts } from './validate.js';
 import { resolvConf, hostsFile } from '../net/dns.js';
 import type { StartOptions } from './spec.js';
+import { appRootfs, appScript, CGROUPS_FILE, enterScript, HELPER_MOUNT, INIT_SCRIPT, notifySocketFile, overlayDir, PLAN_FILE, RUN_SCRIPT, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
 import { Pod, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, HELPER_MOUNT, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { builtHelper, findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
 import { configPodPidsLimit, podPidsLimit } from './limits.js';
 import { idmapHelper, readPodRange, UidRange } from './userns.js';
 
-export const CGROUPS_FILE = 'cgroups.json';
+export { CGROUPS_FILE } from '../pod-layout.js';
 
 /**
  * The app's /etc/hostname, hosts and resolv.conf binds. With `onTmpfs` (overlay pods) the
@@ -34,7 +35,7 @@ export const CGROUPS_FILE = 'cgroups.json';
 function etcMounts(dir: string, app: PreparedApp, hostname: string, opts: StartOptions, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
-    const p = path.join(onTmpfs?.root ?? path.join(dir, 'stage1'), `${app.name}-${name}`);
+    const p = path.join(onTmpfs?.root ?? path.join(dir, STAGE1_DIR), `${app.name}-${name}`);
     if (onTmpfs) onTmpfs.files.push({ path: p, content });
     else fs.writeFileSync(p, content, { mode: 0o644 });
     return p;
@@ -103,7 +104,7 @@ const LISTEN_ENV = new Set(['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']);
 
 /** An app's NOTIFY_SOCKET mount and environment, when its image speaks sd_notify. */
 function notifyApp(dir: string, app: PreparedApp): { mount: AppMount; env: Array<[string, string]> } {
-  const socket = path.join(dir, 'stage1', 'notify', app.name);
+  const socket = path.join(dir, notifySocketFile(app.name));
   fs.mkdirSync(path.dirname(socket), { recursive: true });
   const env: Array<[string, string]> = [['NOTIFY_SOCKET', APP_NOTIFY_SOCKET]];
   if (process.env.WATCHDOG_USEC) env.push(['WATCHDOG_USEC', process.env.WATCHDOG_USEC]);
@@ -198,7 +199,7 @@ function cgroupViewFor(cgroups: CgroupManager, cg: PodCgroups, app: string, sys:
 function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange, cgroups?: CgroupManager): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
-    const source = v.kind === 'host' ? v.source! : path.join(dir, 'volumes', v.name);
+    const source = v.kind === 'host' ? v.source! : path.join(dir, volumeDir(v.name));
     let isFile = false;
     try { isFile = !fs.statSync(source).isDirectory(); } catch { /* checked at prepare */ }
     const idmap = range !== undefined && v.kind === 'host' && v.idmap !== false;
@@ -207,8 +208,8 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
   return {
     name: app.name,
     treeRootfs: app.treeRootfs,
-    rootfs: path.join(dir, 'stage1', 'rootfs', 'opt', 'stage2', app.name, 'rootfs'),
-    overlay: pod.overlay ? { upper: path.join(dir, 'overlay', app.name, 'upper'), work: path.join(dir, 'overlay', app.name, 'work') } : undefined,
+    rootfs: path.join(dir, appRootfs(app.name)),
+    overlay: pod.overlay ? { upper: path.join(dir, overlayDir(app.name), 'upper'), work: path.join(dir, overlayDir(app.name), 'work') } : undefined,
     ...(range && pod.overlay ? { idmapLower: path.join(skeletonRoot(dir, pod), 'lower', app.name) } : {}),
     exec: app.exec,
     env: app.env,
@@ -234,13 +235,12 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
   };
 }
 
-const s1Dir = (dir: string) => path.join(dir, 'stage1');
 /**
  * Where the pod's mount points and /dev skeletons go. With overlay, the apps' rootfs mount
  * points are under stage1/rootfs too, and each app's launcher mounts a tmpfs of its own there (AppSkeleton);
  * a --no-overlay pod keeps its rootfs copies there, on disk, and its skeleton next to them.
  */
-const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, 'stage1', pod.overlay ? 'rootfs' : '');
+const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, STAGE1_DIR, pod.overlay ? 'rootfs' : '');
 /** A path in the pod dir as it will be once the pod is in run/. */
 const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
 
@@ -288,14 +288,14 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       tools,
     };
     if (range) {
-      const file = path.join(s1Dir(dir), 'userns');
+      const file = path.join(dir, USERNS_FILE);
       fs.writeFileSync(file, '');
       plan.userns = { helper: helper!, file: atRunOf(dir, plan.podDir, file), base: range.base, count: range.count };
     }
     // The scripts name paths as they will be once the pod is in run/; files are made now, in `dir`.
     const runDir = plan.podDir;
     const atRun = (p: string) => atRunOf(dir, runDir, p);
-    const s1 = path.join(dir, 'stage1');
+    const s1 = path.join(dir, STAGE1_DIR);
     const protect = podProtect();
     // bin/rkt (RKT_HANDOFF_FD) is the process the service manager started, and the pod's holder.
     const listen = process.env.RKT_HANDOFF_FD ? listenFds(process.env, process.ppid) : undefined;
@@ -344,16 +344,16 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       plan.apps.push(forRun);
       const rendered = renderApp(plan, forRun);
       for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
-      fs.writeFileSync(path.join(s1, `app-${app.name}.sh`), rendered.script);
-      fs.writeFileSync(path.join(s1, `enter-${app.name}.sh`), renderEnter(plan, forRun));
+      fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
+      fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, forRun));
     }
     // Each app's launcher binds the stage1 helper read-only onto this file (scripts.ts helperBind).
     fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
-    fs.writeFileSync(path.join(s1, 'plan.json'), JSON.stringify(plan));
-    fs.writeFileSync(path.join(s1, 'init.sh'), renderInitScript(plan));
-    fs.writeFileSync(path.join(s1, 'run.sh'), renderRunScript(plan));
+    fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
+    fs.writeFileSync(path.join(dir, INIT_SCRIPT), renderInitScript(plan));
+    fs.writeFileSync(path.join(dir, RUN_SCRIPT), renderRunScript(plan));
     const running = transition(pod, globals.dir, 'run');
-    return { pod: running, script: path.join(running.dir, 'stage1', 'run.sh') };
+    return { pod: running, script: path.join(running.dir, RUN_SCRIPT) };
   } catch (e) {
     if (netCreated) {
       // Whatever is left is retried by gc (the pod stays an aborted prepare); say so.

@@ -24,6 +24,10 @@
  */
 import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
+import { appNsFile, appPidFile, HELPER_MOUNT, INIT_SCRIPT, MASKED_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
+
+// The pod dir's names, for the callers that import them from here.
+export { HELPER_MOUNT, STOPPING_FILE, STOP_KILLED_FILE, STOP_TIMEOUT_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 
 /** Single-quotes a string for sh. */
 export function sq(s: string): string {
@@ -159,7 +163,7 @@ export function renderRunScript(plan: PodPlan): string {
     t.unshare, ...ns, '--propagation', 'private', '--',
     ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
     t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
-    ...t.initShell, `${plan.podDir}/stage1/init.sh`,
+    ...t.initShell, `${plan.podDir}/${INIT_SCRIPT}`,
   ];
   return [
     `# rkt stage1 hand-off for pod ${plan.uuid}: sourced by bin/rkt, whose process becomes the pod.`,
@@ -167,9 +171,6 @@ export function renderRunScript(plan: PodPlan): string {
     '',
   ].join('\n');
 }
-
-/** Where PID 1 records the pod's user namespace (`user:[INODE]`), relative to the pod dir. */
-export const USERNS_ID_FILE = 'rkt/userns';
 
 /**
  * --private-users, in PID 1 before any app starts: the pod's user namespace, kept on a
@@ -195,12 +196,6 @@ export const NOTIFY_READY_FD = 4;
 /** Where an app that speaks sd_notify finds its socket (NOTIFY_SOCKET inside the pod, as rkt's stage1 had it). */
 export const APP_NOTIFY_SOCKET = '/run/systemd/notify';
 
-/** In the pod's rkt/ dir: made when the pod starts to stop; an app launcher that finds it exits 143 (as if SIGTERMed). */
-export const STOPPING_FILE = 'stopping';
-/** In the pod's rkt/ dir: the grace period `rkt stop --timeout` sets for this stop, in seconds. */
-export const STOP_TIMEOUT_FILE = 'stop-timeout';
-/** In the pod's rkt/ dir: the apps that were SIGKILLed because they outlived the grace period (one a line). */
-export const STOP_KILLED_FILE = 'stop-killed';
 
 /** A grace period as PID 1 takes it (rkt-helper --init, rkt/stop-timeout): seconds, at most 3 decimals. */
 export function graceSeconds(ms: number): number {
@@ -223,7 +218,7 @@ export function renderInitScript(plan: PodPlan): string {
   // NOTIFY_READY_FD) they started, pivots into rkt/, drops every capability but
   // initCapabilities and waits for the apps (src/stage1/helper/rkt-helper.c).
   const init = [
-    plan.tools.helper, '--init', `${plan.podDir}/stage1/init.sh`, plan.tools.busybox,
+    plan.tools.helper, '--init', `${plan.podDir}/${INIT_SCRIPT}`, plan.tools.busybox,
     capabilityMask(initCapabilities(plan)), String(Math.round(plan.stopGraceSeconds * 1000)),
     plan.interactive ? '1' : '0', plan.notify ? '1' : '0',
   ];
@@ -300,7 +295,7 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
     // systemd-nspawn) does not show is skipped; mount ignores only ENOENT for it, and our
     // sources always exist, so any other failure still stops the pod.
     for (const p of app.protect.maskedDirs) add('tmpfs', `${R}${underKernelTarget(app, p)}`, 'tmpfs', `ro,mode=000,size=0,${NOFAIL}`);
-    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/stage1/masked`, `${R}${underKernelTarget(app, p)}`, 'none', `bind,${NOFAIL}`);
+    for (const p of app.protect.maskedFiles) add(`${plan.podDir}/${MASKED_FILE}`, `${R}${underKernelTarget(app, p)}`, 'none', `bind,${NOFAIL}`);
   }
   if (app.readOnlyRootfs) ro.push(R);
   return { mounts: m, readOnly: ro, readOnlyTrees: roTrees };
@@ -379,8 +374,6 @@ export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string,
 /** The fd on which an app's launcher opens rkt-helper before pivot_root (the helper closes it). */
 export const HELPER_FD = 7;
 
-/** Where each app's launcher binds rkt-helper read-only (in its own mount namespace). */
-export const HELPER_MOUNT = 'stage1/rkt-helper';
 
 /**
  * rkt-helper is opened on HELPER_FD while the host's files are still in view, through a
@@ -532,7 +525,7 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
  * if SIGTERMed) rather than SIGKILLed after the grace period.
  */
 export function stoppingCheck(plan: Pick<PodPlan, 'podDir'>): string {
-  return `[ -e ${sq(`${plan.podDir}/rkt/${STOPPING_FILE}`)} ] && exit 143`;
+  return `[ -e ${sq(`${plan.podDir}/${STOPPING_FILE}`)} ] && exit 143`;
 }
 
 /**
@@ -572,13 +565,13 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   const t = plan.tools;
   const { mounts, readOnly, readOnlyTrees } = appMounts(plan, app);
   const helper = `${plan.podDir}/${HELPER_MOUNT}`;
-  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/stage1`, plan.userns);
+  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/${STAGE1_DIR}`, plan.userns);
   const lines = [
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
     stoppingCheck(plan),
     // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
-    `: > ${sq(`${plan.podDir}/rkt/pid/${app.name}.ns`)}`,
+    `: > ${sq(`${plan.podDir}/${appNsFile(app.name)}`)}`,
     ...appJoinLines(app, []),
     // Once in the app's cgroups: again, in a cgroup namespace rooted there (same process).
     ...(app.cgroupView?.length ? [`[ "$1" = cgns ] || exec ${sq(t.unshare)} --cgroup -- ${sq(t.busybox)} sh "$0" cgns`] : []),
@@ -621,7 +614,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
     return { script: lines.join('\n'), files: steps.files };
   }
-  const pidFile = `${plan.podDir}/rkt/pid/${app.name}`;
+  const pidFile = `${plan.podDir}/${appPidFile(app.name)}`;
   lines.push(
     // The app runs as a child in its own copy of the mount namespace; this shell stays to
     // run post-stop. rkt enter and rkt stop find the app itself in the pid file, once PID 1

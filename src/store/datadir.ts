@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { POD_STATES } from '../stage0/pod.js';
+import { POD_MANIFEST_FILE, POD_PRIVATE_DIRS, POD_STATES } from '../pod-layout.js';
 import { fail } from '../util/errors.js';
 
 export const RKT_GROUP = 'rkt';
@@ -34,8 +34,6 @@ export function dataDirModes(): Array<[string, number]> {
   ];
 }
 
-/** Directories in a pod dir that hold app filesystems, volumes or secrets: root only. */
-export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes', 'rkt/env'];
 export const POD_DIR_MODE = 0o750;
 
 /** The gid of a group from /etc/group, or undefined. */
@@ -111,7 +109,7 @@ export function closePodDir(podDir: string, gid = rktGid()): void {
     const p = path.join(podDir, sub);
     if (fs.existsSync(p)) fs.chmodSync(p, 0o700);
   }
-  const manifest = path.join(podDir, 'pod');
+  const manifest = path.join(podDir, POD_MANIFEST_FILE);
   if (fs.existsSync(manifest)) fs.chownSync(manifest, 0, gid);
   fs.chownSync(podDir, 0, gid);
   fs.chmodSync(podDir, POD_DIR_MODE);
@@ -202,7 +200,7 @@ export function makePodPrivateDirs(podDir: string): void {
 
 /** The pod manifest, readable by group rkt (cat-manifest, list, status) and no one else. */
 export function writePodManifest(podDir: string, text: string): void {
-  const file = path.join(podDir, 'pod');
+  const file = path.join(podDir, POD_MANIFEST_FILE);
   fs.writeFileSync(file, text, { mode: 0o640 });
   if (isRoot()) fs.chownSync(file, 0, fs.statSync(podDir).gid);
 }

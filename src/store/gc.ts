@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PodManifest } from '../image/types.js';
 import type { ImageInfo, ImageStore } from './imagestore.js';
+import { POD_MANIFEST_FILE } from '../pod-layout.js';
 
 /** Image IDs named by the pod manifests of every pod in <dir>/pods/<state>/<uuid>/pod. */
 export function podImageIds(dataDir: string): Set<string> {
@@ -17,7 +18,7 @@ export function podImageIds(dataDir: string): Set<string> {
   for (const state of list(podsDir)) {
     for (const uuid of list(path.join(podsDir, state))) {
       try {
-        const pod = JSON.parse(fs.readFileSync(path.join(podsDir, state, uuid, 'pod'), 'utf8')) as PodManifest;
+        const pod = JSON.parse(fs.readFileSync(path.join(podsDir, state, uuid, POD_MANIFEST_FILE), 'utf8')) as PodManifest;
         for (const app of pod.apps ?? []) if (app.image?.id) ids.add(app.image.id);
       } catch {
         // no manifest yet (embryo) or gone meanwhile

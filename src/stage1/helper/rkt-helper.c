@@ -89,7 +89,7 @@ static void load_filter(const char *hex) {
 
 /* --init ------------------------------------------------------------------------------ */
 
-/* Files of the pod's rkt/ dir (src/stage1/scripts.ts STOPPING_FILE, STOP_TIMEOUT_FILE, STOP_KILLED_FILE). */
+/* Files of the pod's rkt/ dir (src/pod-layout.ts STOPPING_FILE, STOP_TIMEOUT_FILE, STOP_KILLED_FILE). */
 #define STOPPING_FILE "stopping"
 #define STOP_TIMEOUT_FILE "stop-timeout"
 #define STOP_KILLED_FILE "stop-killed"

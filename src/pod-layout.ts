@@ -1,0 +1,75 @@
+/**
+ * The pod directory: its states in the data dir and every file stage0, stage1 (the
+ * rendered scripts and rkt-helper, src/stage1/helper/rkt-helper.c, which spells the rkt/
+ * names again in C), gc, list and status share. Paths are relative to the pod dir unless
+ * a function takes it. This module imports nothing, so every layer may use it.
+ *
+ *   <data dir>/pods/<state>/<uuid>/
+ *     pid                     the holder: a symlink naming the live process that holds the pod
+ *     pod                     the pod manifest (appc)
+ *     runtime.json            what prepare resolved, for run-prepared (root only)
+ *     cgroups.json            the pod's cgroups, for gc and status
+ *     net-info.json           the joined networks (src/net/netinfo.ts)
+ *     rkt/status/<app>        an app's exit status, written by its launcher
+ *     rkt/pid/<app>[.ns]      an app's pid as PID 1 sees it; .ns once it has its mount namespace
+ *     rkt/env/<app>           the app's environment, for enter (root only)
+ *     rkt/proc/               PID 1's view of the pod's /proc
+ *     rkt/stopping, stop-timeout, stop-killed, userns   see below
+ *     stage1/                 the rendered scripts, plan.json, rkt-helper's bind target (root only)
+ *     overlay/<app>/{upper,work}, volumes/<name>           (root only)
+ */
+export const POD_STATES = ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
+export type PodStateDir = typeof POD_STATES[number];
+
+/** The holder file (see stage0/pod.ts). */
+export const HOLDER_FILE = 'pid';
+/** The appc pod manifest. */
+export const POD_MANIFEST_FILE = 'pod';
+/** stage0's resolved pod, saved at prepare for run-prepared. */
+export const RUNTIME_FILE = 'runtime.json';
+/** The pod's cgroups (stage0 writes it at start; gc and status read it). */
+export const CGROUPS_FILE = 'cgroups.json';
+
+/** Directories that hold app filesystems, volumes or secrets: root only. */
+export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes', 'rkt/env'];
+/** Directories made at prepare. */
+export const POD_DIRS = ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc'];
+
+/** An app's exit status, written by its launcher when the app ends. */
+export const appStatusFile = (app: string) => `rkt/status/${app}`;
+/** An app's pid (as the pod's PID namespace sees it), written by its launcher. */
+export const appPidFile = (app: string) => `rkt/pid/${app}`;
+/** Made by an app's launcher once the app has its own mount namespace. */
+export const appNsFile = (app: string) => `rkt/pid/${app}.ns`;
+/** The app's environment as K=V\0..., for enter. */
+export const appEnvFile = (app: string) => `rkt/env/${app}`;
+export const APP_ENV_DIR = 'rkt/env';
+
+/** Made when the pod starts to stop; an app launcher that finds it exits 143 (as if SIGTERMed). */
+export const STOPPING_FILE = 'rkt/stopping';
+/** The grace period `rkt stop --timeout` sets for this stop, in seconds. */
+export const STOP_TIMEOUT_FILE = 'rkt/stop-timeout';
+/** The apps that were SIGKILLed because they outlived the grace period (one a line). */
+export const STOP_KILLED_FILE = 'rkt/stop-killed';
+/** The pod's user namespace id (`user:[N]`), recorded by stage1 for enter. */
+export const USERNS_ID_FILE = 'rkt/userns';
+
+/** stage1's directory and the files stage0 renders into it. */
+export const STAGE1_DIR = 'stage1';
+export const RUN_SCRIPT = 'stage1/run.sh';
+export const INIT_SCRIPT = 'stage1/init.sh';
+export const PLAN_FILE = 'stage1/plan.json';
+export const appScript = (app: string) => `stage1/app-${app}.sh`;
+export const enterScript = (app: string) => `stage1/enter-${app}.sh`;
+/** An empty, mode 0 file bound over masked /proc files. */
+export const MASKED_FILE = 'stage1/masked';
+/** The file the pod's user namespace is bound on while it is made. */
+export const USERNS_FILE = 'stage1/userns';
+/** Where each app's launcher binds rkt-helper read-only (in its own mount namespace). */
+export const HELPER_MOUNT = 'stage1/rkt-helper';
+/** An app's sd_notify socket. */
+export const notifySocketFile = (app: string) => `stage1/notify/${app}`;
+/** Where an app's rootfs is mounted (or, without overlay, copied). */
+export const appRootfs = (app: string) => `stage1/rootfs/opt/stage2/${app}/rootfs`;
+export const overlayDir = (app: string) => `overlay/${app}`;
+export const volumeDir = (name: string) => `volumes/${name}`;
