@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { resolve } from './cli/tree.js';
+import { COMMANDS } from './cli/registry.js';
 import { globalOptionsFrom } from './cli/globals.js';
 import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
 import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
@@ -15,7 +16,7 @@ import type { CommandResult } from './cli/command.js';
 const NO_DATA_DIR = new Set(['version', 'trust', 'install', 'help', 'completion', 'man', 'config']);
 
 async function main(argv: string[]): Promise<CommandResult> {
-  const resolution = await resolve(argv);
+  const resolution = await resolve(argv, COMMANDS);
   if ('status' in resolution) {
     if (resolution.error) process.stderr.write(`rkt: ${resolution.error}\n`);
     return resolution.status;
@@ -32,7 +33,7 @@ async function main(argv: string[]): Promise<CommandResult> {
     setDataDirForErrors(globals.dir);
     (await import('./store/datadir.js')).checkDataDir(globals.dir);
   }
-  return command.run({ globals, parsed, rawArgs });
+  return command.run({ globals, parsed, rawArgs, commands: COMMANDS });
 }
 
 /**

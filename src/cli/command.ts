@@ -1,6 +1,7 @@
 /** What every subcommand module exports. */
 import type { FlagSpec, ParsedFlags } from './flags.js';
 import type { GlobalOptions } from './globals.js';
+import type { CommandTable } from './tree.js';
 
 export interface CommandInput {
   globals: GlobalOptions;
@@ -8,6 +9,8 @@ export interface CommandInput {
   parsed: ParsedFlags;
   /** The raw arguments after the command name, for commands with their own grammar (run). */
   rawArgs: string[];
+  /** The whole command table, for the commands that describe it (help, man, completion). */
+  commands: CommandTable;
 }
 
 /** A command either finishes with an exit status or hands a stage1 script to bin/rkt to exec. */

@@ -61,10 +61,10 @@ export const command: Command = {
   summary: 'Output shell completion code for bash or zsh',
   usage: 'completion bash|zsh',
   flags: [],
-  async run({ parsed }) {
+  async run({ parsed, commands }) {
     const [shell, ...extra] = parsed.positionals;
     if (extra.length > 0 || (shell !== 'bash' && shell !== 'zsh')) fail('completion needs one shell: rkt completion bash or rkt completion zsh');
-    const root = await fullTree();
+    const root = await fullTree(commands);
     process.stdout.write(shell === 'bash' ? bashCompletion(root) : zshCompletion(root));
     return 0;
   },

@@ -1,10 +1,10 @@
 import type { Command } from './command.js';
-import { buildProgram, formatHelp, loadAll, locate, RktCommand } from './tree.js';
+import { buildProgram, formatHelp, loadAll, locate, RktCommand, type CommandTable } from './tree.js';
 import { fail } from '../util/errors.js';
 
 /** The tree with every module loaded, and the command at `path` in it. */
-export async function fullTree(path: string[] = []): Promise<RktCommand> {
-  let cmd = buildProgram(await loadAll()).root;
+export async function fullTree(commands: CommandTable, path: string[] = []): Promise<RktCommand> {
+  let cmd = buildProgram(await loadAll(commands), commands).root;
   for (const name of path) cmd = cmd.commands.find((c) => c.name() === name) as RktCommand;
   return cmd;
 }
@@ -15,14 +15,14 @@ export const command: Command = {
   usage: 'help [COMMAND [SUBCOMMAND]]',
   flags: [],
   ownGrammar: true,
-  async run({ rawArgs }) {
+  async run({ rawArgs, commands }) {
     const words = rawArgs.filter((a) => !a.startsWith('-'));
-    const { path } = locate(words);
+    const { path } = locate(words, commands);
     if (words.length > path.length) {
       const where = ['rkt', ...path].join(' ');
       fail(`unknown command "${words[path.length]}" for "${where}": run "${where === 'rkt' ? 'rkt help' : `rkt help ${path.join(' ')}`}" for the list`);
     }
-    process.stdout.write(formatHelp(await fullTree(path)));
+    process.stdout.write(formatHelp(await fullTree(commands, path)));
     return 0;
   },
 };

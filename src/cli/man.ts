@@ -43,8 +43,8 @@ export const command: Command = {
   summary: 'Output the rkt(1) manual page (roff)',
   usage: 'man',
   flags: [],
-  async run() {
-    process.stdout.write(manPage(await fullTree()));
+  async run({ commands }) {
+    process.stdout.write(manPage(await fullTree(commands)));
     return 0;
   },
 };

@@ -1,11 +1,9 @@
 /**
  * The command table. Modules load lazily so that `rkt run` pays only for what it uses.
- * `image` holds its own subcommands, as in rkt.
+ * `image` holds its own subcommands, as in rkt. cli.ts hands it to the tree (cli/tree.ts),
+ * which imports no command, so help, man and completion may walk it without a cycle.
  */
-import type { Command } from './command.js';
-
-type Loader = () => Promise<Command>;
-export interface Entry { summary: string; load?: Loader; sub?: Record<string, Entry> }
+import type { Entry } from './tree.js';
 
 export const COMMANDS: Record<string, Entry> = {
   'run': { summary: 'Run image(s) in a pod in rkt', load: async () => (await import('./run.js')).command },
@@ -46,10 +44,3 @@ export const COMMANDS: Record<string, Entry> = {
     },
   },
 };
-
-/** cobra-style lookup: an exact name, or an unambiguous prefix of one. */
-export function lookup(table: Record<string, Entry>, name: string): [string, Entry] | undefined {
-  if (table[name]) return [name, table[name]];
-  const hits = Object.keys(table).filter((k) => k.startsWith(name));
-  return hits.length === 1 ? [hits[0], table[hits[0]]] : undefined;
-}

@@ -11,12 +11,24 @@
  */
 import { Command as Commander, Option, CommanderError } from 'commander';
 import type { Command, CommandInput } from './command.js';
-import { COMMANDS, Entry, lookup } from './registry.js';
 import { GLOBAL_FLAGS } from './globals.js';
 import { FlagSpec, FlagValues, ParsedFlags, parseBool, parseOneFlag } from './flags.js';
 import { fail } from '../util/errors.js';
 
 const GLOBALS = GLOBAL_FLAGS.filter((s) => s.name !== 'help');
+
+type Loader = () => Promise<Command>;
+/** A command of the table (cli/registry.ts): a leaf with its lazily loaded module, or a group. */
+export interface Entry { summary: string; load?: Loader; sub?: Record<string, Entry> }
+
+export type CommandTable = Record<string, Entry>;
+
+/** cobra-style lookup: an exact name, or an unambiguous prefix of one. */
+export function lookup(table: Record<string, Entry>, name: string): [string, Entry] | undefined {
+  if (table[name]) return [name, table[name]];
+  const hits = Object.keys(table).filter((k) => k.startsWith(name));
+  return hits.length === 1 ? [hits[0], table[hits[0]]] : undefined;
+}
 
 function globalSpec(name: string): FlagSpec | undefined {
   return GLOBALS.find((s) => s.name === name || (s.aliases ?? []).includes(name));
@@ -36,7 +48,7 @@ export interface Located {
  * flag's is not before its command is loaded, so `--flag word` takes `word` as its value
  * unless `word` is a command name (`rkt --no-store fetch URL`, `rkt --format json list`).
  */
-export function locate(argv: string[], table: Record<string, Entry> = COMMANDS): Located {
+export function locate(argv: string[], table: CommandTable): Located {
   const path: string[] = [];
   const rest: string[] = [];
   let entry: Entry | undefined;
@@ -230,7 +242,7 @@ export interface Program { root: RktCommand; selected(): Selected | undefined }
  * The whole tree. `loaded` maps a command path (`image list`) to its module; the other
  * leaves get a name and summary only (enough for listings and suggestions).
  */
-export function buildProgram(loaded: ReadonlyMap<string, Command>): Program {
+export function buildProgram(loaded: ReadonlyMap<string, Command>, commands: CommandTable): Program {
   let selected: Selected | undefined;
   const root = new RktCommand('rkt');
   root.description('rkt, the application container runner')
@@ -263,7 +275,7 @@ export function buildProgram(loaded: ReadonlyMap<string, Command>): Program {
       });
     }
   };
-  add(root, COMMANDS, []);
+  add(root, commands, []);
   return { root, selected: () => selected };
 }
 
@@ -275,7 +287,7 @@ function globalsAmong(args: string[]): FlagValues {
 }
 
 /** The module of every leaf, for help listings, completion and the man page. */
-export async function loadAll(table: Record<string, Entry> = COMMANDS, prefix: string[] = []): Promise<Map<string, Command>> {
+export async function loadAll(table: CommandTable, prefix: string[] = []): Promise<Map<string, Command>> {
   const out = new Map<string, Command>();
   for (const [name, entry] of Object.entries(table)) {
     const path = [...prefix, name];
@@ -328,11 +340,11 @@ export function formatHelp(cmd: RktCommand): string {
 export type Resolution = { selected: Selected } | { status: number; error?: string };
 
 /** Parses argv through the tree; loads only the located command's module. */
-export async function resolve(argv: string[]): Promise<Resolution> {
-  const located = locate(argv);
+export async function resolve(argv: string[], commands: CommandTable): Promise<Resolution> {
+  const located = locate(argv, commands);
   const loaded = new Map<string, Command>();
   if (located.entry?.load) loaded.set(located.path.join(' '), await located.entry.load());
-  const program = buildProgram(loaded);
+  const program = buildProgram(loaded, commands);
   try {
     await program.root.parseAsync(located.argv, { from: 'user' });
   } catch (e) {

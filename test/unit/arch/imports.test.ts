@@ -88,4 +88,7 @@ describe('import graph of src/', () => {
     expect(offenders).toEqual([]);
   });
 
+  test('no import cycles between files', () => {
+    expect(cycles(graph())).toEqual([]);
+  });
 });

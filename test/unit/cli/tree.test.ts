@@ -18,14 +18,14 @@ async function stdoutOf(fn: () => Promise<unknown>): Promise<string> {
 }
 
 async function selected(argv: string[]): Promise<Selected> {
-  const r = await resolve(argv);
+  const r = await resolve(argv, COMMANDS);
   if (!('selected' in r)) throw new Error(`expected ${JSON.stringify(argv)} to select a command, got ${JSON.stringify(r)}`);
   return r.selected;
 }
 
 async function usageError(argv: string[]): Promise<string> {
   let r: Resolution | undefined;
-  await stdoutOf(async () => { r = await resolve(argv); });
+  await stdoutOf(async () => { r = await resolve(argv, COMMANDS); });
   if (!r || !('status' in r) || r.status !== 254 || !r.error) throw new Error(`expected ${JSON.stringify(argv)} to be a usage error, got ${JSON.stringify(r)}`);
   expect(r.error).not.toContain('\n');
   return r.error;
@@ -44,7 +44,7 @@ describe('locate: the command path, wherever the flags are', () => {
     [['lst'], [], ['lst']],
     [['--', 'run'], [], ['--', 'run']],
   ])('%j', (argv, pathWanted, argvWanted) => {
-    const l = locate(argv);
+    const l = locate(argv, COMMANDS);
     expect(l.path).toEqual(pathWanted);
     expect(l.argv).toEqual(argvWanted);
   });
@@ -129,12 +129,12 @@ describe('help', () => {
 
   test('--help, -h and rkt help COMMAND print the same text, status 0', async () => {
     let r: Resolution | undefined;
-    const a = await stdoutOf(async () => { r = await resolve(['run', '--help']); });
+    const a = await stdoutOf(async () => { r = await resolve(['run', '--help'], COMMANDS); });
     expect(r).toEqual({ status: 0 });
-    const b = await stdoutOf(() => resolve(['run', '-h']));
+    const b = await stdoutOf(() => resolve(['run', '-h'], COMMANDS));
     const c = await stdoutOf(async () => {
       const s = await selected(['help', 'run']);
-      await s.command.run({ globals: undefined as never, parsed: s.parsed, rawArgs: s.rawArgs });
+      await s.command.run({ globals: undefined as never, parsed: s.parsed, rawArgs: s.rawArgs, commands: COMMANDS });
     });
     expect(b).toBe(a);
     expect(c).toBe(a);
@@ -143,11 +143,11 @@ describe('help', () => {
   });
 
   test('rkt help lists every command; each leaf lists its visible flags', async () => {
-    const root = await fullTree();
-    const top = await stdoutOf(() => resolve([]));
+    const root = await fullTree(COMMANDS);
+    const top = await stdoutOf(() => resolve([], COMMANDS));
     for (const name of Object.keys(COMMANDS)) expect(top).toMatch(new RegExp(`\\n {2}${name} +\\S`));
     for (const leaf of walk(root).filter((c) => c.rkt)) {
-      const text = await stdoutOf(() => resolve([...leaf.path, '--help']));
+      const text = await stdoutOf(() => resolve([...leaf.path, '--help'], COMMANDS));
       for (const spec of visibleFlags(leaf, false)) expect(text).toContain(flagTerm(spec));
       for (const spec of leaf.rkt!.flags.filter((s) => s.hidden)) expect(text).not.toContain(`--${spec.name}=`);
     }
@@ -155,12 +155,12 @@ describe('help', () => {
 
   test('README lists every command that rkt help lists', async () => {
     const readme = fs.readFileSync(path.resolve('README.md'), 'utf8');
-    const root = await fullTree();
+    const root = await fullTree(COMMANDS);
     for (const cmd of walk(root).filter((c) => c.rkt)) expect(readme).toContain(`rkt ${cmd.path.join(' ')}`);
   });
 
   test('bash and zsh completion know every command and flag, and parse', async () => {
-    const root = await fullTree();
+    const root = await fullTree(COMMANDS);
     const bash = bashCompletion(root);
     for (const cmd of walk(root)) {
       if (cmd.path.length > 0) expect(bash).toContain(cmd.name());
@@ -175,7 +175,7 @@ describe('help', () => {
   });
 
   test('the man page documents every command and flag', async () => {
-    const root = await fullTree();
+    const root = await fullTree(COMMANDS);
     const man = manPage(root);
     expect(man).toMatch(/^\.TH RKT 1 /);
     for (const cmd of walk(root).filter((c) => c.rkt)) {

@@ -30,7 +30,7 @@ afterEach(() => {
 
 async function run(cmd: Command, args: string[], insecure: InsecureOption[] = ['image']) {
   const parsed = parseFlags(args, [...GLOBAL_FLAGS, ...cmd.flags]);
-  return capture(() => cmd.run({ globals: globalsFor(root, insecure), parsed, rawArgs: args }));
+  return capture(() => cmd.run({ globals: globalsFor(root, insecure), parsed, rawArgs: args, commands: {} }));
 }
 
 async function fetchNew(name: string, mopts: ManifestOptions = {}, entries?: Parameters<typeof buildTar>[1]) {

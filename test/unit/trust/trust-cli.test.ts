@@ -71,6 +71,7 @@ function input(args: string[], globals: Partial<GlobalOptions> = {}): CommandInp
     },
     parsed: parseFlags(args, [...GLOBAL_FLAGS, ...command.flags]),
     rawArgs: args,
+    commands: {},
   };
 }
 
