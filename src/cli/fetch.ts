@@ -1,7 +1,7 @@
 /** rkt fetch IMAGE...: discover, download, verify and store images; print their IDs. */
 import type { Command } from './command.js';
 import { flagBool, flagString } from './flags.js';
-import { fetchImage, pullPolicyFrom } from '../image/fetcher.js';
+import { fetchImage, pullPolicyFrom } from '../fetch/fetcher.js';
 import { shortId } from '../store/imagestore.js';
 import { fail } from '../util/errors.js';
 

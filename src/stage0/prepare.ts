@@ -16,7 +16,7 @@ import type { EventHandler, ImageManifest, Isolator, PodManifest, PodVolume, Por
 import { appNameFromImageName, isACName } from '../image/acname.js';
 import { checkOsArch, parsePodManifest } from '../image/manifest.js';
 import { resolveAppResources, AppResources } from '../image/isolators.js';
-import { fetchImage } from '../image/fetcher.js';
+import { fetchImage } from '../fetch/fetcher.js';
 import { ImageStore } from '../store/imagestore.js';
 import { createPod, Pod } from './pod.js';
 import { resolveUser, resolveGroup, passwdEntry } from './users.js';

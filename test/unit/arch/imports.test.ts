@@ -81,7 +81,7 @@ describe('import graph of src/', () => {
       .toEqual([path.join(SRC, 'z.ts'), path.join(SRC, 'm.ts')]);
   });
 
-  test('no layer below the CLI imports src/cli (stage0, store, image, net, stage1, cgroups, trust, host, util)', () => {
+  test('no layer below the CLI imports src/cli (stage0, fetch, store, image, net, stage1, cgroups, trust, host, util)', () => {
     const cli = path.join(SRC, 'cli');
     const below = tsFiles(SRC).filter((f) => !f.startsWith(`${cli}/`) && f !== path.join(SRC, 'cli.ts'));
     const offenders = below.flatMap((f) => anyImports(f).filter((t) => t.startsWith(`${cli}/`)).map((t) => `${path.relative(SRC, f)} -> ${path.relative(SRC, t)}`));
@@ -90,5 +90,17 @@ describe('import graph of src/', () => {
 
   test('no import cycles between files', () => {
     expect(cycles(graph())).toEqual([]);
+  });
+
+  test('no import cycles between folders (src/fetch above src/store above src/image)', () => {
+    const folder = (f: string) => path.relative(SRC, f).split('/')[0];
+    const folders = new Map<string, string[]>();
+    for (const [from, tos] of graph()) {
+      const a = path.join(SRC, folder(from));
+      const out = folders.get(a) ?? [];
+      for (const to of tos) if (folder(to) !== folder(from)) out.push(path.join(SRC, folder(to)));
+      folders.set(a, out);
+    }
+    expect(cycles(folders)).toEqual([]);
   });
 });

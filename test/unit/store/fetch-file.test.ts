@@ -2,7 +2,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/
 import fs from 'node:fs';
 import path from 'node:path';
 import { setDebug } from '../../../src/util/log.js';
-import { fetchImage } from '../../../src/image/fetcher.js';
+import { fetchImage } from '../../../src/fetch/fetcher.js';
 import { ImageStore } from '../../../src/store/imagestore.js';
 import type { InsecureOption } from '../../../src/cli/globals.js';
 import {

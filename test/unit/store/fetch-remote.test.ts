@@ -2,7 +2,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { fetchImage, type FetchOptions, type PullPolicy } from '../../../src/image/fetcher.js';
+import { fetchImage, type FetchOptions, type PullPolicy } from '../../../src/fetch/fetcher.js';
 import { ImageStore } from '../../../src/store/imagestore.js';
 import { setDebug } from '../../../src/util/log.js';
 import type { GlobalOptions, InsecureOption } from '../../../src/cli/globals.js';

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fetchImage } from '../../../src/image/fetcher.js';
+import { fetchImage } from '../../../src/fetch/fetcher.js';
 import { ImageStore, type ImageInfo, shortId } from '../../../src/store/imagestore.js';
 import { realHost } from '../../../src/host/real.js';
 import { buildTar, capture, globalsFor, manifestFor, tempDir, writeAci } from './aci-fixtures.js';

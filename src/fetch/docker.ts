@@ -15,20 +15,20 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { GlobalOptions } from '../../options.js';
-import type { FetchLimits } from '../limits.js';
-import { DEFAULT_LIMITS, FetchLimitError, sizeLimitError, sizeLimits, type SizeLimit } from '../limits.js';
-import type { HttpResponse } from '../http.js';
-import type { ImageInfo, ImageStore, DockerSource } from '../../store/imagestore.js';
-import { RktError, errorMessage, fail } from '../../util/errors.js';
-import { info } from '../../util/log.js';
-import { registryCredentials } from './auth.js';
-import { buildAciManifest } from './appmanifest.js';
-import { squashLayers, type LayerFile } from './convert.js';
-import { checkDigest, digestOf, formatPlatform, hostPlatform, parseConfig, parseDocument, pickPlatform, type Descriptor } from './manifest.js';
-import { MAX_DOCUMENT, RegistryClient } from './registry.js';
-import { formatDockerRef, type DockerRef } from './reference.js';
-import { LayerProgress } from './progress.js';
+import type { GlobalOptions } from '../options.js';
+import type { FetchLimits } from '../image/limits.js';
+import { DEFAULT_LIMITS, FetchLimitError, sizeLimitError, sizeLimits, type SizeLimit } from '../image/limits.js';
+import type { HttpResponse } from '../image/http.js';
+import type { ImageInfo, ImageStore, DockerSource } from '../store/imagestore.js';
+import { RktError, errorMessage, fail } from '../util/errors.js';
+import { info } from '../util/log.js';
+import { registryCredentials } from '../image/docker/auth.js';
+import { buildAciManifest } from '../image/docker/appmanifest.js';
+import { squashLayers, type LayerFile } from '../image/docker/convert.js';
+import { checkDigest, digestOf, formatPlatform, hostPlatform, parseConfig, parseDocument, pickPlatform, type Descriptor } from '../image/docker/manifest.js';
+import { MAX_DOCUMENT, RegistryClient } from '../image/docker/registry.js';
+import { formatDockerRef, type DockerRef } from '../image/docker/reference.js';
+import { LayerProgress } from '../image/docker/progress.js';
 
 export interface DockerFetchOptions {
   insecureHttp: boolean;
@@ -138,7 +138,7 @@ class DockerFetch {
       const source: DockerSource = { ref: this.shown, digest: topDigest, manifestDigest, layers: doc.layers.map((l) => l.digest) };
       const convertInfo = { ref: this.ref, config, configDigest: doc.config.digest, manifestDigest };
       const aci = squashLayers(files, (captured) => buildAciManifest(convertInfo, captured, this.shown));
-      const { importAci } = await import('../../store/import.js');
+      const { importAci } = await import('../store/import.js');
       const image = await importAci(this.store, aci, {
         label: this.shown,
         source: { url: this.shown, downloadTime: new Date().toISOString(), docker: source },

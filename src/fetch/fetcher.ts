@@ -13,11 +13,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import type { GlobalOptions } from '../options.js';
-import { classifyImageArg, formatAppcName } from './imageref.js';
-import { formatDockerRef, type DockerRef } from './docker/reference.js';
+import { classifyImageArg, formatAppcName } from '../image/imageref.js';
+import { formatDockerRef, type DockerRef } from '../image/docker/reference.js';
 import { ImageStore, bestMatches, findDependency, labelRecord, type ImageInfo, type FileStamp } from '../store/imagestore.js';
 import type { ImportRequest } from '../store/import.js';
-import type { FetchLimits } from './limits.js';
+import type { FetchLimits } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
 import { imageDebug, imageInfo, info, warn } from '../util/log.js';
@@ -178,7 +178,7 @@ class Fetcher {
       imageDebug(`image for ${aciUrl} isn't expired, not fetching.`);
       return stored;
     }
-    const { httpGet, progressStream } = await import('./http.js');
+    const { httpGet, progressStream } = await import('../image/http.js');
     imageDebug(`fetching image from ${aciUrl}`);
     const res = await httpGet(aciUrl, { ...http, etag: stored ? src?.etag : undefined });
     const downloadTime = new Date().toISOString();
@@ -190,7 +190,7 @@ class Fetcher {
     }
     if (!res.body) fail(`empty response from ${res.url}`);
     const body = res.body;
-    const { sizeLimits, sizeLimitError } = await import('./limits.js');
+    const { sizeLimits, sizeLimitError } = await import('../image/limits.js');
     const { download: downloadLimit } = sizeLimits(this.opts.globals.limits, this.store.dir);
     // A server that announces too much is refused before anything is written.
     if (res.contentLength !== undefined && res.contentLength > downloadLimit.bytes) {
@@ -233,7 +233,7 @@ class Fetcher {
 
   /** The detached signature at ascUrl; undefined when the server defers it (202 Accepted). */
   private async signature(ascUrl: string, http: typeof this.httpOpts): Promise<Buffer | undefined> {
-    const { httpGetBuffer, SignatureDeferred } = await import('./http.js');
+    const { httpGetBuffer, SignatureDeferred } = await import('../image/http.js');
     imageDebug(`downloading signature from ${ascUrl}`);
     try {
       return await httpGetBuffer(ascUrl, { ...http, deferrable: true });
@@ -256,7 +256,7 @@ class Fetcher {
       }
     }
     imageDebug(`searching for app image ${display}`);
-    const { discoverImage } = await import('./discovery.js');
+    const { discoverImage } = await import('../image/discovery.js');
     const found = await discoverImage(name, labels, { ...this.httpOpts, port: this.opts.discoveryPort });
     if (this.secure) await this.trustDiscoveredKeys(name, found.pubkeys);
     const latest = !labels.version;
@@ -278,7 +278,7 @@ class Fetcher {
     if (this.secure) {
       fail(`cannot verify "${shown}": Docker images carry no signature rkt can check; fetch it without verification with --insecure-options=image`);
     }
-    const { fetchDockerImage } = await import('./docker/fetch.js');
+    const { fetchDockerImage } = await import('./docker.js');
     return fetchDockerImage(this.store, ref, { ...this.httpOpts, pullPolicy: this.opts.pullPolicy, globals: this.opts.globals });
   }
 
@@ -294,7 +294,7 @@ class Fetcher {
       info(`no key is trusted for "${name}"; discovery offers ${pubkeys.join(', ')}: trust one with "rkt trust --prefix=${name}" or pass --trust-keys-from-https`);
       return;
     }
-    const { httpGetBuffer } = await import('./http.js');
+    const { httpGetBuffer } = await import('../image/http.js');
     const insecurePubkey = this.opts.globals.insecure.has('pubkey');
     for (const url of pubkeys) {
       if (!url.startsWith('https://') && !insecurePubkey) {
