@@ -196,26 +196,18 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
     }
   }, 120_000);
 
-  test('an app of a --private-users pod that moved into a user namespace of its own is not entered', async () => {
-    const pod = await startPod(env, ['--insecure-options=image,seccomp', 'run', '--private-users', '--net=host', aci, '--exec=/bin/sh', '--', '-c', 'exec unshare -U -m sleep 1011'], /sleep 1011$/, 60_000);
+  // The default seccomp filter refuses new user namespaces; without it an app can make one
+  // (where it could mount over /proc). Compared with the pod's user namespace, or the host's.
+  test.each([
+    ['an app of a --private-users pod', ['--private-users'], 1011],
+    ['an app', [], 1004],
+  ])('%s that moved into a user namespace of its own is not entered', async (_what, flags, tag) => {
+    const sleeper = new RegExp(`sleep ${tag}$`);
+    const pod = await startPod(env, ['--insecure-options=image,seccomp', 'run', ...flags, '--net=host', aci, '--exec=/bin/sh', '--', '-c', `exec unshare -U -m sleep ${tag}`], sleeper, 60_000);
     try {
-      const app = podProcess(env, pod.uuid, /sleep 1011$/)!;
-      expect(fs.readlinkSync(`/proc/${app}/ns/user`)).not.toBe(fs.readFileSync(path.join(env.dir, 'pods', 'run', pod.uuid, 'rkt', 'userns'), 'utf8').trim());
-      const r = rkt(env, ['enter', pod.uuid, '/bin/true']);
-      expect(r.status).toBe(254);
-      expect(r.stderr).toBe(`enter: app hostile of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it\n`);
-    } finally {
-      rkt(env, ['stop', pod.uuid]);
-      await pod.done;
-    }
-  }, 60_000);
-
-  test('an app that moved into a user namespace of its own (where it could mount over /proc) is not entered', async () => {
-    // The default seccomp filter refuses new user namespaces; without it an app can make one.
-    const pod = await startPod(env, ['--insecure-options=image,seccomp', 'run', '--net=host', aci, '--exec=/bin/sh', '--', '-c', 'exec unshare -U -m sleep 1004'], /sleep 1004$/);
-    try {
-      const app = podProcess(env, pod.uuid, /sleep 1004$/)!;
-      expect(fs.readlinkSync(`/proc/${app}/ns/user`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+      const app = podProcess(env, pod.uuid, sleeper)!;
+      const podUserns = flags.length ? fs.readFileSync(path.join(env.dir, 'pods', 'run', pod.uuid, 'rkt', 'userns'), 'utf8').trim() : fs.readlinkSync('/proc/self/ns/user');
+      expect(fs.readlinkSync(`/proc/${app}/ns/user`)).not.toBe(podUserns);
       const r = rkt(env, ['enter', pod.uuid, '/bin/true']);
       expect(r.status).toBe(254);
       expect(r.stderr).toBe(`enter: app hostile of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it\n`);
