@@ -7,8 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { fail } from '../util/errors.js';
+import { randomUuid } from '../util/random.js';
 import type { Host } from '../host/host.js';
 import { makeDataDirs, POD_DIR_MODE } from '../store/datadir.js';
 import { HOLDER_FILE, POD_STATES, type PodStateDir } from '../pod-layout.js';
@@ -89,7 +89,7 @@ export function podState(host: Host, pod: Pod, held?: boolean): PodState {
 /** Creates a new pod in embryo/ held by `holderPid`, then moves it to prepare/. */
 export function createPod(host: Host, dataDir: string, holderPid: number): Pod {
   ensurePodsDirs(dataDir);
-  const uuid = randomUUID();
+  const uuid = randomUuid(); // the kernel's: node:crypto stays unloaded on the run path
   const embryo = podDir(dataDir, 'embryo', uuid);
   fs.mkdirSync(embryo, { mode: POD_DIR_MODE });
   try {

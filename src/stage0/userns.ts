@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomInt } from 'node:crypto';
+import { randomBelow } from '../util/random.js';
 import { fail } from '../util/errors.js';
 import type { Host } from '../host/host.js';
 import { builtHelper } from '../stage1/tools.js';
@@ -119,7 +119,7 @@ export function pickRange(taken: UidRange[], random: (n: number) => number): Uid
 }
 
 /** Chooses the pod's range and records it in its dir (see the header for why this is race-free). */
-export function allocateRange(host: Host, dataDir: string, uuid: string, podDir: string, random: (n: number) => number = randomInt): UidRange {
+export function allocateRange(host: Host, dataDir: string, uuid: string, podDir: string, random: (n: number) => number = randomBelow): UidRange {
   const reserved = [...hostReserved(host), ...liveRanges(host)];
   const file = path.join(podDir, RANGE_FILE);
   for (let i = 0; i < MAX_TRIES; i++) {

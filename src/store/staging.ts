@@ -3,7 +3,7 @@
  * leftovers of an rkt killed with SIGKILL can be told from the work of a live one (a reused
  * pid has another start time) and removed by the next fetch or gc.
  */
-import crypto from 'node:crypto';
+import { randomHex16 } from '../util/random.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host/host.js';
@@ -19,7 +19,7 @@ function tag(host: Host): string {
 
 /** A fresh, unused path in tmpDir (not created). */
 export function stagingPath(tmpDir: string, host: Host, suffix = ''): string {
-  return path.join(tmpDir, `${tag(host)}-${crypto.randomBytes(8).toString('hex')}${suffix}`);
+  return path.join(tmpDir, `${tag(host)}-${randomHex16()}${suffix}`);
 }
 
 /** Removes the staging entries whose owner process is gone; returns their names. */
