@@ -194,5 +194,6 @@ export function cgroupView(layout: CgroupLayout, appProcs: string[]): CgroupView
   if (u && appProcs.some((f) => under(f, u.mountPoint))) {
     views.push({ dir: layout.mode === 'v2' ? '' : path.basename(u.mountPoint), type: 'cgroup2', options: '', links: [] });
   }
-  return views.sort((a, b) => a.dir.localeCompare(b.dir));
+  // Plain code-unit order: the first localeCompare loads ICU's collator, tens of ms of `run`.
+  return views.sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
 }

@@ -16,6 +16,7 @@ import type { GlobalOptions } from '../options.js';
 import { classifyImageArg, formatAppcName } from '../image/imageref.js';
 import { formatDockerRef, type DockerRef } from '../image/docker/reference.js';
 import { ImageStore, bestMatches, findDependency, labelRecord, type ImageInfo, type FileStamp } from '../store/imagestore.js';
+import { newestFirst } from '../store/match.js';
 import type { ImportRequest } from '../store/import.js';
 import type { FetchLimits } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
@@ -141,7 +142,7 @@ class Fetcher {
   private storedForUrl(url: string): ImageInfo | undefined {
     return this.store.list()
       .filter((i) => i.source?.url === url)
-      .sort((a, b) => (b.source?.downloadTime ?? '').localeCompare(a.source?.downloadTime ?? ''))[0];
+      .sort((a, b) => newestFirst(a.source?.downloadTime, b.source?.downloadTime))[0];
   }
 
   private async fromUrl(url: string): Promise<ImageInfo> {

@@ -22,7 +22,7 @@ import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { removeStaleStaging, stagingPath } from './staging.js';
 import { makeDataDirs } from './datadir.js';
-import { bestMatches, notInStore } from './match.js';
+import { bestMatches, newestFirst, notInStore } from './match.js';
 
 export { bestMatches, findDependency, labelRecord, notInStore } from './match.js';
 
@@ -192,7 +192,7 @@ export class ImageStore {
         if (!d) return false;
         return parsed.digest ? d.digest === parsed.digest || d.manifestDigest === parsed.digest : d.ref === canonical;
       })
-      .sort((a, b) => (b.source?.downloadTime ?? '').localeCompare(a.source?.downloadTime ?? ''));
+      .sort((a, b) => newestFirst(a.source?.downloadTime, b.source?.downloadTime));
   }
 
   private resolveId(ref: string): ImageInfo {

@@ -18,7 +18,8 @@ export function bestMatches(infos: ImageInfo[], name: string, labels: Record<str
   const preferLatest = !wanted.some(([k]) => k === 'version');
   return hits.sort((a, b) => {
     if (preferLatest && a.latest !== b.latest) return a.latest ? -1 : 1;
-    return b.importTime.localeCompare(a.importTime);
+    // ISO times order as strings; localeCompare would load ICU's collator (slow start-up).
+    return b.importTime < a.importTime ? -1 : b.importTime > a.importTime ? 1 : 0;
   });
 }
 
@@ -31,4 +32,10 @@ export function findDependency(store: ImageStore, dep: Dependency): ImageInfo | 
   const images = store.list();
   if (dep.imageID) return images.find((i) => i.id.startsWith(dep.imageID!));
   return bestMatches(images, dep.imageName, labelRecord(dep.labels))[0];
+}
+
+/** A sort order on ISO times, newest first (absent last), without ICU's collator. */
+export function newestFirst(a: string | undefined, b: string | undefined): number {
+  const x = a ?? ''; const y = b ?? '';
+  return y < x ? -1 : y > x ? 1 : 0;
 }
