@@ -27,13 +27,26 @@ export function humanTime(then: number, now: number): string {
   return 'long ago';
 }
 
+/** Zone abbreviations by UTC offset: one Intl formatter per process (each costs ms), one lookup per offset. */
+const zones = new Map<number, string>();
+let zoneFormat: Intl.DateTimeFormat | undefined;
+function zoneName(d: Date, offsetMin: number): string {
+  let zone = zones.get(offsetMin);
+  if (zone === undefined) {
+    zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+    zone = zoneFormat.formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
+    zones.set(offsetMin, zone);
+  }
+  return zone;
+}
+
 /** Go's "2006-01-02 15:04:05.999 -0700 MST" in local time. */
 export function goTime(d: Date): string {
   const p = (n: number, w = 2): string => String(n).padStart(w, '0');
   const ms = d.getMilliseconds();
   const frac = ms === 0 ? '' : `.${p(ms, 3).replace(/0+$/, '')}`;
   const off = -d.getTimezoneOffset();
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
+  const zone = zoneName(d, off);
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${frac} `
     + `${off < 0 ? '-' : '+'}${p(Math.floor(Math.abs(off) / 60))}${p(Math.abs(off) % 60)} ${zone}`;
 }
