@@ -179,8 +179,14 @@ class Fetcher {
       return stored;
     }
     const { httpGet, progressStream } = await import('./http.js');
+    const { PartialDownload } = await import('../store/partial.js');
     imageDebug(`fetching image from ${aciUrl}`);
-    const res = await httpGet(aciUrl, { ...http, etag: stored ? src?.etag : undefined });
+    // What an interrupted download of this URL left: ask only for the rest, if unchanged.
+    this.store.ensureLayout();
+    const partial = new PartialDownload(this.store.tmpDir, aciUrl);
+    const kept = stored ? undefined : partial.resumable();
+    const range: Record<string, string> = kept ? { Range: `bytes=${kept.bytes}-`, 'If-Range': kept.validator } : {};
+    const res = await httpGet(aciUrl, { ...http, headers: range, etag: stored ? src?.etag : undefined });
     const downloadTime = new Date().toISOString();
     if (res.notModified && stored) {
       imageDebug(`using image from local store for url ${aciUrl}`);
@@ -189,14 +195,29 @@ class Fetcher {
       return refreshed;
     }
     if (!res.body) fail(`empty response from ${res.url}`);
-    const body = res.body;
+    const resumed = kept !== undefined && res.status === 206 && (res.contentRange ?? '').startsWith(`bytes ${kept.bytes}-`);
+    if (!resumed && res.status === 206) {
+      res.body.destroy();
+      partial.remove();
+      fail(`${aciUrl} answered a range rkt did not ask for (${res.contentRange ?? 'no Content-Range'}): run the fetch again`);
+    }
+    const raw = res.body;
     const { sizeLimits, sizeLimitError } = await import('./limits.js');
     const { download: downloadLimit } = sizeLimits(this.opts.globals.limits, this.store.dir);
     // A server that announces too much is refused before anything is written.
-    if (res.contentLength !== undefined && res.contentLength > downloadLimit.bytes) {
-      body.destroy();
+    if (res.contentLength !== undefined && (resumed ? kept.bytes : 0) + res.contentLength > downloadLimit.bytes) {
+      raw.destroy();
+      partial.remove();
       throw sizeLimitError(aciUrl, downloadLimit, 'download');
     }
+    if (!resumed) partial.start(res.etag);
+    else imageDebug(`resuming the download of ${aciUrl} after ${kept.bytes} bytes`);
+    // Each chunk is kept in the partial file as it comes; a dropped connection leaves it for
+    // the next fetch. Watched from now on: the connection may drop while the signature is fetched.
+    let connectionLost = false;
+    const received = partial.keeper();
+    raw.on('error', (e) => { connectionLost = true; received.destroy(e); });
+    raw.pipe(received);
     let signature: Buffer | undefined;
     let deferred = false;
     if (this.secure) {
@@ -204,14 +225,39 @@ class Fetcher {
         signature = await this.signature(ascUrl, http);
         deferred = signature === undefined;
       } catch (e) {
-        body.destroy();
+        raw.destroy();
+        received.destroy();
+        partial.remove();
         throw e;
       }
     }
+    const body = resumed ? partial.resumed(kept.bytes, received) : received;
     const progress = progressStream(res.contentLength, 'Downloading ACI');
     pipeline(body, progress, () => { /* errors reach the importer (or the staged copy) through `progress` */ });
     const source = { url: aciUrl, etag: res.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime };
     const request = { label: req.label, expected: req.expected, latest: req.latest, source };
+    try {
+      const image = await this.importDownload(progress, request, signature, deferred, aciUrl, ascUrl, http, downloadLimit);
+      partial.remove();
+      return image;
+    } catch (e) {
+      // Kept only when the connection failed: a bad image or signature must be fetched anew.
+      if (!connectionLost || /--max-(download|expanded)-size/.test(errorMessage(e))) partial.remove();
+      throw e;
+    }
+  }
+
+  private async importDownload(
+    progress: Readable,
+    request: Omit<ImportRequest, 'verify' | 'limits'>,
+    signature: Buffer | undefined,
+    deferred: boolean,
+    aciUrl: string,
+    ascUrl: string,
+    http: typeof this.httpOpts,
+    downloadLimit: import('./limits.js').SizeLimit,
+  ): Promise<ImageInfo> {
+    const { sizeLimitError } = await import('./limits.js');
     if (!deferred) return this.importFrom(progress, { ...request, signature });
 
     imageInfo('server requested deferring the signature download');

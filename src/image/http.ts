@@ -40,6 +40,8 @@ export interface HttpResponse {
   /** from Cache-Control max-age, 0 for no-cache/no-store */
   maxAgeSeconds?: number;
   contentLength?: number;
+  /** 206 answers: the Content-Range header. */
+  contentRange?: string;
   /** A response header (the last response, after redirects), or null. */
   header(name: string): string | null;
 }
@@ -263,6 +265,7 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string; 
       notModified: false,
       body: watchedBody(res.body as Readable, dog),
       contentLength: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
+      contentRange: res.headers.get('content-range') ?? undefined,
     };
   }
 }
