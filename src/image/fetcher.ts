@@ -216,6 +216,10 @@ class Fetcher {
     // the next fetch. Watched from now on: the connection may drop while the signature is fetched.
     let connectionLost = false;
     const received = partial.keeper();
+    // The connection may drop while the signature is fetched, before the pipeline below
+    // reads `received`: the error then stays on it (destroyed, errored) and the pipeline
+    // reports it. Without a listener until then, destroy(e) threw it as an uncaught exception.
+    received.on('error', () => {});
     raw.on('error', (e) => { connectionLost = true; received.destroy(e); });
     raw.pipe(received);
     let signature: Buffer | undefined;
