@@ -19,7 +19,7 @@ export const command: Command = {
     const store = new ImageStore(globals.dir);
     store.removeStaleStaging();
     // Downloads kept for resuming (src/store/partial.ts) are the store's to collect.
-    for (const name of removePartials(store.tmpDir)) if (!name.endsWith('.json')) info(`removed partial download "${name}"`);
+    for (const name of removePartials(store.tmpDir)) info(`removed partial download "${name}"`);
     store.removeOrphans();
     const plan = planImageGc(store, globals.dir, new Date(Date.now() - grace));
     let failed = 0;

@@ -40,8 +40,6 @@ export interface HttpResponse {
   /** from Cache-Control max-age, 0 for no-cache/no-store */
   maxAgeSeconds?: number;
   contentLength?: number;
-  /** 206 answers: the Content-Range header. */
-  contentRange?: string;
   /** A response header (the last response, after redirects), or null. */
   header(name: string): string | null;
 }
@@ -265,7 +263,6 @@ export async function httpGet(url: string, opts: HttpOptions & { etag?: string; 
       notModified: false,
       body: watchedBody(res.body as Readable, dog),
       contentLength: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
-      contentRange: res.headers.get('content-range') ?? undefined,
     };
   }
 }
