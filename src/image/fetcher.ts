@@ -184,6 +184,7 @@ class Fetcher {
     imageDebug(`fetching image from ${aciUrl}`);
     this.store.ensureLayout();
     const partial = new PartialDownload(this.store.tmpDir, aciUrl);
+    let raw: Readable | undefined;
     try {
       const { res, kept } = await this.requestImage(aciUrl, partial, http, stored ? src?.etag : undefined);
       const downloadTime = new Date().toISOString();
@@ -195,7 +196,7 @@ class Fetcher {
         return refreshed;
       }
       if (!res.body) fail(`empty response from ${res.url}`);
-      const raw = res.body;
+      raw = res.body;
       const before = kept?.bytes ?? 0;
       const total = res.contentLength === undefined ? undefined : before + res.contentLength;
       const { download: downloadLimit } = sizeLimits(this.opts.globals.limits, this.store.dir);
@@ -242,6 +243,8 @@ class Fetcher {
         throw e;
       }
     } finally {
+      // A failed import stops reading `received`, not the connection: close it too.
+      raw?.destroy();
       partial.close();
     }
   }
