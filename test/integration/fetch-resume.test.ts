@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import { ROOT, describeIf, isRoot, makeEnv, rktBackground, type RktEnv } from '../helpers/rkt.js';
+import { ROOT, describeIf, isRoot, makeEnv, rktBackground, waitFor, type RktEnv } from '../helpers/rkt.js';
+import { rkt as rktNode } from './store-cli.js';
 import { closeServer, listenLocal } from '../helpers/servers.js';
 import { buildTar, compress, idOf, makeKey, manifestFor, sign, trustKey, type Key } from '../unit/store/aci-fixtures.js';
 import { PartialDownload } from '../../src/store/partial.js';
@@ -27,11 +28,12 @@ const NOBODY = 65534;
 /**
  * What the server does with each image request, in order (the last repeats):
  *   cut          200 with the whole length announced, 1 MiB of it, then the connection is dropped
+ *   slow         200 with the whole length announced, 64 KiB every 20 ms up to 1.5 MiB, then nothing more
  *   rest         206 with exactly the rest asked for (Range + If-Range), else 200 whole
  *   other-range  206 whose Content-Range starts 4096 bytes before the range asked for
  *   wrong-bytes  206 with the Content-Range asked for, but the bytes of another offset
  */
-type Step = 'cut' | 'rest' | 'other-range' | 'wrong-bytes';
+type Step = 'cut' | 'slow' | 'rest' | 'other-range' | 'wrong-bytes';
 
 suite('resuming an interrupted download', () => {
   let env: RktEnv;
@@ -88,6 +90,16 @@ suite('resuming an interrupted download', () => {
         res.write(aci.subarray(0, 1024 * 1024), () => res.socket?.destroy());
         return;
       }
+      if (step === 'slow') {
+        res.writeHead(200, { 'Content-Length': String(aci.length), ETag: ETAG });
+        let off = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed || off >= 1.5 * 1024 * 1024) return void clearInterval(timer);
+          res.write(aci.subarray(off, off + 65536));
+          off += 65536;
+        }, 20);
+        return;
+      }
       if (from !== undefined && step === 'rest') return partial(from, aci.subarray(from));
       if (from !== undefined && step === 'other-range') return partial(from - 4096, aci.subarray(from - 4096));
       if (from !== undefined && step === 'wrong-bytes') return partial(from, aci.subarray(from - 4096, aci.length - 4096));
@@ -142,6 +154,25 @@ suite('resuming an interrupted download', () => {
     const r = await fetch(url);
     expectStored(r);
     expect(requests.map((h) => [h.range, h['if-range']])).toEqual([[undefined, undefined], [`bytes=${kept}-`, ETAG]]);
+  });
+
+  test('a fetch killed with SIGKILL mid-download leaves its partial; the next fetch resumes from it', async () => {
+    const url = await serve();
+    plan = ['slow', 'rest'];
+    // The Node process itself (bin/rkt is a shell that runs it), so that SIGKILL hits rkt.
+    const { child, done } = rktNode([...env.globals, 'fetch', '--full', url]);
+    const file = partialFile(url);
+    await waitFor(() => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 1024 * 1024, 30_000, 'a MiB to be kept');
+    child.kill('SIGKILL');
+    expect((await done).signal).toBe('SIGKILL');
+    const all = fs.readFileSync(file);
+    const kept = all.subarray(all.indexOf(0x0a) + 1);
+    expect(kept.length).toBeLessThan(aci.length);
+    expect(kept.equals(aci.subarray(0, kept.length))).toBe(true);
+
+    const r = await fetch(url);
+    expectStored(r); // also: the killed process's staging is gone from cas/tmp
+    expect(requests.map((h) => h.range)).toEqual([undefined, `bytes=${kept.length}-`]);
   });
 
   test('a server that answers another range than asked: nothing spliced, the same fetch starts again from zero', async () => {
