@@ -6,6 +6,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -131,6 +133,13 @@ export interface Registry {
   log(): string;
   /** Blob GETs the registry served so far for `repo` (not HEADs). */
   blobGets(repo: string): number;
+  /**
+   * The log once every request made before the call is in it: the registry writes an access
+   * line after it answered, so a client may exit before its last line is written (and a
+   * spawnSync'd client's lines are read only when the event loop runs again). A marker
+   * request is made and waited for.
+   */
+  settledLog(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -173,6 +182,18 @@ export async function startRegistry(dir: string, opts: { tls?: { cert: string; k
     host,
     log: () => out,
     blobGets: (repo) => out.split('\n').filter((l) => l.includes(`"GET /v2/${repo}/blobs/`)).length,
+    settledLog: async () => {
+      const marker = `/v2/marker/m${crypto.randomBytes(6).toString('hex')}/manifests/x`;
+      await new Promise<void>((resolve) => {
+        const get = opts.tls ? https.get : http.get;
+        get({ host: '127.0.0.1', port, path: marker, rejectUnauthorized: false }, (res) => { res.resume(); res.on('end', resolve); })
+          .on('error', () => resolve());
+      });
+      const until = Date.now() + 10_000;
+      while (!out.includes(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      if (!out.includes(marker)) throw new Error('the registry did not log the marker request');
+      return out;
+    },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
