@@ -7,7 +7,7 @@
  * and leave nothing in the store or cas/tmp.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -22,6 +22,7 @@ const missing = !isRoot ? 'needs root'
   : !built ? 'needs `npm run build`'
     : !have('docker-registry') ? 'needs docker-registry (apt-get install docker-registry)'
       : !have('skopeo') ? 'needs skopeo (apt-get install skopeo)'
+        : !have('zstd') ? 'needs zstd (apt-get install zstd)'
         : undefined;
 
 /** bcrypt (cost 4) of "s3cret-pw", for user "tester". */
@@ -238,6 +239,28 @@ describeIf(missing)('docker:// images', () => {
     expect(r.stderr).not.toContain('cannot fetch');
     expect(r.status).toBe(0);
     expect(rkt(env, ['image', 'rm', r.stdout.trim()]).status).toBe(0);
+  });
+
+  test('zstd layers (tar+zstd) are decompressed with the zstd tool and run', async () => {
+    const zst = await layer([{ name: 'zst-file', body: 'zstd works\n' }], 'zstd');
+    expect(zst.subarray(0, 4)).toEqual(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+    ociLayout(path.join(work, 'zstd'), 'v1', [{ layers: [base, zst], config: { Entrypoint: ['/bin/cat', '/zst-file'] } }]);
+    push(path.join(work, 'zstd'), 'v1', `${plain.host}/test/zstd:v1`);
+    const ref = `docker://${plain.host}/test/zstd:v1`;
+    expect(fetch(ref).status).toBe(0);
+    const run = rkt(env, ['--insecure-options=image', 'run', '--net=host', ref]);
+    expect(run.stdout).toContain('zstd works');
+    expect(run.status).toBe(0);
+  });
+
+  test('a zstd bomb is stopped by --max-expanded-size even where an upper layer deletes it', async () => {
+    // 256 MiB of zeros in a few KiB; the top layer whites it out, so the ACI itself would be small.
+    const bomb = execFileSync('sh', ['-c', 'cd "$1" && truncate -s 256M bomb && tar --numeric-owner -cf - bomb | zstd -q -c -1 && rm bomb', 'sh', work], { maxBuffer: 16 * 1024 * 1024 });
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const hide = await layer([{ name: '.wh.bomb' }]);
+    ociLayout(path.join(work, 'bomb'), 'v1', [{ layers: [base, bomb, hide], config: {} }]);
+    push(path.join(work, 'bomb'), 'v1', `${plain.host}/evil/bomb:v1`);
+    await expectRefused(`docker://${plain.host}/evil/bomb:v1`, /expands to more than 64 MiB \(--max-expanded-size=67108864\)/, 'image,http', ['--max-expanded-size=64Mi']);
   });
 
   test('image export gives an ACI that actool validates', async () => {

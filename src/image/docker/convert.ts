@@ -17,7 +17,7 @@
  * layer named; the extractor refuses the same again as the last line of defence.
  */
 import fs from 'node:fs';
-import { Readable, pipeline } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { extract, pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { sniffAndDecompress } from '../compression.js';
 import { RktError, errorMessage, fail } from '../../util/errors.js';
@@ -91,18 +91,26 @@ function num(pax: string | undefined, value: number | undefined): number {
 }
 
 /**
+ * Bounds the uncompressed bytes of all layers together, whether kept or dropped: a
+ * decompression bomb (gzip or zstd) in content an upper layer deletes never reaches the
+ * ACI, whose own size the import checks, but still costs its decompression.
+ */
+export interface ExpandedLimit { bytes: number; error: () => Error }
+
+/**
  * The ACI tar of the squashed layers (given bottom first), with the manifest last: it is
  * built by `manifest` from what the rootfs holds (its /etc/passwd and /etc/group).
  */
-export function squashLayers(layers: LayerFile[], manifest: (captured: Captured) => Buffer): Readable {
+export function squashLayers(layers: LayerFile[], manifest: (captured: Captured) => Buffer, limit?: ExpandedLimit): Readable {
   const out = tarPack();
   const upper = new UpperState();
   const captured: Captured = {};
+  const expanded = { bytes: 0, limit };
   (async () => {
     await entry(out, { name: 'rootfs', type: 'directory', mode: 0o755, mtime: EPOCH });
     for (let i = layers.length - 1; i >= 0; i--) {
       await layers[i].ready;
-      await squashLayer(layers[i], `layer ${i + 1} of ${layers.length} (${layers[i].digest.slice(0, 19)})`, upper, out, captured);
+      await squashLayer(layers[i], `layer ${i + 1} of ${layers.length} (${layers[i].digest.slice(0, 19)})`, upper, out, captured, expanded);
     }
     const body = manifest(captured);
     await entry(out, { name: 'manifest', type: 'file', mode: 0o644, mtime: EPOCH, size: body.length }, body);
@@ -120,16 +128,25 @@ function entry(out: Pack, header: OutHeader, body?: Buffer): Promise<void> {
   });
 }
 
-async function squashLayer(layer: LayerFile, what: string, upper: UpperState, out: Pack, captured: Captured): Promise<void> {
+async function squashLayer(layer: LayerFile, what: string, upper: UpperState, out: Pack, captured: Captured, expanded: { bytes: number; limit?: ExpandedLimit }): Promise<void> {
   const state = new LayerState();
   const file = fs.createReadStream(layer.file, { highWaterMark: 1024 * 1024 });
-  let tar: Readable;
+  let decompressed: Readable;
   try {
-    ({ stream: tar } = await sniffAndDecompress(file));
+    ({ stream: decompressed } = await sniffAndDecompress(file, { zstd: true }));
   } catch (e) {
     file.destroy();
     throw new RktError(`${what}: ${errorMessage(e)}`);
   }
+  const limit = expanded.limit;
+  const tar = !limit ? decompressed : pipeline(decompressed, new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      expanded.bytes += chunk.length;
+      // Stopping here stops the decompressor (a tool is killed): the rest is never made.
+      if (expanded.bytes > limit.bytes) return done(limit.error());
+      done(null, chunk);
+    },
+  }), () => { /* errors reach the parser through the pipeline below */ });
   const parser = extract();
   parser.on('entry', (h, stream, next) => {
     stream.on('error', () => {}); // the parser's own error says what broke
@@ -164,7 +181,7 @@ async function squashLayer(layer: LayerFile, what: string, upper: UpperState, ou
   await new Promise<void>((resolve, reject) => {
     pipeline(tar, parser, (err) => {
       if (!err) return resolve();
-      if (err instanceof RktError) return reject(err);
+      if (err instanceof RktError) return reject(err); // a size limit (FetchLimitError) too
       const msg = errorMessage(err);
       if (msg === 'Unexpected end of data') return reject(new RktError(`${what}: the layer's tar is truncated`));
       reject(new RktError(`${what}: ${msg}`));

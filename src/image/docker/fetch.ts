@@ -137,7 +137,8 @@ class DockerFetch {
       const { files, fetched } = downloads;
       const source: DockerSource = { ref: this.shown, digest: topDigest, manifestDigest, layers: doc.layers.map((l) => l.digest) };
       const convertInfo = { ref: this.ref, config, configDigest: doc.config.digest, manifestDigest };
-      const aci = squashLayers(files, (captured) => buildAciManifest(convertInfo, captured, this.shown));
+      const expanded = { bytes: limits.expanded.bytes, error: () => sizeLimitError(this.shown, limits.expanded, 'expanded') };
+      const aci = squashLayers(files, (captured) => buildAciManifest(convertInfo, captured, this.shown), expanded);
       const { importAci } = await import('../../store/import.js');
       const image = await importAci(this.store, aci, {
         label: this.shown,
