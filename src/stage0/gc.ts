@@ -125,7 +125,13 @@ class Sweeper {
     this.doomed = [];
     const trash = path.join(podsRoot(dataDir), GC_TRASH);
     let batches: string[] = [];
-    try { batches = fs.readdirSync(trash).map((n) => path.join(trash, n)); } catch { /* none yet */ }
+    try {
+      // Not a batch another live gc is still filling (named by its pid).
+      batches = fs.readdirSync(trash).filter((n) => {
+        const pid = Number(n.split('.')[0]);
+        return pid === process.pid || this.host.processStartTime(pid) === undefined;
+      }).map((n) => path.join(trash, n));
+    } catch { /* none yet */ }
     let failed = 0;
     if (dirs.length > 0) {
       fs.mkdirSync(trash, { recursive: true, mode: 0o700 });

@@ -439,6 +439,16 @@ describe('deleting collected pod dirs', () => {
     expect(fs.existsSync(batch)).toBe(false);
   });
 
+  test('a batch another live gc is still filling is left to that gc', async () => {
+    const batch = path.join(dataDir, 'pods', '.gc-trash', '4321.abcdef');
+    fs.mkdirSync(path.join(batch, '0'), { recursive: true });
+    host.processes.set(4321, '1');
+    makePod('garbage'); // so that this gc has a batch of its own to delete
+    expect(await gcPods(host, dataDir, opts())).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fs.existsSync(path.join(batch, '0'))).toBe(true);
+  });
+
   test('rkt rm deletes the pod dir before it returns', async () => {
     const p = makePod('garbage');
     expect(await deletePod(host, dataDir, p)).toBe(true);
