@@ -132,7 +132,7 @@ export function renderRunScript(plan: PodPlan): string {
     t.busybox, 'sh', '-c', closeFds(plan.listenFds ?? 0), 'close-fds',
     ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
     t.unshare, ...ns, '--propagation', 'private', '--',
-    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
+    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), `${plan.podDir}/rkt/${READY_FILE}`, ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
     t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
     ...t.initShell, `${plan.podDir}/stage1/init.sh`,
   ];
@@ -164,6 +164,8 @@ export const NOTIFY_READY_FD = 4;
 /** Where an app that speaks sd_notify finds its socket (NOTIFY_SOCKET inside the pod, as rkt's stage1 had it). */
 export const APP_NOTIFY_SOCKET = '/run/systemd/notify';
 
+/** In the pod's rkt/ dir: made once the pod is ready (`rkt status --wait-ready`), by the init or rkt-notify. */
+export const READY_FILE = 'ready';
 /** In the pod's rkt/ dir: made when the pod starts to stop; an app launcher that finds it exits 143 (as if SIGTERMed). */
 export const STOPPING_FILE = 'stopping';
 /** In the pod's rkt/ dir: the grace period `rkt stop --timeout` sets for this stop, in seconds. */
@@ -236,7 +238,8 @@ export function renderInitScript(plan: PodPlan): string {
     lines.push(`while [ ! -e "$P/rkt/pid/${app.name}.ns" ] && kill -0 "$pid_${i}" 2>&-; do read -t 0.001 _ <&9 2>&-; done`);
   });
   // Every app started: rkt-notify tells systemd READY=1 (once the apps that speak sd_notify said so).
-  if (plan.notify) lines.push(`echo started >&${NOTIFY_READY_FD}; exec ${NOTIFY_READY_FD}>&-`);
+  // rkt-notify marks the pod ready when it says READY=1; without it, the pod is ready now.
+  lines.push(plan.notify ? `echo started >&${NOTIFY_READY_FD}; exec ${NOTIFY_READY_FD}>&-` : `echo 2>&- > "$K/${READY_FILE}"`);
   lines.push(
     // One busybox shell does it all: it reaches its own applets through the pod's /proc,
     // mounted in the new root for the moment, so it can still detach the host root after
