@@ -61,6 +61,11 @@ async function handOff(script: string, podDir: string): Promise<number> {
 }
 
 function start(argv: string[]): void {
+  // A reader that went away (`rkt list | head -1`) is no error of ours: the command still
+  // finishes (a fetch half done must still clean up), its output just goes nowhere.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   main(argv).then(
     (result) => (typeof result === 'number' ? result : handOff(result.handoff, result.podDir)),
   ).then(

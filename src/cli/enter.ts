@@ -11,14 +11,20 @@ import { info } from '../util/log.js';
 import { findPod, podState } from '../stage0/pod.js';
 import { appHostPid, podInitPid } from '../stage0/procs.js';
 import { findStage1Tools } from '../stage1/tools.js';
+import { USERNS_ID_FILE } from '../stage1/scripts.js';
 
 /**
- * True if the app's process is still in the user namespace of the pod's PID 1. An app that
- * made a user namespace of its own (and a mount namespace in it, where it may mount over
- * /proc) must not have rkt enter run into namespaces it controls.
+ * True if the app's process is still in the pod's user namespace: that of the pod's PID 1,
+ * or with --private-users the one PID 1 made and recorded. An app that made a user namespace
+ * of its own (and a mount namespace in it, where it may mount over /proc) must not have rkt
+ * enter run into namespaces it controls. (enter-APP.sh checks the userns again on the fd it joins.)
  */
-function inPodUserNs(pid: number, init: number | undefined): boolean {
-  try { return init !== undefined && fs.readlinkSync(`/proc/${pid}/ns/user`) === fs.readlinkSync(`/proc/${init}/ns/user`); } catch { return false; }
+function inPodUserNs(podDir: string, pid: number, init: number | undefined): boolean {
+  try {
+    const mine = fs.readlinkSync(`/proc/${pid}/ns/user`);
+    if (fs.existsSync(path.join(podDir, RANGE_FILE))) return mine === fs.readFileSync(path.join(podDir, USERNS_ID_FILE), 'utf8').trim();
+    return init !== undefined && mine === fs.readlinkSync(`/proc/${init}/ns/user`);
+  } catch { return false; }
 }
 
 const FLAGS: FlagSpec[] = [{ name: 'app', kind: 'string', help: 'name of the app to enter within the pod' }];
@@ -72,10 +78,7 @@ export const command: Command = {
       cmd = ['/bin/sh'];
     }
     if (cmd[0].includes('=')) fail(`command "${cmd[0]}" must not contain "=": give the path of a program`);
-    if (fs.existsSync(path.join(pod.dir, RANGE_FILE))) {
-      fail(`pod ${pod.uuid} runs with --private-users, which rkt enter cannot confine yet: run the command as an app of its own (rkt run --private-users ...)`);
-    }
-    if (!inPodUserNs(pid, podInitPid(realHost, pod.dir))) fail(`app ${app} of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it`);
+    if (!inPodUserNs(pod.dir, pid, podInitPid(realHost, pod.dir))) fail(`app ${app} of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it`);
     let mntns: string;
     try { mntns = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { return fail(`app ${app} of pod ${pod.uuid} is not running`); }
     // The script stage1 wrote for this app confines the command exactly like the app.

@@ -292,7 +292,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       openPaths: prepared.openPaths,
       podCgroupProcs: cg.podProcs,
       stopGraceSeconds: graceSeconds(stopTimeoutMs(flags)),
-      tickFifo: path.join(globals.dir, 'pods', '.tick'),
       tools,
     };
     if (range) {

@@ -13,9 +13,9 @@ export interface Stage1Tools {
   tini: string;
   /** busybox-static: mount, pivot_root, setpriv, env... and the app launchers' shell. */
   busybox: string;
-  /** The pod's PID 1 shell: mksh-static (~0.3 MB resident) when installed, else busybox sh (~1.8 MB). */
+  /** init.sh's shell (PID 1 until it execs rkt-helper --init): mksh-static when installed, else busybox sh. */
   initShell: string[];
-  /** rkt-helper (static, built from src/stage1/helper/): fresh session keyring, seccomp filter, exec. */
+  /** rkt-helper (static, built from src/stage1/helper/): each app's last step, and the pod's PID 1 (--init). */
   helper: string;
 }
 
@@ -110,8 +110,6 @@ export interface PodPlan {
   /** --insecure-options=paths: no read-only or masked kernel paths. */
   openPaths: boolean;
   podCgroupProcs: string[];
-  /** A FIFO nobody writes (shared by all pods of a data dir): PID 1 sleeps on it. */
-  tickFifo: string;
   /** Seconds between SIGTERM and SIGKILL when stopping. */
   stopGraceSeconds: number;
   tools: Stage1Tools;

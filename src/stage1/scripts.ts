@@ -4,10 +4,13 @@
  *  run.sh   sourced by bin/rkt; closes the caller's fds above 2, then execs [nsenter --net]
  *           unshare (new mount, UTS, IPC, PID [, net] namespaces) -> tini (stays in the host
  *           PID namespace, forwards signals, exits with the pod's status) -> setpriv --pdeathsig=KILL -> busybox sh init.sh.
- *  init.sh  PID 1 of the pod (mksh-static, ~0.3 MB resident, else busybox sh): hostname,
- *           cgroup, starts each app in its own
- *           mount namespace, forwards SIGTERM/SIGINT (SIGKILL after a grace period),
- *           records exit statuses (0 for apps it stopped itself), exits with the first failure.
+ *  init.sh  PID 1 of the pod at first (mksh-static, else busybox sh): hostname, cgroup, user
+ *           namespace; then execs rkt-helper --init, PID 1 for the rest of the pod's life
+ *           (static C, src/stage1/helper/rkt-helper.c): starts each app's launcher in its own
+ *           mount namespace, leaves the host root, drops every capability the apps do not
+ *           need it for (all but CAP_KILL, and that only if an app has it), forwards
+ *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses (0 for apps
+ *           it stopped itself), exits with the first failure.
  *  app-NAME.sh  per app, still with the host root in view: overlay, /proc, /sys, /dev,
  *           volumes, masked paths, cgroup; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
@@ -20,6 +23,7 @@
  * reachable from the app's mount namespace, not even through a chroot escape.
  */
 import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
+import { LINUX_CAPABILITIES } from '../image/isolators.js';
 
 /** Single-quotes a string for sh. */
 export function sq(s: string): string {
@@ -99,18 +103,19 @@ export function closeFds(count: number): string {
 }
 
 /**
- * What stage1 itself uses on top of the apps' capabilities: mounts, pivot_root, hostname
- * and unshare (SYS_ADMIN); the launchers' bounding set, uid, gid and groups (SETPCAP,
- * SETUID, SETGID); stopping apps of any uid (KILL); overlayfs copies files up with its
+ * What stage1 itself uses on top of the apps' capabilities while it starts them: mounts,
+ * pivot_root, hostname and unshare (SYS_ADMIN); the launchers' and PID 1's own bounding
+ * set, uid, gid and groups (SETPCAP, SETUID, SETGID); overlayfs copies files up with its
  * mounter's credentials (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, MKNOD, SETFCAP).
  */
-const STAGE1_CAPS = ['CAP_SYS_ADMIN', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SETGID', 'CAP_KILL',
+const STAGE1_CAPS = ['CAP_SYS_ADMIN', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SETGID',
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_MKNOD', 'CAP_SETFCAP'];
 
 /**
- * The bounding set of the pod's PID 1 (and so of everything it starts): the apps' sets
- * plus what stage1 needs, so that an app able to ptrace PID 1 finds nothing like
- * CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or CAP_SYS_PTRACE there. 'all' when an app has all.
+ * The bounding set of the pod's PID 1 while it starts the apps (and so of the launchers):
+ * the apps' sets plus what stage1 needs, and never CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or
+ * CAP_SYS_PTRACE unless an app has them. 'all' when an app has all. Once the apps are
+ * started PID 1 keeps only initCapabilities.
  */
 export function initBoundingSet(plan: PodPlan): string[] | 'all' {
   if (plan.apps.some((a) => a.capabilities === 'all')) return 'all';
@@ -120,6 +125,26 @@ export function initBoundingSet(plan: PodPlan): string[] | 'all' {
   if (plan.apps.some((a) => a.oomScoreAdj !== undefined)) caps.add('CAP_SYS_RESOURCE');
   if (plan.net.kind === 'none') caps.add('CAP_NET_ADMIN');
   return [...caps].sort();
+}
+
+/**
+ * What the pod's PID 1 keeps once the apps are started (rkt-helper --init drops the rest from
+ * every set): only CAP_KILL, to stop apps of other uids or of the pod's user namespace, and
+ * only if an app of the pod has it. Everything else PID 1 did with privilege is done by then.
+ */
+export function initCapabilities(plan: PodPlan): string[] {
+  return plan.apps.some((a) => a.capabilities === 'all' || a.capabilities.includes('CAP_KILL')) ? ['CAP_KILL'] : [];
+}
+
+/** Capability names as a hex bit mask (bit N = capability number N). */
+export function capabilityMask(caps: string[]): string {
+  let mask = 0n;
+  for (const c of caps) {
+    const n = LINUX_CAPABILITIES[c];
+    if (n === undefined) throw new Error(`unknown capability ${c}`);
+    mask |= 1n << BigInt(n);
+  }
+  return mask.toString(16);
 }
 
 export function renderRunScript(plan: PodPlan): string {
@@ -143,6 +168,9 @@ export function renderRunScript(plan: PodPlan): string {
   ].join('\n');
 }
 
+/** Where PID 1 records the pod's user namespace (`user:[INODE]`), relative to the pod dir. */
+export const USERNS_ID_FILE = 'rkt/userns';
+
 /**
  * --private-users, in PID 1 before any app starts: the pod's user namespace, kept on a
  * file of the pod dir by a bind mount that lives in the pod's mount namespace (so it
@@ -155,6 +183,9 @@ function usernsInitLines(plan: PodPlan): string[] {
   if (!u) return [];
   return [
     `${[u.helper, 'userns', u.file, String(u.base), String(u.count)].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`,
+    // Its identity (as /proc/PID/ns/user names it), for rkt enter: an app found in any other
+    // user namespace (one it made itself) is not entered.
+    `${sq(plan.tools.busybox)} stat -L -c 'user:[%i]' ${sq(u.file)} > ${sq(`${plan.podDir}/${USERNS_ID_FILE}`)} || { echo 'stage1: cannot record the pod user namespace' >&2; exit 254; }`,
     ...(plan.net.kind === 'host' ? [] : ['echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start']),
   ];
 }
@@ -173,115 +204,32 @@ export const STOP_TIMEOUT_FILE = 'stop-timeout';
 /** In the pod's rkt/ dir: the apps that were SIGKILLed because they outlived the grace period (one a line). */
 export const STOP_KILLED_FILE = 'stop-killed';
 
-/** A grace period as the init script's `read -t` takes it: seconds, at most 3 decimals. */
+/** A grace period as PID 1 takes it (rkt-helper --init, rkt/stop-timeout): seconds, at most 3 decimals. */
 export function graceSeconds(ms: number): number {
   return Math.round(ms) / 1000;
 }
 
 export function renderInitScript(plan: PodPlan): string {
-  const P = sq(plan.podDir);
-  // An async command's stdin is /dev/null before its own redirections (so `<&0` would pass
-  // /dev/null): with --interactive the caller's stdin is kept on fd 3 for the app.
-  const stdin = plan.interactive ? '<&3 3<&-' : '</dev/null';
-  const grace = String(plan.stopGraceSeconds);
   const lines = [
     `# rkt stage1 init: PID 1 of pod ${plan.uuid}. Generated by stage0; do not edit.`,
-    `P=${P}`,
-    // The pod's rkt/ dir as PID 1 sees it: "" once PID 1 has pivoted into it.
-    'K="$P/rkt"',
-    `BB=${sq(plan.tools.busybox)}`,
-    'stopping=',
-    'killing=',
-    'pids=',
-    // SIGTERM/SIGINT: ask every app to stop, then SIGKILL whatever is left after the grace
-    // period (rkt stop --timeout may have set this stop's). The killer tells PID 1 first (USR1),
-    // so that an app it then finds dead by SIGKILL is known to have been killed by it.
-    'stop() {',
-    '  [ -n "$stopping" ] && return',
-    '  stopping=1',
-    // Launchers check this first: one forked as the stop came may have caught the SIGTERM
-    // with PID 1's own trap before it exec'd (and so lost it), or not be in $pids yet.
-    `  echo 2>&- > "$K/${STOPPING_FILE}"`,
-    '  for p in $pids; do kill -TERM "$p" 2>&-; done',
-    `  g=${grace}; read -r g 2>&- < "$K/${STOP_TIMEOUT_FILE}"; case $g in ''|*[!0-9.]*|*.*.*) g=${grace};; esac`,
-    '  ( read -t "$g" _ <&9 2>&-; kill -USR1 $$; kill -KILL -1 ) 8>&- &',
-    '}',
-    // A stop asked for from outside (rkt stop, systemctl stop, ^C) is a clean exit, as in rkt:
-    // statuses are recorded as they are, but rkt run exits 0 unless an app had failed before
-    // or had to be killed.
-    'requested=',
-    "trap 'requested=1; stop' TERM INT",
-    "trap 'killing=1' USR1",
-    'trap : CHLD',
-    `"$BB" hostname ${sq(plan.hostname)}`,
-    ...(plan.net.kind === 'none' ? ['"$BB" ip link set lo up'] : []),
+    // A stop asked for from outside (rkt stop, systemctl stop, ^C) before rkt-helper takes
+    // over is passed on to it (it blocks the signals from its first instruction on).
+    'requested=0',
+    "trap 'requested=1' TERM INT",
+    `${sq(plan.tools.busybox)} hostname ${sq(plan.hostname)}`,
+    ...(plan.net.kind === 'none' ? [`${sq(plan.tools.busybox)} ip link set lo up`] : []),
     ...plan.podCgroupProcs.map((f) => `echo 0 > ${sq(f)}`),
     ...usernsInitLines(plan),
-    ...(plan.interactive ? ['exec 3<&0'] : []),
-    // A FIFO nobody writes, shared by every pod: `read -t 1` on it is a one-second sleep that
-    // a signal interrupts, with no process (a `sleep` would cost 1.4 MB for the pod's life).
-    `[ -p ${sq(plan.tickFifo)} ] || "$BB" mkfifo ${sq(plan.tickFifo)} 2>&-`,
-    `exec 9<>${sq(plan.tickFifo)}`,
-    // From here on the shell's own stderr is /dev/null: both shells report an app killed by a
-    // signal ("Terminated", "Killed") there, and a service manager would log it. The apps and
-    // PID 1's own messages use the real stderr, kept on fd 8.
-    'exec 8>&2 2>/dev/null',
   ];
-  plan.apps.forEach((app, i) => {
-    lines.push(`"$BB" unshare -m --propagation private "$BB" sh "$P/stage1/app-${app.name}.sh" ${stdin} 2>&8 8>&-${plan.notify ? ` ${NOTIFY_READY_FD}>&-` : ''} &`);
-    lines.push(`pid_${i}=$!; pids="$pids $pid_${i}"; echo "$pid_${i}" > "$P/rkt/pid/${app.name}"`);
-  });
-  // Once every app launcher has its own mount namespace (each leaves a marker as its first
-  // step), PID 1 pivots into the pod's rkt/ dir and detaches the host root, so that even an
-  // app granted CAP_SYS_PTRACE finds nothing of the host behind /proc/1/root.
-  plan.apps.forEach((app, i) => {
-    lines.push(`while [ ! -e "$P/rkt/pid/${app.name}.ns" ] && kill -0 "$pid_${i}" 2>&-; do read -t 0.001 _ <&9 2>&-; done`);
-  });
-  // Every app started: rkt-notify tells systemd READY=1 (once the apps that speak sd_notify said so).
-  // rkt-notify marks the pod ready when it says READY=1; without it, the pod is ready now.
-  lines.push(plan.notify ? `echo started >&${NOTIFY_READY_FD}; exec ${NOTIFY_READY_FD}>&-` : `echo 2>&- > "$K/${READY_FILE}"`);
-  lines.push(
-    // One busybox shell does it all: it reaches its own applets through the pod's /proc,
-    // mounted in the new root for the moment, so it can still detach the host root after
-    // pivot_root; then it drops that /proc too.
-    `"$BB" mount --bind "$P/rkt" "$P/rkt" && cd "$P/rkt" && "$BB" sh -c 'mount -t proc proc proc && pivot_root . . && umount -l . && umount -l /proc' 2>&8 && cd / && K= ||`,
-    '  echo "stage1: warning: the pod\'s init could not leave the host root" >&8',
-    'S="$K/status"',
-  );
-  const names = plan.apps.map((a, i) => `${i}:${a.name}`).join(' ');
-  lines.push(
-    'result=0',
-    'killed=',
-    `left=${sq(names)}`,
-    // Wait for the apps in any order; the first one to fail stops the others.
-    'while [ -n "$left" ]; do',
-    '  still=',
-    '  for a in $left; do',
-    '    eval "p=\\$pid_${a%%:*}"',
-    '    if kill -0 "$p" 2>&-; then still="$still $a"; continue; fi',
-    '    wait "$p"; rc=$?',
-    // An app that died of the SIGTERM (or the final SIGKILL) PID 1 sent because another app
-    // failed is recorded as 0, as rkt did; the pod's status stays the failing app's.
-    '    if [ -n "$stopping" ] && [ -z "$requested" ] && { [ "$rc" -eq 143 ] || [ "$rc" -eq 137 ]; }; then rc=0; fi',
-    '    echo "$rc" > "$S/${a#*:}"',
-    '    [ "$rc" -eq 137 ] && [ -n "$killing" ] && killed="$killed ${a#*:}"',
-    '    if [ "$rc" -ne 0 ] && [ "$result" -eq 0 ] && [ -z "$requested" ]; then result=$rc; stop; fi',
-    '  done',
-    '  left=$still',
-    // Sleep until a child exits or a signal comes. An app that exits after its check above
-    // but before the read has its CHLD trap run too early to cut the read short: the
-    // one-second timeout bounds how long that goes unseen.
-    '  [ -n "$left" ] && read -t 1 _ <&9 2>&-',
-    'done',
-    // An app that outlived the grace period: said on stderr (a service manager's journal) and
-    // kept for rkt status; a stop that had to kill does not count as clean.
-    'if [ -n "$killed" ]; then',
-    `  for a in $killed; do echo "$a"; echo "stage1: app \\"$a\\" did not stop within \${g}s of SIGTERM: killed it" >&8; done > "$K/${STOP_KILLED_FILE}"`,
-    '  [ "$result" -eq 0 ] && result=137',
-    'fi',
-    'exit "$result"',
-    '',
-  );
+  // rkt-helper --init becomes PID 1: it starts the apps' launchers, tells rkt-notify (fd
+  // NOTIFY_READY_FD) they started, pivots into rkt/, drops every capability but
+  // initCapabilities and waits for the apps (src/stage1/helper/rkt-helper.c).
+  const init = [
+    plan.tools.helper, '--init', `${plan.podDir}/stage1/init.sh`, plan.tools.busybox,
+    capabilityMask(initCapabilities(plan)), String(Math.round(plan.stopGraceSeconds * 1000)),
+    plan.interactive ? '1' : '0', plan.notify ? '1' : '0',
+  ];
+  lines.push(`exec ${init.map(sq).join(' ')} "$requested" ${plan.apps.map((a) => sq(a.name)).join(' ')}`, '');
   return lines.join('\n');
 }
 
@@ -532,21 +480,36 @@ function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
  * busybox nsenter (which forks into the pod's PID namespace and runs busybox through
  * /proc/self/exe, never a binary of the image), and ends in the app's own final step,
  * with no_new_privs. Exit status: the command's (128+N for a signal).
+ *
+ * With --private-users the command joins the pod's user namespace too, and the order
+ * changes: joining a user namespace gives a full bounding set in it, so the app's
+ * privileges come after it. util-linux nsenter (still in the host's mount namespace)
+ * enters the UTS, IPC, network and PID namespaces, which belong to the host's user
+ * namespace, while it is host root, then the pod's user namespace (as root of it, so
+ * the command's uid and gid are the app's inside and BASE+uid on the host); util-linux
+ * setpriv then applies the app's bounding set, uid, gid and groups, and busybox nsenter
+ * enters the app's mount namespace (owned by the pod's user namespace) last.
  */
 export function renderEnter(plan: PodPlan, app: AppPlan): string {
   const t = plan.tools;
   // The namespaces' fds (HELPER_FD is the helper's).
-  const ns = [['mnt', 'mount', 3], ['uts', 'uts', 4], ['ipc', 'ipc', 5], ['net', 'net', 6], ['pid', 'pid', 8]] as const;
+  const ns = [['mnt', 'mount', 3], ['uts', 'uts', 4], ['ipc', 'ipc', 5], ['net', 'net', 6], ['pid', 'pid', 8],
+    ...(plan.userns ? [['user', 'user', 9] as const] : [])] as const;
+  const nsArg = (flag: string, fd: number) => `--${flag}=/proc/self/fd/${fd}`;
   const helper = `${plan.podDir}/${HELPER_MOUNT}`;
-  const chain = [
+  const privileged = [
     t.busybox, 'setpriv', '--inh-caps', LAUNCH_CAPS.map((c) => `+${c}`).join(','), '--',
     t.setpriv, ...appPrivileges(app, LAUNCH_CAPS), '--',
-    t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => `--${flag}=/proc/self/fd/${fd}`), '--',
-    // A command run by rkt enter never gets the app's socket-activation fds.
-    'sh', '-c', finalExecStep({ ...app, listenFds: undefined }, { nnp: true }), `enter-${app.name}`,
-    app.workingDir,
-    ...app.env.map(([k, v]) => `${k}=${v}`),
   ];
+  // A command run by rkt enter never gets the app's socket-activation fds.
+  const final = ['sh', '-c', finalExecStep({ ...app, listenFds: undefined }, { nnp: true }), `enter-${app.name}`, app.workingDir, ...app.env.map(([k, v]) => `${k}=${v}`)];
+  const chain = plan.userns
+    ? [
+      t.nsenter, ...ns.filter(([n]) => n !== 'mnt').map(([, flag, fd]) => nsArg(flag, fd)), '--',
+      ...privileged,
+      t.busybox, 'nsenter', nsArg('mount', 3), '--', ...final,
+    ]
+    : [...privileged, t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => nsArg(flag, fd)), '--', ...final];
   return [
     `# rkt stage1: rkt enter into app "${app.name}" of pod ${plan.uuid}. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
@@ -556,6 +519,7 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
     // (`command`: a failed redirection of a bare exec would end the shell before die.)
     `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n, , fd]) => `${fd}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
     `[ "$(readlink /proc/self/fd/3)" = "$mntns" ] || die 'the app is not running'`,
+    ...(plan.userns ? [`[ "$(readlink /proc/self/fd/9)" = "$(cat ${sq(`${plan.podDir}/${USERNS_ID_FILE}`)})" ] || die "the app has left the pod's user namespace"`] : []),
     // The helper as the app's launcher opens it: through a read-only bind private to this
     // script's mount namespace (rkt enter runs it under unshare -m).
     `mount --bind ${sq(t.helper)} ${sq(helper)} && mount -o remount,bind,ro ${sq(helper)} || die 'cannot bind the stage1 helper'`,

@@ -47,8 +47,8 @@ export function findStage1Tools(): Stage1Tools {
     found[name] = p;
   }
   if (!isStatic(found.busybox)) fail(`${found.busybox} is dynamically linked; stage1 needs the static build: apt-get install busybox-static`);
-  // PID 1 stays resident for the pod's life, so its size is the runtime's cost: Debian's
-  // klibc mksh keeps ~0.3 MB where busybox's ash keeps ~1.8 MB.
+  // init.sh runs for a moment before it execs rkt-helper --init: Debian's klibc mksh starts
+  // faster and smaller than busybox's ash.
   found.initShell = fs.existsSync(MKSH_STATIC) ? [MKSH_STATIC] : [found.busybox, 'sh'];
   found.helper = builtHelper('rkt-helper', 'stage1');
   return found;

@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { RktEnv, describeIf, makeEnv, rkt, skipReason, waitFor } from '../helpers/rkt.js';
-import { INSECURE, buildBusyboxAci, podCgroupDirs, podProcess, podUuids, sections, startPod, podPid, teardown } from '../helpers/pods.js';
+import { RktEnv, describeIf, makeEnv, rkt, rktBackground, skipReason, waitFor } from '../helpers/rkt.js';
+import { INSECURE, buildBusyboxAci, podCgroupDirs, podPid, podProcess, podUuids, processTable, sections, startPod, statusJson, teardown } from '../helpers/pods.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const suite = describeIf(skipReason() ?? (have('gcc') && fs.existsSync('/usr/lib/x86_64-linux-gnu/libc.a') ? undefined : 'needs gcc and libc6-dev (scripts/setup.sh)'));
@@ -49,6 +49,12 @@ function run(env: RktEnv, podFlags: string[], aci: string, appFlags: string[], s
 /** Capability sets and no_new_privs of a process, from the host. */
 function procStatus(pid: number): Record<string, string> {
   return Object.fromEntries(fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+}
+
+/** A process started by `rkt enter` (not a descendant of the pod's holder), by command line. */
+function podEntered(re: RegExp): number | undefined {
+  for (const [pid, info] of processTable()) if (re.test(info.cmdline)) return pid;
+  return undefined;
 }
 
 function statusOf(text: string): Record<string, string> {
@@ -127,12 +133,81 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
     }
   }, 60_000);
 
-  test('an app that moved into a user namespace of its own (where it could mount over /proc) is not entered', async () => {
-    // The default seccomp filter refuses new user namespaces; without it an app can make one.
-    const pod = await startPod(env, ['--insecure-options=image,seccomp', 'run', '--net=host', aci, '--exec=/bin/sh', '--', '-c', 'exec unshare -U -m sleep 1004'], /sleep 1004$/);
+  test('rkt enter into a --private-users pod joins its user namespace: uid 0 inside, the pod\'s range on the host, confined like the app', async () => {
+    const secret = path.join(env.base, 'userns-secret');
+    fs.writeFileSync(secret, 'host secret\n', { mode: 0o600 });
+    const vol = path.join(env.base, 'userns-vol');
+    fs.mkdirSync(vol);
+    fs.writeFileSync(path.join(vol, 'anchor'), '');
+    const [type, hex] = execFileSync(path.join(env.base, 'hostile'), ['handle', secret], { encoding: 'utf8' }).trim().split(' ');
+    const pod = await startPod(env, [INSECURE, 'run', '--private-users', '--net=host', `--volume=v,kind=host,source=${vol}`,
+      aci, '--name=one', '--mount=volume=v,target=/v', '--exec=/bin/sh', '--', '-c', 'sleep 1008', '---',
+      aci, '--name=two', '--user=1000', '--group=1000', '--caps-retain=CAP_NET_BIND_SERVICE', '--mount=volume=v,target=/v', '--exec=/bin/sh', '--', '-c', 'sleep 1009'], /sleep 1009$/, 60_000);
     try {
-      const app = podProcess(env, pod.uuid, /sleep 1004$/)!;
-      expect(fs.readlinkSync(`/proc/${app}/ns/user`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+      await waitFor(() => podProcess(env, pod.uuid, /sleep 1008$/) !== undefined, 10_000, 'app one');
+      const [base] = fs.readFileSync(path.join(env.dir, 'pods', 'run', pod.uuid, 'private-users-prepared'), 'utf8').trim().split(':').map(Number);
+      const script = [
+        'echo ==status==; grep -E "^(Uid|Gid|Groups|CapBnd|CapEff|CapPrm|CapAmb|NoNewPrivs|Seccomp)" /proc/self/status',
+        'echo ==map==; cat /proc/self/uid_map',
+        'echo ==userns==; readlink /proc/self/ns/user',
+        'echo ==cgroup==; cat /proc/self/cgroup',
+        `echo ==shocker==; /hostile open /v/anchor ${type} ${hex}`,
+        'echo ==mknod==; /hostile mknod /tmp/sda 8 0',
+        'echo ==root==; ls /',
+        'echo ==end==',
+        'exec sleep 1010',
+      ].join('; ');
+      for (const [app, sleeper, uid] of [['one', /sleep 1008$/, 0], ['two', /sleep 1009$/, 1000]] as const) {
+        const appPid = podProcess(env, pod.uuid, sleeper)!;
+        const entered = rktBackground(env, ['enter', `--app=${app}`, pod.uuid, '/bin/sh', '-c', script]);
+        try {
+          await waitFor(() => entered.output().stdout.includes('==end=='), 20_000, `rkt enter --app=${app}`);
+          const s = sections(entered.output().stdout);
+          const mine = statusOf(s.status);
+          const theirs = procStatus(appPid);
+          // Inside: the app's uid in the pod, its capabilities, groups, filter and no_new_privs.
+          expect(mine.Uid).toBe(`${uid}\t${uid}\t${uid}\t${uid}`);
+          for (const k of ['Groups', 'CapBnd', 'CapEff', 'CapPrm', 'CapAmb', 'Seccomp']) expect(`${k} ${mine[k]}`).toBe(`${k} ${theirs[k]}`);
+          expect(mine.Seccomp).toBe('2');
+          expect(mine.NoNewPrivs).toBe('1');
+          expect(s.map.split(/\s+/).map(Number)).toEqual([0, base, 65536]);
+          expect(s.userns).toBe(fs.readlinkSync(`/proc/${appPid}/ns/user`));
+          expect(s.userns).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+          expect(s.cgroup).toBe(fs.readFileSync(`/proc/${appPid}/cgroup`, 'utf8').trim());
+          expect(s.shocker).toMatch(/^open_by_handle_at: (EPERM|EACCES)$/);
+          expect(entered.output().stdout).not.toContain('host secret');
+          expect(s.mknod).toBe('mknod: EPERM');
+          expect(s.root.split('\n')).toContain('hostile');
+          // The host's view of the entered process: the pod's range, as the app's.
+          await waitFor(() => podEntered(/^sleep 1010$/) !== undefined, 10_000, 'the entered command');
+          const hostUid = procStatus(podEntered(/^sleep 1010$/)!).Uid;
+          expect(hostUid).toBe(`${base + uid}\t${base + uid}\t${base + uid}\t${base + uid}`);
+          expect(hostUid).toBe(theirs.Uid);
+        } finally {
+          entered.child.kill('SIGTERM');
+          const pid = podEntered(/^sleep 1010$/);
+          if (pid !== undefined) process.kill(pid, 'SIGKILL');
+          await entered.done;
+        }
+      }
+    } finally {
+      rkt(env, ['stop', pod.uuid]);
+      await pod.done;
+    }
+  }, 120_000);
+
+  // The default seccomp filter refuses new user namespaces; without it an app can make one
+  // (where it could mount over /proc). Compared with the pod's user namespace, or the host's.
+  test.each([
+    ['an app of a --private-users pod', ['--private-users'], 1011],
+    ['an app', [], 1004],
+  ])('%s that moved into a user namespace of its own is not entered', async (_what, flags, tag) => {
+    const sleeper = new RegExp(`sleep ${tag}$`);
+    const pod = await startPod(env, ['--insecure-options=image,seccomp', 'run', ...flags, '--net=host', aci, '--exec=/bin/sh', '--', '-c', `exec unshare -U -m sleep ${tag}`], sleeper, 60_000);
+    try {
+      const app = podProcess(env, pod.uuid, sleeper)!;
+      const podUserns = flags.length ? fs.readFileSync(path.join(env.dir, 'pods', 'run', pod.uuid, 'rkt', 'userns'), 'utf8').trim() : fs.readlinkSync('/proc/self/ns/user');
+      expect(fs.readlinkSync(`/proc/${app}/ns/user`)).not.toBe(podUserns);
       const r = rkt(env, ['enter', pod.uuid, '/bin/true']);
       expect(r.status).toBe(254);
       expect(r.stderr).toBe(`enter: app hostile of pod ${pod.uuid} has left the pod's user namespace: refusing to enter it\n`);
@@ -268,22 +343,79 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
     expect(BigInt(`0x${/CapBnd:\s+(\w+)/.exec(r.stdout)![1]}`) & (1n << 27n)).not.toBe(0n);
   });
 
-  test('the pod\'s PID 1 has nothing beyond the apps\' capabilities but what stage1 needs (CAP_SYS_ADMIN with the default set)', async () => {
-    const pod = await startPod(env, [INSECURE, 'run', '--net=host', aci, '--exec=/bin/sh', '--', '-c', 'sleep 1003'], /sleep 1003$/);
+  /**
+   * Run in an app: waits until PID 1's bounding set is within the app's own (PID 1 drops its
+   * capabilities once every app's launcher has a mount namespace, usually before the app
+   * runs; at most 5 s), then prints both statuses and what the app gets from PID 1's /proc.
+   */
+  const PROBE_INIT = [
+    'bnd() { grep "^CapBnd" "$1" | { read -r _ v; echo "$v"; }; }',
+    'i=0; while [ $(( 0x$(bnd /proc/1/status) & ~0x$(bnd /proc/self/status) )) -ne 0 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done',
+    'echo ==init==; grep -E "^(Uid|Cap)" /proc/1/status',
+    'echo ==self==; grep -E "^(Uid|Cap)" /proc/self/status',
+    'echo ==peek==',
+    'for f in environ mem; do e=$(cat /proc/1/$f 2>&1 >/dev/null) && echo "$f READ" || echo "$f denied: $e"; done',
+    'e=$(ls /proc/1/root 2>&1 >/dev/null) && echo "root READ" || echo "root denied: $e"',
+    'x=$(readlink /proc/1/exe) && echo "exe READ $x" || echo "exe denied"',
+    'echo ==end==',
+  ].join('\n');
+  const KILL = 1n << 5n;
+  const caps = (st: Record<string, string>, k: string) => BigInt(`0x${st[k]}`);
+
+  test('the pod\'s PID 1 keeps no capability beyond the app\'s (CAP_KILL of the default set) and cannot be inspected by it', () => {
+    const r = run(env, ['--net=host'], aci, [], PROBE_INIT);
+    expect(errorLines(r.stderr).filter(Boolean)).toEqual([]);
+    expect(r.status).toBe(0);
+    const s = sections(r.stdout);
+    const init = statusOf(s.init);
+    const self = statusOf(s.self);
+    // The default app (root, rkt's 14 default capabilities) against PID 1, in every set.
+    for (const k of ['CapBnd', 'CapEff', 'CapPrm']) {
+      expect(caps(self, k)).toBe(0xa80425fbn);
+      expect(`${k} ${caps(init, k) & ~caps(self, k)}`).toBe(`${k} 0`);
+      expect(`${k} ${caps(init, k)}`).toBe(`${k} ${KILL}`); // all it needs: stopping apps of other uids
+    }
+    for (const k of ['CapInh', 'CapAmb']) expect(caps(init, k)).toBe(0n);
+    expect(init.Uid.split(/\s+/)[0]).toBe('0');
+    // PID 1 runs as root with no more than the app, so the kernel would let the app read and
+    // write its memory: PID 1 is not dumpable, and all of these are refused.
+    expect(s.peek.split('\n')).toEqual([
+      "environ denied: cat: can't open '/proc/1/environ': Permission denied",
+      "mem denied: cat: can't open '/proc/1/mem': Permission denied",
+      'root denied: ls: /proc/1/root: Permission denied',
+      'exe denied',
+    ]);
+  }, 60_000);
+
+  test('PID 1 follows the union of the apps\' sets: without CAP_KILL in any (--caps-retain, --caps-remove) it keeps nothing, and the pod still stops', async () => {
+    const pod = await startPod(env, [INSECURE, 'run', '--net=host',
+      aci, '--name=retain', '--caps-retain=CAP_NET_BIND_SERVICE,CAP_CHOWN', '--exec=/bin/sh', '--', '-c', `${PROBE_INIT}\nexec sleep 1005`, '---',
+      aci, '--name=remove', '--caps-remove=CAP_KILL', '--exec=/bin/sh', '--', '-c', 'exec sleep 1006', '---',
+      aci, '--name=user', '--user=1000', '--group=1000', '--caps-remove=CAP_KILL', '--exec=/bin/sh', '--', '-c', 'exec sleep 1007'], '==end==');
     try {
+      const s = sections(pod.output().stdout);
+      const init = statusOf(s.init);
+      for (const k of ['CapBnd', 'CapEff', 'CapPrm', 'CapInh', 'CapAmb']) expect(`${k} ${caps(init, k)}`).toBe(`${k} 0`);
+      expect(s.peek).not.toContain('READ');
+      // Seen from the host too, against each app's own sets.
       const holder = podPid(env, pod.uuid);
-      const init = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(/\s+/)[0]);
-      expect(fs.readFileSync(`/proc/${init}/cmdline`, 'utf8')).toContain('init.sh');
-      const app = procStatus(podProcess(env, pod.uuid, /sleep 1003$/)!);
-      const pid1 = procStatus(init);
-      const appCaps = BigInt(`0x${app.CapBnd}`);
-      for (const k of ['CapBnd', 'CapEff', 'CapPrm']) expect(BigInt(`0x${pid1[k]}`)).toBe(appCaps | (1n << CAP_SYS_ADMIN));
-      // Among what it does not have: CAP_DAC_READ_SEARCH, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_PTRACE, CAP_NET_ADMIN.
-      for (const c of [2n, 16n, 17n, 19n, 12n]) expect(BigInt(`0x${pid1.CapBnd}`) & (1n << c)).toBe(0n);
+      const initPid = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(/\s+/)[0]);
+      expect(fs.readFileSync(`/proc/${initPid}/cmdline`, 'utf8')).toContain('init.sh');
+      for (const sleeper of [/sleep 1005$/, /sleep 1006$/, /sleep 1007$/]) {
+        await waitFor(() => podProcess(env, pod.uuid, sleeper) !== undefined, 10_000, `${sleeper}`);
+        const app = procStatus(podProcess(env, pod.uuid, sleeper)!);
+        for (const k of ['CapBnd', 'CapEff', 'CapPrm']) expect(caps(procStatus(initPid), k) & ~caps(app, k)).toBe(0n);
+      }
     } finally {
+      // PID 1 may not signal app "user" (uid 1000, and no CAP_KILL anywhere in the pod): after
+      // the grace period it exits, and the kernel kills what is left of the pod with it.
       rkt(env, ['stop', pod.uuid]);
       await pod.done;
     }
+    const status = statusJson(env, pod.uuid);
+    expect(status.state).toBe('exited');
+    const code = (name: string) => status.apps.find((a) => a.name === name)?.exit_code;
+    expect([code('retain'), code('remove'), code('user')]).toEqual([143, 143, 137]);
   }, 60_000);
 });
 

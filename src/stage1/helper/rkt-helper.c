@@ -13,16 +13,27 @@
  * 4. replaces the environment with exactly the NAME=VALUE arguments and execs PROGRAM,
  *    searching PATH from that environment (as `env -i` does).
  * Nothing stays resident: the helper's process becomes the app.
- *
  * When the exec fails it says why in rkt's words (its stage1 "diagnostic" lines, which
  * scripts grep): `Error: Unable to open "/foo": No such file or directory` for a missing
  * program, or for the missing interpreter of a script or of an ELF binary;
  * `Error: "/foo" is not executable`. Exit status 127 (not found) or 126, as a shell's.
+ *
+ *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...
+ *
+ * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
+ * PID 1's command line, where rkt recognises the pod): see init_main.
  */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
@@ -76,6 +87,267 @@ static void load_filter(const char *hex) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) die("cannot load the seccomp filter");
 }
 
+/* --init ------------------------------------------------------------------------------ */
+
+/* Files of the pod's rkt/ dir (src/stage1/scripts.ts STOPPING_FILE, STOP_TIMEOUT_FILE, STOP_KILLED_FILE). */
+#define STOPPING_FILE "stopping"
+#define STOP_TIMEOUT_FILE "stop-timeout"
+#define STOP_KILLED_FILE "stop-killed"
+/* Where rkt-notify takes "every app started" (src/stage1/scripts.ts NOTIFY_READY_FD). */
+#define NOTIFY_READY_FD 4
+/* In the pod's rkt/ dir once every app started (src/stage1/scripts.ts READY_FILE). */
+#define READY_FILE "ready"
+
+struct app { const char *name; pid_t pid; int done, killed; };
+static struct app *apps;
+static int napps, left, result, requested, stopping, killing;
+static unsigned long grace_ms;
+/* The pod's rkt/ dir: POD/rkt, and "" once PID 1 has pivoted into it. */
+static char rktdir[PATH_MAX + 8];
+
+/* snprintf that refuses to cut a path short. */
+#define PATHF(buf, ...) do { if (snprintf(buf, sizeof buf, __VA_ARGS__) >= (int)sizeof buf) { errno = ENAMETOOLONG; die("path too long"); } } while (0)
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ssize_t n = (ssize_t)strlen(text);
+  if (fd < 0 || write(fd, text, n) != n) fprintf(stderr, "stage1: cannot write %s: %s\n", path, strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
+/* The grace period `rkt stop --timeout` set for this stop (seconds, as text), if any. */
+static void read_stop_timeout(void) {
+  char path[PATH_MAX + 64], text[32];
+  PATHF(path, "%s/" STOP_TIMEOUT_FILE, rktdir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return;
+  text[n] = 0;
+  char *end;
+  double s = strtod(text, &end);
+  if (end != text && (*end == 0 || *end == '\n') && s >= 0 && s <= 86400.0 * 365) grace_ms = (unsigned long)(s * 1000 + 0.5);
+}
+
+/* Asks every app still running to stop; SIGALRM (the grace period) brings the SIGKILL. */
+static void stop(void) {
+  if (stopping) return;
+  stopping = 1;
+  char path[PATH_MAX + 64];
+  // Launchers check this first: one that has not exec'd its app yet does not start it.
+  PATHF(path, "%s/" STOPPING_FILE, rktdir);
+  write_file(path, "");
+  for (int i = 0; i < napps; i++) if (!apps[i].done) kill(apps[i].pid, SIGTERM);
+  read_stop_timeout();
+  // No grace period: the SIGKILL comes at once (SIGALRM is blocked, so it waits for the loop).
+  struct itimerval t = { { 0, 0 }, { (time_t)(grace_ms / 1000), (suseconds_t)(grace_ms % 1000 * 1000) } };
+  if (grace_ms == 0 || setitimer(ITIMER_REAL, &t, NULL) != 0) kill(getpid(), SIGALRM);
+}
+
+static void record(struct app *a, int rc) {
+  char path[PATH_MAX + 64], text[16];
+  a->done = 1;
+  left--;
+  // An app that died of the SIGTERM (or the final SIGKILL) PID 1 sent because another app
+  // failed is recorded as 0, as rkt did; the pod's status stays the failing app's.
+  if (stopping && !requested && (rc == 128 + SIGTERM || rc == 128 + SIGKILL)) rc = 0;
+  a->killed = killing && rc == 128 + SIGKILL;
+  PATHF(path, "%s/status/%s", rktdir, a->name);
+  snprintf(text, sizeof text, "%d\n", rc);
+  write_file(path, text);
+  // The first app to fail stops the others, unless the pod is being stopped from outside.
+  if (rc != 0 && result == 0 && !requested) {
+    result = rc;
+    stop();
+  }
+}
+
+/* Reaps every exited child (apps, and orphans the kernel gave to PID 1). */
+static void reap(void) {
+  int st;
+  pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (int i = 0; i < napps; i++) {
+      if (apps[i].pid == pid && !apps[i].done) record(&apps[i], WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+  }
+}
+
+/*
+ * The pod's exit status. Apps that outlived the grace period are said on stderr (a service
+ * manager's journal) and kept for rkt status; a stop that had to kill does not count as clean.
+ */
+static int finish(void) {
+  char path[PATH_MAX + 64];
+  PATHF(path, "%s/" STOP_KILLED_FILE, rktdir);
+  FILE *f = NULL;
+  for (int i = 0; i < napps; i++) {
+    if (!apps[i].killed) continue;
+    if (!f && !(f = fopen(path, "we"))) fprintf(stderr, "stage1: cannot write %s: %s\n", path, strerror(errno));
+    if (f) fprintf(f, "%s\n", apps[i].name);
+    fprintf(stderr, "stage1: app \"%s\" did not stop within %gs of SIGTERM: killed it\n", apps[i].name, grace_ms / 1000.0);
+    if (result == 0) result = 128 + SIGKILL;
+  }
+  if (f) fclose(f);
+  return result;
+}
+
+/* The grace period is over: SIGKILL everything of the pod that is left. */
+static void kill_all(void) {
+  killing = 1;
+  kill(-1, SIGKILL);
+  // An app PID 1 may not signal (another uid, and no app of the pod has CAP_KILL): PID 1
+  // exits instead, and the kernel kills every process of the PID namespace with it.
+  for (int i = 0; i < napps; i++) {
+    if (!apps[i].done && kill(apps[i].pid, 0) != 0 && errno == EPERM) {
+      for (int j = 0; j < napps; j++) if (!apps[j].done) record(&apps[j], 128 + SIGKILL);
+      exit(finish());
+    }
+  }
+}
+
+static void drop_capabilities(unsigned long long keep) {
+  for (int c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++) {
+    if (!(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) die("cannot drop a capability of the bounding set");
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("cannot clear the ambient capabilities");
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) != 0) die("cannot read the capabilities");
+  for (int i = 0; i < 2; i++) {
+    unsigned k = (unsigned)(keep >> (32 * i));
+    data[i].permitted &= k;
+    data[i].effective = data[i].permitted;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &hdr, data) != 0) die("cannot drop capabilities");
+}
+
+/* Starts app NAME's launcher: BUSYBOX unshare -m (private propagation) BUSYBOX sh POD/stage1/app-NAME.sh. */
+static pid_t launch(const char *pod, const char *busybox, const char *name, int interactive) {
+  char script[PATH_MAX + 64];
+  PATHF(script, "%s/stage1/app-%s.sh", pod, name);
+  pid_t pid = fork();
+  if (pid < 0) die("cannot start an app");
+  if (pid > 0) return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  // PID 1's own fds (rkt-notify's pipe) are not the app's; socket-activation fds (from
+  // LISTEN_FD_BASE on) are, for the launchers of socket-activated apps.
+  close_from(3, LISTEN_FD_BASE - 1);
+  if (!interactive) {
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || dup2(fd, 0) < 0) die("cannot open /dev/null");
+    if (fd > 0) close(fd);
+  }
+  execl(busybox, busybox, "unshare", "-m", "--propagation", "private", busybox, "sh", script, (char *)NULL);
+  fprintf(stderr, "stage1: cannot run the launcher of app %s: %s\n", name, strerror(errno));
+  _exit(254);
+}
+
+/*
+ * The pod's PID 1 from the end of init.sh, which made the hostname, cgroups and user
+ * namespace: the last privileged work is here, then every capability but CAPS goes.
+ *  1. starts each app's launcher (which needs PID 1's full bounding set) and records its
+ *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own (NAME.ns);
+ *     then, with NOTIFY=1, tells rkt-notify on fd NOTIFY_READY_FD that every app started
+ *     (else marks the pod ready itself: rkt/ready);
+ *  2. pivot_root into the pod's rkt/ dir and detaches the host's root, so that nothing of
+ *     the host is behind /proc/1/root;
+ *  3. a fresh session keyring (not the caller's); keeps of all capabilities only those in
+ *     CAPS (a hex mask), in every set: stage0 passes CAP_KILL if an app of the pod has it;
+ *  4. not dumpable (from the start): an app running as root with the same (or more)
+ *     capabilities could otherwise open /proc/1/mem and run code outside its seccomp
+ *     filter and cgroup;
+ *  5. waits for the apps, writes each exit status to status/NAME, stops the others when one
+ *     fails (SIGTERM, then SIGKILL after GRACE_MS, or the grace `rkt stop --timeout` left in
+ *     rkt/stop-timeout), takes SIGTERM/SIGINT as a stop (STOPPING=1: one came before), and
+ *     exits with the first failure (0 for a stop asked for from outside, 137 if it had to kill).
+ * Signals stay blocked and are taken by sigwaitinfo: no handler can race the waits.
+ */
+static int init_main(int argc, char **argv) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGALRM);
+  if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) die("cannot block signals");
+  // First of all: once the capabilities are dropped, an app must not find PID 1 dumpable.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the pod's init undumpable");
+  static const char suffix[] = "/stage1/init.sh";
+  size_t slen = argc > 2 ? strlen(argv[2]) : 0;
+  if (argc < 10 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
+    fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...\n");
+    return 254;
+  }
+  char pod[PATH_MAX];
+  PATHF(pod, "%.*s", (int)(slen - (sizeof suffix - 1)), argv[2]);
+  const char *busybox = argv[3];
+  unsigned long long keep = strtoull(argv[4], NULL, 16);
+  grace_ms = strtoul(argv[5], NULL, 10);
+  int interactive = strcmp(argv[6], "1") == 0;
+  int notify = strcmp(argv[7], "1") == 0;
+  requested = strcmp(argv[8], "1") == 0;
+  napps = argc - 9;
+  apps = calloc(napps, sizeof *apps);
+  if (!apps) die("cannot start the pod's init");
+  PATHF(rktdir, "%s/rkt", pod);
+  left = napps;
+
+  char path[PATH_MAX + 64], text[16];
+  for (int i = 0; i < napps; i++) {
+    apps[i].name = argv[9 + i];
+    apps[i].pid = launch(pod, busybox, apps[i].name, interactive);
+    PATHF(path, "%s/rkt/pid/%s", pod, apps[i].name);
+    snprintf(text, sizeof text, "%d\n", (int)apps[i].pid);
+    write_file(path, text);
+  }
+  for (int i = 0; i < napps; i++) {
+    PATHF(path, "%s/rkt/pid/%s.ns", pod, apps[i].name);
+    while (!apps[i].done && access(path, F_OK) != 0) {
+      struct timespec ms = { 0, 1000000 };
+      nanosleep(&ms, NULL);
+      reap();
+    }
+  }
+  if (notify) {
+    static const char started[] = "started\n";
+    if (write(NOTIFY_READY_FD, started, sizeof started - 1) != (ssize_t)(sizeof started - 1)) {
+      fprintf(stderr, "stage1: warning: cannot tell the notify relay that the pod started: %s\n", strerror(errno));
+    }
+  } else {
+    /* Ready (rkt status --wait-ready); with NOTIFY=1, rkt-notify marks it when it says READY=1. */
+    PATHF(path, "%s/rkt/" READY_FILE, pod);
+    write_file(path, "");
+  }
+  close_from(3, ~0U);
+  PATHF(path, "%s/rkt", pod);
+  if (mount(path, path, NULL, MS_BIND, NULL) != 0 || chdir(path) != 0 ||
+      syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
+    die("the pod's init cannot leave the host root");
+  }
+  rktdir[0] = 0;
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) die("cannot join a new session keyring");
+  drop_capabilities(keep);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("cannot set no_new_privs");
+  if (requested) stop();
+  for (;;) {
+    reap();
+    if (left == 0) break;
+    int sig = sigwaitinfo(&set, NULL);
+    if (sig == SIGTERM || sig == SIGINT) {
+      requested = 1;
+      stop();
+    } else if (sig == SIGALRM) {
+      kill_all();
+    }
+  }
+  return finish();
+}
+
 /* The interpreter `path` asks for (a script's #! line, or an ELF binary's PT_INTERP) into
  * `out`; 0 when it names none. Only what the kernel itself reads: the first bytes. */
 static int interpreter(const char *path, char *out, size_t size) {
@@ -127,6 +399,7 @@ static int diagnose(const char *prog, int err) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
   if (argc < 3) {
     fprintf(stderr, "usage: rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]\n");
     return 254;

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globa
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { locate, resolve, suggest, walk, visibleFlags, flagTerm, type Resolution, type Selected } from '../../../src/cli/tree.js';
 import { COMMANDS } from '../../../src/cli/registry.js';
 import { fullTree } from '../../../src/cli/help.js';
@@ -119,6 +119,20 @@ describe('usage errors: one line, exit 254, with a suggestion', () => {
     expect(suggest('--dri', ['--dir', '--debug'])).toBe(' (did you mean --dir?)');
     expect(suggest('--insecure', ['--insecure-options'])).toBe(' (did you mean --insecure-options?)');
     expect(suggest('--zzz', ['--dir'])).toBe('');
+  });
+});
+
+describe('output to a reader that went away (`rkt list | head -1`)', () => {
+  const bin = path.resolve('bin/rkt');
+  const built = fs.existsSync(path.resolve('dist/rkt.cjs'));
+  (built || process.env.CI ? test : test.skip)('no EPIPE crash: the command finishes, nothing on stderr', async () => {
+    const child = spawn(bin, ['help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before node has even started: every write meets EPIPE.
+    child.stdout!.destroy();
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 });
 

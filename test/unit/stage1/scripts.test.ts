@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
   appMounts, cgroupViewLines, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
-  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, stoppingCheck, DEV_LINKS,
+  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
+  READY_FILE,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 import { describeIf } from '../../helpers/rkt.js';
@@ -66,7 +67,6 @@ function makePlan(over: Partial<PodPlan> = {}): PodPlan {
     openPaths: false,
     podCgroupProcs: [],
     stopGraceSeconds: 10,
-    tickFifo: '/var/lib/rkt/pods/.tick',
     tools: TOOLS,
     ...over,
   };
@@ -224,6 +224,7 @@ describe('renderRunScript', () => {
 describe('renderInitScript (text)', () => {
   const two = () => makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] });
   const lines = (s: string) => s.split('\n');
+  const initExec = (p: PodPlan) => execArgv(renderInitScript(p).split('\n').filter((l) => !l.startsWith('trap ')).join('\n').replace('"$requested"', '0'));
 
   test('parses in sh, busybox sh and mksh, for every plan variant', () => {
     for (const p of [
@@ -240,7 +241,7 @@ describe('renderInitScript (text)', () => {
     expect(renderInitScript(makePlan({ net: { kind: 'netns', path: '/n' } }))).not.toContain('ip link');
   });
 
-  test('joins every pod cgroup before starting any app', () => {
+  test('joins every pod cgroup before rkt-helper starts any app', () => {
     const s = renderInitScript(makePlan({ podCgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/cgroup.procs', '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'] }));
     const l = lines(s);
     const joins = l.map((x, i) => [x, i] as const).filter(([x]) => x.startsWith('echo 0 > '));
@@ -248,305 +249,330 @@ describe('renderInitScript (text)', () => {
       "echo 0 > '/sys/fs/cgroup/memory/rkt-x/cgroup.procs'",
       "echo 0 > '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'",
     ]);
-    const firstApp = l.findIndex((x) => x.includes('/stage1/app-'));
-    expect(firstApp).toBeGreaterThan(joins[1][1]);
+    expect(l.findIndex((x) => x.startsWith('exec '))).toBeGreaterThan(joins[1][1]);
   });
 
-  test('starts each app in the background in its own mount namespace, stdin from /dev/null', () => {
+  test('ends in rkt-helper --init: init.sh path (rkt finds the pod by it), busybox, kept caps, grace, stdin, notify, stop, apps', () => {
+    expect(initExec(two())).toEqual([TOOLS.helper, '--init', `${POD}/stage1/init.sh`, TOOLS.busybox, '20', '10000', '0', '0', '0', 'web', 'db']);
+    const odd = makePlan({ podDir: "/x y/it's", interactive: true, stopGraceSeconds: 3, apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] });
+    expect(initExec(odd)).toEqual([TOOLS.helper, '--init', "/x y/it's/stage1/init.sh", TOOLS.busybox, '0', '3000', '1', '0', '0', 'web']);
+    // The grace period in ms (rkt run --stop-timeout takes ms), and NOTIFY=1 with rkt-notify.
+    const notified = makePlan({ stopGraceSeconds: 0.25, notify: { helper: '/n', sockets: [] } });
+    expect(initExec(notified).slice(4, 9)).toEqual(['20', '250', '0', '1', '0']);
     const s = renderInitScript(two());
-    const starts = lines(s).filter((l) => l.includes('/stage1/app-'));
-    expect(starts).toHaveLength(2);
-    starts.forEach((l, i) => {
-      expect(l).toMatch(/\bunshare -m --propagation private .*\bsh "\$P\/stage1\/app-(web|db)\.sh" <\/dev\/null 2>&8 8>&- &$/);
-      expect(l).toContain(`app-${['web', 'db'][i]}.sh`);
-    });
-    expect(s).toContain(`P='${POD}'`);
-    expect(s).toContain('"$P/rkt/pid/web"');
-    expect(s).toContain('"$P/rkt/pid/db"');
-    expect(s).toContain('K="$P/rkt"');
-    expect(s).toContain('S="$K/status"');
-    expect(s).toContain('echo "$rc" > "$S/${a#*:}"');
+    expect(lines(s).filter((l) => l.startsWith('exec '))).toHaveLength(1);
+    expect(s).toContain(' "$requested" ');
   });
 
-  test('--interactive passes stdin through (kept on fd 3: an async command starts with /dev/null)', () => {
-    const l = lines(renderInitScript(makePlan({ interactive: true })));
-    const save = l.indexOf('exec 3<&0');
-    const start = l.findIndex((x) => x.includes('app-web.sh'));
-    expect(save).toBeGreaterThan(0);
-    expect(start).toBeGreaterThan(save);
-    expect(l[start]).toMatch(/ <&3 3<&- 2>&8 8>&- &$/);
-    expect(renderInitScript(makePlan())).not.toContain('3<&0');
+  test('a TERM or INT before the exec is remembered and passed on as a stop', () => {
+    const s = renderInitScript(makePlan());
+    expect(lines(s)).toContain("trap 'requested=1' TERM INT");
+    expect(lines(s).indexOf("trap 'requested=1' TERM INT")).toBeLessThan(lines(s).findIndex((l) => l.includes('hostname')));
+  });
+});
+
+describe('initCapabilities and capabilityMask (what PID 1 keeps once the apps run)', () => {
+  test('CAP_KILL only, and only when an app of the pod has it (or all)', () => {
+    expect(initCapabilities(makePlan())).toEqual(['CAP_KILL']);
+    expect(initCapabilities(makePlan({ apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] }))).toEqual([]);
+    expect(initCapabilities(makePlan({ apps: [makeApp({ capabilities: ['CAP_CHOWN'] }), makeApp({ name: 'b', capabilities: ['CAP_KILL'] })] }))).toEqual(['CAP_KILL']);
+    expect(initCapabilities(makePlan({ apps: [makeApp({ capabilities: [] }), makeApp({ name: 'b', capabilities: 'all' })] }))).toEqual(['CAP_KILL']);
   });
 
-  test('traps TERM and INT, and SIGKILLs what is left after the grace period', () => {
-    const s = renderInitScript(makePlan({ stopGraceSeconds: 7 }));
-    const trap = lines(s).find((l) => l.startsWith('trap ') && l.includes('TERM'));
-    expect(trap).toBeDefined();
-    expect(trap!.split(' ').slice(-2)).toEqual(['TERM', 'INT']);
-    expect(s).toContain('g=7; read -r g 2>&- < "$K/stop-timeout"');
-    expect(s).toMatch(/\( read -t "\$g" _ <&9 2>&-; kill -USR1 \$\$; kill -KILL -1 \) 8>&- &/);
-    expect(s).toContain('kill -TERM "$p"');
-    expect(renderInitScript(makePlan({ stopGraceSeconds: 0.25 }))).toContain('g=0.25;');
+  test('bit N is capability N, in hex', () => {
+    expect(capabilityMask([])).toBe('0');
+    expect(capabilityMask(['CAP_KILL'])).toBe('20');
+    expect(capabilityMask(['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_CHECKPOINT_RESTORE'])).toBe((1n | (1n << 21n) | (1n << 40n)).toString(16));
+    expect(() => capabilityMask(['CAP_NOPE'])).toThrow(/CAP_NOPE/);
   });
 });
 
 /**
- * init.sh run for real, without root, under each shell PID 1 may be. `busybox` is a
- * stand-in script (hostname and ip are recorded, unshare only runs its command), and the
- * grace-period `kill -KILL -1` (which would hit every process we may signal) is replaced
- * by a marker file. The apps are small scripts.
+ * init.sh and the real rkt-helper --init run as PID 1 of a new PID namespace, in a user
+ * namespace of the test's own (so mount, pivot_root and capabilities are real but touch
+ * nothing of the host, and the grace period's kill(-1) reaches only the test's apps).
+ * `busybox` is a stand-in script (hostname and ip are recorded, unshare only runs its
+ * command); the apps are small scripts that leave the launcher's NAME.ns marker first.
  */
-// INIT_SHELLS holds busybox sh only when it is installed: without it, say so (and fail under CI).
+const HELPER = path.resolve('dist/stage1/rkt-helper');
+const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => fs.existsSync(p));
+const canUserns = !!UNSHARE && spawnSync(UNSHARE, ['--user', '--map-root-user', '--mount', '--pid', '--fork', 'true']).status === 0;
+const withInit = describeIf(!fs.existsSync(HELPER) ? `${HELPER}: run npm run build`
+  : !canUserns ? 'unshare --user --map-root-user (util-linux, user namespaces enabled)' : undefined);
 if (!BUSYBOX) withBusybox('renderInitScript (run under busybox sh)', () => undefined);
 
-describe.each(INIT_SHELLS)('renderInitScript (run under %s)', (_name, initShell) => {
-  let tmp: string;
-  let pod: string;
-  let fakeBusybox: string;
-  const started: ChildProcess[] = [];
-  beforeEach(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-init-'));
-    pod = path.join(tmp, 'pod dir');
-    for (const d of ['stage1', 'rkt/pid', 'rkt/status', 'cg', 'fake bin']) fs.mkdirSync(path.join(pod, d), { recursive: true });
-    fakeBusybox = path.join(pod, 'fake bin', 'busybox');
-    fs.writeFileSync(fakeBusybox, [
-      '#!/bin/sh',
-      `T=${sq(tmp)}`,
-      'case "$1" in',
-      '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
-      '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
-      // slow-launch: a launcher that caught (and so lost) PID 1's SIGTERM before it exec'd.
-      '  unshare) shift; echo "unshare $*" >> "$T/unshare"; [ -e "$T/slow-launch" ] && { trap "" TERM; sleep 0.5; trap - TERM; }; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec "$@" ;;',
-      `  sh) shift; exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
-      '  sleep) shift; exec sleep "$@" ;;',
-      '  mkfifo) shift; exec mkfifo "$@" ;;',
-      '  *) echo "fake busybox: unexpected $*" >&2; exit 99 ;;',
-      'esac',
-      '',
-    ].join('\n'), { mode: 0o755 });
-  });
-  afterEach(() => {
-    // Never leave an app behind, even when a test fails.
-    for (const f of fs.existsSync(path.join(pod, 'rkt/pid')) ? fs.readdirSync(path.join(pod, 'rkt/pid')) : []) {
-      const pid = Number(fs.readFileSync(path.join(pod, 'rkt/pid', f), 'utf8'));
-      let cmd = '';
-      try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone */ }
-      if (pid > 1 && cmd.includes('sleep')) process.kill(pid, 'SIGKILL'); // still our app
+withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
+  describe.each(INIT_SHELLS)('init.sh under %s', (_name, initShell) => {
+    let tmp: string;
+    let pod: string;
+    let fakeBusybox: string;
+    const started: ChildProcess[] = [];
+    beforeEach(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-init-'));
+      pod = path.join(tmp, 'pod dir');
+      for (const d of ['stage1', 'rkt/pid', 'rkt/status', 'cg', 'fake bin']) fs.mkdirSync(path.join(pod, d), { recursive: true });
+      fakeBusybox = path.join(pod, 'fake bin', 'busybox');
+      fs.writeFileSync(fakeBusybox, [
+        '#!/bin/sh',
+        `T=${sq(tmp)}`,
+        'case "$1" in',
+        '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
+        '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
+        `  unshare) shift; echo "unshare $*" >> "$T/unshare"; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec ${sq(UNSHARE ?? 'unshare')} -m --propagation private "$@" ;;`,
+        `  sh) shift; exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
+        '  *) echo "fake busybox: unexpected $*" >&2; exit 99 ;;',
+        'esac',
+        '',
+      ].join('\n'), { mode: 0o755 });
+    });
+    afterEach(() => {
+      // The apps die with their PID namespace when PID 1 does.
+      for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    /** Writes the apps' scripts and init.sh; returns its path. */
+    function prepare(plan: PodPlan, apps: Record<string, string>): string {
+      // A fresh pod's rkt/ (PID 1 waits for each launcher's NAME.ns marker).
+      for (const d of ['rkt/pid', 'rkt/status']) {
+        fs.rmSync(path.join(pod, d), { recursive: true, force: true });
+        fs.mkdirSync(path.join(pod, d));
+      }
+      fs.rmSync(path.join(pod, 'rkt', READY_FILE), { force: true });
+      for (const [name, body] of Object.entries(apps)) {
+        fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${stoppingCheck(plan)}\n: > ${sq(path.join(pod, 'rkt/pid', `${name}.ns`))}\n${body}\n`);
+      }
+      const f = path.join(pod, 'stage1', 'init.sh');
+      fs.writeFileSync(f, renderInitScript({ ...plan, tools: { ...plan.tools, busybox: fakeBusybox, helper: HELPER } }));
+      return f;
     }
-    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
 
-  const HOST_COMMANDS = ['hostname', 'ip', 'unshare', 'nsenter', 'mount', 'umount', 'pivot_root', 'sysctl', 'reboot'];
-
-  /** Writes the apps' scripts and a runnable init.sh; returns its path. */
-  function prepare(plan: PodPlan, apps: Record<string, string>): string {
-    // Each app's launcher starts with the same check as renderApp's.
-    for (const [name, body] of Object.entries(apps)) fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${stoppingCheck(plan)}\n${body}\n`);
-    const real = renderInitScript({ ...plan, tools: { ...plan.tools, busybox: fakeBusybox } });
-    expect(real.split('kill -KILL -1')).toHaveLength(2); // exactly one, replaced below
-    // In the pod's PID namespace -1 means the pod's processes; here, the apps.
-    // PID 1 leaving the host root needs root (mount, pivot_root): drop that step here; the
-    // integration tests check it from inside a real pod.
-    const unpivoted = real.split('\n')
-      .filter((l) => !l.includes('pivot_root') && !l.includes('could not leave the host root') && !l.includes('.ns"'))
-      .join('\n');
-    expect(unpivoted).not.toBe(real);
-    // Only while the test's pod dir exists: a killer armed with a long grace period outlives its test.
-    const safe = unpivoted.replace('kill -KILL -1', `[ -d ${sq(pod)} ] && kill -KILL $pids 2>/dev/null; echo killed-all >> ${sq(`${tmp}/kill-all`)}`);
-    expect(safe).not.toMatch(/kill -KILL -1|kill -9 -1|kill -s KILL -1/);
-    // Nothing may touch the host: host commands must go through "$BB" (the stand-in).
-    expect(safe).not.toContain('/proc/sys');
-    expect(safe).not.toMatch(new RegExp(`(^|[;&|(]\\s*)(${HOST_COMMANDS.join('|')})\\b`, 'm'));
-    // ... and a second fence should that change: functions win over applets and PATH.
-    const fence = HOST_COMMANDS.map((c) => `${c}() { echo "unexpected ${c} $*" >&2; return 99; }`).join('\n');
-    const f = path.join(pod, 'stage1', 'init-test.sh');
-    fs.writeFileSync(f, `${fence}\n${safe}`);
-    return f;
-  }
-
-  function run(script: string, input?: string): Promise<{ code: number | null; stderr: string }> {
-    const child = spawn(initShell[0], [...initShell.slice(1), script], { stdio: ['pipe', 'ignore', 'pipe'] });
-    started.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    if (input !== undefined) child.stdin!.end(input);
-    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
-  }
-
-  /** The grace-period SIGKILL runs in the background and may finish after PID 1 exits. */
-  async function killedAll(): Promise<string> {
-    const f = path.join(tmp, 'kill-all');
-    // Up to a 5 s grace period and some: PID 1 may have ended long before its killer fires.
-    for (let i = 0; i < 400 && !(fs.existsSync(f) && fs.readFileSync(f, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
-    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
-  }
-  const status = (app: string) => fs.readFileSync(path.join(pod, 'rkt/status', app), 'utf8').trim();
-  const plan = (over: Partial<PodPlan> = {}) => makePlan({
-    podDir: pod, tickFifo: path.join(tmp, 'tick'), stopGraceSeconds: 0, hostname: "host 'x'", podCgroupProcs: [path.join(pod, 'cg', 'cgroup procs')], ...over,
-  });
-
-  test('the fence: functions override applets in this shell (else the test would be unsafe)', () => {
-    expect(runShell(initShell, 'hostname() { echo fake; }; unshare() { echo fake; }; hostname; unshare -m')).toBe('fake\nfake\n');
-  });
-
-  test('all apps succeed: exit 0, each status recorded, pids recorded, hostname and cgroup set', async () => {
-    const f = prepare(plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exit 0', b: 'sleep 0.2; exit 0' });
-    const r = await run(f);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(status('a')).toBe('0');
-    expect(status('b')).toBe('0');
-    for (const a of ['a', 'b']) expect(fs.readFileSync(path.join(pod, 'rkt/pid', a), 'utf8')).toMatch(/^\d+\n$/);
-    expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'");
-    expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0\n');
-    // Each app got its own mount namespace, with private propagation.
-    const unshares = fs.readFileSync(path.join(tmp, 'unshare'), 'utf8').trim().split('\n');
-    expect(unshares).toHaveLength(2);
-    for (const l of unshares) expect(l).toMatch(/^unshare -m --propagation private /);
-    expect(fs.existsSync(path.join(tmp, 'kill-all'))).toBe(false);
-    expect(fs.existsSync(path.join(tmp, 'ip'))).toBe(false);
-  });
-
-  test('the first failing app stops the others at once and gives the pod its status; those it stopped are recorded 0 (as rkt)', async () => {
-    const f = prepare(plan({ stopGraceSeconds: 5, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' }), makeApp({ name: 'c' })] }),
-      { a: 'sleep 0.3; exit 3', b: 'exec sleep 30', c: `trap 'exit 7' TERM; while :; do sleep 0.1; done` });
-    const r = await run(f);
-    expect(r.code).toBe(3);
-    expect(status('a')).toBe('3');
-    expect(status('b')).toBe('0');
-    expect(status('c')).toBe('7'); // its own answer to the SIGTERM is kept
-    expect(await killedAll()).toBe('killed-all\n');
-  });
-
-  test('an app that fails between the checks and the wait is still noticed promptly', async () => {
-    // Widen the race window deterministically: after checking the last app, PID 1 is
-    // "descheduled" for 0.5 s, during which app a fails; its SIGCHLD trap then runs before
-    // the wait instead of interrupting it.
-    const termLog = sq(`${tmp}/b-term`);
-    const f = prepare(plan({ stopGraceSeconds: 5, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }),
-      { a: 'sleep 0.2; exit 5', b: `trap 'echo term > ${termLog}; exit 0' TERM; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; exit 9` });
-    const delay = 'kill() { command kill "$@"; r=$?; if [ "$1" = -0 ] && [ "$2" = "$pid_1" ] && [ -z "$delayed" ]; then delayed=1; sleep 0.5; fi; return $r; }';
-    fs.writeFileSync(f, `${delay}\n${fs.readFileSync(f, 'utf8')}`);
-    const r = await run(f);
-    expect(r.code).toBe(5);
-    expect(status('a')).toBe('5');
-    expect(status('b')).toBe('0');
-    expect(fs.readFileSync(`${tmp}/b-term`, 'utf8')).toBe('term\n'); // stopped because a's failure was seen, not after 30 s
-    expect(await killedAll()).toBe('killed-all\n');
-  });
-
-  test('an app that ignores SIGTERM is killed after the grace period', async () => {
-    // b notes the SIGTERM and carries on: it is seen alive after it, then SIGKILLed.
-    const log = sq(`${tmp}/b-log`);
-    const f = prepare(plan({ stopGraceSeconds: 1, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }),
-      { a: 'sleep 0.3; exit 4', b: `trap 'echo term >> ${log}' TERM; while :; do sleep 0.1; echo alive >> ${log}; done` });
-    const r = await run(f);
-    expect(r.code).toBe(4);
-    expect(status('a')).toBe('4');
-    expect(status('b')).toBe('0'); // SIGKILLed by PID 1 after the grace period: stopped by rkt
-    expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toMatch(/^term\nalive\n/m);
-  });
-
-  /** Waits until PID 1 recorded the PID of each app (it has forked their launchers). */
-  async function launched(apps: string[]): Promise<void> {
-    const pidFile = (a: string) => path.join(pod, 'rkt/pid', a);
-    const deadline = Date.now() + 5000;
-    while (!apps.every((a) => fs.existsSync(pidFile(a)) && fs.readFileSync(pidFile(a), 'utf8').endsWith('\n'))) {
-      if (Date.now() > deadline) throw new Error('apps did not start');
-      await new Promise((res) => setTimeout(res, 20));
+    /** `extra`: fds the init is given beyond 0-2 (an fd number to a file or 'pipe'). */
+    function run(script: string, input?: string, extra: Record<number, number | 'pipe'> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> } {
+      const stdio: Array<'pipe' | 'ignore' | number> = ['pipe', 'ignore', 'pipe'];
+      for (const [fd, what] of Object.entries(extra)) {
+        while (stdio.length <= Number(fd)) stdio.push('ignore');
+        stdio[Number(fd)] = what;
+      }
+      const child = spawn(UNSHARE!, ['--user', '--map-root-user', '--mount', '--pid', '--fork', '--mount-proc', '--', ...initShell, script], { stdio });
+      started.push(child);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+      if (input !== undefined) child.stdin!.end(input);
+      return { child, done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr }))) };
     }
-  }
-  /** Waits until `file` has content (an app's "I run" note). */
-  async function noted(file: string): Promise<void> {
-    for (let i = 0; i < 250 && !(fs.existsSync(file) && fs.readFileSync(file, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
-  }
-  const stopKilled = () => (fs.existsSync(path.join(pod, 'rkt/stop-killed')) ? fs.readFileSync(path.join(pod, 'rkt/stop-killed'), 'utf8') : undefined);
 
-  test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0, with nothing on stderr', async (sig) => {
-    const f = prepare(plan({ stopGraceSeconds: 3, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }), { a: 'exec sleep 30', b: 'exec sleep 30' });
-    const done = run(f);
-    await launched(['a', 'b']);
-    // The traps are set before the first app starts, so the signal may come at any point now.
-    started[started.length - 1].kill(sig);
-    const r = await done;
-    // Both shells report a job killed by a signal ("Terminated"): a journal would log it.
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(status('a')).toBe('143');
-    expect(status('b')).toBe('143');
-    expect(stopKilled()).toBeUndefined();
-  });
+    const status = (app: string) => fs.readFileSync(path.join(pod, 'rkt/status', app), 'utf8').trim();
+    const plan = (over: Partial<PodPlan> = {}) => makePlan({
+      podDir: pod, stopGraceSeconds: 1, hostname: "host 'x'", podCgroupProcs: [path.join(pod, 'cg', 'cgroup procs')], ...over,
+    });
+    const two = (over: Partial<PodPlan> = {}) => plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })], ...over });
 
-  test('a requested stop that had to SIGKILL an app says so on stderr (only that), records it and exits 137', async () => {
-    const note = path.join(tmp, 'b-runs');
-    const f = prepare(plan({ stopGraceSeconds: 0.5, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })] }),
-      { a: 'exec sleep 30', b: `trap '' TERM; echo yes > ${sq(note)}; while :; do sleep 0.1; done` });
-    const done = run(f);
-    await launched(['a', 'b']);
-    await noted(note);
-    started[started.length - 1].kill('SIGTERM');
-    const r = await done;
-    expect(r.stderr).toBe('stage1: app "b" did not stop within 0.5s of SIGTERM: killed it\n');
-    expect(r.code).toBe(137);
-    expect(status('a')).toBe('143');
-    expect(status('b')).toBe('137');
-    expect(stopKilled()).toBe('b\n');
-  });
+    test('all apps succeed: exit 0, each status and pid recorded, hostname and cgroup set', async () => {
+      const r = await run(prepare(two(), { a: 'exit 0', b: 'sleep 0.2; exit 0' })).done;
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(status('a')).toBe('0');
+      expect(status('b')).toBe('0');
+      for (const a of ['a', 'b']) expect(fs.readFileSync(path.join(pod, 'rkt/pid', a), 'utf8')).toMatch(/^\d+\n$/);
+      expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'");
+      expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0\n');
+      // Each app got its own mount namespace, with private propagation.
+      const unshares = fs.readFileSync(path.join(tmp, 'unshare'), 'utf8').trim().split('\n');
+      expect(unshares).toHaveLength(2);
+      for (const l of unshares) expect(l).toMatch(/^unshare -m --propagation private /);
+      expect(fs.existsSync(path.join(tmp, 'ip'))).toBe(false);
+    });
 
-  test("this stop's grace period comes from rkt/stop-timeout (rkt stop --timeout); a malformed one is ignored", async () => {
-    const note = path.join(tmp, 'runs');
-    const ignoring = `trap '' TERM; echo yes > ${sq(note)}; while :; do sleep 0.1; done`;
-    // Without the file the app would be killed only after 60 s, past this test's timeout.
-    let f = prepare(plan({ stopGraceSeconds: 60 }), { web: ignoring });
-    fs.writeFileSync(path.join(pod, 'rkt/stop-timeout'), '0.2\n');
-    let done = run(f);
-    await launched(['web']);
-    await noted(note);
-    started[started.length - 1].kill('SIGTERM');
-    let r = await done;
-    expect(r.stderr).toBe('stage1: app "web" did not stop within 0.2s of SIGTERM: killed it\n');
-    expect(r.code).toBe(137);
+    // The app is in PID 1's PID namespace: once PID 1 has dropped its capabilities (it does
+    // so as soon as every launcher has a mount namespace: the app waits for that, at most
+    // 5 s), it records PID 1's sets and what it finds behind /proc/1/root.
+    function probeInit(probe: string): string {
+      return [
+        `for i in $(seq 100); do grep -q '^CapBnd:.*1ffffffffff$' /proc/1/status || break; sleep 0.05; done`,
+        `grep -E '^Cap(Prm|Eff|Bnd|Inh|Amb)' /proc/1/status > ${sq(probe)}; ls /proc/1/root >> ${sq(probe)} 2>&1; echo ls=$? >> ${sq(probe)}`,
+      ].join('\n');
+    }
 
-    fs.rmSync(note);
-    fs.rmSync(path.join(pod, 'rkt/stopping'));
-    f = prepare(plan({ stopGraceSeconds: 0.3 }), { web: ignoring });
-    fs.writeFileSync(path.join(pod, 'rkt/stop-timeout'), '1; touch /tmp/x\n');
-    done = run(f);
-    await launched(['web']);
-    await noted(note);
-    started[started.length - 1].kill('SIGTERM');
-    r = await done;
-    expect(r.stderr).toBe('stage1: app "web" did not stop within 0.3s of SIGTERM: killed it\n');
-  });
+    test('PID 1 keeps only CAP_KILL when an app has it, and has left the host root', async () => {
+      const probe = path.join(tmp, 'probe');
+      const r = await run(prepare(plan({ apps: [makeApp({ name: 'a' })] }), { a: probeInit(probe) })).done;
+      expect(r.code).toBe(0);
+      const out = fs.readFileSync(probe, 'utf8');
+      for (const set of ['Prm', 'Eff', 'Bnd']) expect(out).toContain(`Cap${set}:\t0000000000000020`);
+      for (const set of ['Inh', 'Amb']) expect(out).toContain(`Cap${set}:\t0000000000000000`);
+      // The app (here with every capability of the test's user namespace, CAP_SYS_PTRACE
+      // included) finds only the pod's rkt/ dir behind /proc/1/root, not the host's root.
+      expect(out).toMatch(/^pid\nready\nstatus\nls=0\n/m);
+    });
 
-  test('a stop that comes while an app is being launched (its launcher lost the SIGTERM) does not start it', async () => {
-    fs.writeFileSync(path.join(tmp, 'slow-launch'), '');
-    const f = prepare(plan({ stopGraceSeconds: 3 }), { web: `echo started > ${sq(`${tmp}/started`)}; exec sleep 30` });
-    const done = run(f);
-    await launched(['web']);
-    started[started.length - 1].kill('SIGTERM');
-    const r = await done;
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(status('web')).toBe('143'); // not 137 after the grace period
-    expect(fs.existsSync(path.join(tmp, 'started'))).toBe(false);
-  });
+    test('PID 1 keeps no capability at all when no app has CAP_KILL', async () => {
+      const probe = path.join(tmp, 'probe');
+      const r = await run(prepare(plan({ apps: [makeApp({ name: 'a', capabilities: ['CAP_CHOWN'] })] }), { a: probeInit(probe) })).done;
+      expect(r.code).toBe(0);
+      for (const set of ['Prm', 'Eff', 'Bnd', 'Inh', 'Amb']) expect(fs.readFileSync(probe, 'utf8')).toContain(`Cap${set}:\t0000000000000000`);
+    });
 
-  test('stdin is /dev/null unless --interactive', async () => {
-    const app = `read -r line; printf 'got:%s' "$line" > ${sq(`${tmp}/out`)}`;
-    let r = await run(prepare(plan(), { web: app }), 'hello\n');
-    expect(r.code).toBe(0);
-    expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:');
-    r = await run(prepare(plan({ interactive: true }), { web: app }), 'hello\n');
-    expect(r.code).toBe(0);
-    expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:hello');
-  });
+    test('the first failing app stops the others at once and gives the pod its status; those it stopped are recorded 0 (as rkt)', async () => {
+      const r = await run(prepare(plan({ stopGraceSeconds: 30, apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' }), makeApp({ name: 'c' })] }),
+        { a: 'sleep 0.3; exit 3', b: 'exec sleep 30', c: "trap 'exit 7' TERM; while :; do sleep 0.1; done" })).done;
+      expect(r.code).toBe(3);
+      expect(status('a')).toBe('3');
+      expect(status('b')).toBe('0');
+      expect(status('c')).toBe('7'); // its own answer to the SIGTERM is kept
+    });
 
-  test('--net=none brings lo up', async () => {
-    const r = await run(prepare(plan({ net: { kind: 'none' } }), { web: 'exit 0' }));
-    expect(r.code).toBe(0);
-    expect(fs.readFileSync(path.join(tmp, 'ip'), 'utf8')).toBe('ip link set lo up\n');
+    test('an app that ignores SIGTERM is killed after the grace period', async () => {
+      // b notes the SIGTERM and carries on: it is seen alive after it, then SIGKILLed.
+      const log = sq(`${tmp}/b-log`);
+      const r = await run(prepare(two(), { a: 'sleep 0.3; exit 4', b: `trap 'echo term >> ${log}' TERM; while :; do sleep 0.1; echo alive >> ${log}; done` })).done;
+      expect(r.code).toBe(4);
+      expect(status('a')).toBe('4');
+      expect(status('b')).toBe('0'); // SIGKILLed by PID 1 after the grace period: stopped by rkt
+      expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toMatch(/^term\nalive\n/m);
+    });
+
+    test('no grace period: an app that ignores SIGTERM is killed at once', async () => {
+      const log = sq(`${tmp}/b-log`);
+      const r = await run(prepare(two({ stopGraceSeconds: 0 }), { a: 'sleep 0.3; exit 4', b: `trap '' TERM; echo started > ${log}; sleep 30; echo slept >> ${log}` })).done;
+      expect(r.code).toBe(4);
+      expect(status('b')).toBe('0');
+      expect(fs.readFileSync(`${tmp}/b-log`, 'utf8')).toBe('started\n'); // killed in its sleep
+    });
+
+    /** Waits until PID 1 recorded the PID of each app (it has forked their launchers). */
+    async function launched(apps: string[]): Promise<void> {
+      const pidFile = (a: string) => path.join(pod, 'rkt/pid', a);
+      const deadline = Date.now() + 5000;
+      while (!apps.every((a) => fs.existsSync(pidFile(a)) && fs.readFileSync(pidFile(a), 'utf8').endsWith('\n'))) {
+        if (Date.now() > deadline) throw new Error('apps did not start');
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    }
+    /** Waits until `file` has content (an app's "I run" note). */
+    async function noted(file: string): Promise<void> {
+      for (let i = 0; i < 250 && !(fs.existsSync(file) && fs.readFileSync(file, 'utf8')); i++) await new Promise((res) => setTimeout(res, 20));
+    }
+    /** unshare --fork forwards nothing: signal PID 1 (its only child) directly. */
+    function signalInit(child: ChildProcess, sig: NodeJS.Signals): void {
+      process.kill(Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim()), sig);
+    }
+    const stopKilled = () => (fs.existsSync(path.join(pod, 'rkt/stop-killed')) ? fs.readFileSync(path.join(pod, 'rkt/stop-killed'), 'utf8') : undefined);
+
+    test.each(['SIGTERM', 'SIGINT'] as const)('%s to PID 1 stops every app; a requested stop exits 0, with nothing on stderr', async (sig) => {
+      const { child, done } = run(prepare(two({ stopGraceSeconds: 30 }), { a: 'exec sleep 30', b: 'exec sleep 30' }));
+      await launched(['a', 'b']);
+      signalInit(child, sig);
+      const r = await done;
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(status('a')).toBe('143');
+      expect(status('b')).toBe('143');
+      expect(stopKilled()).toBeUndefined();
+      // Launchers that start from now on do not start their app.
+      expect(fs.existsSync(path.join(pod, 'rkt/stopping'))).toBe(true);
+    });
+
+    test('a requested stop that had to SIGKILL an app says so on stderr (only that), records it and exits 137', async () => {
+      const note = path.join(tmp, 'b-runs');
+      const { child, done } = run(prepare(two({ stopGraceSeconds: 0.5 }), { a: 'exec sleep 30', b: `trap '' TERM; echo yes > ${sq(note)}; while :; do sleep 0.1; done` }));
+      await launched(['a', 'b']);
+      await noted(note);
+      signalInit(child, 'SIGTERM');
+      const r = await done;
+      expect(r.stderr).toBe('stage1: app "b" did not stop within 0.5s of SIGTERM: killed it\n');
+      expect(r.code).toBe(137);
+      expect(status('a')).toBe('143');
+      expect(status('b')).toBe('137');
+      expect(stopKilled()).toBe('b\n');
+    });
+
+    test("this stop's grace period comes from rkt/stop-timeout (rkt stop --timeout); a malformed one is ignored", async () => {
+      const note = path.join(tmp, 'runs');
+      const ignoring = `trap '' TERM; echo yes > ${sq(note)}; while :; do sleep 0.1; done`;
+      // Without the file the app would be killed only after 60 s, past this test's timeout.
+      let f = prepare(plan({ stopGraceSeconds: 60 }), { web: ignoring });
+      fs.writeFileSync(path.join(pod, 'rkt/stop-timeout'), '0.2\n');
+      let { child, done } = run(f);
+      await launched(['web']);
+      await noted(note);
+      signalInit(child, 'SIGTERM');
+      let r = await done;
+      expect(r.stderr).toBe('stage1: app "web" did not stop within 0.2s of SIGTERM: killed it\n');
+      expect(r.code).toBe(137);
+
+      fs.rmSync(note);
+      fs.rmSync(path.join(pod, 'rkt/stopping'));
+      f = prepare(plan({ stopGraceSeconds: 0.3 }), { web: ignoring });
+      fs.writeFileSync(path.join(pod, 'rkt/stop-timeout'), '1; touch /tmp/x\n');
+      ({ child, done } = run(f));
+      await launched(['web']);
+      await noted(note);
+      signalInit(child, 'SIGTERM');
+      r = await done;
+      expect(r.stderr).toBe('stage1: app "web" did not stop within 0.3s of SIGTERM: killed it\n');
+    });
+
+    test('a launcher that finds the pod stopping does not start its app (143, as if SIGTERMed)', async () => {
+      const f = prepare(plan(), { web: `echo started > ${sq(`${tmp}/started`)}` });
+      fs.writeFileSync(path.join(pod, 'rkt/stopping'), '');
+      const r = await run(f).done;
+      expect(r.code).toBe(143);
+      expect(status('web')).toBe('143');
+      expect(fs.existsSync(path.join(tmp, 'started'))).toBe(false);
+    });
+
+    test('NOTIFY=1: "started" on fd 4 once every launcher has its mount namespace; launchers get socket-activation fds (100..) but not fd 4', async () => {
+      const fds = (a: string) => `ls /proc/$$/fd > ${sq(`${tmp}/fds-${a}`)}; sleep 0.5`;
+      const activation = fs.openSync(path.join(tmp, 'listen'), 'w');
+      try {
+        const { child, done } = run(prepare(two({ notify: { helper: '/n', sockets: [] } }), { a: fds('a'), b: fds('b') }), undefined, { 4: 'pipe', 100: activation });
+        const said = new Promise<{ text: string; markers: boolean }>((resolve) => {
+          (child.stdio[4] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve({
+            text: d.toString(), markers: ['a', 'b'].every((a) => fs.existsSync(path.join(pod, 'rkt/pid', `${a}.ns`))),
+          }));
+        });
+        expect(await said).toEqual({ text: 'started\n', markers: true });
+        expect((await done).code).toBe(0);
+        // rkt-notify marks the pod ready when it tells systemd so, not PID 1.
+        expect(fs.existsSync(path.join(pod, 'rkt', READY_FILE))).toBe(false);
+        for (const a of ['a', 'b']) {
+          const open = fs.readFileSync(path.join(tmp, `fds-${a}`), 'utf8').split('\n').filter(Boolean).map(Number);
+          expect(open).toContain(100);
+          expect(open).not.toContain(4);
+        }
+      } finally {
+        fs.closeSync(activation);
+      }
+    });
+
+    test('NOTIFY=0: PID 1 marks the pod ready (rkt status --wait-ready) once every launcher has its mount namespace', async () => {
+      const { done } = run(prepare(two(), { a: 'sleep 0.5', b: 'sleep 0.5' }));
+      const ready = path.join(pod, 'rkt', READY_FILE);
+      let markers: boolean | undefined;
+      for (let i = 0; i < 500 && markers === undefined; i++) {
+        if (fs.existsSync(ready)) markers = ['a', 'b'].every((a) => fs.existsSync(path.join(pod, 'rkt/pid', `${a}.ns`)));
+        else await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(markers).toBe(true);
+      expect((await done).code).toBe(0);
+    });
+
+    test('stdin is /dev/null unless --interactive', async () => {
+      const app = `read -r line; printf 'got:%s' "$line" > ${sq(`${tmp}/out`)}`;
+      let r = await run(prepare(plan(), { web: app }), 'hello\n').done;
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:');
+      r = await run(prepare(plan({ interactive: true }), { web: app }), 'hello\n').done;
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe('got:hello');
+    });
+
+    test('--net=none brings lo up', async () => {
+      const r = await run(prepare(plan({ net: { kind: 'none' } }), { web: 'exit 0' })).done;
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(path.join(tmp, 'ip'), 'utf8')).toBe('ip link set lo up\n');
+    });
   });
 });
 
@@ -1175,7 +1201,7 @@ describe('renderEnter (rkt enter confined like the app)', () => {
 describe('initBoundingSet (the pod\'s PID 1)', () => {
   test('the apps\' capabilities plus what stage1 needs, and nothing like CAP_DAC_READ_SEARCH', () => {
     const caps = initBoundingSet(makePlan({ apps: [makeApp({ capabilities: ['CAP_NET_BIND_SERVICE'] }), makeApp({ name: 'b', capabilities: ['CAP_NET_RAW'] })] }));
-    expect(caps).toEqual(['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_MKNOD', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW',
+    expect(caps).toEqual(['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_MKNOD', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW',
       'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_ADMIN']);
   });
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
-import { appMounts, IDMAP, MountEntry, mountSteps, renderApp, renderInitScript, sq } from '../../../src/stage1/scripts.js';
+import { appMounts, finalExecStep, IDMAP, MountEntry, mountSteps, renderApp, renderEnter, renderInitScript, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, PodUserns } from '../../../src/stage1/plan.js';
 
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
@@ -29,7 +29,7 @@ function makeApp(over: Partial<AppPlan> = {}): AppPlan {
 function makePlan(over: Partial<PodPlan> = {}): PodPlan {
   return {
     uuid: UUID, podDir: POD, hostname: 'h', apps: [makeApp()], net: { kind: 'host' }, sharedIpc: false, interactive: false,
-    openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10, tickFifo: '/var/lib/rkt/pods/.tick',
+    openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10,
     tools: { unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper' },
     userns: USERNS,
     ...over,
@@ -152,7 +152,15 @@ describe('renderInitScript with --private-users', () => {
     syntaxOk(script);
     const line = `${[HELPER, 'userns', USERNS.file, '1310720', '65536'].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`;
     expect(script).toContain(line);
-    expect(script.indexOf(line)).toBeLessThan(script.indexOf('unshare -m'));
+    expect(script.indexOf(line)).toBeLessThan(script.indexOf('--init'));
+    // ... and records its identity for rkt enter, right after making it.
+    const record = `'/bin/busybox' stat -L -c 'user:[%i]' ${sq(USERNS.file)} > ${sq(`${POD}/${USERNS_ID_FILE}`)} || { echo 'stage1: cannot record the pod user namespace' >&2; exit 254; }`;
+    expect(script.split('\n')[script.split('\n').indexOf(line) + 1]).toBe(record);
+  });
+
+  test('the record names the namespace as /proc/PID/ns/user does (busybox stat -L of a namespace file)', () => {
+    const r = spawnSync('/bin/busybox', ['stat', '-L', '-c', 'user:[%i]', '/proc/self/ns/user'], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe(fs.readlinkSync('/proc/self/ns/user'));
   });
 
   test('low ports: allowed in a pod network namespace, the host sysctl untouched with --net=host', () => {
@@ -166,5 +174,39 @@ describe('renderInitScript with --private-users', () => {
     const script = renderInitScript(makePlan({ userns: undefined, net: { kind: 'none' } }));
     expect(script).not.toContain(HELPER);
     expect(script).not.toContain('ip_unprivileged_port_start');
+  });
+});
+
+describe('renderEnter with --private-users', () => {
+  const app = makeApp({ supplementaryGids: [10] });
+  const plan = makePlan({ apps: [app] });
+  const script = renderEnter(plan, app);
+  /** The chain's exec (the step inside it has execs of its own). */
+  const lastExec = (s: string) => s.slice(s.indexOf("\nexec '/usr/bin/nsenter'"));
+
+  test('parses; opens the app\'s user namespace on fd 9 and refuses one that is not the pod\'s', () => {
+    syntaxOk(script);
+    const l = script.split('\n');
+    expect(l).toContain('[ -e "/proc/$pid/ns/mnt" ] && command exec 3<"/proc/$pid/ns/mnt" 4<"/proc/$pid/ns/uts" 5<"/proc/$pid/ns/ipc" 6<"/proc/$pid/ns/net" 8<"/proc/$pid/ns/pid" 9<"/proc/$pid/ns/user" || die \'the app is not running\'');
+    const check = `[ "$(readlink /proc/self/fd/9)" = "$(cat ${sq(`${POD}/${USERNS_ID_FILE}`)})" ] || die "the app has left the pod's user namespace"`;
+    expect(l.indexOf(check)).toBeGreaterThan(l.findIndex((x) => x.includes('9<"/proc/$pid/ns/user"')));
+    expect(l.indexOf(check)).toBeLessThan(l.findIndex((x) => x.startsWith('exec ')));
+  });
+
+  test('host-owned namespaces and the user namespace first (util-linux nsenter), then the app\'s privileges, then its mount namespace', () => {
+    expect(execArgv(lastExec(script))).toEqual([
+      '/usr/bin/nsenter', '--uts=/proc/self/fd/4', '--ipc=/proc/self/fd/5', '--net=/proc/self/fd/6', '--pid=/proc/self/fd/8', '--user=/proc/self/fd/9', '--',
+      '/bin/busybox', 'setpriv', '--inh-caps', '+sys_admin,+sys_chroot', '--',
+      '/usr/bin/setpriv', '--ambient-caps=+sys_admin,+sys_chroot', '--bounding-set=-all,+chown', '--reuid=1000', '--regid=2000', '--groups=10', '--',
+      '/bin/busybox', 'nsenter', '--mount=/proc/self/fd/3', '--',
+      'sh', '-c', finalExecStep(app, { nnp: true }), 'enter-web', '/', 'PATH=/bin',
+    ]);
+  });
+
+  test('without --private-users: no user namespace is opened or joined', () => {
+    const plain = renderEnter(makePlan({ userns: undefined }), app);
+    expect(plain).not.toContain('ns/user');
+    expect(plain).not.toContain('/usr/bin/nsenter');
+    expect(plain).not.toContain(USERNS_ID_FILE);
   });
 });
