@@ -219,14 +219,21 @@ suite('rkt under systemd (systemd-nspawn -b)', () => {
   afterAll(async () => {
     if (!m) return;
     if (m.pid1) {
-      for (const u of podUuids()) podCgroupsSeen.add(u);
+      // Whatever a failed test left running goes first, so that gc can remove every pod.
+      m.run(['systemctl', 'stop', 'rkt-notify-test.service', 'etcd.service', 'hello-socket.socket', 'hello-socket.service', 'rkt-gc.timer']);
+      for (const u of podUuids()) {
+        podCgroupsSeen.add(u);
+        rktIn(['stop', '--force', u]);
+      }
       rktIn(['gc', '--grace-period=0s']);
     }
     const left = await m.destroy();
     fs.rmSync(work, { recursive: true, force: true });
-    // The pods' cgroups, wherever the machine's hierarchies put them on the host.
+    // The pods' cgroups, wherever the machine's hierarchies put them on the host: none may
+    // be left (and any that is goes, so that a failure leaves the machine clean).
     const leftovers = execFileSync('sh', ['-c', 'find /sys/fs/cgroup -maxdepth 6 -type d -name "rkt-*" 2>/dev/null || true'], { encoding: 'utf8' })
-      .split('\n').filter((d) => [...podCgroupsSeen].some((u) => d.includes(u)));
+      .split('\n').filter((d) => [...podCgroupsSeen].some((u) => d.endsWith(`/rkt-${u}`)));
+    for (const d of leftovers) removeCgroupTree(d);
     expect([...left, ...leftovers]).toEqual([]);
   }, 120_000);
 
