@@ -13,7 +13,8 @@
 #     unpacked into its layer store.
 # One warm-up round each (not counted), then ROUNDS rounds with A and B side by side, their
 # order swapped each round. Storage is on tmpfs (/dev/shm). Prints the median of A, of B and
-# of the per-round A/B ratios (target: at most 0.7).
+# of the per-round A/B ratios (target: at most 0.7), and, since a shared machine's load moves
+# wall times, the median ratio of their CPU times (user+sys, children included) and the load.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +26,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "run as root, like rkt"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not \"$rounds\""
 [[ -f $root/dist/cli.js ]] || die "rkt is not built: run scripts/setup.sh"
-for tool in docker-registry skopeo podman; do command -v $tool >/dev/null || die "$tool is missing: run scripts/setup.sh"; done
+for tool in docker-registry skopeo podman /usr/bin/time; do command -v $tool >/dev/null || die "$tool is missing: run scripts/setup.sh"; done
 
 work=$(mktemp -d /dev/shm/rkt-bench-docker.XXXXXX)
 registry_pid=
@@ -94,32 +95,35 @@ image=127.0.0.1:$port/bench/app:1
 echo "image: 5 layers, $(du -sb "$layout/blobs" | cut -f1) bytes compressed, $size_bytes bytes of files" >&2
 
 # --- rounds ---------------------------------------------------------------------------
+# Each prints "WALL CPU" in seconds (CPU: user+sys of the command and its children).
 run_rkt() {
   rm -rf "$work/rkt"
   local t0 t1
   t0=$(date +%s.%N)
-  "$root/bin/rkt" --dir="$work/rkt" --insecure-options=image,http fetch "docker://$image" >/dev/null 2>"$work/rkt.err" || { cat "$work/rkt.err" >&2; die "rkt fetch failed"; }
+  /usr/bin/time -o "$work/cpu" -f '%U %S' "$root/bin/rkt" --dir="$work/rkt" --insecure-options=image,http fetch "docker://$image" >/dev/null 2>"$work/rkt.err" || { cat "$work/rkt.err" >&2; die "rkt fetch failed"; }
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }'
+  awk -v a="$t0" -v b="$t1" -v cpu="$(cat "$work/cpu")" 'BEGIN { split(cpu, c, " "); printf "%.4f %.4f\n", b - a, c[1] + c[2] }'
 }
 run_podman() {
   rm -rf "$work/podman"
   local t0 t1
   t0=$(date +%s.%N)
-  podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver=overlay pull -q --tls-verify=false "$image" >/dev/null 2>"$work/podman.err" || { cat "$work/podman.err" >&2; die "podman pull failed"; }
+  /usr/bin/time -o "$work/cpu" -f '%U %S' podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver=overlay pull -q --tls-verify=false "$image" >/dev/null 2>"$work/podman.err" || { cat "$work/podman.err" >&2; die "podman pull failed"; }
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }'
+  awk -v a="$t0" -v b="$t1" -v cpu="$(cat "$work/cpu")" 'BEGIN { split(cpu, c, " "); printf "%.4f %.4f\n", b - a, c[1] + c[2] }'
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 run_rkt >/dev/null; run_podman >/dev/null
-a=() b=() r=()
+a=() b=() r=() rc=()
+load0=$(cut -d' ' -f1 /proc/loadavg)
 for ((i = 0; i < rounds; i++)); do
-  if ((i % 2)); then tb=$(run_podman); ta=$(run_rkt); else ta=$(run_rkt); tb=$(run_podman); fi
-  a+=("$ta") b+=("$tb") r+=("$(awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.4f", a / b }')")
-  printf 'round %d: rkt %.3fs podman %.3fs\n' $((i + 1)) "$ta" "$tb" >&2
+  if ((i % 2)); then read -r tb cb < <(run_podman); read -r ta ca < <(run_rkt); else read -r ta ca < <(run_rkt); read -r tb cb < <(run_podman); fi
+  a+=("$ta") b+=("$tb") r+=("$(awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.4f", a / b }')") rc+=("$(awk -v a="$ca" -v b="$cb" 'BEGIN { printf "%.4f", a / b }')")
+  printf 'round %d: rkt %.3fs (cpu %.2fs) podman %.3fs (cpu %.2fs)\n' $((i + 1)) "$ta" "$ca" "$tb" "$cb" >&2
 done
 rm -rf "$work/rkt" "$work/podman"
 printf 'rkt fetch docker:// (pull+render): median %.3fs\n' "$(printf '%s\n' "${a[@]}" | median)"
 printf 'podman pull:                      median %.3fs\n' "$(printf '%s\n' "${b[@]}" | median)"
-printf 'ratio rkt/podman: median %.2f (target <= 0.7)\n' "$(printf '%s\n' "${r[@]}" | median)"
+printf 'ratio rkt/podman: median %.2f (target <= 0.7); cpu time ratio: median %.2f\n' "$(printf '%s\n' "${r[@]}" | median)" "$(printf '%s\n' "${rc[@]}" | median)"
+printf 'load average (1 min) at the start %s, at the end %s (2 cores)\n' "$load0" "$(cut -d' ' -f1 /proc/loadavg)"

@@ -9,7 +9,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 # What stage0/stage1 call on the host (util-linux, busybox-static, mksh, tini, iptables,
-# iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2),
+# iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2; zstd for
+# tar+zstd Docker layers),
 # and what the tests, the demo and the benchmark use as oracles and tools; gcc and
 # libc6-dev build the static stage1 helpers (src/stage1/helper/) in `npm run build`
 # and the static hostile programs of the confinement tests; python3 is the sd_notify
@@ -20,7 +21,7 @@ cd "$root"
 # systemd-run inside it).
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
-  gcc libc6-dev docker-registry skopeo podman python3 systemd systemd-container dbus)
+  gcc libc6-dev docker-registry skopeo podman python3 zstd systemd systemd-container dbus)
 
 die() { echo "setup: $*" >&2; exit 1; }
 

@@ -5,6 +5,7 @@ import { flagString } from './flags.js';
 import { removeImages } from './image-rm.js';
 import { ImageStore } from '../store/imagestore.js';
 import { planImageGc } from '../store/gc.js';
+import { removePartials } from '../store/partial.js';
 import { errorMessage, RKT_FAILURE } from '../util/errors.js';
 import { info } from '../util/log.js';
 
@@ -17,6 +18,8 @@ export const command: Command = {
     const grace = parseDurationMs(flagString(parsed.values, 'grace-period') ?? '24h', 'grace-period');
     const store = new ImageStore(globals.dir);
     store.removeStaleStaging();
+    // Downloads kept for resuming (src/store/partial.ts) are the store's to collect.
+    for (const name of removePartials(store.tmpDir)) info(`removed partial download "${name}"`);
     store.removeOrphans();
     const plan = planImageGc(store, globals.dir, new Date(Date.now() - grace));
     let failed = 0;

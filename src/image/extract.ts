@@ -74,6 +74,33 @@ export async function extractAci(tar: Readable, target: string, opts: ExtractOpt
   }
 }
 
+/**
+ * The extractor driven entry by entry by a caller that parses its own tar (the docker://
+ * conversion renders the squashed layers straight into the tree, with the same rules).
+ * `onEntry` takes a tar-stream header and body stream as an extract() 'entry' event gives
+ * them; `finish` applies the directory modes and returns what extractAci would.
+ */
+export interface EntryExtractor {
+  /** `stream` needs only 'data', 'end' and 'error' events (a node Readable will do). */
+  onEntry(header: Header, stream: Readable | ExtractEvents['entry'][1], next: (err?: Error) => void): void;
+  finish(): ExtractResult;
+}
+
+export function entryExtractor(target: string, opts: ExtractOptions): EntryExtractor {
+  fs.mkdirSync(target, { recursive: true });
+  const x = new Extraction(fs.realpathSync(target), opts);
+  return {
+    onEntry: (header, stream, next) => x.onEntry(header, stream as unknown as ExtractEvents['entry'][1], next),
+    finish: () => {
+      try {
+        return x.finish();
+      } catch (err) {
+        throw x.describe(err);
+      }
+    },
+  };
+}
+
 /** Receives one entry's data; end() applies its metadata. */
 interface Sink {
   write(chunk: Buffer): void;

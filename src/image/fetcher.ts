@@ -178,40 +178,140 @@ class Fetcher {
       imageDebug(`image for ${aciUrl} isn't expired, not fetching.`);
       return stored;
     }
-    const { httpGet, progressStream } = await import('./http.js');
+    const { progressStream } = await import('./http.js');
+    const { PartialDownload } = await import('../store/partial.js');
+    const { sizeLimits, sizeLimitError, SizeLimitError } = await import('./limits.js');
     imageDebug(`fetching image from ${aciUrl}`);
-    const res = await httpGet(aciUrl, { ...http, etag: stored ? src?.etag : undefined });
-    const downloadTime = new Date().toISOString();
-    if (res.notModified && stored) {
-      imageDebug(`using image from local store for url ${aciUrl}`);
-      const refreshed = { ...stored, source: { ...src, etag: res.etag ?? src?.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime } };
-      this.store.writeInfo(refreshed);
-      return refreshed;
-    }
-    if (!res.body) fail(`empty response from ${res.url}`);
-    const body = res.body;
-    const { sizeLimits, sizeLimitError } = await import('./limits.js');
-    const { download: downloadLimit } = sizeLimits(this.opts.globals.limits, this.store.dir);
-    // A server that announces too much is refused before anything is written.
-    if (res.contentLength !== undefined && res.contentLength > downloadLimit.bytes) {
-      body.destroy();
-      throw sizeLimitError(aciUrl, downloadLimit, 'download');
-    }
-    let signature: Buffer | undefined;
-    let deferred = false;
-    if (this.secure) {
+    this.store.ensureLayout();
+    const partial = new PartialDownload(this.store.tmpDir, aciUrl);
+    let raw: Readable | undefined;
+    try {
+      const { res, kept } = await this.requestImage(aciUrl, partial, http, stored ? src?.etag : undefined);
+      const downloadTime = new Date().toISOString();
+      if (res.notModified && stored) {
+        partial.remove(); // kept bytes of the copy the store already holds
+        imageDebug(`using image from local store for url ${aciUrl}`);
+        const refreshed = { ...stored, source: { ...src, etag: res.etag ?? src?.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime } };
+        this.store.writeInfo(refreshed);
+        return refreshed;
+      }
+      if (!res.body) fail(`empty response from ${res.url}`);
+      raw = res.body;
+      const before = kept?.bytes ?? 0;
+      const total = res.contentLength === undefined ? undefined : before + res.contentLength;
+      const { download: downloadLimit } = sizeLimits(this.opts.globals.limits, this.store.dir);
+      // A server that announces too much is refused before anything is written.
+      if (total !== undefined && total > downloadLimit.bytes) {
+        raw.destroy();
+        partial.remove();
+        throw sizeLimitError(aciUrl, downloadLimit, 'download');
+      }
+      // Each chunk goes into the partial file as it comes; a dropped connection leaves it for
+      // the next fetch. Watched from now on: the connection may drop while the signature is
+      // fetched, before anyone reads `received`. The error then stays on it (destroyed,
+      // errored) for the pipeline below to report; without this listener it would be thrown
+      // as an uncaught exception.
+      let connectionLost = false;
+      const received = partial.keeper();
+      received.on('error', () => {});
+      raw.on('error', (e) => { connectionLost = true; received.destroy(e); });
+      raw.pipe(received);
+      let signature: Buffer | undefined;
+      let deferred = false;
+      if (this.secure) {
+        try {
+          signature = await this.signature(ascUrl, http);
+          deferred = signature === undefined;
+        } catch (e) {
+          raw.destroy();
+          partial.remove();
+          throw e;
+        }
+      }
+      const body = kept ? partial.resumed(kept.bytes, received) : received;
+      const progress = progressStream(total, 'Downloading ACI');
+      pipeline(body, progress, () => { /* errors reach the importer (or the staged copy) through `progress` */ });
+      const source = { url: aciUrl, etag: res.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime };
+      const request = { label: req.label, expected: req.expected, latest: req.latest, source };
       try {
-        signature = await this.signature(ascUrl, http);
-        deferred = signature === undefined;
+        const image = await this.importDownload(progress, request, signature, deferred, aciUrl, ascUrl, http, downloadLimit);
+        partial.remove();
+        return image;
       } catch (e) {
-        body.destroy();
+        // Kept only when the connection failed: a bad image or signature is fetched anew.
+        if (!connectionLost || e instanceof SizeLimitError) partial.remove();
         throw e;
       }
+    } finally {
+      // A failed import stops reading `received`, not the connection: close it too.
+      raw?.destroy();
+      partial.close();
     }
-    const progress = progressStream(res.contentLength, 'Downloading ACI');
-    pipeline(body, progress, () => { /* errors reach the importer (or the staged copy) through `progress` */ });
-    const source = { url: aciUrl, etag: res.etag, maxAgeSeconds: res.maxAgeSeconds, downloadTime };
-    const request = { label: req.label, expected: req.expected, latest: req.latest, source };
+  }
+
+  /**
+   * The image's response: the rest of what `partial` kept (206 to Range + If-Range), else
+   * the whole image, with the partial started afresh. A server that cannot serve the rest
+   * (416), ignores the range or its validator (200), or answers another range than asked
+   * is asked again for the whole image; nothing it sent is spliced onto the kept bytes.
+   */
+  private async requestImage(
+    aciUrl: string,
+    partial: import('../store/partial.js').PartialDownload,
+    http: typeof this.httpOpts,
+    etag: string | undefined,
+  ): Promise<{ res: import('./http.js').HttpResponse; kept?: { bytes: number; validator: string } }> {
+    const { httpGet, HttpStatusError } = await import('./http.js');
+    const { rangeValidator } = await import('../store/partial.js');
+    const kept = partial.resumable();
+    if (kept) {
+      const res = await httpGet(aciUrl, { ...http, etag, headers: { Range: `bytes=${kept.bytes}-`, 'If-Range': kept.validator } })
+        .catch((e: unknown) => {
+          if (e instanceof HttpStatusError && e.status === 416) return undefined;
+          throw e;
+        });
+      if (res?.status === 206 && isRestOf(res, kept.bytes)) {
+        imageDebug(`resuming the download of ${aciUrl} after ${kept.bytes} bytes`);
+        return { res, kept };
+      }
+      if (res?.notModified) return { res };
+      let why: string;
+      if (!res) {
+        why = 'the server cannot serve the rest (416)';
+      } else if (res.status === 206) {
+        res.body?.destroy();
+        why = `the server answered another range (${res.header('content-range') ?? 'no Content-Range'})`;
+      } else {
+        const unchanged = rangeValidator(res.etag, res.header('last-modified')) === kept.validator;
+        why = unchanged ? 'range request unsupported' : 'resource updated';
+      }
+      imageInfo(`cannot use cached partial download, ${why}.`);
+      partial.remove();
+      if (res && res.status !== 206) {
+        partial.start(rangeValidator(res.etag, res.header('last-modified')));
+        return { res };
+      }
+    }
+    const res = await httpGet(aciUrl, { ...http, etag });
+    if (res.status === 206) {
+      res.body?.destroy();
+      fail(`${aciUrl} answered 206 Partial Content to a request for the whole image: the server is broken; fetch the image from another one`);
+    }
+    if (!res.notModified) partial.start(rangeValidator(res.etag, res.header('last-modified')));
+    return { res };
+  }
+
+  private async importDownload(
+    progress: Readable,
+    request: Omit<ImportRequest, 'verify' | 'limits'>,
+    signature: Buffer | undefined,
+    deferred: boolean,
+    aciUrl: string,
+    ascUrl: string,
+    http: typeof this.httpOpts,
+    downloadLimit: import('./limits.js').SizeLimit,
+  ): Promise<ImageInfo> {
+    const { sizeLimitError } = await import('./limits.js');
     if (!deferred) return this.importFrom(progress, { ...request, signature });
 
     imageInfo('server requested deferring the signature download');
@@ -325,6 +425,18 @@ class Fetcher {
       await this.fetchDependencies(found, seen);
     }
   }
+}
+
+/**
+ * A 206 answer that is exactly the rest after `from` bytes: Content-Range
+ * `bytes FROM-LAST/TOTAL` with LAST the final byte, and a Content-Length (if any) to match.
+ */
+function isRestOf(res: import('./http.js').HttpResponse, from: number): boolean {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec((res.header('content-range') ?? '').trim());
+  if (!m) return false;
+  const [first, last, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (first !== from || last !== total - 1 || last < first) return false;
+  return res.contentLength === undefined || res.contentLength === last - first + 1;
 }
 
 /** Writes a download to `file` (at most `max` bytes, else `tooBig()`), for a deferred signature. */

@@ -31,6 +31,9 @@ const MARGIN_MAX = 1024 ** 3;
 /** A limit stopped the fetch; nothing of it is kept. */
 export class FetchLimitError extends RktError {}
 
+/** --max-download-size or --max-expanded-size stopped the fetch. */
+export class SizeLimitError extends FetchLimitError {}
+
 /** A size flag: bytes, or a number with a suffix (k, M, G, Ki, Mi, Gi, ...). */
 export function parseSizeFlag(raw: string, flag: string): number {
   const hint = 'use bytes or a number with a suffix, e.g. 512M or 2Gi';
@@ -81,15 +84,15 @@ export function sizeLimits(limits: FetchLimits | undefined, dataDir: string): { 
 }
 
 /** One line naming the source, the limit and the way out. */
-export function sizeLimitError(source: string, limit: SizeLimit, what: 'download' | 'expanded'): FetchLimitError {
+export function sizeLimitError(source: string, limit: SizeLimit, what: 'download' | 'expanded'): SizeLimitError {
   const size = formatBytes(limit.bytes);
   const subject = what === 'download' ? `image ${source} is larger than ${size}` : `image ${source} expands to more than ${size}`;
   if (limit.freeSpaceOf) {
-    return new FetchLimitError(
+    return new SizeLimitError(
       `${subject}, the free space in ${limit.freeSpaceOf} less a margin (--${limit.flag}): free space there, use another --dir, or set --${limit.flag}=SIZE`,
     );
   }
-  return new FetchLimitError(`${subject} (--${limit.flag}=${limit.bytes}): if that is expected, raise it with --${limit.flag}=SIZE`);
+  return new SizeLimitError(`${subject} (--${limit.flag}=${limit.bytes}): if that is expected, raise it with --${limit.flag}=SIZE`);
 }
 
 export function connectTimeoutError(url: string, ms: number): FetchLimitError {

@@ -37,7 +37,7 @@ function readJson<T>(file: string): T | undefined {
 
 export function readNetworks(dir: string): NetSummary[] {
   // Without its netns file the pod's networks were torn down (a failed start): its IPs are free again.
-  if (!fs.existsSync(path.join(dir, 'netns'))) return [];
+  if (!fs.existsSync(`${dir}/netns`)) return [];
   // The net module owns net-info.json; it skips networks still being joined (no IP yet).
   return readNetInfo(dir).map((n) => ({ netName: n.netName, ifName: n.ifName, ip: n.ip }));
 }
@@ -50,9 +50,9 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
   const holder = pod.stateDir === 'run' || pod.stateDir === 'prepare' ? readHolder(pod.dir) : undefined;
   const held = !!holder && host.processStartTime(holder.pid) === holder.start;
   const state = podState(host, pod, held);
-  const manifest = readJson<PodManifest>(path.join(pod.dir, 'pod'));
+  const manifest = readJson<PodManifest>(`${pod.dir}/pod`);
   const running = state === 'running';
-  const statusFile = (app: string) => path.join(pod.dir, 'rkt', 'status', app);
+  const statusFile = (app: string) => `${pod.dir}/rkt/status/${app}`; // app names are ACNames: no / or ..
   // Status only (as exitedAt): rkt list of 1000s of pods reads no more files than before.
   const stopKilled = opts.exitedAt && !running ? (readText(path.join(pod.dir, 'rkt', STOP_KILLED_FILE)) ?? '').split('\n') : [];
   const apps = (manifest?.apps ?? []).map((a) => {
@@ -73,7 +73,7 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
   return {
     uuid: pod.uuid,
     state,
-    created: mtime(path.join(pod.dir, 'pod-created')),
+    created: mtime(`${pod.dir}/pod-created`),
     started: ran ? holderTime(pod.dir) : undefined,
     exitedAt,
     pid: running ? holder?.pid : undefined,

@@ -9,12 +9,13 @@
  * the store, each by rename. On failure the staging directory is deleted; after a SIGKILL it
  * stays in tmp/ until the next fetch or gc sees its owner is dead.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, finished, pipeline } from 'node:stream';
 import type { ImageManifest } from '../image/types.js';
 import { parseImageManifest } from '../image/manifest.js';
-import { extractAci } from '../image/extract.js';
+import { entryExtractor, extractAci, type EntryExtractor, type ExtractOptions } from '../image/extract.js';
 import { FetchLimitError, sizeLimitError, sizeLimits, type FetchLimits, type SizeLimit } from '../image/limits.js';
 import type { KeyStore } from '../trust/keystore.js';
 import { assertTrustedFingerprint, expiredSinceWarning } from '../trust/trust-check.js';
@@ -138,8 +139,65 @@ function checkRequested(m: ImageManifest, expected: { name: string; labels: Reco
   }
 }
 
-/** Verifies and stores one ACI read from `input`; returns its info. */
-export async function importAci(store: ImageStore, input: Readable, req: ImportRequest): Promise<ImageInfo> {
+/**
+ * An ACI made here (a docker:// conversion) rather than read: an uncompressed tar whose
+ * entries the maker also renders into the tree itself, through `render`. The import then
+ * only hashes the tar and writes it as the blob (no second parse, no digest worker).
+ */
+export type RenderedSource = (render: EntryExtractor) => { stream: Readable; rendered: Promise<Buffer> };
+
+/** The one read of a rendered source: hash and blob; the maker extracts. */
+async function renderedPass(make: RenderedSource, treeDir: string, extractOpts: ExtractOptions, blobFile: string, limits: Limits): Promise<PassOutcome> {
+  let source: ReturnType<RenderedSource>;
+  try {
+    source = make(entryExtractor(treeDir, extractOpts));
+  } catch (e) {
+    return { sourceError: e };
+  }
+  const { stream, rendered } = source;
+  rendered.catch(() => {}); // awaited below; the stream fails with the same error
+  const hash = crypto.createHash('sha512');
+  const fd = fs.openSync(blobFile, 'wx', 0o644);
+  let bytes = 0;
+  // Tar headers and bodies arrive as many small chunks: written 1 MiB at a time.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = (): void => {
+    if (pendingBytes === 0) return;
+    try {
+      fs.writevSync(fd, pending);
+    } catch (e) {
+      (e as NodeJS.ErrnoException).path ??= blobFile; // ENOSPC must name the data dir's file
+      throw e;
+    }
+    pending = [];
+    pendingBytes = 0;
+  };
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > limits.expanded.bytes) throw sizeLimitError(limits.source, limits.expanded, 'expanded');
+      hash.update(chunk);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= 1024 * 1024) flush();
+    }
+    flush();
+  } catch (e) {
+    stream.destroy();
+    return { sourceError: e };
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    return { ok: { tarHash: hash.digest('hex'), tarBytes: bytes, blobBytes: bytes, manifest: await rendered } };
+  } catch (e) {
+    return { unpackError: e };
+  }
+}
+
+/** Verifies and stores one ACI read from `input` (or made and rendered by it); returns its info. */
+export async function importAci(store: ImageStore, input: Readable | RenderedSource, req: ImportRequest): Promise<ImageInfo> {
   store.ensureLayout();
   store.removeStaleStaging();
   const stage = store.staging();
@@ -155,11 +213,18 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
 
     const verify = req.verify && { signature: req.verify.signature, keystore: req.verify.keystore, image: req.label };
     if (!verify) imageInfo('warning: image signature verification has been disabled');
-    digester = await startDigester({ blobFile, verify });
+    if (verify && typeof input === 'function') throw new Error('a rendered source has no signature to verify');
 
     const { download, expanded } = sizeLimits(req.limits, store.dir);
     const source = req.source.url ?? req.source.path ?? req.label;
-    const outcome = await singlePass(input, treeDir, digester, { download, expanded, source });
+    let outcome: PassOutcome;
+    if (typeof input === 'function') {
+      const asRoot = process.getuid?.() === 0;
+      outcome = await renderedPass(input, treeDir, { asRoot, ...(asRoot ? {} : { pathFilter: () => false }) }, blobFile, { download, expanded, source });
+    } else {
+      digester = await startDigester({ blobFile, verify });
+      outcome = await singlePass(input, treeDir, digester, { download, expanded, source });
+    }
     if ('sourceError' in outcome) {
       const e = outcome.sourceError;
       if (e instanceof RktError || (e as NodeJS.ErrnoException).path === blobFile) throw e; // the store's fault
@@ -167,13 +232,13 @@ export async function importAci(store: ImageStore, input: Readable, req: ImportR
     }
     if ('unpackError' in outcome && outcome.unpackError instanceof FetchLimitError) throw outcome.unpackError;
     // A bad signature explains a broken archive better than the archive's own error.
-    const signer = digester.verified ? await digester.verified : undefined;
+    const signer = digester?.verified ? await digester.verified : undefined;
     if ('unpackError' in outcome) throw outcome.unpackError;
     const pass = outcome.ok;
 
     const manifest = parseImageManifest(pass.manifest.toString('utf8'));
     if (signer && req.verify) {
-      assertTrustedFingerprint(manifest.name, signer, await digester.trustedFor(manifest.name));
+      assertTrustedFingerprint(manifest.name, signer, await digester!.trustedFor(manifest.name));
       imageInfo(`signature verified:\n  ${signer.identities.join('\n  ')}`);
       const expired = expiredSinceWarning(manifest.name, signer);
       if (expired) warn(expired);

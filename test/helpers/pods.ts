@@ -172,12 +172,24 @@ export function podTraces(env: RktEnv, uuid: string): { procs: string[]; cgroups
   return { procs, cgroups, mounts, dirs };
 }
 
-/** `state/name` of everything in the env's pod state dirs (pods, and gc's claimed dot-names). */
+/**
+ * `state/name` of everything in the env's pod state dirs (pods, and gc's claimed dot-names).
+ * Not gc's trash (pods/.gc-trash): what a detached rm is still deleting; see gcTrash.
+ */
 function podEntries(env: RktEnv): string[] {
   const pods = path.join(env.dir, 'pods');
   if (!fs.existsSync(pods)) return [];
-  return fs.readdirSync(pods, { withFileTypes: true }).filter((d) => d.isDirectory())
+  return fs.readdirSync(pods, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== '.gc-trash')
     .flatMap((d) => fs.readdirSync(path.join(pods, d.name)).map((n) => `${d.name}/${n}`));
+}
+
+/** `batch/n` of the pod dirs gc moved to its trash (numbered) that its detached rm has not deleted yet. */
+export function gcTrash(env: RktEnv): string[] {
+  const trash = path.join(env.dir, 'pods', '.gc-trash');
+  if (!fs.existsSync(trash)) return [];
+  return fs.readdirSync(trash).flatMap((b) => {
+    try { return fs.readdirSync(path.join(trash, b)).map((n) => `${b}/${n}`); } catch { return []; } // deleted meanwhile
+  });
 }
 
 /** Every pod UUID with a directory in the env, in any state. */

@@ -3,9 +3,11 @@
  * (layers made with tar-stream), Debian's docker-registry started on 127.0.0.1 with a
  * config this file writes (plain HTTP, or TLS with htpasswd), and skopeo to push.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -22,8 +24,8 @@ export interface TarEntry {
   gid?: number;
 }
 
-/** A gzipped layer tar of the entries, in order. */
-export async function layer(entries: TarEntry[]): Promise<Buffer> {
+/** A gzipped (or, with `compression` zstd, zstd-compressed) layer tar of the entries, in order. */
+export async function layer(entries: TarEntry[], compression: 'gzip' | 'zstd' = 'gzip'): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   const gz = zlib.createGzip({ level: 1 });
@@ -38,7 +40,15 @@ export async function layer(entries: TarEntry[]): Promise<Buffer> {
   }
   p.finalize();
   await done;
-  return Buffer.concat(chunks);
+  const gzipped = Buffer.concat(chunks);
+  return compression === 'gzip' ? gzipped : execFileSync('zstd', ['-q', '-c'], { input: zlib.gunzipSync(gzipped), maxBuffer: 256 * 1024 * 1024 });
+}
+
+/** The digest of a layer's uncompressed tar (its diff ID), streamed through the tool for zstd (a bomb may be large). */
+function diffId(l: Buffer): string {
+  if (l[0] === 0x1f) return sha256(zlib.gunzipSync(l));
+  const out = execFileSync('sh', ['-c', 'zstd -dcq | sha256sum'], { input: l, encoding: 'utf8' });
+  return `sha256:${out.split(' ')[0]}`;
 }
 
 /** The busybox test image's rootfs as layer entries (names without "rootfs/"). */
@@ -65,12 +75,11 @@ export async function busyboxEntries(): Promise<TarEntry[]> {
 export const sha256 = (b: Buffer | string): string => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
 export interface ImageSpec {
+  /** gzip or zstd layers (the media type follows the magic). */
   layers: Buffer[];
   /** The config's "config" object (Entrypoint, Cmd, Env, User, ...). */
   config: Record<string, unknown>;
   architecture?: string;
-  /** Layer media type (default OCI tar+gzip). */
-  layerType?: string;
 }
 
 function putBlob(dir: string, body: Buffer | string): { digest: string; size: number } {
@@ -84,7 +93,7 @@ function putBlob(dir: string, body: Buffer | string): { digest: string; size: nu
 /** Writes the image's blobs and manifest into an OCI layout; returns the manifest's descriptor. */
 function putImage(dir: string, img: ImageSpec): { mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } } {
   const architecture = img.architecture ?? 'amd64';
-  const diffIds = img.layers.map((l) => sha256(zlib.gunzipSync(l)));
+  const diffIds = img.layers.map(diffId);
   const config = putBlob(dir, JSON.stringify({
     created: '2024-05-01T10:20:30Z', architecture, os: 'linux', config: img.config,
     rootfs: { type: 'layers', diff_ids: diffIds },
@@ -93,7 +102,7 @@ function putImage(dir: string, img: ImageSpec): { mediaType: string; digest: str
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: img.layers.map((l) => ({ mediaType: img.layerType ?? 'application/vnd.oci.image.layer.v1.tar+gzip', ...putBlob(dir, l) })),
+    layers: img.layers.map((l) => ({ mediaType: l[0] === 0x1f ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar+zstd', ...putBlob(dir, l) })),
   });
   return { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...putBlob(dir, manifest), platform: { os: 'linux', architecture } };
 }
@@ -131,6 +140,13 @@ export interface Registry {
   log(): string;
   /** Blob GETs the registry served so far for `repo` (not HEADs). */
   blobGets(repo: string): number;
+  /**
+   * The log once every request made before the call is in it: the registry writes an access
+   * line after it answered, so a client may exit before its last line is written (and a
+   * spawnSync'd client's lines are read only when the event loop runs again). A marker
+   * request is made and waited for.
+   */
+  settledLog(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -173,6 +189,18 @@ export async function startRegistry(dir: string, opts: { tls?: { cert: string; k
     host,
     log: () => out,
     blobGets: (repo) => out.split('\n').filter((l) => l.includes(`"GET /v2/${repo}/blobs/`)).length,
+    settledLog: async () => {
+      const marker = `/v2/marker/m${crypto.randomBytes(6).toString('hex')}/manifests/x`;
+      await new Promise<void>((resolve) => {
+        const get = opts.tls ? https.get : http.get;
+        get({ host: '127.0.0.1', port, path: marker, rejectUnauthorized: false }, (res) => { res.resume(); res.on('end', resolve); })
+          .on('error', () => resolve());
+      });
+      const until = Date.now() + 10_000;
+      while (!out.includes(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      if (!out.includes(marker)) throw new Error('the registry did not log the marker request');
+      return out;
+    },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

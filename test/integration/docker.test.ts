@@ -7,7 +7,7 @@
  * and leave nothing in the store or cas/tmp.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -22,6 +22,7 @@ const missing = !isRoot ? 'needs root'
   : !built ? 'needs `npm run build`'
     : !have('docker-registry') ? 'needs docker-registry (apt-get install docker-registry)'
       : !have('skopeo') ? 'needs skopeo (apt-get install skopeo)'
+        : !have('zstd') ? 'needs zstd (apt-get install zstd)'
         : undefined;
 
 /** bcrypt (cost 4) of "s3cret-pw", for user "tester". */
@@ -167,16 +168,18 @@ describeIf(missing)('docker:// images', () => {
   });
 
   test('a second fetch downloads no layer; by digest the store answers without the registry', async () => {
+    await plain.settledLog();
     const gets = plain.blobGets('test/app');
     const again = fetch(`docker://${plain.host}/test/app:1.0`);
     expect(again.status).toBe(0);
     expect(again.stderr).toContain(`using image from local store for docker://${plain.host}/test/app:1.0`);
+    await plain.settledLog();
     expect(plain.blobGets('test/app')).toBe(gets);
-    const requests = plain.log().split('\n').length;
+    const requests = plain.log().split('\n').filter((l) => l.includes('/v2/test/')).length;
     const byDigest = fetch(`docker://${plain.host}/test/app@${images.app.digest}`);
     expect(byDigest.status).toBe(0);
     expect(byDigest.stdout).toBe(again.stdout);
-    expect(plain.log().split('\n').length).toBe(requests);
+    expect((await plain.settledLog()).split('\n').filter((l) => l.includes('/v2/test/')).length).toBe(requests);
   });
 
   test('a manifest list gives this host\'s image; the layer it shares with a stored image is not downloaded', async () => {
@@ -190,6 +193,44 @@ describeIf(missing)('docker:// images', () => {
     expect(cas('layer')).toHaveLength(3); // base, app's top, multi's amd64 top
   });
 
+  test('--pull-policy=update: an unchanged tag costs one manifest HEAD and no GET; a moved tag fetches the new image', async () => {
+    const ref = `docker://${plain.host}/test/moving:cur`;
+    /** The registry's requests for test/moving after log offset `from`, as "METHOD path". */
+    const requests = (log: string, from: number): string[] => log.slice(from).split('\n')
+      .map((l) => /"(GET|HEAD) (\/v2\/test\/moving\/\S+)/.exec(l)).filter((m): m is RegExpExecArray => m !== null).map((m) => `${m[1]} ${m[2]}`);
+    push(path.join(work, 'app'), '1.0', `${plain.host}/test/moving:cur`);
+    const first = fetch(ref);
+    expect(first.status).toBe(0);
+
+    let mark = (await plain.settledLog()).length;
+    const same = fetch(ref, 'image,http', ['--pull-policy=update']);
+    expect(same.status).toBe(0);
+    expect(same.stdout).toBe(first.stdout);
+    expect(same.stderr).toContain(`using image from local store for ${ref}`);
+    expect(requests(await plain.settledLog(), mark)).toEqual(['HEAD /v2/test/moving/manifests/cur']);
+
+    // The tag moves to another image sharing the base layer: only what the store lacks is downloaded.
+    const moved = await layer([{ name: 'moved', body: 'v2\n' }]);
+    ociLayout(path.join(work, 'moving2'), 'v2', [{ layers: [base, moved], config: { Entrypoint: ['/bin/cat', '/moved'] } }]);
+    push(path.join(work, 'moving2'), 'v2', `${plain.host}/test/moving:cur`);
+    mark = (await plain.settledLog()).length;
+    const changed = fetch(ref, 'image,http', ['--pull-policy=update']);
+    expect(changed.status).toBe(0);
+    expect(changed.stderr).toContain('1 of 2 layers from the local layer cache');
+    const id = changed.stdout.trim();
+    expect(id).not.toBe(first.stdout.trim());
+    expect(manifestOf(id).app.exec).toEqual(['/bin/cat', '/moved']);
+    expect(manifestOf(ref).app.exec).toEqual(['/bin/cat', '/moved']); // the reference now names the new image
+    const seen = requests(await plain.settledLog(), mark);
+    expect(seen[0]).toBe('HEAD /v2/test/moving/manifests/cur');
+    expect(seen).toContain('GET /v2/test/moving/manifests/cur');
+    expect(seen).toContain(`GET /v2/test/moving/blobs/${sha256(moved)}`);
+    expect(seen).not.toContain(`GET /v2/test/moving/blobs/${sha256(base)}`);
+    const run = rkt(env, ['--insecure-options=image', 'run', '--net=host', ref]);
+    expect(run.stdout).toContain('v2');
+    expect(run.status).toBe(0);
+  });
+
   test('an image whose ACI is over 32 MiB imports (the digest worker keeps the buffers it still needs)', async () => {
     const big = await layer([{ name: 'zeros', body: Buffer.alloc(36 * 1024 * 1024) }]);
     ociLayout(path.join(work, 'big'), 'v1', [{ layers: [big], config: { Cmd: ['/zeros'] } }]);
@@ -198,6 +239,28 @@ describeIf(missing)('docker:// images', () => {
     expect(r.stderr).not.toContain('cannot fetch');
     expect(r.status).toBe(0);
     expect(rkt(env, ['image', 'rm', r.stdout.trim()]).status).toBe(0);
+  });
+
+  test('zstd layers (tar+zstd) are decompressed with the zstd tool and run', async () => {
+    const zst = await layer([{ name: 'zst-file', body: 'zstd works\n' }], 'zstd');
+    expect(zst.subarray(0, 4)).toEqual(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+    ociLayout(path.join(work, 'zstd'), 'v1', [{ layers: [base, zst], config: { Entrypoint: ['/bin/cat', '/zst-file'] } }]);
+    push(path.join(work, 'zstd'), 'v1', `${plain.host}/test/zstd:v1`);
+    const ref = `docker://${plain.host}/test/zstd:v1`;
+    expect(fetch(ref).status).toBe(0);
+    const run = rkt(env, ['--insecure-options=image', 'run', '--net=host', ref]);
+    expect(run.stdout).toContain('zstd works');
+    expect(run.status).toBe(0);
+  });
+
+  test('a zstd bomb is stopped by --max-expanded-size even where an upper layer deletes it', async () => {
+    // 256 MiB of zeros in a few KiB; the top layer whites it out, so the ACI itself would be small.
+    const bomb = execFileSync('sh', ['-c', 'cd "$1" && truncate -s 256M bomb && tar --numeric-owner -cf - bomb | zstd -q -c -1 && rm bomb', 'sh', work], { maxBuffer: 16 * 1024 * 1024 });
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const hide = await layer([{ name: '.wh.bomb' }]);
+    ociLayout(path.join(work, 'bomb'), 'v1', [{ layers: [base, bomb, hide], config: {} }]);
+    push(path.join(work, 'bomb'), 'v1', `${plain.host}/evil/bomb:v1`);
+    await expectRefused(`docker://${plain.host}/evil/bomb:v1`, /expands to more than 64 MiB \(--max-expanded-size=67108864\)/, 'image,http', ['--max-expanded-size=64Mi']);
   });
 
   test('image export gives an ACI that actool validates', async () => {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUSYBOX_ACI, RktEnv, describeIf, hostFootprint, makeEnv, rkt, skipReason, waitFor } from '../helpers/rkt.js';
-import { INSECURE, listJson, podCgroupDirs, podProcess, podTraces, podUuids, shArgs, startPod, teardown } from '../helpers/pods.js';
+import { INSECURE, gcTrash, listJson, podCgroupDirs, podProcess, podTraces, podUuids, shArgs, startPod, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
 
@@ -55,7 +55,7 @@ suite('rkt gc', () => {
   });
   afterAll(async () => { await teardown(env); });
 
-  test('500 exited pods with dead holders: each is collected by one gc --grace-period=0s, which names each', () => {
+  test('500 exited pods with dead holders: each is collected by one gc --grace-period=0s, which names each', async () => {
     const uuids = deadHolders(500).map((h) => writeExitedPod(env, h));
     for (const h of uuids.slice(0, 3)) expect(listJson(env).find((p) => p.name === h)?.state).toBe('exited');
     const r = rkt(env, ['gc', '--grace-period=0s']);
@@ -66,7 +66,12 @@ suite('rkt gc', () => {
     expect(said).toEqual(uuids.map((u) => `Garbage collecting pod "${u}"`).sort());
     expect(podUuids(env)).toEqual([]);
     expect(listJson(env)).toEqual([]);
-  });
+    // Their files are deleted by a detached rm that gc started: in its trash or gone, then gone.
+    expect(gcTrash(env).length).toBeLessThanOrEqual(500);
+    const trash = path.join(env.dir, 'pods', '.gc-trash');
+    await waitFor(() => fs.readdirSync(trash).length === 0, 120_000, 'gc\'s detached rm to delete the pod dirs and its batch dir');
+    expect(fs.statSync(trash).mode & 0o777).toBe(0o700);
+  }, 180_000);
 
   test('a pod within the grace period is named on stderr and kept; gc --grace-period=0s then removes it', () => {
     const [uuid] = deadHolders(1).map((h) => writeExitedPod(env, h));

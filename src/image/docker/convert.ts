@@ -17,9 +17,10 @@
  * layer named; the extractor refuses the same again as the last line of defence.
  */
 import fs from 'node:fs';
-import { Readable, pipeline } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { extract, pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { sniffAndDecompress } from '../compression.js';
+import type { EntryExtractor } from '../extract.js';
 import { RktError, errorMessage, fail } from '../../util/errors.js';
 
 /** A layer tar on disk; `ready` (if given) settles when the file is complete and checked. */
@@ -91,45 +92,95 @@ function num(pax: string | undefined, value: number | undefined): number {
 }
 
 /**
+ * Bounds the uncompressed bytes of all layers together, whether kept or dropped: a
+ * decompression bomb (gzip or zstd) in content an upper layer deletes never reaches the
+ * ACI, whose own size the import checks, but still costs its decompression.
+ */
+export interface ExpandedLimit { bytes: number; error: () => Error }
+
+/**
  * The ACI tar of the squashed layers (given bottom first), with the manifest last: it is
  * built by `manifest` from what the rootfs holds (its /etc/passwd and /etc/group).
  */
-export function squashLayers(layers: LayerFile[], manifest: (captured: Captured) => Buffer): Readable {
+export function squashLayers(layers: LayerFile[], manifest: (captured: Captured) => Buffer, limit?: ExpandedLimit): Readable {
+  return squash(layers, manifest, limit, undefined).stream;
+}
+
+/**
+ * squashLayers, each kept entry also written at once into a tree by `render` (the safe
+ * extractor): the import then only hashes and stores the ACI tar instead of parsing it
+ * again. `rendered` settles with the manifest once the tree is complete.
+ */
+export function squashAndRender(layers: LayerFile[], manifest: (captured: Captured) => Buffer, limit: ExpandedLimit | undefined, render: EntryExtractor): { stream: Readable; rendered: Promise<Buffer> } {
+  return squash(layers, manifest, limit, render) as { stream: Readable; rendered: Promise<Buffer> };
+}
+
+function squash(layers: LayerFile[], manifest: (captured: Captured) => Buffer, limit: ExpandedLimit | undefined, render: EntryExtractor | undefined): { stream: Readable; rendered: Promise<Buffer | undefined> } {
   const out = tarPack();
   const upper = new UpperState();
   const captured: Captured = {};
-  (async () => {
-    await entry(out, { name: 'rootfs', type: 'directory', mode: 0o755, mtime: EPOCH });
+  const expanded = { bytes: 0, limit };
+  const rendered = (async () => {
+    await entry(out, render, { name: 'rootfs', type: 'directory', mode: 0o755, mtime: EPOCH });
     for (let i = layers.length - 1; i >= 0; i--) {
       await layers[i].ready;
-      await squashLayer(layers[i], `layer ${i + 1} of ${layers.length} (${layers[i].digest.slice(0, 19)})`, upper, out, captured);
+      await squashLayer(layers[i], `layer ${i + 1} of ${layers.length} (${layers[i].digest.slice(0, 19)})`, upper, out, captured, expanded, render);
     }
     const body = manifest(captured);
-    await entry(out, { name: 'manifest', type: 'file', mode: 0o644, mtime: EPOCH, size: body.length }, body);
+    await entry(out, render, { name: 'manifest', type: 'file', mode: 0o644, mtime: EPOCH, size: body.length }, body);
+    const result = render?.finish();
     out.finalize();
-  })().catch((e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
+    return result?.manifest;
+  })();
+  rendered.catch((e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
   // A Node stream for the importer (tar-stream's are streamx streams).
-  return Readable.from(out, { objectMode: false });
+  return { stream: Readable.from(out, { objectMode: false }), rendered };
 }
 
-function entry(out: Pack, header: OutHeader, body?: Buffer): Promise<void> {
+/** The header the extractor reads for an entry written to the ACI (sizes are numbers there). */
+function extractHeader(h: OutHeader): Header {
+  return { ...h, size: h.size ?? 0 } as Header;
+}
+
+/** Calls `next` once both the ACI entry and its extraction are done (the first error wins). */
+function joined(parts: number, next: (err?: Error) => void): (err?: Error | null) => void {
+  let left = parts;
+  let failed = false;
+  return (err) => {
+    if (failed) return;
+    if (err) { failed = true; return next(err); }
+    if (--left === 0) next();
+  };
+}
+
+function entry(out: Pack, render: EntryExtractor | undefined, header: OutHeader, body?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    const done = (err?: Error | null): void => (err ? reject(err) : resolve());
+    const done = joined(render ? 2 : 1, (err) => (err ? reject(err) : resolve()));
     if (body) out.entry(header, body, done);
     else out.entry(header, done); // a directory: no body, the entry ends by itself
+    render?.onEntry(extractHeader(header), Readable.from(body ? [body] : []), done);
   });
 }
 
-async function squashLayer(layer: LayerFile, what: string, upper: UpperState, out: Pack, captured: Captured): Promise<void> {
+async function squashLayer(layer: LayerFile, what: string, upper: UpperState, out: Pack, captured: Captured, expanded: { bytes: number; limit?: ExpandedLimit }, render: EntryExtractor | undefined): Promise<void> {
   const state = new LayerState();
   const file = fs.createReadStream(layer.file, { highWaterMark: 1024 * 1024 });
-  let tar: Readable;
+  let decompressed: Readable;
   try {
-    ({ stream: tar } = await sniffAndDecompress(file));
+    ({ stream: decompressed } = await sniffAndDecompress(file, { zstd: true }));
   } catch (e) {
     file.destroy();
     throw new RktError(`${what}: ${errorMessage(e)}`);
   }
+  const limit = expanded.limit;
+  const tar = !limit ? decompressed : pipeline(decompressed, new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      expanded.bytes += chunk.length;
+      // Stopping here stops the decompressor (a tool is killed): the rest is never made.
+      if (expanded.bytes > limit.bytes) return done(limit.error());
+      done(null, chunk);
+    },
+  }), () => { /* errors reach the parser through the pipeline below */ });
   const parser = extract();
   parser.on('entry', (h, stream, next) => {
     stream.on('error', () => {}); // the parser's own error says what broke
@@ -149,22 +200,25 @@ async function squashLayer(layer: LayerFile, what: string, upper: UpperState, ou
     }
     const capture = (name === 'etc/passwd' || name === 'etc/group') && keep.type === 'file' && (keep.size ?? 0) <= MAX_CAPTURE;
     const chunks: Buffer[] = [];
+    const done = joined(render ? 2 : 1, next);
     const sink = out.entry(keep, (err) => {
-      if (err) return next(err);
+      if (err) return done(err);
       if (capture) captured[name === 'etc/passwd' ? 'passwd' : 'group'] = Buffer.concat(chunks);
-      next();
+      done();
     });
+    // The extractor takes the body from the same 'data' events the ACI entry is piped from.
+    render?.onEntry(extractHeader(keep), stream, done);
     if (keep.type !== 'file') {
       stream.resume(); // links, directories and devices have no body; the sink ends by itself
       return;
     }
     if (capture) stream.on('data', (c) => { chunks.push(c as Buffer); });
-    pipeline(stream, sink, (err) => { if (err) next(err); });
+    pipeline(stream, sink, (err) => { if (err) done(err); });
   });
   await new Promise<void>((resolve, reject) => {
     pipeline(tar, parser, (err) => {
       if (!err) return resolve();
-      if (err instanceof RktError) return reject(err);
+      if (err instanceof RktError) return reject(err); // a size limit (FetchLimitError) too
       const msg = errorMessage(err);
       if (msg === 'Unexpected end of data') return reject(new RktError(`${what}: the layer's tar is truncated`));
       reject(new RktError(`${what}: ${msg}`));

@@ -24,7 +24,8 @@ import { RktError, errorMessage, fail } from '../../util/errors.js';
 import { info } from '../../util/log.js';
 import { registryCredentials } from './auth.js';
 import { buildAciManifest } from './appmanifest.js';
-import { squashLayers, type LayerFile } from './convert.js';
+import { squashAndRender, type LayerFile } from './convert.js';
+import type { RenderedSource } from '../../store/import.js';
 import { checkDigest, digestOf, formatPlatform, hostPlatform, parseConfig, parseDocument, pickPlatform, type Descriptor } from './manifest.js';
 import { MAX_DOCUMENT, RegistryClient } from './registry.js';
 import { formatDockerRef, type DockerRef } from './reference.js';
@@ -137,7 +138,9 @@ class DockerFetch {
       const { files, fetched } = downloads;
       const source: DockerSource = { ref: this.shown, digest: topDigest, manifestDigest, layers: doc.layers.map((l) => l.digest) };
       const convertInfo = { ref: this.ref, config, configDigest: doc.config.digest, manifestDigest };
-      const aci = squashLayers(files, (captured) => buildAciManifest(convertInfo, captured, this.shown));
+      const expanded = { bytes: limits.expanded.bytes, error: () => sizeLimitError(this.shown, limits.expanded, 'expanded') };
+      // The conversion renders the tree itself; the import hashes and stores the ACI tar.
+      const aci: RenderedSource = (render) => squashAndRender(files, (captured) => buildAciManifest(convertInfo, captured, this.shown), expanded, render);
       const { importAci } = await import('../../store/import.js');
       const image = await importAci(this.store, aci, {
         label: this.shown,

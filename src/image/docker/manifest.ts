@@ -40,6 +40,9 @@ export const LAYER_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.oci.image.layer.nondistributable.v1.tar',
   'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  // Decompressed by Debian's zstd tool (compression.ts); zstd:chunked is the same type.
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
 ]);
 
 const DIGEST = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
@@ -91,7 +94,7 @@ export function parseDocument(body: Buffer, contentType: string, what: string): 
   const layers = json.layers.map((l, i) => descriptor(l, `layer ${i + 1} of ${what}`));
   for (const [i, l] of layers.entries()) {
     if (l.mediaType !== '' && !LAYER_TYPES.has(l.mediaType)) {
-      fail(`layer ${i + 1} of ${what} has media type "${l.mediaType}", which rkt cannot unpack (tar and tar+gzip only)`);
+      fail(`layer ${i + 1} of ${what} has media type "${l.mediaType}", which rkt cannot unpack (tar, tar+gzip and tar+zstd only)`);
     }
   }
   return { kind: 'manifest', config, layers };

@@ -28,7 +28,7 @@ beforeEach(async () => {
 
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Compresses with the system tool (gzip, bzip2 or xz). */
+/** Compresses with the system tool (gzip, bzip2, xz or zstd). */
 function compress(kind: Exclude<Compression, 'none'>, data: Buffer): Buffer {
   return execFileSync(kind, ['-c'], { input: data, maxBuffer: 64 * 1024 * 1024 });
 }
@@ -51,6 +51,7 @@ describe('detectCompression', () => {
     expect(detectCompression(Buffer.from([0x1f, 0x8b, 0x08, 0x00]))).toBe('gzip');
     expect(detectCompression(Buffer.from('BZh91AY'))).toBe('bzip2');
     expect(detectCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00]))).toBe('xz');
+    expect(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00]))).toBe('zstd');
     expect(detectCompression(plain)).toBe('none');
   });
 
@@ -63,13 +64,13 @@ describe('detectCompression', () => {
   });
 
   test('real tool output is recognised', () => {
-    for (const kind of ['gzip', 'bzip2', 'xz'] as const) expect(detectCompression(compress(kind, plain))).toBe(kind);
+    for (const kind of ['gzip', 'bzip2', 'xz', 'zstd'] as const) expect(detectCompression(compress(kind, plain))).toBe(kind);
   });
 });
 
 describe('sniffAndDecompress', () => {
-  test.each(['gzip', 'bzip2', 'xz'] as const)('%s round trip', async (kind) => {
-    const { kind: found, stream } = await sniffAndDecompress(trickle(compress(kind, plain)));
+  test.each(['gzip', 'bzip2', 'xz', 'zstd'] as const)('%s round trip', async (kind) => {
+    const { kind: found, stream } = await sniffAndDecompress(trickle(compress(kind, plain)), { zstd: true });
     expect(found).toBe(kind);
     expect((await readAll(stream)).equals(plain)).toBe(true);
   });
@@ -104,16 +105,40 @@ describe('sniffAndDecompress', () => {
     }
   });
 
-  test.each(['gzip', 'bzip2', 'xz'] as const)('truncated %s data is an error, never a short stream', async (kind) => {
+  test('zstd only where asked for (Docker layers): an ACI in zstd is refused by name', async () => {
+    await expect(sniffAndDecompress(trickle(compress('zstd', plain)))).rejects.toThrow('the image is zstd-compressed, which an ACI cannot be');
+  });
+
+  test('a zstd frame asking for a window over 128 MiB is refused, not given the memory', async () => {
+    const big = execFileSync('zstd', ['-q', '-c', '--long=29'], { input: crypto.randomBytes(1024 * 1024), maxBuffer: 16 * 1024 * 1024 });
+    const { stream } = await sniffAndDecompress(trickle(big), { zstd: true });
+    await expect(readAll(stream)).rejects.toThrow(/cannot decompress zstd image: the data is corrupt or truncated \(.*(memory|Window size)/);
+  });
+
+  test('a zstd bomb is decompressed only as far as it is read (the tool stalls on the pipe and is killed)', async () => {
+    // 4 GiB of zeros in a few hundred KiB; reading 8 MiB of it and stopping must end the tool.
+    const bomb = execFileSync('sh', ['-c', 'head -c 4294967296 /dev/zero | zstd -q -c -1'], { maxBuffer: 16 * 1024 * 1024 });
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const { stream } = await sniffAndDecompress(Readable.from([bomb]), { zstd: true });
+    let got = 0;
+    for await (const c of stream) {
+      got += (c as Buffer).length;
+      if (got >= 8 * 1024 * 1024) break; // leaves the loop: the stream is destroyed
+    }
+    expect(got).toBeLessThan(64 * 1024 * 1024);
+    expect(stream.destroyed).toBe(true);
+  });
+
+  test.each(['gzip', 'bzip2', 'xz', 'zstd'] as const)('truncated %s data is an error, never a short stream', async (kind) => {
     const data = compress(kind, plain);
-    const { stream } = await sniffAndDecompress(trickle(data.subarray(0, Math.floor(data.length / 2))));
+    const { stream } = await sniffAndDecompress(trickle(data.subarray(0, Math.floor(data.length / 2))), { zstd: true });
     await expect(readAll(stream)).rejects.toThrow(`cannot decompress ${kind} image: the data is corrupt or truncated`);
   });
 
-  test.each(['gzip', 'bzip2', 'xz'] as const)('corrupt %s data is an error', async (kind) => {
+  test.each(['gzip', 'bzip2', 'xz', 'zstd'] as const)('corrupt %s data is an error', async (kind) => {
     const data = Buffer.from(compress(kind, plain));
     for (let i = 64; i < data.length - 64; i += 997) data[i] ^= 0x55;
-    const { stream } = await sniffAndDecompress(trickle(data));
+    const { stream } = await sniffAndDecompress(trickle(data), { zstd: true });
     const err = await readAll(stream).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(RktError);
     expect((err as Error).message).toMatch(new RegExp(`^cannot decompress ${kind} image: the data is corrupt or truncated \\(.+\\)$`));
@@ -148,7 +173,7 @@ describe('decompressor', () => {
     expect((await readAll(d)).equals(plain)).toBe(true);
   });
 
-  test.each([['xz', 'xz-utils'], ['bzip2', 'bzip2']] as const)('a missing %s tool says which package to install', async (kind, pkg) => {
+  test.each([['xz', 'xz-utils'], ['bzip2', 'bzip2'], ['zstd', 'zstd']] as const)('a missing %s tool says which package to install', async (kind, pkg) => {
     const oldPath = process.env.PATH;
     process.env.PATH = path.join(tmp, 'empty-bin');
     let d;

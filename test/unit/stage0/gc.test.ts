@@ -415,3 +415,45 @@ describe('deletePod', () => {
     expect(host.execCalls).toEqual([]);
   });
 });
+
+describe('deleting collected pod dirs', () => {
+  test('gc moves them to a root-only trash at once; its detached rm deletes them and the batch', async () => {
+    const pods = Array.from({ length: 20 }, (_, i) => makePod('garbage', { pid: 7000 + i, alive: false }));
+    for (const p of pods) fs.writeFileSync(path.join(p.dir, 'rkt', 'status', 'app'), '0');
+    expect(await gcPods(host, dataDir, opts())).toBe(0);
+    for (const p of pods) expect(where(p.uuid)).toBeUndefined();
+    expect(garbageEntries()).toEqual([]);
+    const trash = path.join(dataDir, 'pods', '.gc-trash');
+    expect(fs.statSync(trash).mode & 0o777).toBe(0o700);
+    const until = Date.now() + 10_000;
+    while (fs.readdirSync(trash).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.readdirSync(trash)).toEqual([]);
+  });
+
+  test('a batch an earlier gc left in the trash (its rm killed) is deleted by the next gc', async () => {
+    const batch = path.join(dataDir, 'pods', '.gc-trash', '999999.abcdef');
+    fs.mkdirSync(path.join(batch, 'deadbeef-0000-4000-8000-000000000003', 'rkt'), { recursive: true });
+    expect(await gcPods(host, dataDir, opts())).toBe(0);
+    const until = Date.now() + 10_000;
+    while (fs.existsSync(batch) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.existsSync(batch)).toBe(false);
+  });
+
+  test('a batch another live gc is still filling is left to that gc', async () => {
+    const batch = path.join(dataDir, 'pods', '.gc-trash', '4321.abcdef');
+    fs.mkdirSync(path.join(batch, '0'), { recursive: true });
+    host.processes.set(4321, '1');
+    makePod('garbage'); // so that this gc has a batch of its own to delete
+    expect(await gcPods(host, dataDir, opts())).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fs.existsSync(path.join(batch, '0'))).toBe(true);
+  });
+
+  test('rkt rm deletes the pod dir before it returns', async () => {
+    const p = makePod('garbage');
+    expect(await deletePod(host, dataDir, p)).toBe(true);
+    expect(fs.existsSync(p.dir)).toBe(false);
+    expect(garbageEntries()).toEqual([]);
+    expect(fs.existsSync(path.join(dataDir, 'pods', '.gc-trash'))).toBe(false);
+  });
+});

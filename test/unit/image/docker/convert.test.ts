@@ -2,9 +2,11 @@ import { describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { extract, pack } from 'tar-stream';
-import { squashLayers, type Captured } from '../../../../src/image/docker/convert.js';
+import { squashAndRender, squashLayers, type Captured } from '../../../../src/image/docker/convert.js';
+import { entryExtractor, extractAci } from '../../../../src/image/extract.js';
 import { RktError } from '../../../../src/util/errors.js';
 
 type E = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string; linkname?: string };
@@ -99,5 +101,56 @@ describe('squashing layers', () => {
     const err = await squash(layers).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(RktError);
     expect((err as Error).message).toMatch(message);
+  });
+
+  test('rendering while squashing gives the tree extracting the ACI gives, and the same ACI bytes', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-render-'));
+    try {
+      const layers = [
+        [{ name: 'etc/', type: 'directory' as const }, { name: 'etc/a', body: 'lower' }, { name: 'd/old', body: 'x' }, { name: 'bin/sh', body: '#!' }, { name: 'bin/ln', type: 'link' as const, linkname: 'bin/sh' }],
+        [{ name: 'etc/a', body: 'upper' }, { name: 'd/.wh..wh..opq' }, { name: 'd/new', body: 'n' }, { name: 'lib', type: 'symlink' as const, linkname: '/usr/lib' }],
+      ];
+      const files = [];
+      for (const [i, l] of layers.entries()) files.push(await layerFile(dir, i + 1, l));
+      const manifest = (): Buffer => Buffer.from('{"acKind":"ImageManifest"}');
+      const readAll = async (r: AsyncIterable<unknown>): Promise<Buffer> => { const c: Buffer[] = []; for await (const x of r) c.push(x as Buffer); return Buffer.concat(c); };
+
+      const direct = squashAndRender(files, manifest, undefined, entryExtractor(path.join(dir, 'direct'), { asRoot: false }));
+      const directTar = await readAll(direct.stream);
+      expect((await direct.rendered).toString()).toBe('{"acKind":"ImageManifest"}');
+      const plainTar = await readAll(squashLayers(files, manifest));
+      expect(directTar.equals(plainTar)).toBe(true);
+      await extractAci(Readable.from([plainTar]), path.join(dir, 'extracted'), { asRoot: false });
+
+      // A walk that never follows a symlink (recursive readdir would follow "lib" to /usr/lib).
+      const walk = (root: string, rel = ''): string[] => fs.readdirSync(path.join(root, rel)).flatMap((n) => {
+        const p = rel ? `${rel}/${n}` : n;
+        return fs.lstatSync(path.join(root, p)).isDirectory() ? [p, ...walk(root, p)] : [p];
+      });
+      const listing = (root: string): string[] => walk(root).sort().map((p) => {
+        const st = fs.lstatSync(path.join(root, p));
+        const what = st.isSymbolicLink() ? `->${fs.readlinkSync(path.join(root, p))}` : st.isFile() ? fs.readFileSync(path.join(root, p), 'utf8') : 'dir';
+        return `${p} ${(st.mode & 0o7777).toString(8)} ${st.isFile() ? st.nlink : ''} ${what}`;
+      });
+      expect(listing(path.join(dir, 'direct'))).toEqual(listing(path.join(dir, 'extracted')));
+      expect(listing(path.join(dir, 'direct'))).toContain('rootfs/etc/a 644 1 upper');
+      expect(listing(path.join(dir, 'direct'))).toContain('rootfs/bin/ln 644 2 #!');
+      expect(fs.existsSync(path.join(dir, 'direct/rootfs/d/old'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('rendering: a hostile layer stops the stream and the render with the same error', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-render-'));
+    try {
+      const files = [await layerFile(dir, 1, [{ name: 'l', type: 'symlink', linkname: '/' }, { name: 'l/x', body: 'x' }])];
+      const r = squashAndRender(files, () => Buffer.from('{}'), undefined, entryExtractor(path.join(dir, 'tree'), { asRoot: false }));
+      await expect((async () => { for await (const _ of r.stream) { /* drain */ } })()).rejects.toThrow(/which the same layer made a symlink/);
+      await expect(r.rendered).rejects.toThrow(/which the same layer made a symlink/);
+      expect(fs.existsSync('/x')).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
