@@ -65,3 +65,16 @@ await build({
   logLevel: 'warning',
 });
 
+
+// Loaded by bin/rkt before the bundle (node --require): an old Node gets one line naming the
+// version it needs (package.json's engines), not a stack trace from the bundle. Plain ES5, so
+// any Node parses it.
+const engines = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).engines.node;
+const need = /^>=(\d+)\.(\d+)$/.exec(engines);
+if (!need) throw new Error(`package.json engines.node must read ">=MAJOR.MINOR", not ${engines}`);
+fs.writeFileSync(path.join(dist, 'node-check.cjs'), `var v = process.versions.node.split('.').map(Number);
+if (v[0] < ${need[1]} || (v[0] === ${need[1]} && v[1] < ${need[2]})) {
+  process.stderr.write('rkt: Node.js ' + process.versions.node + ' (' + process.execPath + ') is too old: rkt needs Node.js ${need[1]}.${need[2]} or later\\n');
+  process.exit(254);
+}
+`);

@@ -16,10 +16,12 @@ cd "$root"
 # and the static hostile programs of the confinement tests; python3 is the sd_notify
 # listener and the socket-activation parent of the systemd tests. docker-registry and skopeo
 # are the registry and the push tool of the docker:// tests, podman the peer of
-# bench/docker.sh.
+# bench/docker.sh. systemd's systemd-analyze checks the units of dist/systemd;
+# systemd-container's systemd-nspawn boots that systemd for the units' tests (dbus for
+# systemd-run inside it).
 PACKAGES=(util-linux busybox-static mksh tini gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
-  gcc libc6-dev docker-registry skopeo podman python3 zstd)
+  gcc libc6-dev docker-registry skopeo podman python3 zstd systemd systemd-container dbus)
 
 die() { echo "setup: $*" >&2; exit 1; }
 

@@ -45,6 +45,8 @@ export const appNsFile = (app: string) => `rkt/pid/${app}.ns`;
 export const appEnvFile = (app: string) => `rkt/env/${app}`;
 export const APP_ENV_DIR = 'rkt/env';
 
+/** Made once the pod is ready (`rkt status --wait-ready`), by PID 1 or rkt-notify. */
+export const READY_FILE = 'rkt/ready';
 /** Made when the pod starts to stop; an app launcher that finds it exits 143 (as if SIGTERMed). */
 export const STOPPING_FILE = 'rkt/stopping';
 /** The grace period `rkt stop --timeout` sets for this stop, in seconds. */

@@ -4,8 +4,9 @@ import type { Command } from './command.js';
 import { flagString } from './flags.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
-import { parseDurationMs } from '../util/duration.js';
-import { podState, readHolder, refind, type Pod } from '../stage0/pod.js';
+import { parseWaitMs } from '../util/duration.js';
+import { readHolder, type Pod } from '../stage0/pod.js';
+import { waitFinished, waitReady, type WaitOutcome } from '../stage0/wait.js';
 import { summarize, networksText, PodSummary } from '../stage0/podinfo.js';
 import { CGROUPS_FILE } from '../pod-layout.js';
 import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
@@ -39,27 +40,35 @@ export function statusText(pod: Pod, s: PodSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The pod a wait ended with, or one line saying why it did not get there. */
+function waited(w: WaitOutcome, flag: string, what: string): Pod {
+  if (w.ok) return w.pod;
+  if (w.reason === 'gone') fail(`pod ${w.pod.uuid} was removed while waiting for it to be ${what}`);
+  if (w.reason === 'never ready') fail(`pod ${w.pod.uuid} is ${w.state} and never became ready: see its apps' exit statuses with rkt status`);
+  return fail(what === 'ready' ? `pod ${w.pod.uuid} is ${w.state} but not ready after ${flag}` : `pod ${w.pod.uuid} is still ${w.state} after ${flag}`);
+}
+
 export const command: Command = {
   name: 'status',
   summary: 'Check the status of a rkt pod',
-  usage: 'status [--wait[=DURATION]] [--format=json|json-pretty] UUID | --uuid-file=FILE',
+  usage: 'status [--wait[=bool|DURATION]] [--wait-ready[=bool|DURATION]] [--format=json|json-pretty] UUID | --uuid-file=FILE',
   flags: [
     UUID_FILE_FLAG,
-    { name: 'wait', kind: 'string', optionalValue: true, noValue: 'true', help: 'wait for the pod to exit (true, or a duration like 10s)' },
+    { name: 'wait', kind: 'string', optionalValue: true, noValue: 'true', help: 'wait for the pod to finish: true (for ever), false, or at most a duration like 10s' },
+    { name: 'wait-ready', kind: 'string', optionalValue: true, noValue: 'true', help: 'wait until the pod is ready (every app started, or said READY=1 if it speaks sd_notify): true, false or a duration' },
     { name: 'format', kind: 'string', help: 'json or json-pretty' },
   ],
   async run({ globals, parsed }) {
+    const flag = (name: string) => {
+      const v = flagString(parsed.values, name);
+      return { text: v, ms: v === undefined ? 0 : parseWaitMs(v, name) };
+    };
+    // Both parsed before any wait: a bad second flag must not cost the first one's wait.
+    const ready = flag('wait-ready');
+    const finished = flag('wait');
     let [pod] = podsFromArgs(globals.dir, parsed, true);
-    const waitFlag = flagString(parsed.values, 'wait');
-    if (waitFlag !== undefined && waitFlag !== 'false') {
-      const limit = waitFlag === 'true' ? Infinity : parseDurationMs(waitFlag, 'wait');
-      const until = Date.now() + limit;
-      while (podState(realHost, pod) === 'running' || podState(realHost, pod) === 'preparing') {
-        if (Date.now() > until) fail(`pod ${pod.uuid} is still running after --wait=${waitFlag}`);
-        await new Promise((r) => setTimeout(r, 50));
-        pod = refind(globals.dir, pod.uuid) ?? pod;
-      }
-    }
+    if (ready.ms > 0) pod = waited(await waitReady(realHost, globals.dir, pod, ready.ms), `--wait-ready=${ready.text}`, 'ready');
+    if (finished.ms > 0) pod = waited(await waitFinished(realHost, globals.dir, pod, finished.ms), `--wait=${finished.text}`, 'finished');
     const summary = summarize(realHost, pod, { oom: oomChecker(pod.dir), exitedAt: true });
     const format = flagString(parsed.values, 'format');
     if (format && format !== 'json' && format !== 'json-pretty') fail(`invalid --format "${format}": use json or json-pretty`);

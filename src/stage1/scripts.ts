@@ -24,10 +24,10 @@
  */
 import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
-import { appNsFile, appPidFile, HELPER_MOUNT, INIT_SCRIPT, MASKED_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
+import { appNsFile, appPidFile, HELPER_MOUNT, INIT_SCRIPT, MASKED_FILE, READY_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 
 // The pod dir's names, for the callers that import them from here.
-export { HELPER_MOUNT, STOPPING_FILE, STOP_KILLED_FILE, STOP_TIMEOUT_FILE, USERNS_ID_FILE } from '../pod-layout.js';
+export { HELPER_MOUNT, READY_FILE, STOPPING_FILE, STOP_KILLED_FILE, STOP_TIMEOUT_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 
 /** Single-quotes a string for sh. */
 export function sq(s: string): string {
@@ -161,7 +161,7 @@ export function renderRunScript(plan: PodPlan): string {
     t.busybox, 'sh', '-c', closeFds(plan.listenFds ?? 0), 'close-fds',
     ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
     t.unshare, ...ns, '--propagation', 'private', '--',
-    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
+    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), `${plan.podDir}/${READY_FILE}`, ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
     t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
     ...t.initShell, `${plan.podDir}/${INIT_SCRIPT}`,
   ];

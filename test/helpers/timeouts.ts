@@ -7,3 +7,6 @@ import { expect, jest } from '@jest/globals';
 
 const integration = (expect.getState().testPath ?? '').includes('/test/integration/');
 jest.setTimeout(integration ? 120_000 : 30_000);
+
+/** A hook that builds the whole package (tsc, bundle, static helpers) and installs it with npm. */
+export const BUILD_AND_INSTALL_MS = 300_000;

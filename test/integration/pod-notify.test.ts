@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { BUSYBOX_ACI, RKT, ROOT, RktEnv, makeEnv, describeIf, skipReason, waitFor, rkt } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, RKT, ROOT, RktEnv, makeEnv, describeIf, skipReason, waitFor, rkt, rktBackground } from '../helpers/rkt.js';
 import { INSECURE, buildBusyboxAci, podTraces, statusText, teardown } from '../helpers/pods.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -158,5 +158,71 @@ suite('sd_notify', () => {
     expect(done.code).toBe(3);
     const warnings = done.stderr.split('\n').filter((x) => x.includes('NOTIFY_SOCKET'));
     expect(warnings).toEqual([`run: warning: NOTIFY_SOCKET=${socket} ${why}: the pod runs, but its readiness is not reported`]);
+  });
+  test('status --wait-ready of a plain pod: waits across run-prepared, then returns while it runs', async () => {
+    const prep = rkt(env, [INSECURE, 'prepare', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 1000']);
+    expect(prep.status).toBe(0);
+    const uuid = prep.stdout.trim();
+    const early = rkt(env, ['status', '--wait-ready=300ms', uuid]);
+    expect(early.status).toBe(254);
+    expect(early.stderr).toBe(`status: pod ${uuid} is prepared but not ready after --wait-ready=300ms\n`);
+    const waiter = rktBackground(env, ['status', '--wait-ready', uuid]);
+    const pod = rktBackground(env, ['run-prepared', '--net=host', uuid]);
+    const waited = await waiter.done;
+    expect(waited.stderr).toBe('');
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toMatch(/^state=running$/m);
+    // A negative duration waits for ever, as rkt; the pod is ready, so it returns at once.
+    expect(rkt(env, ['status', '--wait-ready=-1s', uuid]).status).toBe(0);
+    await waitFor(() => pod.output().stdout === 'up\n', 10_000, 'the app');
+    expect(rkt(env, ['stop', uuid]).status).toBe(0);
+    expect((await pod.done).code).toBe(0);
+    // Still ready once exited (it was), and --wait with it returns the final status.
+    const after = rkt(env, ['status', '--wait-ready=1s', '--wait=1s', uuid]);
+    expect(after.status).toBe(0);
+    expect(after.stdout).toMatch(/^state=exited$/m);
+  });
+
+  test('status --wait-ready under a Type=notify unit: ready when the app said READY=1, not when it started', async () => {
+    const l = await listen('wait-ready.sock');
+    const uuidFile = path.join(env.base, 'wait-ready-uuid');
+    const pod = runWithNotify(env, l.socket, [INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`, notifyAci, '--exec=/bin/sh', '--', '-c',
+      'echo up; while [ ! -e /go ]; do sleep 0.05; done; sdnotify READY=1; exec sleep 1000']);
+    await waitFor(() => pod.output().stdout === 'up\n', 20_000, 'the app');
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    const early = rkt(env, ['status', '--wait-ready=500ms', uuid]);
+    expect(early.status).toBe(254);
+    expect(early.stderr).toBe(`status: pod ${uuid} is running but not ready after --wait-ready=500ms\n`);
+    const waiter = rktBackground(env, ['status', '--wait-ready=60s', uuid]);
+    const enter = rkt(env, ['enter', uuid, '/bin/touch', '/go']);
+    expect(enter.stderr).toBe('');
+    expect(enter.status).toBe(0);
+    const waited = await waiter.done;
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toMatch(/^state=running$/m);
+    // The marker comes with READY=1 to systemd: the listener has it by now or very soon.
+    await waitFor(() => l.notes.length > 0, 10_000, 'READY=1');
+    expect(l.notes.map((n) => n.msg)).toEqual([`READY=1\nMAINPID=${pod.child.pid}\n`]);
+    expect(rkt(env, ['stop', uuid]).status).toBe(0);
+    expect((await pod.done).code).toBe(0);
+  });
+
+  test('status --wait-ready of a pod that ended without saying READY=1: one line, 254, no endless wait', async () => {
+    const l = await listen('never.sock');
+    const uuidFile = path.join(env.base, 'never-uuid');
+    const pod = runWithNotify(env, l.socket, [INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`, notifyAci, '--exec=/bin/sh', '--', '-c', 'exit 3']);
+    expect((await pod.done).code).toBe(3);
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    const r = rkt(env, ['status', '--wait-ready', uuid]);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe(`status: pod ${uuid} is exited and never became ready: see its apps' exit statuses with rkt status\n`);
+    expect(l.notes).toEqual([]);
+  });
+
+  test.each([['--wait-ready=soon'], ['--wait=10'], ['--wait-ready=-']])('status %s: one line, 254', (flag) => {
+    const r = rkt(env, ['status', flag, '00000000-0000-0000-0000-000000000000']);
+    expect(r.status).toBe(254);
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^status: invalid (value|duration) ".*" for --wait(-ready)?: use true, false or a duration like 10s/);
   });
 });

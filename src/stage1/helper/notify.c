@@ -2,7 +2,7 @@
  * rkt-notify: the pod's holder when rkt runs with NOTIFY_SOCKET (a Type=notify unit,
  * systemd-run --service-type=notify), in tini's place.
  *
- *   rkt-notify FD [SOCKET...] -- COMMAND [ARG...]
+ *   rkt-notify FD READY [SOCKET...] -- COMMAND [ARG...]
  *
  * systemd takes notifications only from the service's main process (NotifyAccess=main),
  * which is this process: `rkt run` execs its way here. So this holder, which stays resident
@@ -13,7 +13,7 @@
  *  - COMMAND (the pod's init) gets the write end of a pipe on fd FD and writes a line
  *    there once every app has started;
  *  - READY=1 (with MAINPID) goes to NOTIFY_SOCKET once that line came and each SOCKET got
- *    READY=1; STATUS=, STOPPING=1 and WATCHDOG=1 from the apps are relayed, nothing else;
+ *    READY=1; the file READY is made then (what `rkt status --wait-ready` waits for); STATUS=, STOPPING=1 and WATCHDOG=1 from the apps are relayed, nothing else;
  *  - every signal it can forward goes to COMMAND; it exits with COMMAND's status (128+N
  *    for a signal), as tini does.
  * The sockets' files are removed when it exits (through their dirs, opened before the pod's
@@ -98,6 +98,9 @@ static int relay(char *buf, size_t len) {
 }
 
 static int nsock, started, readied;
+/* The ready marker: its dir, opened before the init pivots this mount namespace, and name. */
+static int ready_dir = -1;
+static const char *ready_name;
 static int app_ready[MAX_SOCKETS];
 
 /* READY=1 goes up as soon as the init said every app started and each socket said READY=1,
@@ -109,6 +112,8 @@ static void maybe_ready(void) {
   int l = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d\n", (int)getpid());
   send_up(msg, (size_t)l);
   readied = 1;
+  int fd = openat(ready_dir, ready_name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd >= 0) close(fd);
 }
 
 /* Relays every message waiting on app socket i. */
@@ -124,22 +129,31 @@ static void drain(int sock, int i) {
 int main(int argc, char **argv) {
   int sep = 0;
   for (int i = 1; i < argc; i++) if (strcmp(argv[i], "--") == 0) { sep = i; break; }
-  if (argc < 4 || sep < 2 || sep + 1 >= argc || sep - 2 > MAX_SOCKETS) {
-    fprintf(stderr, "usage: rkt-notify FD [SOCKET...] -- COMMAND [ARG...]\n");
+  if (argc < 5 || sep < 3 || sep + 1 >= argc || sep - 3 > MAX_SOCKETS) {
+    fprintf(stderr, "usage: rkt-notify FD READY [SOCKET...] -- COMMAND [ARG...]\n");
     return 254;
   }
   int child_fd = atoi(argv[1]);
   if (child_fd < 3 || child_fd > 255) { errno = EINVAL; die("bad readiness fd"); }
   open_upstream();
 
-  nsock = sep - 2;
+  char *ready = argv[2];
+  char *rslash = strrchr(ready, '/');
+  if (!rslash || !rslash[1]) { errno = EINVAL; die(ready); }
+  *rslash = '\0';
+  ready_dir = open(*ready ? ready : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (ready_dir < 0) die(ready);
+  *rslash = '/';
+  ready_name = rslash + 1;
+
+  nsock = sep - 3;
   int socks[MAX_SOCKETS];
   int sock_dirs[MAX_SOCKETS];
   /* Bound by name from inside their dir: a pod dir's path may exceed sun_path's 108 bytes. */
   int cwd = open(".", O_PATH | O_CLOEXEC);
   if (cwd < 0) die("cannot open the working directory");
   for (int i = 0; i < nsock; i++) {
-    char *path = argv[2 + i];
+    char *path = argv[3 + i];
     char *slash = strrchr(path, '/');
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     if (!slash || strlen(slash + 1) >= sizeof(a.sun_path)) { errno = EINVAL; die(path); }
@@ -198,7 +212,7 @@ int main(int argc, char **argv) {
           if (w != child) continue;
           /* What the apps sent before the pod ended (STOPPING=1, a last STATUS=) still goes up. */
           for (int i = 0; i < nsock; i++) drain(socks[i], i);
-          for (int i = 0; i < nsock; i++) unlinkat(sock_dirs[i], strrchr(argv[2 + i], '/') + 1, 0);
+          for (int i = 0; i < nsock; i++) unlinkat(sock_dirs[i], strrchr(argv[3 + i], '/') + 1, 0);
           return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
         break;

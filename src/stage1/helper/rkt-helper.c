@@ -95,6 +95,8 @@ static void load_filter(const char *hex) {
 #define STOP_KILLED_FILE "stop-killed"
 /* Where rkt-notify takes "every app started" (src/stage1/scripts.ts NOTIFY_READY_FD). */
 #define NOTIFY_READY_FD 4
+/* In the pod's rkt/ dir once every app started (src/pod-layout.ts READY_FILE). */
+#define READY_FILE "ready"
 
 struct app { const char *name; pid_t pid; int done, killed; };
 static struct app *apps;
@@ -250,7 +252,8 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
  * namespace: the last privileged work is here, then every capability but CAPS goes.
  *  1. starts each app's launcher (which needs PID 1's full bounding set) and records its
  *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own (NAME.ns);
- *     then, with NOTIFY=1, tells rkt-notify on fd NOTIFY_READY_FD that every app started;
+ *     then, with NOTIFY=1, tells rkt-notify on fd NOTIFY_READY_FD that every app started
+ *     (else marks the pod ready itself: rkt/ready);
  *  2. pivot_root into the pod's rkt/ dir and detaches the host's root, so that nothing of
  *     the host is behind /proc/1/root;
  *  3. a fresh session keyring (not the caller's); keeps of all capabilities only those in
@@ -315,6 +318,10 @@ static int init_main(int argc, char **argv) {
     if (write(NOTIFY_READY_FD, started, sizeof started - 1) != (ssize_t)(sizeof started - 1)) {
       fprintf(stderr, "stage1: warning: cannot tell the notify relay that the pod started: %s\n", strerror(errno));
     }
+  } else {
+    /* Ready (rkt status --wait-ready); with NOTIFY=1, rkt-notify marks it when it says READY=1. */
+    PATHF(path, "%s/rkt/" READY_FILE, pod);
+    write_file(path, "");
   }
   close_from(3, ~0U);
   PATHF(path, "%s/rkt", pod);

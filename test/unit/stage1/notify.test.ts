@@ -45,9 +45,9 @@ runnable('rkt-notify', () => {
   });
   afterEach(() => { listener.kill('SIGKILL'); fs.rmSync(tmp, { recursive: true, force: true }); });
 
-  /** rkt-notify FD [SOCKETS] -- sh -c SCRIPT, with NOTIFY_SOCKET set; resolves with its status and stderr. */
+  /** rkt-notify FD READY [SOCKETS] -- sh -c SCRIPT, with NOTIFY_SOCKET set; resolves with its status and stderr. */
   function holder(sockets: string[], script: string, notify = path.join(tmp, 'systemd')) {
-    const child = spawn(HELPER, [String(NOTIFY_READY_FD), ...sockets.map((s) => path.join(tmp, s)), '--', 'sh', '-c', script, 'init'],
+    const child = spawn(HELPER, [String(NOTIFY_READY_FD), path.join(tmp, 'ready'), ...sockets.map((s) => path.join(tmp, s)), '--', 'sh', '-c', script, 'init'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: notify }, cwd: tmp });
     let stderr = '';
     let stdout = '';
@@ -77,6 +77,8 @@ for step in json.loads(sys.argv[1]):
     expect(r.stderr).toBe('');
     expect(r.code).toBe(7);
     expect(heard).toEqual([`READY=1\nMAINPID=${h.child.pid}\n`]);
+    // The marker rkt status --wait-ready waits for.
+    expect(fs.existsSync(path.join(tmp, 'ready'))).toBe(true);
   });
 
   test('the init never says so (it failed while starting): no READY=1', async () => {
@@ -84,6 +86,7 @@ for step in json.loads(sys.argv[1]):
     await settle();
     expect(r.code).toBe(254);
     expect(heard).toEqual([]);
+    expect(fs.existsSync(path.join(tmp, 'ready'))).toBe(false);
   });
 
   test('apps that speak sd_notify: READY=1 only once each said READY=1; STATUS, WATCHDOG, STOPPING relayed; the rest dropped', async () => {
@@ -93,14 +96,20 @@ for step in json.loads(sys.argv[1]):
         ['a', 'STATUS=a starting'], ['a', 'READY=1'], 1,
         // b lies about the main PID and asks for things only systemd's own services may.
         ['b', 'MAINPID=1\nFDSTORE=1\nNOTIFYACCESS=all\nSTATUS=b almost'], 1,
+      ]),
+      // Only a said READY=1: the pod is not ready yet.
+      'ls ready 2>&1',
+      sends([
         ['b', 'READY=1\nWATCHDOG=1'], 1,
         ['a', 'STOPPING=1'], 1,
       ]),
+      'ls ready',
     ].join('\n');
     const h = holder(['a', 'b'], script);
     const r = await h.done;
     await settle();
     expect(r.stderr).toBe('');
+    expect(r.stdout).toBe("ls: cannot access 'ready': No such file or directory\nready\n");
     expect(r.code).toBe(0);
     expect(heard).toEqual(['STATUS=a starting\n', 'STATUS=b almost\n', 'WATCHDOG=1\n', `READY=1\nMAINPID=${h.child.pid}\n`, 'STOPPING=1\n']);
     // The sockets go with the pod.
@@ -184,7 +193,7 @@ describe('stage1 scripts with rkt-notify', () => {
 
   test('rkt-notify holds the pod in tini\'s place, with the readiness fd and the apps\' sockets', () => {
     const run = renderRunScript(plan({ helper: '/dist/rkt-notify', sockets: ['/pods/run/u/stage1/notify/web'] }));
-    expect(run).toContain(`'/dist/rkt-notify' '${NOTIFY_READY_FD}' '/pods/run/u/stage1/notify/web' '--' '/s'`);
+    expect(run).toContain(`'/dist/rkt-notify' '${NOTIFY_READY_FD}' '/pods/run/u/rkt/ready' '/pods/run/u/stage1/notify/web' '--' '/s'`);
     expect(run).not.toContain('/tini');
     expect(renderRunScript(plan())).toContain(`'/tini' '-s' '--' '/s'`);
   });

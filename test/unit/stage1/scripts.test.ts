@@ -7,6 +7,7 @@ import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/s
 import {
   appMounts, cgroupViewLines, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
   renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
+  READY_FILE,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 import { describeIf } from '../../helpers/rkt.js';
@@ -337,6 +338,7 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
         fs.rmSync(path.join(pod, d), { recursive: true, force: true });
         fs.mkdirSync(path.join(pod, d));
       }
+      fs.rmSync(path.join(pod, READY_FILE), { force: true });
       for (const [name, body] of Object.entries(apps)) {
         fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${stoppingCheck(plan)}\n: > ${sq(path.join(pod, 'rkt/pid', `${name}.ns`))}\n${body}\n`);
       }
@@ -401,7 +403,7 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       for (const set of ['Inh', 'Amb']) expect(out).toContain(`Cap${set}:\t0000000000000000`);
       // The app (here with every capability of the test's user namespace, CAP_SYS_PTRACE
       // included) finds only the pod's rkt/ dir behind /proc/1/root, not the host's root.
-      expect(out).toMatch(/^pid\nstatus\nls=0\n/m);
+      expect(out).toMatch(/^pid\nready\nstatus\nls=0\n/m);
     });
 
     test('PID 1 keeps no capability at all when no app has CAP_KILL', async () => {
@@ -532,6 +534,8 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
         });
         expect(await said).toEqual({ text: 'started\n', markers: true });
         expect((await done).code).toBe(0);
+        // rkt-notify marks the pod ready when it tells systemd so, not PID 1.
+        expect(fs.existsSync(path.join(pod, READY_FILE))).toBe(false);
         for (const a of ['a', 'b']) {
           const open = fs.readFileSync(path.join(tmp, `fds-${a}`), 'utf8').split('\n').filter(Boolean).map(Number);
           expect(open).toContain(100);
@@ -540,6 +544,18 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       } finally {
         fs.closeSync(activation);
       }
+    });
+
+    test('NOTIFY=0: PID 1 marks the pod ready (rkt status --wait-ready) once every launcher has its mount namespace', async () => {
+      const { done } = run(prepare(two(), { a: 'sleep 0.5', b: 'sleep 0.5' }));
+      const ready = path.join(pod, READY_FILE);
+      let markers: boolean | undefined;
+      for (let i = 0; i < 500 && markers === undefined; i++) {
+        if (fs.existsSync(ready)) markers = ['a', 'b'].every((a) => fs.existsSync(path.join(pod, 'rkt/pid', `${a}.ns`)));
+        else await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(markers).toBe(true);
+      expect((await done).code).toBe(0);
     });
 
     test('stdin is /dev/null unless --interactive', async () => {

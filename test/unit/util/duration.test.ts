@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { parseDurationMs } from '../../../src/util/duration.js';
+import { parseDurationMs, parseWaitMs } from '../../../src/util/duration.js';
 import { RktError } from '../../../src/util/errors.js';
 
 describe('parseDurationMs', () => {
@@ -26,5 +26,24 @@ describe('parseDurationMs', () => {
     expect(() => parseDurationMs(s, 'grace-period')).toThrow(
       `invalid duration "${s}" for --grace-period: use forms like 30m0s, 24h, 10s or 0s`,
     );
+  });
+});
+
+describe('parseWaitMs (status --wait, --wait-ready)', () => {
+  test.each([
+    ['', Infinity], ['true', Infinity], ['1', Infinity], ['t', Infinity], ['TRUE', Infinity], ['True', Infinity],
+    ['false', 0], ['0', 0], ['f', 0], ['FALSE', 0], ['0s', 0], ['-0s', 0],
+    ['10s', 10_000], ['+1m', 60_000], ['1m30s', 90_000], ['500ms', 500],
+    // Negative: for ever, as rkt.
+    ['-1s', Infinity], ['-5m', Infinity],
+  ])('%j is %d ms', (s, ms) => {
+    expect(parseWaitMs(s, 'wait')).toBe(ms);
+  });
+
+  test.each([
+    ['yes', 'invalid value "yes"'], ['--1s', 'invalid value "--1s"'], ['-', 'invalid value "-"'],
+    ['10', 'invalid duration "10"'], ['1s-', 'invalid duration "1s-"'],
+  ])('rejects %j in one line naming the flag', (s, what) => {
+    expect(() => parseWaitMs(s, 'wait-ready')).toThrow(`${what} for --wait-ready: use true, false or a duration like 10s, 500ms or 1m30s`);
   });
 });
