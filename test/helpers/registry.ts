@@ -136,7 +136,7 @@ export async function freePort(): Promise<number> {
 
 export interface Registry {
   host: string;
-  /** Lines the registry logged (requests included). */
+  /** The access log: one line a request the registry answered. */
   log(): string;
   /** Blob GETs the registry served so far for `repo` (not HEADs). */
   blobGets(repo: string): number;
@@ -169,8 +169,12 @@ export async function startRegistry(dir: string, opts: { tls?: { cert: string; k
   const config = path.join(dir, 'config.yml');
   fs.writeFileSync(config, `${lines.join('\n')}\n`);
   const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdout is the access log (one line a request); stderr the registry's own log, which
+  // names each request again. Two pipes are read in no set order, so only the access log
+  // is the request log (a line of the other could come in late after a marker).
+  let access = '';
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => { access += d; out += d; });
   child.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const host = `127.0.0.1:${port}`;
@@ -187,8 +191,8 @@ export async function startRegistry(dir: string, opts: { tls?: { cert: string; k
   }
   return {
     host,
-    log: () => out,
-    blobGets: (repo) => out.split('\n').filter((l) => l.includes(`"GET /v2/${repo}/blobs/`)).length,
+    log: () => access,
+    blobGets: (repo) => access.split('\n').filter((l) => l.includes(`"GET /v2/${repo}/blobs/`)).length,
     settledLog: async () => {
       const marker = `/v2/marker/m${crypto.randomBytes(6).toString('hex')}/manifests/x`;
       await new Promise<void>((resolve) => {
@@ -197,9 +201,9 @@ export async function startRegistry(dir: string, opts: { tls?: { cert: string; k
           .on('error', () => resolve());
       });
       const until = Date.now() + 10_000;
-      while (!out.includes(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      if (!out.includes(marker)) throw new Error('the registry did not log the marker request');
-      return out;
+      while (!access.includes(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      if (!access.includes(marker)) throw new Error('the registry did not log the marker request');
+      return access;
     },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
