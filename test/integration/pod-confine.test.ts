@@ -70,16 +70,23 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
   }, 60_000);
   afterAll(async () => { await teardown(env); });
 
-  test('rkt enter is confined like the app it enters: shocker, caps, uid/groups, cgroups, no_new_privs, mknod', async () => {
-    // A host file and a volume on the same filesystem: the volume gives open_by_handle_at
-    // a mount fd, the handle names the host file (the "shocker" attack).
-    const secret = path.join(env.base, 'secret');
+  /**
+   * A host file and a volume (with an anchor file) on the same filesystem: the volume gives
+   * open_by_handle_at a mount fd, the handle names the host file (the "shocker" attack).
+   */
+  function shockerSetup(name: string): { bin: string; vol: string; type: string; hex: string } {
+    const secret = path.join(env.base, `${name}-secret`);
     fs.writeFileSync(secret, 'host secret\n', { mode: 0o600 });
-    const vol = path.join(env.base, 'enter-vol');
+    const vol = path.join(env.base, `${name}-vol`);
     fs.mkdirSync(vol);
     fs.writeFileSync(path.join(vol, 'anchor'), '');
     const bin = path.join(env.base, 'hostile');
     const [type, hex] = execFileSync(bin, ['handle', secret], { encoding: 'utf8' }).trim().split(' ');
+    return { bin, vol, type, hex };
+  }
+
+  test('rkt enter is confined like the app it enters: shocker, caps, uid/groups, cgroups, no_new_privs, mknod', async () => {
+    const { bin, vol, type, hex } = shockerSetup('enter');
     // Control: the program does read the file when it may (root on the host).
     expect(execFileSync(bin, ['open', path.join(vol, 'anchor'), type, hex], { encoding: 'utf8' })).toBe('read: host secret\n\n');
 
@@ -134,12 +141,7 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
   }, 60_000);
 
   test('rkt enter into a --private-users pod joins its user namespace: uid 0 inside, the pod\'s range on the host, confined like the app', async () => {
-    const secret = path.join(env.base, 'userns-secret');
-    fs.writeFileSync(secret, 'host secret\n', { mode: 0o600 });
-    const vol = path.join(env.base, 'userns-vol');
-    fs.mkdirSync(vol);
-    fs.writeFileSync(path.join(vol, 'anchor'), '');
-    const [type, hex] = execFileSync(path.join(env.base, 'hostile'), ['handle', secret], { encoding: 'utf8' }).trim().split(' ');
+    const { vol, type, hex } = shockerSetup('userns');
     const pod = await startPod(env, [INSECURE, 'run', '--private-users', '--net=host', `--volume=v,kind=host,source=${vol}`,
       aci, '--name=one', '--mount=volume=v,target=/v', '--exec=/bin/sh', '--', '-c', 'sleep 1008', '---',
       aci, '--name=two', '--user=1000', '--group=1000', '--caps-retain=CAP_NET_BIND_SERVICE', '--mount=volume=v,target=/v', '--exec=/bin/sh', '--', '-c', 'sleep 1009'], /sleep 1009$/, 60_000);
