@@ -69,9 +69,9 @@ export function rkt(env: RktEnv, args: string[], opts: { input?: string; timeout
   return spawnSync(RKT, [...env.globals, ...args], { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeout ?? 60_000 });
 }
 
-/** Starts rkt in the background; resolves with its status and output when it exits. */
-export function rktBackground(env: RktEnv, args: string[]) {
-  const child = spawn(RKT, [...env.globals, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a command in the background; `done` resolves with its status and output when it exits. */
+export function background(command: string, args: string[], env?: NodeJS.ProcessEnv) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
@@ -80,6 +80,11 @@ export function rktBackground(env: RktEnv, args: string[]) {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
   return { child, done, output: () => ({ stdout, stderr }) };
+}
+
+/** Starts rkt in the background; resolves with its status and output when it exits. */
+export function rktBackground(env: RktEnv, args: string[], processEnv?: NodeJS.ProcessEnv) {
+  return background(RKT, [...env.globals, ...args], processEnv);
 }
 
 /** Runs busybox from the test image with image verification off; returns the result. */

@@ -52,13 +52,7 @@ class Listener {
 
 /** rkt run in the background with NOTIFY_SOCKET set, as systemd starts a Type=notify service. */
 function runWithNotify(env: RktEnv, notifySocket: string, args: string[]) {
-  const child = spawn(RKT, [...env.globals, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: notifySocket } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => { stdout += d; });
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done, output: () => ({ stdout, stderr }) };
+  return rktBackground(env, args, { ...process.env, NOTIFY_SOCKET: notifySocket });
 }
 
 suite('sd_notify', () => {

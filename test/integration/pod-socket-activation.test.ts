@@ -8,8 +8,8 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { BUSYBOX_ACI, RKT, ROOT, RktEnv, makeEnv, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { BUSYBOX_ACI, RKT, ROOT, RktEnv, background, makeEnv, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
 import { INSECURE, buildBusyboxAci, sections, teardown } from '../helpers/pods.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -34,13 +34,7 @@ os.execve(sys.argv[2], sys.argv[2:], dict(os.environ, LISTEN_FDS="1", LISTEN_PID
 const REPORT = 'echo "==env=="; echo "$LISTEN_FDS|$LISTEN_FDNAMES|$([ "$LISTEN_PID" = "$$" ] && echo own-pid || echo "$LISTEN_PID")"; echo "==fds=="; ( exec /bin/busybox ls /proc/$$/fd ) > /fds.txt; /bin/busybox sort -n /fds.txt';
 
 function activatedRun(env: RktEnv, listenPid: string, args: string[]) {
-  const child = spawn('python3', ['-c', PARENT, listenPid, RKT, ...env.globals, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => { stdout += d; });
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done, output: () => ({ stdout, stderr }) };
+  return background('python3', ['-c', PARENT, listenPid, RKT, ...env.globals, ...args]);
 }
 
 function fetchLine(port: number): Promise<string> {
