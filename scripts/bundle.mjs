@@ -1,8 +1,8 @@
 // Bundles stage0 (src/cli.ts and every command) into one CommonJS file, dist/rkt.cjs, which
 // bin/rkt runs: one file to read and compile instead of ~100 ES modules (and commander costs
-// a few ms as CommonJS, against ~14 ms as ESM). Measured, and left out: a V8 startup snapshot
-// of the bundle (node --build-snapshot works, but deserializing its 5 MB costs more CPU than
-// compiling the bundle) and a V8 code cache (within noise): see bench/run.sh.
+// a few ms as CommonJS, against ~14 ms as ESM). dist/preload.cjs adds a V8 code cache per
+// command. Measured, and left out: a V8 startup snapshot of the bundle (node --build-snapshot
+// works, but deserializing its 5 MB costs more CPU than compiling the bundle).
 //
 // Command modules stay lazily initialized (dynamic imports become on-demand init calls).
 // The heavy packages (openpgp, tar-stream, execa) stay outside the bundle: loaded, when a
@@ -66,15 +66,14 @@ await build({
 });
 
 
-// Loaded by bin/rkt before the bundle (node --require): an old Node gets one line naming the
-// version it needs (package.json's engines), not a stack trace from the bundle. Plain ES5, so
-// any Node parses it.
+// dist/preload.cjs, loaded by bin/rkt before the bundle: refuses an old Node in one line (NEED
+// from package.json's engines) and compiles the bundle with a V8 code cache (see the file).
+// A rebuilt bundle starts with no cache.
 const engines = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).engines.node;
 const need = /^>=(\d+)\.(\d+)$/.exec(engines);
 if (!need) throw new Error(`package.json engines.node must read ">=MAJOR.MINOR", not ${engines}`);
-fs.writeFileSync(path.join(dist, 'node-check.cjs'), `var v = process.versions.node.split('.').map(Number);
-if (v[0] < ${need[1]} || (v[0] === ${need[1]} && v[1] < ${need[2]})) {
-  process.stderr.write('rkt: Node.js ' + process.versions.node + ' (' + process.execPath + ') is too old: rkt needs Node.js ${need[1]}.${need[2]} or later\\n');
-  process.exit(254);
-}
-`);
+const preload = fs.readFileSync(path.join(root, 'scripts', 'preload.cjs'), 'utf8');
+if (!preload.includes('var NEED = [0, 0];')) throw new Error('scripts/preload.cjs lost its NEED line');
+fs.writeFileSync(path.join(dist, 'preload.cjs'), preload.replace('var NEED = [0, 0];', `var NEED = [${need[1]}, ${need[2]}];`));
+fs.rmSync(path.join(dist, 'node-check.cjs'), { force: true });
+fs.rmSync(path.join(dist, 'v8-cache'), { recursive: true, force: true });

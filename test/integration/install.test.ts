@@ -64,7 +64,7 @@ suite('npm pack and npm install -g', () => {
 
   test('the tarball holds the bundle, the stage1 helpers, the man page and the units; not the sources or tests', () => {
     const pkg = path.join(prefix, 'lib', 'node_modules', 'rkt');
-    for (const f of ['bin/rkt', 'dist/rkt.cjs', 'dist/node-check.cjs', 'dist/rkt.1', 'dist/store/digest-worker.js',
+    for (const f of ['bin/rkt', 'dist/rkt.cjs', 'dist/preload.cjs', 'dist/rkt.1', 'dist/store/digest-worker.js',
       'dist/stage1/rkt-helper', 'dist/stage1/rkt-idmap', 'dist/stage1/rkt-notify', 'dist/systemd/rkt-gc.timer', 'dist/systemd/etcd.service', 'docs/systemd.md']) {
       expect(fs.existsSync(path.join(pkg, f))).toBe(true);
     }

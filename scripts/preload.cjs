@@ -1,0 +1,93 @@
+// Loaded by bin/rkt before the bundle (node --require dist/preload.cjs dist/rkt.cjs ...);
+// scripts/bundle.mjs copies it to dist/ with NEED set from package.json's engines.
+//
+// 1. An old Node gets one line naming the version rkt needs, not a stack trace from the
+//    bundle. Plain ES5, so any Node parses this file.
+// 2. The bundle is compiled with a V8 code cache: compiling rkt.cjs costs ~20 ms of every
+//    start, and the functions a command runs are compiled again on each run. The cache is
+//    made by the first successful run of each command (bytecode of everything that run
+//    compiled) and kept in dist/v8-cache/, next to the code it was made from: only a
+//    process that may write the bundle's own directory writes it, and a cache file is used
+//    only when it has the bundle's owner and nobody else may write it (it is code).
+//    A cache names the bundle's size, mtime and inode, so a rebuilt bundle never runs
+//    another build's bytecode (V8 itself checks only the source length).
+var NEED = [0, 0];
+var v = process.versions.node.split('.').map(Number);
+if (v[0] < NEED[0] || (v[0] === NEED[0] && v[1] < NEED[1])) {
+  process.stderr.write('rkt: Node.js ' + process.versions.node + ' (' + process.execPath + ') is too old: rkt needs Node.js ' + NEED[0] + '.' + NEED[1] + ' or later\n');
+  process.exit(254);
+}
+
+(function () {
+  var fs = require('fs');
+  var path = require('path');
+  var vm = require('vm');
+  var Module = require('module');
+  var bundle = path.join(__dirname, 'rkt.cjs');
+  var cacheDir = path.join(__dirname, 'v8-cache');
+  var loadJs = Module._extensions['.js'];
+
+  // The command word (run, list, image ...): each command has its own cache.
+  function cacheName() {
+    var args = process.argv.slice(2);
+    for (var i = 0; i < args.length; i++) {
+      if (/^[a-z][a-z0-9-]{0,30}$/.test(args[i])) return args[i] + '.v8';
+      if (args[i] === '--') break;
+    }
+    return 'none.v8';
+  }
+
+  function readCache(file, stamp, owner) {
+    var fd;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      var st = fs.fstatSync(fd);
+      if (!st.isFile() || st.uid !== owner || (st.mode & 18 /* 0o022 */) !== 0) return undefined;
+      var data = fs.readFileSync(fd);
+      var end = data.indexOf(10);
+      if (end < 0 || data.toString('latin1', 0, end) !== stamp) return undefined;
+      return data.subarray(end + 1);
+    } catch (e) {
+      return undefined;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
+  function writeCache(file, stamp, script) {
+    try {
+      fs.mkdirSync(cacheDir, { mode: 493 /* 0o755 */ });
+    } catch (e) {
+      if (e.code !== 'EEXIST') return;
+    }
+    var tmp = file + '.' + process.pid + '.tmp';
+    try {
+      fs.writeFileSync(tmp, Buffer.concat([Buffer.from(stamp + '\n', 'latin1'), script.createCachedData()]), { mode: 420 /* 0o644 */, flag: 'wx' });
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      try { fs.unlinkSync(tmp); } catch (e2) { /* never made */ }
+    }
+  }
+
+  Module._extensions['.js'] = function (module, filename) {
+    if (filename !== bundle) return loadJs(module, filename);
+    Module._extensions['.js'] = loadJs;
+    var source = fs.readFileSync(filename, 'utf8');
+    var st = fs.statSync(filename);
+    var stamp = 'rkt-v8-cache ' + process.version + ' ' + st.size + ' ' + st.mtimeMs + ' ' + st.ino;
+    var file = path.join(cacheDir, cacheName());
+    var cached = readCache(file, stamp, st.uid);
+    var script = new vm.Script(Module.wrap(source), { filename: filename, cachedData: cached });
+    // Written by the bundle's owner only: a cache of another owner is never used (see readCache).
+    if ((!cached || script.cachedDataRejected) && process.getuid && process.getuid() === st.uid) {
+      process.once('exit', function (code) {
+        if (code === 0) writeCache(file, stamp, script);
+      });
+    }
+    var require = function (id) { return module.require(id); };
+    require.resolve = function (request, options) { return Module._resolveFilename(request, module, false, options); };
+    require.main = process.mainModule;
+    require.cache = Module._cache;
+    script.runInThisContext().call(module.exports, module.exports, require, module, filename, path.dirname(filename));
+  };
+})();
