@@ -18,11 +18,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
 const dist = path.join(root, 'dist');
 const EXTERNAL = ['openpgp', 'tar-stream', 'execa'];
+const require = createRequire(import.meta.url);
 
 
 const plugin = {
@@ -37,13 +39,22 @@ const plugin = {
       }
       return { contents, loader: 'ts' };
     });
-    // commander loads child_process (for executable subcommands, which rkt has none of)
-    // at start; child_process brings net, dgram and streams: ~10 ms on every start.
+    // child_process brings net, dgram and streams (~3 ms, ~10 ms when it was ESM) to every
+    // start, though only some commands spawn. commander (CommonJS) gets a proxy; our modules
+    // (ESM: named imports) get one function per export that loads the module on first call.
     b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes('node_modules/commander/')
-      ? { path: 'child_process', namespace: 'rkt-lazy' } : undefined));
+      ? { path: 'child_process', namespace: 'rkt-lazy' }
+      : args.importer.startsWith(src) ? { path: 'child_process', namespace: 'rkt-lazy-esm' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'rkt-lazy' }, (args) => ({
       contents: `module.exports = new Proxy({}, { get: (_, k) => require('node:${args.path}')[k] });`, loader: 'js',
     }));
+    b.onLoad({ filter: /.*/, namespace: 'rkt-lazy-esm' }, (args) => {
+      const functions = Object.entries(require(`node:${args.path}`)).filter(([, v]) => typeof v === 'function').map(([k]) => k);
+      return {
+        contents: functions.map((k) => `export function ${k}(...a) { return require('node:${args.path}').${k}(...a); }`).join('\n'),
+        loader: 'js',
+      };
+    });
   },
 };
 
@@ -64,6 +75,17 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+
+// esbuild gives each module's default import of a Node built-in (`import fs from 'node:fs'`,
+// in ~100 modules) a copy of all its properties (__toESM): ~2 ms of every start. An object
+// that inherits them instead reads the same and costs nothing.
+const bundled = path.join(dist, 'rkt.cjs');
+const toEsm = /__toESM\(require\("(node:[a-z_/]+)"\),1\)/g;
+const code = fs.readFileSync(bundled, 'utf8');
+if (!toEsm.test(code)) throw new Error('bundle.mjs: no __toESM(require("node:...")) left to replace: check the esbuild output');
+if (!code.startsWith('"use strict";')) throw new Error('bundle.mjs: the bundle does not start with "use strict"');
+fs.writeFileSync(bundled, code.replace(toEsm, '__rktBuiltin(require("$1"))')
+  .replace('"use strict";', '"use strict";var __rktBuiltin=(m)=>({__proto__:m,default:m});'));
 
 
 // dist/preload.cjs, loaded by bin/rkt before the bundle: refuses an old Node in one line (NEED
