@@ -6,6 +6,7 @@
  *
  *   <data dir>/pods/<state>/<uuid>/
  *     pid                     the holder: a symlink naming the live process that holds the pod
+ *     pod-created             its time is the pod's creation time
  *     pod                     the pod manifest (appc)
  *     runtime.json            what prepare resolved, for run-prepared (root only)
  *     cgroups.json            the pod's cgroups, for gc and status
@@ -31,6 +32,8 @@ export type PodStateDir = typeof POD_STATES[number];
  * process and by stage0 until the hand-off.
  */
 export const HOLDER_FILE = 'pid';
+/** Made with the pod; its time is the pod's creation time. */
+export const POD_CREATED_FILE = 'pod-created';
 /** The appc pod manifest. */
 export const POD_MANIFEST_FILE = 'pod';
 /** stage0's resolved pod, saved at prepare for run-prepared. */
@@ -42,8 +45,8 @@ export const CGROUPS_FILE = 'cgroups.json';
 
 /** Directories that hold app filesystems, volumes or secrets: root only. */
 export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes', 'rkt/env'];
-/** Directories made at prepare. */
-export const POD_DIRS = ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc'];
+/** The other directories made at prepare (after the private ones, which make rkt/). */
+export const POD_DIRS = ['rkt/status', 'rkt/pid', 'rkt/proc'];
 
 /** An app's exit status, written by its launcher when the app ends. */
 export const appStatusFile = (app: string) => `rkt/status/${app}`;

@@ -11,7 +11,7 @@ import { fail } from '../util/errors.js';
 import { randomUuid } from '../util/random.js';
 import type { Host } from '../host/host.js';
 import { makeDataDirs, POD_DIR_MODE } from '../store/datadir.js';
-import { HOLDER_FILE, PODS_DIR, POD_STATES, type PodStateDir } from '../pod-layout.js';
+import { HOLDER_FILE, PODS_DIR, POD_CREATED_FILE, POD_STATES, type PodStateDir } from '../pod-layout.js';
 
 export { HOLDER_FILE, POD_STATES, type PodStateDir } from '../pod-layout.js';
 
@@ -110,8 +110,38 @@ export function podState(host: Host, pod: Pod, held?: boolean): PodState {
   }
 }
 
-/** Creates a new pod in embryo/ held by `holderPid`, then moves it to prepare/. */
-export function createPod(host: Host, dataDir: string, holderPid: number): Pod {
+/**
+ * bin/rkt, when it started this stage0 for a command that hands a pod off to it (it execs
+ * stage1, so its PID becomes the pod's): our parent, provided it still holds the other end
+ * of the hand-off pipe. Otherwise it was killed and we were reparented: the pod must not
+ * name our new parent (init, a subreaper) as its holder, or it would never be collected.
+ */
+export function launcherPid(): number | undefined {
+  const fd = process.env.RKT_HANDOFF_FD;
+  if (!fd) return undefined;
+  const ppid = process.ppid;
+  try {
+    const pipe = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    if (!pipe.startsWith('pipe:')) return ppid; // a file (a profiling run): nothing to check
+    const dir = `/proc/${ppid}/fd`;
+    for (const f of fs.readdirSync(dir)) {
+      try { if (fs.readlinkSync(`${dir}/${f}`) === pipe) return ppid; } catch { /* closed meanwhile */ }
+    }
+  } catch { /* gone */ }
+  return fail('the rkt process that started this command was killed');
+}
+
+/**
+ * Who holds a pod that is to run: bin/rkt, which becomes the pod, and this stage0 until it
+ * ends (see Holder); without bin/rkt, this process alone (the hand-off then records stage1).
+ */
+export function runHolder(): { pid: number; stage0?: number } {
+  const launcher = launcherPid();
+  return launcher === undefined ? { pid: process.pid } : { pid: launcher, stage0: process.pid };
+}
+
+/** Creates a new pod in embryo/ held by `holderPid` (and `stage0Pid`), then moves it to prepare/. */
+export function createPod(host: Host, dataDir: string, holderPid: number, stage0Pid?: number): Pod {
   ensurePodsDirs(dataDir);
   const uuid = randomUuid(); // the kernel's: node:crypto stays unloaded on the run path
   const embryo = podDir(dataDir, 'embryo', uuid);
@@ -120,8 +150,8 @@ export function createPod(host: Host, dataDir: string, holderPid: number): Pod {
     // Group rkt (inherited from pods/embryo) may read status; no setgid below, so the
     // app filesystems made inside keep root's group.
     fs.chmodSync(embryo, POD_DIR_MODE);
-    fs.writeFileSync(path.join(embryo, 'pod-created'), '');
-    writeHolder(host, embryo, holderPid, undefined, true);
+    fs.writeFileSync(path.join(embryo, POD_CREATED_FILE), '');
+    writeHolder(host, embryo, holderPid, stage0Pid, true);
     return transition({ uuid, stateDir: 'embryo', dir: embryo }, dataDir, 'prepare');
   } catch (e) {
     fs.rmSync(embryo, { recursive: true, force: true });
@@ -158,13 +188,13 @@ export function transition(pod: Pod, dataDir: string, to: PodStateDir): Pod {
  * prepare, which it would collect under the claimant); of two claimants one rename wins,
  * and the winner rewrites the holder if the other wrote over its own. Undefined: taken.
  */
-export function claimPrepared(host: Host, dataDir: string, pod: Pod, pid: number): Pod | undefined {
+export function claimPrepared(host: Host, dataDir: string, pod: Pod, pid: number, stage0Pid?: number): Pod | undefined {
   let claimed: Pod;
   try {
-    writeHolder(host, pod.dir, pid);
+    writeHolder(host, pod.dir, pid, stage0Pid);
     claimed = transition(pod, dataDir, 'prepare');
   } catch { return undefined; }
-  if (readHolder(claimed.dir)?.pid !== pid) writeHolder(host, claimed.dir, pid);
+  if (readHolder(claimed.dir)?.pid !== pid) writeHolder(host, claimed.dir, pid, stage0Pid);
   return claimed;
 }
 
@@ -214,7 +244,13 @@ export function uuidFromFile(file: string): string {
   return text.trim();
 }
 
-/** When the holder was recorded (the pod started): the symlink's own time. */
+/** Marks the pod started: the holder's own time (a pod to run is held from its creation). */
+export function stampStarted(host: Host, dir: string): void {
+  const now = host.now();
+  fs.lutimesSync(path.join(dir, HOLDER_FILE), now, now);
+}
+
+/** When the pod started (stampStarted; the hand-off of a pod started without bin/rkt): the holder symlink's own time. */
 export function holderTime(dir: string): Date | undefined {
   return fs.lstatSync(`${dir}/${HOLDER_FILE}`, { throwIfNoEntry: false })?.mtime;
 }

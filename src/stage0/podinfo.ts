@@ -5,7 +5,7 @@ import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfo } from '../net/netinfo.js';
 import { holderAlive, holderTime, mtime, Pod, PodState, podState, readHolder, refind } from './pod.js';
-import { appStatusFile, dataDirOf, POD_MANIFEST_FILE, STOP_KILLED_FILE } from '../pod-layout.js';
+import { appStatusFile, dataDirOf, POD_CREATED_FILE, POD_MANIFEST_FILE, STOP_KILLED_FILE } from '../pod-layout.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
 
@@ -82,7 +82,7 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
   return {
     uuid: pod.uuid,
     state,
-    created: mtime(`${pod.dir}/pod-created`),
+    created: mtime(`${pod.dir}/${POD_CREATED_FILE}`),
     started: ran ? holderTime(pod.dir) : undefined,
     exitedAt,
     pid: running ? holder?.pid : undefined,

@@ -15,7 +15,7 @@ import { resolvePorts } from './validate.js';
 import { resolvConf, hostsFile } from '../net/dns.js';
 import type { StartOptions } from './spec.js';
 import { appRootfs, appScript, CGROUPS_FILE, enterScript, HELPER_MOUNT, INIT_SCRIPT, notifySocketFile, overlayDir, PLAN_FILE, RUN_SCRIPT, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
-import { Pod, transition, writeHolder } from './pod.js';
+import { Pod, readHolder, stampStarted, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
 import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
@@ -254,7 +254,9 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   const helper = range ? idmapHelper() : undefined;
   const pidsConfigured = configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
   // bin/rkt (RKT_HANDOFF_FD) is the process the service manager started, and the pod's holder.
-  const launcher = process.env.RKT_HANDOFF_FD ? process.ppid : undefined;
+  // The pod's process when bin/rkt started us (runHolder): the one a service manager's LISTEN_PID names.
+  const holder = readHolder(pod.dir);
+  const launcher = holder?.stage0 ? holder.pid : undefined;
   let cg: PodCgroups | undefined;
   let netCreated = false;
   // Where the pod is: cgroups and networks are made while it is preparing (they name no
@@ -276,11 +278,10 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       net = { kind: 'netns', path: setup.netnsPath };
       cniDns = cniDnsOf(setup.nets);
     }
-    // Into run/, so every path written below is final (nothing is rewritten). Held throughout:
-    // by bin/rkt, which becomes the pod (status shows the pod's pid from the first), and by
-    // this process until the hand-off, so a launcher killed meanwhile leaves gc nothing to
-    // collect while stage0 still writes the pod.
-    if (launcher !== undefined) writeHolder(host, pod.dir, launcher, process.pid);
+    // Into run/, so every path written below is final (nothing is rewritten). The pod is held
+    // throughout (see runHolder): by bin/rkt, which becomes it, and by this process until the
+    // hand-off, so a launcher killed meanwhile leaves gc nothing to collect under stage0.
+    stampStarted(host, pod.dir);
     at = transition(pod, globals.dir, 'run');
     const dir = at.dir;
     const plan: PodPlan = {
