@@ -1,7 +1,8 @@
 /**
  * stage0 start: turn a prepared pod into a running one. Creates the cgroups and the
  * networks, moves the pod into run/, writes the /etc files and the stage1 scripts there
- * (so every path they name is final), and returns the script bin/rkt execs. Nothing is spawned from Node for --net=host/none.
+ * (so every path they name is final), and returns the script bin/rkt execs. Nothing is
+ * spawned from Node for --net=host/none.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -253,8 +254,8 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   const range = readPodRange(host, pod.dir);
   const helper = range ? idmapHelper() : undefined;
   const pidsConfigured = configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
-  // bin/rkt (RKT_HANDOFF_FD) is the process the service manager started, and the pod's holder.
-  // The pod's process when bin/rkt started us (runHolder): the one a service manager's LISTEN_PID names.
+  // bin/rkt, when it started us (runHolder): the process a service manager started, which
+  // its LISTEN_PID names and which becomes the pod.
   const holder = readHolder(pod.dir);
   const launcher = holder?.stage0 ? holder.pid : undefined;
   let cg: PodCgroups | undefined;

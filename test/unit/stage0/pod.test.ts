@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  claimPrepared, createPod, ensurePodsDirs, findPod, HOLDER_FILE, isHeld, listPods, Pod, POD_STATES, PodStateDir, podDir, podState,
+  claimPrepared, createPod, ensurePodsDirs, findPod, holderTime, runHolder, stampStarted, HOLDER_FILE, isHeld, listPods, Pod, POD_STATES, PodStateDir, podDir, podState,
   readHolder, refind, transition, uuidFromFile, writeHolder,
 } from '../../../src/stage0/pod.js';
 import { RktError } from '../../../src/util/errors.js';
@@ -133,6 +133,30 @@ describe('a starting pod, held by its process and by stage0', () => {
     fs.symlinkSync('60 600 61 610', path.join(pod.dir, HOLDER_FILE));
     host.processes.set(61, '999');
     expect(isHeld(host, pod.dir)).toBe(false);
+  });
+});
+
+describe('a pod to run', () => {
+  test('created held by its process and stage0; its start is the holder link\'s time, set when it starts', () => {
+    host.processes.set(60, '600');
+    host.processes.set(61, '610');
+    const pod = createPod(host, dataDir, 60, 61);
+    expect(readHolder(pod.dir)).toEqual({ pid: 60, start: '600', stage0: { pid: 61, start: '610' } });
+    host.clock = new Date('2026-03-04T05:06:07Z');
+    stampStarted(host, pod.dir);
+    expect(holderTime(pod.dir)).toEqual(host.clock);
+    // The link itself, not what it names.
+    expect(fs.readlinkSync(path.join(pod.dir, HOLDER_FILE))).toBe('60 600 61 610');
+  });
+
+  test('without bin/rkt (no hand-off fd) stage0 holds it alone', () => {
+    const saved = process.env.RKT_HANDOFF_FD;
+    delete process.env.RKT_HANDOFF_FD;
+    try {
+      expect(runHolder()).toEqual({ pid: process.pid });
+    } finally {
+      if (saved !== undefined) process.env.RKT_HANDOFF_FD = saved;
+    }
   });
 });
 
