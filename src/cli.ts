@@ -37,22 +37,20 @@ async function main(argv: string[]): Promise<CommandResult> {
 }
 
 /**
- * Hands the stage1 script to bin/rkt (fd RKT_HANDOFF_FD), recording bin/rkt's PID, which
- * becomes the pod, as the pod's holder first.
+ * Hands the stage1 script to bin/rkt (fd RKT_HANDOFF_FD). startPod already recorded bin/rkt's
+ * PID, which becomes the pod, as the pod's holder (with ours, until we end).
  */
 async function handOff(script: string, podDir: string): Promise<number> {
-  const { realHost } = await import('./host/real.js');
-  const { writeHolder } = await import('./stage0/pod.js');
   const fd = Number(process.env.RKT_HANDOFF_FD);
   if (Number.isInteger(fd) && fd > 2) {
-    // Write first: if bin/rkt was killed, this fails (EPIPE) or we have been reparented,
-    // and the pod must not name some other process (init) as its holder.
+    // If bin/rkt was killed, this fails (EPIPE) or we have been reparented.
     const launcher = process.ppid;
     fs.writeSync(fd, script);
     if (process.ppid !== launcher) throw new RktError('the rkt process that started this pod was killed during the hand-off');
-    writeHolder(realHost, podDir, launcher);
     return 0;
   }
+  const { realHost } = await import('./host/real.js');
+  const { writeHolder } = await import('./stage0/pod.js');
   // Started without bin/rkt: run stage1 as a child (it execs, so its PID is the pod).
   const { spawn } = await import('node:child_process');
   const child = spawn('/bin/sh', ['-c', '. "$0"', script], { stdio: 'inherit' });

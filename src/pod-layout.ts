@@ -6,6 +6,7 @@
  *
  *   <data dir>/pods/<state>/<uuid>/
  *     pid                     the holder: a symlink naming the live process that holds the pod
+ *     pod-created             its time is the pod's creation time
  *     pod                     the pod manifest (appc)
  *     runtime.json            what prepare resolved, for run-prepared (root only)
  *     cgroups.json            the pod's cgroups, for gc and status
@@ -18,22 +19,34 @@
  *     stage1/                 the rendered scripts, plan.json, rkt-helper's bind target (root only)
  *     overlay/<app>/{upper,work}, volumes/<name>           (root only)
  */
+/** The pods' directory in the data dir; one sub dir per state holds the pod dirs by UUID. */
+export const PODS_DIR = 'pods';
+/** The data dir of a pod dir (`<data dir>/pods/<state>/<uuid>`). */
+export const dataDirOf = (podDir: string) => podDir.split('/').slice(0, -3).join('/');
 export const POD_STATES = ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
 export type PodStateDir = typeof POD_STATES[number];
 
-/** The holder file (see stage0/pod.ts). */
+/**
+ * The holder file (see stage0/pod.ts). A pod moves into run/ before stage0 writes stage1's
+ * files there (so every path it writes is final: nothing is rewritten), held by the pod's
+ * process and by stage0 until the hand-off.
+ */
 export const HOLDER_FILE = 'pid';
+/** Made with the pod; its time is the pod's creation time. */
+export const POD_CREATED_FILE = 'pod-created';
 /** The appc pod manifest. */
 export const POD_MANIFEST_FILE = 'pod';
 /** stage0's resolved pod, saved at prepare for run-prepared. */
 export const RUNTIME_FILE = 'runtime.json';
+/** --private-users: the pod's uid/gid range, "BASE:COUNT" (stage0/userns.ts). */
+export const RANGE_FILE = 'private-users-prepared';
 /** The pod's cgroups (stage0 writes it at start; gc and status read it). */
 export const CGROUPS_FILE = 'cgroups.json';
 
 /** Directories that hold app filesystems, volumes or secrets: root only. */
 export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes', 'rkt/env'];
-/** Directories made at prepare. */
-export const POD_DIRS = ['stage1', 'rkt/status', 'rkt/pid', 'rkt/env', 'rkt/proc'];
+/** The other directories made at prepare (after the private ones, which make rkt/). */
+export const POD_DIRS = ['rkt/status', 'rkt/pid', 'rkt/proc'];
 
 /** An app's exit status, written by its launcher when the app ends. */
 export const appStatusFile = (app: string) => `rkt/status/${app}`;

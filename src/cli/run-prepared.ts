@@ -6,7 +6,7 @@ import { fail } from '../util/errors.js';
 import { readPrepared } from '../stage0/prepare.js';
 import { startPod } from '../stage0/start.js';
 import { checkStartOptions } from '../stage0/validate.js';
-import { findPod, transition, writeHolder } from '../stage0/pod.js';
+import { claimPrepared, findPod, runHolder } from '../stage0/pod.js';
 
 export const command: Command = {
   name: 'run-prepared',
@@ -26,9 +26,8 @@ export const command: Command = {
     const prepared = readPrepared(found.dir);
     await checkStartOptions(realHost, globals, prepared.apps, prepared.ports, start, true);
     // Claim the pod: the rename out of prepared/ is atomic, so only one run-prepared wins.
-    let pod;
-    try { pod = transition(found, globals.dir, 'prepare'); } catch { return fail(`pod ${found.uuid} was taken by another command`); }
-    writeHolder(realHost, pod.dir, process.pid);
+    const holder = runHolder();
+    const pod = claimPrepared(realHost, globals.dir, found, holder.pid, holder.stage0) ?? fail(`pod ${found.uuid} was taken by another command`);
     const started = await startPod(realHost, globals, pod, prepared, start);
     return { handoff: started.script, podDir: started.pod.dir };
   },

@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Host } from '../host/host.js';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfo } from '../net/netinfo.js';
-import { holderTime, mtime, Pod, PodState, podState, readHolder } from './pod.js';
-import { appStatusFile, POD_MANIFEST_FILE, STOP_KILLED_FILE } from '../pod-layout.js';
+import { holderAlive, holderTime, mtime, Pod, PodState, podState, readHolder, refind } from './pod.js';
+import { appStatusFile, dataDirOf, POD_CREATED_FILE, POD_MANIFEST_FILE, STOP_KILLED_FILE } from '../pod-layout.js';
 
 export interface NetSummary { netName: string; ifName?: string; ip: string }
 
@@ -47,8 +47,17 @@ export function readNetworks(dir: string): NetSummary[] {
  * missing one costs no exception; `exitedAt` and stop-killed apps (status only) are read when asked for.
  */
 export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => boolean; exitedAt?: boolean } = {}): PodSummary {
-  const holder = pod.stateDir === 'run' || pod.stateDir === 'prepare' ? readHolder(pod.dir) : undefined;
-  const held = !!holder && host.processStartTime(holder.pid) === holder.start;
+  let holder = pod.stateDir === 'run' || pod.stateDir === 'prepare' ? readHolder(pod.dir) : undefined;
+  let held = holderAlive(host, holder);
+  // No live holder where the pod was: if it has moved on meanwhile (prepare/ -> run/ as it
+  // starts), what was read belongs to no state; read it where it is now.
+  for (let tries = 0; !held && (pod.stateDir === 'run' || pod.stateDir === 'prepare') && tries < 3 && !fs.existsSync(pod.dir); tries++) {
+    const now = refind(dataDirOf(pod.dir), pod.uuid);
+    if (!now) break;
+    pod = now;
+    holder = pod.stateDir === 'run' || pod.stateDir === 'prepare' ? readHolder(pod.dir) : undefined;
+    held = holderAlive(host, holder);
+  }
   const state = podState(host, pod, held);
   const manifest = readJson<PodManifest>(`${pod.dir}/${POD_MANIFEST_FILE}`);
   const running = state === 'running';
@@ -73,7 +82,7 @@ export function summarize(host: Host, pod: Pod, opts: { oom?: (app: string) => b
   return {
     uuid: pod.uuid,
     state,
-    created: mtime(`${pod.dir}/pod-created`),
+    created: mtime(`${pod.dir}/${POD_CREATED_FILE}`),
     started: ran ? holderTime(pod.dir) : undefined,
     exitedAt,
     pid: running ? holder?.pid : undefined,

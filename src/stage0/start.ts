@@ -1,7 +1,8 @@
 /**
  * stage0 start: turn a prepared pod into a running one. Creates the cgroups and the
- * networks, writes /etc files and the stage1 scripts, renames the pod into run/, and
- * returns the script bin/rkt execs. Nothing is spawned from Node for --net=host/none.
+ * networks, moves the pod into run/, writes the /etc files and the stage1 scripts there
+ * (so every path they name is final), and returns the script bin/rkt execs. Nothing is
+ * spawned from Node for --net=host/none.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { resolvePorts } from './validate.js';
 import { resolvConf, hostsFile } from '../net/dns.js';
 import type { StartOptions } from './spec.js';
 import { appRootfs, appScript, CGROUPS_FILE, enterScript, HELPER_MOUNT, INIT_SCRIPT, notifySocketFile, overlayDir, PLAN_FILE, RUN_SCRIPT, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
-import { Pod, transition } from './pod.js';
+import { Pod, readHolder, stampStarted, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
 import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, renderApp, renderEnter, renderInitScript, renderRunScript, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
@@ -241,9 +242,6 @@ function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups
  * a --no-overlay pod keeps its rootfs copies there, on disk, and its skeleton next to them.
  */
 const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, STAGE1_DIR, pod.overlay ? 'rootfs' : '');
-/** A path in the pod dir as it will be once the pod is in run/. */
-const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
-
 export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; script: string }> {
   const mode = opts.net;
   const ports = resolvePorts(prepared.apps, prepared.ports);
@@ -253,16 +251,23 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
   const hostname = opts.hostname ?? `rkt-${prepared.uuid}`;
   const tools = findStage1Tools();
   const cgroups = cgroupManager(host);
-  const dir = pod.dir;
-  const range = readPodRange(host, dir);
+  const range = readPodRange(host, pod.dir);
   const helper = range ? idmapHelper() : undefined;
   const pidsConfigured = configPodPidsLimit([globals.systemConfig, globals.localConfig, globals.userConfig]);
-  const cg = cgroups.createPod(prepared.uuid, prepared.apps.map((a) => ({
-    name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares, pidsMax: a.pidsLimit,
-  })), { pidsMax: podPidsLimit(pidsConfigured, prepared.apps.map((a) => a.pidsLimit)) });
+  // bin/rkt, when it started us (runHolder): the process a service manager started, which
+  // its LISTEN_PID names and which becomes the pod.
+  const holder = readHolder(pod.dir);
+  const launcher = holder?.stage0 ? holder.pid : undefined;
+  let cg: PodCgroups | undefined;
   let netCreated = false;
+  // Where the pod is: cgroups and networks are made while it is preparing (they name no
+  // path in it); then it moves into run/ before anything that names its dir is written.
+  let at = pod;
   try {
-    fs.writeFileSync(path.join(dir, CGROUPS_FILE), JSON.stringify(cg));
+    cg = cgroups.createPod(prepared.uuid, prepared.apps.map((a) => ({
+      name: a.name, memoryBytes: a.resources.memoryBytes, cpuMillis: a.resources.cpuMillis, cpuShares: a.resources.cpuShares, pidsMax: a.pidsLimit,
+    })), { pidsMax: podPidsLimit(pidsConfigured, prepared.apps.map((a) => a.pidsLimit)) });
+    fs.writeFileSync(path.join(pod.dir, CGROUPS_FILE), JSON.stringify(cg));
     if (cg.devicesEnforced === false) warn('device access is not restricted on this cgroup v2 host (needs eBPF)');
     let net: PodPlan['net'] = { kind: mode.kind === 'host' ? 'host' : 'none' };
     let cniDns: Parameters<typeof resolvConf>[1] = [];
@@ -270,13 +275,19 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       netCreated = true;
       // Loaded only here: --net=host and --net=none spawn nothing from Node.
       const { setupPodNetworks, cniDnsOf } = await import('../net/network.js');
-      const setup = await setupPodNetworks(host, { uuid: prepared.uuid, podDir: dir, mode, localConfig: globals.localConfig, userConfig: globals.userConfig, ports, debug: globals.debug });
+      const setup = await setupPodNetworks(host, { uuid: prepared.uuid, podDir: pod.dir, mode, localConfig: globals.localConfig, userConfig: globals.userConfig, ports, debug: globals.debug });
       net = { kind: 'netns', path: setup.netnsPath };
       cniDns = cniDnsOf(setup.nets);
     }
+    // Into run/, so every path written below is final (nothing is rewritten). The pod is held
+    // throughout (see runHolder): by bin/rkt, which becomes it, and by this process until the
+    // hand-off, so a launcher killed meanwhile leaves gc nothing to collect under stage0.
+    stampStarted(host, pod.dir);
+    at = transition(pod, globals.dir, 'run');
+    const dir = at.dir;
     const plan: PodPlan = {
       uuid: prepared.uuid,
-      podDir: path.join(globals.dir, 'pods', 'run', prepared.uuid),
+      podDir: dir,
       hostname,
       apps: [],
       net,
@@ -290,15 +301,11 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
     if (range) {
       const file = path.join(dir, USERNS_FILE);
       fs.writeFileSync(file, '');
-      plan.userns = { helper: helper!, file: atRunOf(dir, plan.podDir, file), base: range.base, count: range.count };
+      plan.userns = { helper: helper!, file, base: range.base, count: range.count };
     }
-    // The scripts name paths as they will be once the pod is in run/; files are made now, in `dir`.
-    const runDir = plan.podDir;
-    const atRun = (p: string) => atRunOf(dir, runDir, p);
     const s1 = path.join(dir, STAGE1_DIR);
     const protect = podProtect();
-    // bin/rkt (RKT_HANDOFF_FD) is the process the service manager started, and the pod's holder.
-    const listen = process.env.RKT_HANDOFF_FD ? listenFds(process.env, process.ppid) : undefined;
+    const listen = launcher !== undefined ? listenFds(process.env, launcher) : undefined;
     if (listen) plan.listenFds = listen.count;
     const notify = notifySocket(process.env.NOTIFY_SOCKET);
     if (notify) plan.notify = { helper: builtHelper('rkt-notify', 'NOTIFY_SOCKET'), sockets: [] };
@@ -306,7 +313,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       const etcFiles: Array<{ path: string; content: string }> = [];
       const etc = etcMounts(dir, app, hostname, opts, cniDns, prepared.overlay ? { root: skeletonRoot(dir, prepared), files: etcFiles } : undefined);
       const sd = plan.notify && app.sdNotify ? notifyApp(dir, app) : undefined;
-      if (sd) plan.notify!.sockets.push(atRun(sd.mount.source));
+      if (sd) plan.notify!.sockets.push(sd.mount.source);
       // Only stage1 sets LISTEN_*: from the image or --set-env they would name fds that are not there.
       const activated = listen && app.ports.some((p) => p.socketActivated);
       const env: Array<[string, string]> = [...app.env.filter(([k]) => !LISTEN_ENV.has(k)), ...(sd ? sd.env : [])];
@@ -327,41 +334,35 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         ...planned.mounts.map((m) => ({ path: m.target, isFile: m.isFile })),
       ], range && planned.overlay ? range.base : 0);
       ensureMtab(app.treeRootfs, writable, range && planned.overlay ? range.base : 0);
-      const forRun: AppPlan = {
-        ...planned,
-        rootfs: atRun(planned.rootfs),
-        overlay: planned.overlay ? { upper: atRun(planned.overlay.upper), work: atRun(planned.overlay.work) } : undefined,
-        devDir: atRun(planned.devDir),
-        ...(planned.idmapLower ? { idmapLower: atRun(planned.idmapLower) } : {}),
-        mounts: planned.mounts.map((m) => ({ ...m, source: atRun(m.source) })),
-        skeleton: {
-          ...(prepared.overlay ? { tmpfs: atRun(skeletonRoot(dir, prepared)) } : {}),
-          dirs: [...(prepared.overlay ? [atRun(planned.rootfs)] : []), ...(planned.idmapLower ? [atRun(planned.idmapLower)] : [])],
-          files: etcFiles.map((f) => ({ path: atRun(f.path), content: f.content })),
-          ...(range ? { owner: range.base } : {}),
-        },
+      planned.skeleton = {
+        ...(prepared.overlay ? { tmpfs: skeletonRoot(dir, prepared) } : {}),
+        dirs: [...(prepared.overlay ? [planned.rootfs] : []), ...(planned.idmapLower ? [planned.idmapLower] : [])],
+        files: etcFiles,
+        ...(range ? { owner: range.base } : {}),
       };
-      plan.apps.push(forRun);
-      const rendered = renderApp(plan, forRun);
+      plan.apps.push(planned);
+      const rendered = renderApp(plan, planned);
       for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
       fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
-      fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, forRun));
+      fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
     }
     // Each app's launcher binds the stage1 helper read-only onto this file (scripts.ts helperBind).
     fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
     fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
     fs.writeFileSync(path.join(dir, INIT_SCRIPT), renderInitScript(plan));
     fs.writeFileSync(path.join(dir, RUN_SCRIPT), renderRunScript(plan));
-    const running = transition(pod, globals.dir, 'run');
-    return { pod: running, script: path.join(running.dir, RUN_SCRIPT) };
+    return { pod: at, script: path.join(dir, RUN_SCRIPT) };
   } catch (e) {
     if (netCreated) {
-      // Whatever is left is retried by gc (the pod stays an aborted prepare); say so.
-      await (await import('../net/network.js')).teardownPodNetworks(host, dir)
+      // Whatever is left is retried by gc (the pod stays, or goes back to, an aborted prepare); say so.
+      await (await import('../net/network.js')).teardownPodNetworks(host, at.dir)
         .catch((te: unknown) => warn(`cleaning up the pod networks: ${errorMessage(te)}`));
     }
-    cgroups.destroyPod(cg);
+    if (cg) cgroups.destroyPod(cg);
+    // Back to prepare/: once this process (and bin/rkt) ended it is an aborted prepare, which
+    // gc collects at once, as a failure before the move is. Should this rename fail, it is
+    // an exited pod in run/, which gc collects after the grace period.
+    if (at !== pod) { try { transition(at, globals.dir, 'prepare'); } catch { /* stays in run/ */ } }
     throw e;
   }
 }
-

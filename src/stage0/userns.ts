@@ -18,8 +18,9 @@ import { randomBelow } from '../util/random.js';
 import { fail } from '../util/errors.js';
 import type { Host } from '../host/host.js';
 import { builtHelper } from '../stage1/tools.js';
+import { PODS_DIR, RANGE_FILE } from '../pod-layout.js';
 
-export const RANGE_FILE = 'private-users-prepared';
+export { RANGE_FILE } from '../pod-layout.js';
 export const RANGE_COUNT = 0x10000;
 export const RANGE_FIRST = 0x80000;
 export const RANGE_END = 0x6fff0000;
@@ -54,7 +55,7 @@ export function readPodRange(host: Host, podDir: string): UidRange | undefined {
 export function podRanges(host: Host, dataDir: string, exceptUuid: string): UidRange[] {
   const out: UidRange[] = [];
   for (const state of HOLDING_STATES) {
-    const sdir = path.join(dataDir, 'pods', state);
+    const sdir = path.join(dataDir, PODS_DIR, state);
     if (!host.exists(sdir)) continue;
     for (const uuid of host.readdir(sdir)) {
       if (uuid === exceptUuid || uuid.startsWith('.')) continue;

@@ -29,8 +29,11 @@ async function poll(host: Host, dataDir: string, pod: Pod, limitMs: number,
   const deadline = host.now().getTime() + limitMs;
   for (;;) {
     const state = podState(host, pod);
-    if (until(pod, state)) return { pod, ok: true };
-    if (hopeless(pod, state)) return { pod, ok: false, reason: 'never ready', state };
+    // Renamed while its holder was read (prepare/ -> run/ as it starts): the state read is
+    // none of its own; look again where it went.
+    const moved = !fs.existsSync(pod.dir);
+    if (!moved && until(pod, state)) return { pod, ok: true };
+    if (!moved && hopeless(pod, state)) return { pod, ok: false, reason: 'never ready', state };
     const left = deadline - host.now().getTime();
     if (left <= 0) return { pod, ok: false, reason: 'timeout', state };
     await host.sleep(Math.min(POLL_MS, left));

@@ -191,9 +191,9 @@ export function privilegedEntries(dir: string, limit = 1000): string[] {
   return found;
 }
 
-/** Creates a new pod's root-only dirs before anything is put in them. */
-export function makePodPrivateDirs(podDir: string): void {
-  for (const sub of POD_PRIVATE_DIRS) {
+/** Creates a new pod's root-only dirs (all, or those it needs) before anything is put in them. */
+export function makePodPrivateDirs(podDir: string, subs: readonly string[] = POD_PRIVATE_DIRS): void {
+  for (const sub of subs) {
     const p = path.join(podDir, sub);
     fs.mkdirSync(path.dirname(p), { recursive: true }); // rkt/ itself holds status: not private
     fs.mkdirSync(p, { recursive: true, mode: 0o700 });

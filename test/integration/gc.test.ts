@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUSYBOX_ACI, RktEnv, describeIf, hostFootprint, makeEnv, rkt, skipReason, waitFor } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, RKT, RktEnv, background, describeIf, hostFootprint, makeEnv, rkt, rktBackground, skipReason, waitFor } from '../helpers/rkt.js';
 import { INSECURE, gcTrash, listJson, podCgroupDirs, podProcess, podTraces, podUuids, shArgs, startPod, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
@@ -125,5 +125,95 @@ suite('rkt gc', () => {
     expect(listJson(env).map((p) => [p.name, p.state])).toEqual([[running.uuid, 'running']]);
     expect(rkt(env, ['stop', running.uuid]).status).toBe(0);
     await running.done;
+  });
+
+  test('gc --grace-period=0s, list and status in a loop while pods start (run and run-prepared): none is collected early or misreported', async () => {
+    // gc in its own loop, so it overlaps every step of each start.
+    const stop = path.join(env.base, 'gc-loop-stop');
+    const loop = background('sh', ['-c', `while [ ! -e '${stop}' ]; do "$0" "$@" gc --grace-period=0s >/dev/null; "$0" "$@" list >/dev/null || echo "list failed"; done`, RKT, ...env.globals]);
+    const app = ['--exec=/bin/sh', '--', '-c', 'echo up; sleep 0.5; exit 7'];
+    const prepared = [1, 2, 3].map(() => {
+      const p = rkt(env, [INSECURE, 'prepare', '--quiet', BUSYBOX_ACI, ...app]);
+      expect(p.status).toBe(0);
+      return p.stdout.trim();
+    });
+    const pods: Array<{ uuid: () => string; bg: ReturnType<typeof rktBackground> }> = [];
+    for (let i = 0; i < 6; i++) {
+      const file = path.join(env.base, `start-${i}`);
+      pods.push({ uuid: () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''), bg: rktBackground(env, [INSECURE, 'run', '--net=host', `--uuid-file-save=${file}`, BUSYBOX_ACI, ...app]) });
+    }
+    for (const uuid of prepared) pods.push({ uuid: () => uuid, bg: rktBackground(env, ['run-prepared', '--net=host', uuid]) });
+    let ended = 0;
+    let runningSeen = 0;
+    const results = pods.map((p) => p.bg.done.then((r) => { ended++; return r; }));
+    try {
+      // While they start and run, status of a running pod names the pod's own process (the rkt the
+      // caller started), never stage0 or nothing; a pod whose rkt still runs never shows as collected.
+      while (ended < pods.length) {
+        for (const p of pods) {
+          const uuid = p.uuid();
+          const pid = p.bg.child.pid!;
+          if (!uuid || !alive(pid)) continue;
+          const r = rkt(env, ['status', uuid]);
+          // Its rkt (the holder) ended meanwhile: gc may have taken it. (Node has not noticed
+          // yet while rkt() blocked it, so ask /proc.)
+          if (!alive(pid)) continue;
+          expect(r.stderr).toBe('');
+          const state = /^state=(.*)$/m.exec(r.stdout)?.[1];
+          expect(['preparing', 'prepared', 'running']).toContain(state);
+          if (state === 'running') {
+            runningSeen++;
+            expect(r.stdout).toContain(`\npid=${pid}\n`);
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } finally {
+      fs.writeFileSync(stop, '');
+    }
+    const loopEnd = await loop.done;
+    expect(loopEnd.stdout).toBe('');
+    // gc only ever moved pods that had ended; no start was taken for a failed prepare.
+    expect(loopEnd.stderr.split('\n').filter((l) => l && !/^gc: moving pod "[0-9a-f-]+" to garbage$/.test(l))).toEqual([]);
+    expect(runningSeen).toBeGreaterThan(0);
+    for (const r of await Promise.all(results)) {
+      expect(r.stderr.split('\n').filter((l) => l && !/warning:/.test(l))).toEqual([]);
+      expect(r.stdout).toBe('up\n');
+      expect(r.code).toBe(7);
+    }
+  });
+
+  test('a start that fails once the pod is in run/ leaves an aborted prepare without cgroups, which gc collects at once', () => {
+    // LISTEN_FDS is read once the pod is in run/: 7 (more than a pod takes) fails the start there.
+    const uuidFile = path.join(env.base, 'u-fail');
+    const r = spawnSync('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=7 exec "$0" "$@"', RKT, ...env.globals, INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`, BUSYBOX_ACI, '--exec=/bin/true'], { encoding: 'utf8' });
+    expect(r.status).toBe(254);
+    expect(r.stderr).toContain('run: LISTEN_FDS=7: rkt passes at most 6 socket-activation fds to a pod');
+    const uuid = fs.readFileSync(uuidFile, 'utf8');
+    expect(fs.existsSync(path.join(env.dir, 'pods', 'run', uuid))).toBe(false);
+    expect(listJson(env).find((p) => p.name === uuid)?.state).toBe('aborted prepare');
+    expect(podCgroupDirs(uuid)).toEqual([]);
+    // (Pods of the earlier tests that ended after their last gc go too.)
+    const gc = rkt(env, ['gc', '--grace-period=0s']);
+    expect(gc.stderr.split('\n').filter((l) => l.includes(uuid))).toEqual([`gc: moving failed prepare "${uuid}" to garbage`]);
+    expect(podTraces(env, uuid)).toEqual({ procs: [], cgroups: [], mounts: [], dirs: [] });
+  });
+
+  test('what stage0 writes for stage1 names the pod where it runs, never prepare/', () => {
+    const p = rkt(env, [INSECURE, 'prepare', '--quiet', BUSYBOX_ACI, '--exec=/bin/true']);
+    const uuid = p.stdout.trim();
+    expect(rkt(env, ['run-prepared', '--net=host', uuid]).status).toBe(0);
+    expect(rkt(env, ['--insecure-options=image', 'run', '--net=host', `--uuid-file-save=${path.join(env.base, 'u-run')}`, BUSYBOX_ACI, '--exec=/bin/true']).status).toBe(0);
+    for (const id of [uuid, fs.readFileSync(path.join(env.base, 'u-run'), 'utf8')]) {
+      const stage1 = path.join(env.dir, 'pods', 'run', id, 'stage1');
+      const files = fs.readdirSync(stage1).filter((f) => /\.(sh|json)$/.test(f));
+      expect(files).toContain('plan.json');
+      for (const f of files) {
+        const text = fs.readFileSync(path.join(stage1, f), 'utf8');
+        expect(text).not.toContain('/pods/prepare');
+        expect(text).not.toContain('/pods/prepared');
+      }
+      expect(fs.readFileSync(path.join(stage1, 'plan.json'), 'utf8')).toContain(`/pods/run/${id}/`);
+    }
   });
 });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  createPod, ensurePodsDirs, findPod, HOLDER_FILE, isHeld, listPods, Pod, POD_STATES, PodStateDir, podDir, podState,
+  claimPrepared, createPod, ensurePodsDirs, findPod, holderTime, runHolder, stampStarted, HOLDER_FILE, isHeld, listPods, Pod, POD_STATES, PodStateDir, podDir, podState,
   readHolder, refind, transition, uuidFromFile, writeHolder,
 } from '../../../src/stage0/pod.js';
 import { RktError } from '../../../src/util/errors.js';
@@ -102,6 +102,81 @@ describe('holder and liveness', () => {
     expect(isHeld(host, pod.dir)).toBe(true);
     host.processes.set(50, '2000'); // the pid was reused by another process
     expect(isHeld(host, pod.dir)).toBe(false);
+  });
+});
+
+describe('a starting pod, held by its process and by stage0', () => {
+  test('held while either lives; the pid reported is the pod\'s own from the first', () => {
+    const pod = makePod('aaaa', 'run');
+    host.processes.set(60, '600'); // bin/rkt, which becomes the pod
+    host.processes.set(61, '610'); // stage0, still writing the pod
+    writeHolder(host, pod.dir, 60, 61);
+    expect(fs.readlinkSync(path.join(pod.dir, HOLDER_FILE))).toBe('60 600 61 610');
+    expect(readHolder(pod.dir)).toEqual({ pid: 60, start: '600', stage0: { pid: 61, start: '610' } });
+    expect(podState(host, pod)).toBe('running');
+    // The launcher was killed while stage0 writes: still held, gc must not collect it.
+    host.processes.delete(60);
+    expect(isHeld(host, pod.dir)).toBe(true);
+    expect(podState(host, pod)).toBe('running');
+    host.processes.delete(61);
+    expect(podState(host, pod)).toBe('exited');
+    // stage0 ended (hand-off done) while the pod lives on.
+    host.processes.set(60, '600');
+    expect(podState(host, pod)).toBe('running');
+    // The hand-off leaves the pod's process alone as the holder.
+    writeHolder(host, pod.dir, 60);
+    expect(readHolder(pod.dir)).toEqual({ pid: 60, start: '600' });
+  });
+
+  test('a reused stage0 pid does not hold the pod', () => {
+    const pod = makePod('aaaa', 'run');
+    fs.symlinkSync('60 600 61 610', path.join(pod.dir, HOLDER_FILE));
+    host.processes.set(61, '999');
+    expect(isHeld(host, pod.dir)).toBe(false);
+  });
+});
+
+describe('a pod to run', () => {
+  test('created held by its process and stage0; its start is the holder link\'s time, set when it starts', () => {
+    host.processes.set(60, '600');
+    host.processes.set(61, '610');
+    const pod = createPod(host, dataDir, 60, 61);
+    expect(readHolder(pod.dir)).toEqual({ pid: 60, start: '600', stage0: { pid: 61, start: '610' } });
+    host.clock = new Date('2026-03-04T05:06:07Z');
+    stampStarted(host, pod.dir);
+    expect(holderTime(pod.dir)).toEqual(host.clock);
+    // The link itself, not what it names.
+    expect(fs.readlinkSync(path.join(pod.dir, HOLDER_FILE))).toBe('60 600 61 610');
+  });
+
+  test('without bin/rkt (no hand-off fd) stage0 holds it alone', () => {
+    const saved = process.env.RKT_HANDOFF_FD;
+    delete process.env.RKT_HANDOFF_FD;
+    try {
+      expect(runHolder()).toEqual({ pid: process.pid });
+    } finally {
+      if (saved !== undefined) process.env.RKT_HANDOFF_FD = saved;
+    }
+  });
+});
+
+describe('claimPrepared', () => {
+  test('moves the pod to prepare/ already held by the claimant', () => {
+    const pod = makePod('cccc', 'prepared', { pid: 5, start: '1' }); // rkt prepare, long gone
+    host.processes.set(70, '700');
+    const claimed = claimPrepared(host, dataDir, pod, 70)!;
+    expect(claimed).toEqual({ uuid: 'cccc', stateDir: 'prepare', dir: podDir(dataDir, 'prepare', 'cccc') });
+    expect(readHolder(claimed.dir)).toEqual({ pid: 70, start: '700' });
+    expect(podState(host, claimed)).toBe('preparing');
+  });
+
+  test('a pod another claimant took is not claimed twice', () => {
+    const pod = makePod('cccc', 'prepared');
+    host.processes.set(70, '700');
+    host.processes.set(71, '710');
+    expect(claimPrepared(host, dataDir, pod, 70)).toBeDefined();
+    expect(claimPrepared(host, dataDir, pod, 71)).toBeUndefined();
+    expect(readHolder(podDir(dataDir, 'prepare', 'cccc'))).toEqual({ pid: 70, start: '700' });
   });
 });
 

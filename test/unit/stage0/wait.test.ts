@@ -99,6 +99,15 @@ describe('waitFinished', () => {
     expect((await waitFinished(host, dataDir, makePod('garbage'), Infinity)).ok).toBe(true);
   });
 
+  test('a pod that moved on (prepare/ -> run/) while its holder was read is not taken for an aborted prepare', async () => {
+    const running = makePod('run');
+    const stale: Pod = { uuid: UUID, stateDir: 'prepare', dir: podDir(dataDir, 'prepare', UUID) };
+    onSleep(2, () => host.processes.delete(100));
+    const w = await waitFinished(host, dataDir, stale, Infinity);
+    expect(w).toEqual({ ok: true, pod: running });
+    expect(sleeps()).toHaveLength(2);
+  });
+
   test('times out while running', async () => {
     const pod = makePod('run');
     expect(await waitFinished(host, dataDir, pod, 100)).toEqual({ pod, ok: false, reason: 'timeout', state: 'running' });
