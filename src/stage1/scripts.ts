@@ -11,8 +11,9 @@
  *           need it for (all but CAP_KILL, and that only if an app has it), forwards
  *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses (0 for apps
  *           it stopped itself), exits with the first failure.
- *  app-NAME.sh  per app, still with the host root in view: overlay, /proc, /sys, /dev,
- *           volumes, masked paths, cgroup; then drops to the app's bounding set while
+ *  app-NAME.sh  per app, still with the host root in view: joins the app's cgroups, then
+ *           rkt-helper --mounts makes the mount table app-NAME.mounts (overlay, /proc, /sys,
+ *           /dev, volumes, masked paths, cgroup view) in that same process; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
  *           app rootfs, detaches the host root, closes every fd above 2, drops the last
  *           capability and execs the app through rkt-helper (opened on an fd before the
