@@ -517,6 +517,8 @@ export function appMountOps(plan: PodPlan, app: AppPlan): string[][] {
     ...[...readOnly, helper].map((t) => ['ro', t]),
     ['chdir', app.rootfs],
     ['open', String(HELPER_FD), helper],
+    // For util-linux setpriv's ambient CAP_SYS_ADMIN (appPrivileges; see renderApp's chain).
+    ...(plan.userns ? [] : [['inheritable', String(LINUX_CAPABILITIES.CAP_SYS_ADMIN)]]),
   ];
 }
 
@@ -548,10 +550,11 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   ];
   // --private-users: the rest runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
-  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
+  // rkt-helper --mounts made CAP_SYS_ADMIN inheritable, which util-linux setpriv needs for
+  // it to be ambient; in the pod's user namespace the set starts empty: busybox setpriv.
+  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs, t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--'] : [];
   const chain = (who: AppPlan, exec: string[]) => [
     ...enterUserns,
-    t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
     t.setpriv, ...appPrivileges(who, ['sys_admin']),
     '--', t.busybox, 'sh', '-c', stepAfterPrivileges(who), `app-${app.name}`,
     app.workingDir,

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -228,7 +229,7 @@ static void drop_capabilities(unsigned long long keep) {
   if (syscall(SYS_capset, &hdr, data) != 0) die("cannot drop capabilities");
 }
 
-/* Starts app NAME's launcher: BUSYBOX unshare -m (private propagation) BUSYBOX sh POD/stage1/app-NAME.sh. */
+/* Starts app NAME's launcher, in a mount namespace of its own: BUSYBOX sh POD/stage1/app-NAME.sh. */
 static pid_t launch(const char *pod, const char *busybox, const char *name, int interactive) {
   char script[PATH_MAX + 64];
   PATHF(script, "%s/stage1/app-%s.sh", pod, name);
@@ -246,7 +247,13 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
     if (fd < 0 || dup2(fd, 0) < 0) die("cannot open /dev/null");
     if (fd > 0) close(fd);
   }
-  execl(busybox, busybox, "unshare", "-m", "--propagation", "private", busybox, "sh", script, (char *)NULL);
+  // The launcher's own mount namespace, private so that its mounts stay there (as
+  // `unshare -m --propagation private`, without a process for it).
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    fprintf(stderr, "stage1: cannot give app %s a mount namespace: %s\n", name, strerror(errno));
+    _exit(254);
+  }
+  execl(busybox, busybox, "sh", script, (char *)NULL);
   fprintf(stderr, "stage1: cannot run the launcher of app %s: %s\n", name, strerror(errno));
   _exit(254);
 }
@@ -379,10 +386,11 @@ static int init_main(int argc, char **argv) {
  *   chown ID PATH             owner and group ID, not following a link
  *   chdir PATH
  *   open FD PATH              PATH opened for reading on FD, kept across exec
+ *   inheritable CAP           capability number CAP made inheritable (for util-linux
+ *                             setpriv's --ambient-caps, which needs it so)
  */
 
 #include <linux/openat2.h>
-#include <sched.h>
 #include <sys/statvfs.h>
 
 #define TABLE_MAX (1 << 20)
@@ -568,6 +576,15 @@ static int table_op(char **f, int n) {
   } else if (strcmp(op, "open") == 0 && n == 3) {
     int want = atoi(f[1]), fd = open(f[2], O_RDONLY);
     if (want < 3 || fd < 0 || (fd != want && (dup2(fd, want) != want || close(fd) != 0))) fail_on("open", f[2]);
+  } else if (strcmp(op, "inheritable") == 0 && n == 2) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    char *end;
+    unsigned long cap = strtoul(f[1], &end, 10);
+    if (*end || end == f[1] || cap >= 64) return 0;
+    if (syscall(SYS_capget, &hdr, data) != 0) die("cannot read the capabilities");
+    data[cap / 32].inheritable |= 1U << (cap % 32);
+    if (syscall(SYS_capset, &hdr, data) != 0) die("cannot make a capability inheritable");
   } else return 0;
   return 1;
 }

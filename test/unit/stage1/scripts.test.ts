@@ -299,8 +299,8 @@ describe('initCapabilities and capabilityMask (what PID 1 keeps once the apps ru
  * init.sh and the real rkt-helper --init run as PID 1 of a new PID namespace, in a user
  * namespace of the test's own (so mount, pivot_root and capabilities are real but touch
  * nothing of the host, and the grace period's kill(-1) reaches only the test's apps).
- * `busybox` is a stand-in script (hostname and ip are recorded, unshare only runs its
- * command); the apps are small scripts that leave the launcher's NAME.ns marker first.
+ * `busybox` is a stand-in script (hostname and ip are recorded, sh records the launcher's
+ * mount namespace); the apps are small scripts that leave the launcher's NAME.ns marker first.
  */
 const HELPER = path.resolve('dist/stage1/rkt-helper');
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => fs.existsSync(p));
@@ -326,8 +326,9 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
         'case "$1" in',
         '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
         '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
-        `  unshare) shift; echo "unshare $*" >> "$T/unshare"; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec ${sq(UNSHARE ?? 'unshare')} -m --propagation private "$@" ;;`,
-        `  sh) shift; exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
+        // A launcher records its mount namespace and the propagation of its root.
+        '  sh) shift; readlink /proc/self/ns/mnt >> "$T/mntns"; awk \'$5 == "/" { print ($7 ~ /shared/) ? "shared" : "private" }\' /proc/self/mountinfo >> "$T/propagation"',
+        `      exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
         '  *) echo "fake busybox: unexpected $*" >&2; exit 99 ;;',
         'esac',
         '',
@@ -385,10 +386,11 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       for (const a of ['a', 'b']) expect(fs.readFileSync(path.join(pod, 'rkt/pid', a), 'utf8')).toMatch(/^\d+\n$/);
       expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'");
       expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0\n');
-      // Each app got its own mount namespace, with private propagation.
-      const unshares = fs.readFileSync(path.join(tmp, 'unshare'), 'utf8').trim().split('\n');
-      expect(unshares).toHaveLength(2);
-      for (const l of unshares) expect(l).toMatch(/^unshare -m --propagation private /);
+      // Each app got its own mount namespace (not PID 1's: that one is shared, as the host's), with private propagation.
+      const ns = fs.readFileSync(path.join(tmp, 'mntns'), 'utf8').trim().split('\n');
+      expect(ns).toHaveLength(2);
+      expect(new Set(ns).size).toBe(2);
+      expect(fs.readFileSync(path.join(tmp, 'propagation'), 'utf8')).toBe('private\nprivate\n');
       expect(fs.existsSync(path.join(tmp, 'ip'))).toBe(false);
     });
 
@@ -841,7 +843,7 @@ describe('the mount table (rkt-helper --mounts)', () => {
     expect(ops).toEqual([['mount', 'sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro'], ['mount', '/pod/volumes/s', `${ROOTFS}/sys`, 'none', 'bind']]);
   });
 
-  test("an app's table: its root first; skeleton, mounts, the helper's bind, read-only remounts; then chdir and the helper on fd 7", () => {
+  test("an app's table: its root first; skeleton, mounts, the helper's bind, read-only remounts; then chdir, the helper on fd 7, CAP_SYS_ADMIN inheritable", () => {
     const app = makeApp({ readOnlyRootfs: true, skeleton: { tmpfs: `${POD}/stage1/rootfs`, dirs: [ROOTFS] },
       mounts: [{ source: '/srv/conf', target: '/etc/app', readOnly: true, recursive: false, isFile: false }, { source: '/srv/t', target: '/t', readOnly: true, recursive: true, isFile: false }] });
     const ops = appMountOps(makePlan(), app);
@@ -851,7 +853,7 @@ describe('the mount table (rkt-helper --mounts)', () => {
     expect(ops.slice(2, 2 + skeletonOps(app).length - 1)).toEqual(skeletonOps(app).slice(1));
     const mounts = ops.filter((o) => o[0] === 'mount').slice(1);
     expect(mounts).toEqual([...mountOps(appMounts(makePlan(), app).mounts), ['mount', TOOLS.helper, helper, 'none', 'bind']]);
-    expect(ops.slice(-6)).toEqual([['rotree', `${ROOTFS}/t`], ['ro', `${ROOTFS}/etc/app`], ['ro', ROOTFS], ['ro', helper], ['chdir', ROOTFS], ['open', '7', helper]]);
+    expect(ops.slice(-7)).toEqual([['rotree', `${ROOTFS}/t`], ['ro', `${ROOTFS}/etc/app`], ['ro', ROOTFS], ['ro', helper], ['chdir', ROOTFS], ['open', '7', helper], ['inheritable', '21']]);
     expect(ops.some((o) => o[0] === 'cgroupns')).toBe(false);
   });
 
@@ -933,7 +935,7 @@ describe('renderApp', () => {
     expect(script).toMatch(/\nexit "\$rc"\n$/);
     // Only pre-start: the launcher still ends in the app itself.
     const onlyPre = renderApp(makePlan(), makeApp({ eventHandlers: { preStart: ['/bin/pre'] } })).script;
-    expect(onlyPre).toMatch(/\nexec [^\n]*'setpriv'[\s\S]*'\/bin\/server' '--port' '80'\n$/);
+    expect(onlyPre).toMatch(/\nexec [^\n]*\/setpriv'[\s\S]*'\/bin\/server' '--port' '80'\n$/);
     // None: unchanged.
     expect(renderApp(makePlan(), makeApp()).script).not.toContain("'unshare' '-m'");
   });
@@ -967,11 +969,11 @@ describe('renderApp', () => {
     expect(s).not.toMatch(/^mount /m);
   });
 
-  test('the exec: busybox setpriv keeps CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
+  test('the exec: rkt-helper --mounts makes CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
     const app = makeApp({ supplementaryGids: [10, 20] });
     const argv = launchArgv(renderApp(makePlan(), app).script);
+    expect(appMountOps(makePlan(), app).slice(-1)).toEqual([['inheritable', '21']]);
     expect(argv).toEqual([
-      TOOLS.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
       TOOLS.setpriv, '--ambient-caps=+sys_admin', '--bounding-set=-all,+chown,+net_bind_service,+kill',
       '--reuid=1000', '--regid=2000', '--groups=10,20',
       '--', TOOLS.busybox, 'sh', '-c', stepAfterPrivileges(app), 'app-web',
@@ -1002,7 +1004,7 @@ describe('renderApp', () => {
     expect(bind).toBeGreaterThan(0);
     expect(ro).toBeGreaterThan(bind);
     expect(cd).toBeGreaterThan(ro);
-    expect(ops[ops.length - 1]).toEqual(['open', '7', helper]);
+    expect(ops[ops.length - 2]).toEqual(['open', '7', helper]);
     expect(stepAfterPrivileges(makeApp())).toContain('[ "$n" -ne 7 ]');
     expect(stepAfterPrivileges(makeApp({ seccompFilter: 'abcd' }))).toMatch(/ -- \/proc\/self\/fd\/7 'abcd' "\$@"$/);
   });
