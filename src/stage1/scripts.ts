@@ -11,8 +11,9 @@
  *           need it for (all but CAP_KILL, and that only if an app has it), forwards
  *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses (0 for apps
  *           it stopped itself), exits with the first failure.
- *  app-NAME.sh  per app, still with the host root in view: overlay, /proc, /sys, /dev,
- *           volumes, masked paths, cgroup; then drops to the app's bounding set while
+ *  app-NAME.sh  per app, still with the host root in view: joins the app's cgroups, then
+ *           rkt-helper --mounts makes the mount table app-NAME.mounts (overlay, /proc, /sys,
+ *           /dev, volumes, masked paths, cgroup view) in that same process; then drops to the app's bounding set while
  *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
  *           app rootfs, detaches the host root, closes every fd above 2, drops the last
  *           capability and execs the app through rkt-helper (opened on an fd before the
@@ -51,30 +52,27 @@ export const DEV_LINKS: Array<[string, string]> = [
 ];
 
 /**
- * The launcher's first step (busybox sh, in its own mount namespace): its tmpfs, the mount
- * points, and /dev's skeleton (mount points for the device binds, the usual links, pts, shm).
- * It runs after the launcher's PID is taken, so the app's PID stays as low as without it.
+ * The launcher's first step, in its own mount namespace: its tmpfs, the mount points, and
+ * /dev's skeleton (mount points for the device binds, the usual links, pts, shm). It runs
+ * after the launcher's PID is taken, so the app's PID stays as low as without it.
  */
-export function skeletonLines(app: Pick<AppPlan, 'name' | 'devDir' | 'skeleton'>): string[] {
+export function skeletonOps(app: Pick<AppPlan, 'devDir' | 'skeleton'>): string[][] {
   const sk = app.skeleton;
   if (!sk) return [];
-  const die = `|| die ${sq(`cannot make the mount points of app ${app.name}`)}`;
   const d = app.devDir;
-  const lines = ['umask 022'];
+  const ops: string[][] = [];
   // Mount points and small files; what the app writes in its /dev is charged to its memory
   // cgroup, and a setuid file it puts there does not work (as Docker's /dev).
-  if (sk.tmpfs) lines.push(`mount -t tmpfs -o mode=0755,size=65536k,nosuid rkt-skeleton ${sq(sk.tmpfs)} ${die}`);
-  lines.push(
-    `mkdir -p ${[...sk.dirs, `${d}/pts`, `${d}/shm`].map(sq).join(' ')} ${die}`,
-    `touch ${DEVICES.map(([name]) => sq(`${d}/${name}`)).join(' ')} ${die}`,
-    ...DEV_LINKS.map(([name, to]) => `ln -s ${sq(to)} ${sq(`${d}/${name}`)} ${die}`),
-    ...(sk.files ?? []).map((f) => `printf %s ${sq(f.content)} > ${sq(f.path)} ${die}`),
-  );
+  if (sk.tmpfs) ops.push(['mount', 'rkt-skeleton', sk.tmpfs, 'tmpfs', 'mode=0755,size=65536k,nosuid']);
+  for (const dir of [...sk.dirs, `${d}/pts`, `${d}/shm`]) ops.push(['mkdir', dir]);
+  for (const [name] of DEVICES) ops.push(['touch', `${d}/${name}`]);
+  for (const [name, to] of DEV_LINKS) ops.push(['symlink', to, `${d}/${name}`]);
+  for (const f of sk.files ?? []) ops.push(['write', f.path, f.content]);
   if (sk.owner !== undefined) {
     const own = [d, `${d}/pts`, `${d}/shm`, ...DEV_LINKS.map(([name]) => `${d}/${name}`), ...(sk.files ?? []).map((f) => f.path)];
-    lines.push(`chown -h ${sk.owner}:${sk.owner} ${own.map(sq).join(' ')} ${die}`);
+    for (const f of own) ops.push(['chown', String(sk.owner), f]);
   }
-  return lines;
+  return ops;
 }
 
 /** Capability names as util-linux setpriv wants them: -all,+chown,... */
@@ -226,7 +224,7 @@ export function renderInitScript(plan: PodPlan): string {
   return lines.join('\n');
 }
 
-/** fstab fields escape white space and backslashes as octal, as getmntent(3) reads them. */
+/** A mount table field (as fstab): white space and backslashes as octal, as rkt-helper --mounts reads them. */
 export function fstabEscape(s: string): string {
   return s.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
@@ -235,13 +233,6 @@ export interface MountEntry { source: string; target: string; type: string; opti
 
 /** Mount type of the entries rkt-idmap makes (idmapped binds; options bind or rbind). */
 export const IDMAP = 'idmap';
-
-/** busybox reads fstab lines through a 512-byte buffer; longer ones are mounted one by one. */
-const FSTAB_LINE_MAX = 500;
-
-function fstabLine(e: MountEntry): string {
-  return `${fstabEscape(e.source)} ${fstabEscape(e.target)} ${e.type} ${e.options} 0 0`;
-}
 
 /** An app's /proc, /sys and /dev inside its rootfs (resolved by stage0 against the image's links). */
 function kernelTargets(app: AppPlan): { proc: string; sys: string; dev: string } {
@@ -301,74 +292,21 @@ export function appMounts(plan: PodPlan, app: AppPlan): { mounts: MountEntry[]; 
   return { mounts: m, readOnly: ro, readOnlyTrees: roTrees };
 }
 
-/** How /proc/self/mountinfo escapes a path (space, tab, newline and backslash as \ooo). */
-export function mountinfoEscape(s: string): string {
-  return s.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+/**
+ * The mount operations of a list of entries, in order: mounts, and idmapped binds (which
+ * rkt-idmap makes, with the pod's user namespace).
+ */
+export function mountOps(mounts: MountEntry[], userns?: PodUserns): string[][] {
+  return mounts.map((e) => {
+    if (e.type !== IDMAP) return ['mount', e.source, e.target, e.type, e.options];
+    if (!userns) throw new Error(`idmapped mount of ${e.source} without a user namespace`);
+    return ['idmap', userns.helper, userns.file, e.options, e.source, e.target];
+  });
 }
 
-/**
- * Shell lines that remount read-only a recursive bind and every mount below it: util-linux
- * 2.38 cannot change the options of a mount tree at once, and a submount of a read-only
- * volume would otherwise stay writable. Runs in the launcher's mount namespace, before
- * pivot_root; the paths are compared in mountinfo's escaped form, then unescaped.
- */
-export function readOnlyTreeLines(trees: string[], mountinfo = '/proc/self/mountinfo'): string[] {
-  if (trees.length === 0) return [];
-  return [
-    'ro_tree() {',
-    '  while read -r _ _ _ _ mp _; do',
-    '    case "$mp" in "$1"|"$1"/*) m=$(printf %b "$mp"); mount -o remount,bind,ro "$m" || die "cannot make $m read-only";; esac',
-    `  done < ${sq(mountinfo)}`,
-    '}',
-    ...trees.map((t) => `ro_tree ${sq(mountinfoEscape(t))}`),
-  ];
-}
-
-/**
- * Shell lines that make the mounts in order: runs of entries go through one fstab and
- * one `mount -a` (busybox mounts them all in one process, ~1 ms instead of ~1 ms per
- * mount); an entry too long for busybox's fstab reader gets its own `mount`. Returns the
- * lines and the fstab files to write (name -> content).
- */
-export function mountSteps(app: AppPlan, mounts: MountEntry[], fstabDir: string, userns?: PodUserns): { lines: string[]; files: Record<string, string> } {
-  const lines: string[] = [];
-  const files: Record<string, string> = {};
-  let run: string[] = [];
-  const flush = () => {
-    if (run.length === 0) return;
-    const name = `app-${app.name}.${Object.keys(files).length}.fstab`;
-    files[name] = `${run.join('\n')}\n`;
-    lines.push(`mount -a -T ${sq(`${fstabDir}/${name}`)} || die 'cannot set up the mounts of app ${app.name} (see above)'`);
-    run = [];
-  };
-  // busybox `mount -a` skips an entry whose target is already a mount point, so a volume
-  // on /sys (or /proc, /dev) would never hide what stage1 mounted there: such an entry
-  // gets a mount of its own.
-  const targets = new Set<string>();
-  for (const e of mounts) {
-    const again = targets.has(e.target);
-    targets.add(e.target);
-    if (again && e.type !== IDMAP) {
-      flush();
-      const opts = e.options === 'bind' || e.options === 'rbind' ? `--${e.options}` : `-t ${e.type} -o ${sq(e.options)}`;
-      lines.push(`mount ${opts} ${sq(e.source)} ${sq(e.target)} || die ${sq(`cannot mount ${e.target}`)}`);
-      continue;
-    }
-    if (e.type === IDMAP) {
-      if (!userns) throw new Error(`idmapped mount of ${e.source} without a user namespace`);
-      flush();
-      const r = e.options === 'rbind' ? ['-r'] : [];
-      lines.push(`${[userns.helper, 'mount', ...r, userns.file, e.source, e.target].map(sq).join(' ')} || die ${sq(`cannot make an idmapped mount of ${e.source}`)}`);
-      continue;
-    }
-    const line = fstabLine(e);
-    if (line.length <= FSTAB_LINE_MAX) { run.push(line); continue; }
-    flush();
-    const opts = e.options === 'bind' || e.options === 'rbind' ? `--${e.options}` : `-t ${e.type} -o ${sq(e.options)}`;
-    lines.push(`mount ${opts} ${sq(e.source)} ${sq(e.target)} || die ${sq(`cannot mount ${e.target}`)}`);
-  }
-  flush();
-  return { lines, files };
+/** The mount table (rkt-helper --mounts) as its file holds it: one operation a line, fields escaped. */
+export function renderMountTable(ops: string[][]): string {
+  return ops.map((op) => `${op.map(fstabEscape).join(' ')}\n`).join('');
 }
 
 /** The fd on which an app's launcher opens rkt-helper before pivot_root (the helper closes it). */
@@ -530,65 +468,93 @@ export function stoppingCheck(plan: Pick<PodPlan, 'podDir'>): string {
 
 /**
  * The app's own cgroups, read-only, at /sys/fs/cgroup (where the JVM, the Go runtime and
- * friends look for memory.limit_in_bytes / memory.max and the CPU quota). Runs in the
- * launcher once it is in the app's cgroups and in a cgroup namespace rooted there, so each
- * mount's root is the app's cgroup: the host's tree above it is not reachable. /sys/fs
- * itself is a fresh tmpfs that holds nothing else (it replaces the /sys/fs mask).
+ * friends look for memory.limit_in_bytes / memory.max and the CPU quota). Made once the
+ * launcher is in the app's cgroups and in a cgroup namespace rooted there (`cgroupns`),
+ * so each mount's root is the app's cgroup: the host's tree above it is not reachable.
+ * /sys/fs itself is a fresh tmpfs that holds nothing else (it replaces the /sys/fs mask).
  */
-export function cgroupViewLines(app: AppPlan): string[] {
+export function cgroupViewOps(app: AppPlan): string[][] {
   const view = app.cgroupView;
   if (!view?.length) return [];
   const fs = `${app.rootfs}${kernelTargets(app).sys}/fs`;
   const cg = `${fs}/cgroup`;
   const tmpfs = 'mode=755,nosuid,nodev,noexec,size=64k';
   const kernelOpts = 'ro,nosuid,nodev,noexec';
-  const lines = [`mount -t tmpfs -o ${tmpfs} tmpfs ${sq(fs)} && mkdir ${sq(cg)} || die 'cannot make /sys/fs for the app cgroups'`];
+  const ops = [['mount', 'tmpfs', fs, 'tmpfs', tmpfs], ['mkdir', cg]];
   const pureV2 = view.length === 1 && view[0].dir === '';
   if (pureV2) {
-    lines.push(`mount -t cgroup2 -o ${kernelOpts} cgroup2 ${sq(cg)} || die 'cannot show the app its cgroup'`);
+    ops.push(['mount', 'cgroup2', cg, 'cgroup2', kernelOpts]);
   } else {
-    lines.push(`mount -t tmpfs -o ${tmpfs} tmpfs ${sq(cg)} || die 'cannot make /sys/fs/cgroup for the app'`);
+    ops.push(['mount', 'tmpfs', cg, 'tmpfs', tmpfs]);
     for (const v of view) {
       const at = `${cg}/${v.dir}`;
-      const opts = v.options ? `${kernelOpts},${v.options}` : kernelOpts;
-      lines.push(`mkdir ${sq(at)} && mount -t ${v.type} -o ${sq(opts)} ${v.type} ${sq(at)} || die ${sq(`cannot show the app its ${v.dir} cgroup`)}`);
-      for (const l of v.links) lines.push(`ln -s ${sq(v.dir)} ${sq(`${cg}/${l}`)} || die 'cannot link a cgroup controller name'`);
+      ops.push(['mkdir', at], ['mount', v.type, at, v.type, v.options ? `${kernelOpts},${v.options}` : kernelOpts]);
+      for (const l of v.links) ops.push(['symlink', v.dir, `${cg}/${l}`]);
     }
-    lines.push(`mount -o remount,bind,ro ${sq(cg)} || die 'cannot make /sys/fs/cgroup read-only'`);
+    ops.push(['ro', cg]);
   }
-  lines.push(`mount -o remount,bind,ro ${sq(fs)} || die 'cannot make /sys/fs read-only'`);
-  return lines;
+  ops.push(['ro', fs]);
+  return ops;
 }
 
-/** The app's launcher script, and the fstab files it reads (name -> content, in the stage1 dir). */
-export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
-  const t = plan.tools;
+/**
+ * Everything an app's launcher does with the host's root still in view, in order, as
+ * rkt-helper --mounts takes it: the skeleton, the mounts, the cgroup view, the read-only
+ * remounts; then it enters the app rootfs and opens the stage1 helper on HELPER_FD.
+ */
+export function appMountOps(plan: PodPlan, app: AppPlan): string[][] {
   const { mounts, readOnly, readOnlyTrees } = appMounts(plan, app);
   const helper = `${plan.podDir}/${HELPER_MOUNT}`;
-  const steps = mountSteps(app, [...mounts, helperBind(t.helper, helper)], `${plan.podDir}/${STAGE1_DIR}`, plan.userns);
-  const lines = [
-    `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
-    'die() { echo "stage1: $*" >&2; exit 254; }',
+  return [
+    ['root', app.rootfs],
+    // The launcher joined the app's cgroups: a cgroup namespace rooted there, for the
+    // cgroup view and for the app (which this process becomes).
+    ...(app.cgroupView?.length ? [['cgroupns']] : []),
+    ...skeletonOps(app),
+    ...mountOps([...mounts, helperBind(plan.tools.helper, helper)], plan.userns),
+    ...cgroupViewOps(app),
+    ...readOnlyTrees.map((t) => ['rotree', t]),
+    ...[...readOnly, helper].map((t) => ['ro', t]),
+    ['chdir', app.rootfs],
+    ['open', String(HELPER_FD), helper],
+    // For util-linux setpriv's ambient CAP_SYS_ADMIN (appPrivileges; see renderApp's chain).
+    ...(plan.userns ? [] : [['inheritable', String(LINUX_CAPABILITIES.CAP_SYS_ADMIN)]]),
+  ];
+}
+
+/** Where an app's mount table is, in the pod's stage1 dir. */
+export function mountTableFile(app: Pick<AppPlan, 'name'>): string {
+  return `app-${app.name}.mounts`;
+}
+
+/**
+ * The app's launcher script, and its mount table (name -> content, in the stage1 dir).
+ * The script joins the app's cgroups, then execs rkt-helper --mounts, which makes the
+ * app's mounts in this same process and execs the privilege-dropping chain (or, with event
+ * handlers, this script again to run them: `$1` is then "mounted").
+ */
+export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
+  const t = plan.tools;
+  const table = mountTableFile(app);
+  const files = { [table]: renderMountTable(appMountOps(plan, app)) };
+  const mountThen = (argv: string[], tail = '') => `exec ${[t.helper, '--mounts', `${plan.podDir}/${STAGE1_DIR}/${table}`, ...argv].map(sq).join(' ')}${tail}`;
+  const setup = [
     stoppingCheck(plan),
     // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
     `: > ${sq(`${plan.podDir}/${appNsFile(app.name)}`)}`,
     ...appJoinLines(app, []),
-    // Once in the app's cgroups: again, in a cgroup namespace rooted there (same process).
-    ...(app.cgroupView?.length ? [`[ "$1" = cgns ] || exec ${sq(t.unshare)} --cgroup -- ${sq(t.busybox)} sh "$0" cgns`] : []),
-    ...skeletonLines(app),
-    ...steps.lines,
-    ...cgroupViewLines(app),
-    ...readOnlyTreeLines(readOnlyTrees),
-    ...[...readOnly, helper].map((t) => `mount -o remount,bind,ro ${sq(t)} || die ${sq(`cannot make ${t} read-only`)}`),
-    `cd ${sq(app.rootfs)} || die 'cannot enter the app rootfs'`,
-    openHelper(helper),
+  ];
+  const lines = [
+    `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
+    'die() { echo "stage1: $*" >&2; exit 254; }',
   ];
   // --private-users: the rest runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
-  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
+  // rkt-helper --mounts made CAP_SYS_ADMIN inheritable, which util-linux setpriv needs for
+  // it to be ambient; in the pod's user namespace the set starts empty: busybox setpriv.
+  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs, t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--'] : [];
   const chain = (who: AppPlan, exec: string[]) => [
     ...enterUserns,
-    t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
     t.setpriv, ...appPrivileges(who, ['sys_admin']),
     '--', t.busybox, 'sh', '-c', stepAfterPrivileges(who), `app-${app.name}`,
     app.workingDir,
@@ -598,9 +564,10 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   const privileged = chain(app, app.exec);
   const handlers = app.eventHandlers;
   if (!handlers?.preStart && !handlers?.postStop) {
-    lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
-    return { script: lines.join('\n'), files: steps.files };
+    lines.push(...setup, mountThen(privileged), '');
+    return { script: lines.join('\n'), files };
   }
+  lines.push('if [ "$1" != mounted ]; then', ...setup.map((l) => `  ${l}`), `  ${mountThen([t.busybox, 'sh'], ' "$0" mounted')}`, 'fi');
   // appc event handlers, as rkt ran them: as root, in the app's rootfs, environment, working
   // dir, bounding set and filter. Each step pivots in a copy of this mount namespace
   // (unshare -m), so this shell keeps the host's tools for the next one.
@@ -612,7 +579,7 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   }
   if (!handlers.postStop) {
     lines.push(`exec ${privileged.map(sq).join(' ')}`, '');
-    return { script: lines.join('\n'), files: steps.files };
+    return { script: lines.join('\n'), files };
   }
   const pidFile = `${plan.podDir}/${appPidFile(app.name)}`;
   lines.push(
@@ -632,6 +599,6 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     'exit "$rc"',
     '',
   );
-  return { script: lines.join('\n'), files: steps.files };
+  return { script: lines.join('\n'), files };
 }
 

@@ -22,12 +22,17 @@
  *
  * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
  * PID 1's command line, where rkt recognises the pod): see init_main.
+ *
+ *   rkt-helper --mounts POD/stage1/app-NAME.mounts PROGRAM [ARG...]
+ *
+ * An app's mount table, then exec PROGRAM: see mounts_main.
  */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -224,7 +229,7 @@ static void drop_capabilities(unsigned long long keep) {
   if (syscall(SYS_capset, &hdr, data) != 0) die("cannot drop capabilities");
 }
 
-/* Starts app NAME's launcher: BUSYBOX unshare -m (private propagation) BUSYBOX sh POD/stage1/app-NAME.sh. */
+/* Starts app NAME's launcher, in a mount namespace of its own: BUSYBOX sh POD/stage1/app-NAME.sh. */
 static pid_t launch(const char *pod, const char *busybox, const char *name, int interactive) {
   char script[PATH_MAX + 64];
   PATHF(script, "%s/stage1/app-%s.sh", pod, name);
@@ -242,7 +247,13 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
     if (fd < 0 || dup2(fd, 0) < 0) die("cannot open /dev/null");
     if (fd > 0) close(fd);
   }
-  execl(busybox, busybox, "unshare", "-m", "--propagation", "private", busybox, "sh", script, (char *)NULL);
+  // The launcher's own mount namespace, private so that its mounts stay there (as
+  // `unshare -m --propagation private`, without a process for it).
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    fprintf(stderr, "stage1: cannot give app %s a mount namespace: %s\n", name, strerror(errno));
+    _exit(254);
+  }
+  execl(busybox, busybox, "sh", script, (char *)NULL);
   fprintf(stderr, "stage1: cannot run the launcher of app %s: %s\n", name, strerror(errno));
   _exit(254);
 }
@@ -348,6 +359,272 @@ static int init_main(int argc, char **argv) {
   return finish();
 }
 
+/* --mounts ---------------------------------------------------------------------------- */
+
+/*
+ * An app's launcher, in the app's own mount namespace and cgroups, with the host's root
+ * still in view: makes the app's whole mount table from FILE (app-NAME.mounts, written by
+ * stage0: src/stage1/scripts.ts renderMountTable), then execs PROGRAM. One process instead
+ * of a busybox `mount` per step: busybox's mount also tries a mount.TYPE helper in every
+ * PATH directory for each nofail entry whose target is missing.
+ *
+ * FILE: one operation a line, fields separated by one space, each escaped as in fstab
+ * (space, tab, newline and backslash as \ooo). Anything else is refused.
+ *   root PATH                 paths strictly below PATH (the app rootfs) are resolved as if
+ *                             PATH were /, so no link of the image leads outside it
+ *   cgroupns                  a cgroup namespace rooted at this process's cgroups
+ *   mount SOURCE TARGET TYPE OPTIONS   OPTIONS as mount(8): ro nosuid nodev noexec bind
+ *                             rbind are flags, nofail skips a TARGET that does not exist,
+ *                             the rest is the filesystem's data; TYPE "none" for binds
+ *   ro TARGET                 remounts a bind read-only, keeping its other flags
+ *   rotree TARGET             the same for TARGET and every mount below it
+ *   idmap HELPER USERNS bind|rbind SOURCE TARGET   runs `HELPER mount [-r] USERNS SOURCE TARGET`
+ *   mkdir PATH                with its parents (0755)
+ *   touch PATH                an empty file, if none is there
+ *   symlink TO PATH
+ *   write PATH TEXT           a file (0644) holding TEXT
+ *   chown ID PATH             owner and group ID, not following a link
+ *   chdir PATH
+ *   open FD PATH              PATH opened for reading on FD, kept across exec
+ *   inheritable CAP           capability number CAP made inheritable (for util-linux
+ *                             setpriv's --ambient-caps, which needs it so)
+ */
+
+#include <linux/openat2.h>
+#include <sys/statvfs.h>
+
+#define TABLE_MAX (1 << 20)
+#define MAX_FIELDS 6
+
+static const char *table_root;
+
+static void fail_on(const char *what, const char *path) {
+  fprintf(stderr, "stage1: cannot %s %s: %s\n", what, path, strerror(errno));
+  exit(254);
+}
+
+/* Below the root, a path comes from the image's tree: resolve it there, links included,
+ * but never above the root (RESOLVE_IN_ROOT) nor through /proc's magic links. Elsewhere the
+ * path is stage0's own (the pod dir, the host's devices and volumes). */
+static int open_path(const char *path, int flags) {
+  size_t n = table_root ? strlen(table_root) : 0;
+  if (n == 0 || strncmp(path, table_root, n) != 0 || path[n] != '/') return open(path, flags | O_CLOEXEC);
+  int root = open(table_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return -1;
+  struct open_how how = { .flags = (unsigned long long)(flags | O_CLOEXEC), .mode = (flags & O_CREAT) ? 0644 : 0, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+  int fd = (int)syscall(SYS_openat2, root, path + n + 1, &how, sizeof how);
+  int err = errno;
+  close(root);
+  errno = err;
+  return fd;
+}
+
+/* The directory a new entry PATH goes in, opened (O_PATH) as open_path would; *name gets
+ * its last component. */
+static int open_parent(char *path, const char **name) {
+  char *slash = strrchr(path, '/');
+  if (!slash || slash[1] == 0) { errno = EINVAL; return -1; }
+  *name = slash + 1;
+  if (slash == path) return open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  *slash = 0;
+  int fd = open_path(path, O_PATH | O_DIRECTORY);
+  int err = errno;
+  *slash = '/';
+  errno = err;
+  return fd;
+}
+
+static void fd_path(char *buf, size_t size, int fd) {
+  snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+static void do_mount(const char *source, const char *target, const char *type, const char *options) {
+  static const struct { const char *name; unsigned long flag; } known[] = {
+    { "ro", MS_RDONLY }, { "nosuid", MS_NOSUID }, { "nodev", MS_NODEV }, { "noexec", MS_NOEXEC },
+    { "bind", MS_BIND }, { "rbind", MS_BIND | MS_REC },
+  };
+  char opts[4096], data[4096] = "";
+  unsigned long flags = 0;
+  int nofail = 0;
+  if (snprintf(opts, sizeof opts, "%s", options) >= (int)sizeof opts) { errno = E2BIG; fail_on("mount on", target); }
+  for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    size_t k = 0;
+    for (; k < sizeof known / sizeof *known && strcmp(o, known[k].name) != 0; k++) {}
+    if (k < sizeof known / sizeof *known) flags |= known[k].flag;
+    else if (strcmp(o, "nofail") == 0) nofail = 1;
+    else if (strlen(data) + strlen(o) + 2 > sizeof data) { errno = E2BIG; fail_on("mount on", target); }
+    else { if (data[0]) strcat(data, ","); strcat(data, o); }
+  }
+  int fd = open_path(target, O_PATH);
+  // A kernel path this pod's /proc or /sys does not have is not there to mask.
+  if (fd < 0 && nofail && errno == ENOENT) return;
+  if (fd < 0) fail_on("find the mount point", target);
+  char at[32];
+  fd_path(at, sizeof at, fd);
+  if (mount(source, at, strcmp(type, "none") == 0 ? NULL : type, flags, data[0] ? data : NULL) != 0) fail_on("mount on", target);
+  close(fd);
+}
+
+/* A bind remount that names only ro would clear nosuid, nodev and noexec: keep them. */
+static void remount_ro(const char *target) {
+  int fd = open_path(target, O_PATH);
+  struct statvfs st;
+  if (fd < 0 || fstatvfs(fd, &st) != 0) fail_on("make read-only", target);
+  static const struct { unsigned long st, ms; } keep[] = {
+    { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+    { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+  };
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  for (size_t k = 0; k < sizeof keep / sizeof *keep; k++) if (st.f_flag & keep[k].st) flags |= keep[k].ms;
+  char at[32];
+  fd_path(at, sizeof at, fd);
+  if (mount(NULL, at, NULL, flags, NULL) != 0) fail_on("make read-only", target);
+  close(fd);
+}
+
+/* In place: fstab's \ooo escapes; 0 if one is malformed. */
+static int unescape(char *s) {
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (*r != '\\') { *w++ = *r; continue; }
+    if (r[1] < '0' || r[1] > '3' || r[2] < '0' || r[2] > '7' || r[3] < '0' || r[3] > '7') return 0;
+    *w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
+    r += 3;
+  }
+  *w = 0;
+  return 1;
+}
+
+/* Every mount point at or below `tree`, read-only (util-linux cannot do a tree at once,
+ * and a submount of a read-only volume must not stay writable). */
+static void remount_tree_ro(const char *tree) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) fail_on("read the mounts below", tree);
+  char *line = NULL;
+  size_t cap = 0, n = strlen(tree);
+  while (getline(&line, &cap, f) > 0) {
+    char *save = NULL, *mp = NULL, *field = strtok_r(line, " ", &save);
+    for (int k = 1; field && k < 5; k++) mp = field = strtok_r(NULL, " ", &save);
+    if (!mp || !unescape(mp)) continue;
+    if (strncmp(mp, tree, n) == 0 && (mp[n] == 0 || mp[n] == '/')) remount_ro(mp);
+  }
+  free(line);
+  fclose(f);
+}
+
+static void make_dirs(char *path) {
+  for (char *p = path + 1; ; p++) {
+    if (*p != '/' && *p != 0) continue;
+    char c = *p;
+    *p = 0;
+    const char *name;
+    int dir = open_parent(path, &name);
+    if (dir < 0 || (mkdirat(dir, name, 0755) != 0 && errno != EEXIST)) fail_on("make the directory", path);
+    close(dir);
+    *p = c;
+    if (c == 0) return;
+  }
+}
+
+static void run_idmap(char **f) {
+  const int rec = strcmp(f[3], "rbind") == 0;
+  if (!rec && strcmp(f[3], "bind") != 0) { errno = EINVAL; fail_on("make an idmapped mount on", f[5]); }
+  pid_t pid = fork();
+  if (pid < 0) fail_on("make an idmapped mount of", f[4]);
+  if (pid == 0) {
+    char *argv[] = { f[1], "mount", rec ? "-r" : f[2], rec ? f[2] : f[4], rec ? f[4] : f[5], rec ? f[5] : NULL, NULL };
+    execv(f[1], argv);
+    fail_on("run", f[1]);
+  }
+  int st;
+  if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "stage1: cannot make an idmapped mount of %s\n", f[4]);
+    exit(254);
+  }
+}
+
+/* One operation of the table (fields unescaped); 0 if it is not one this helper knows. */
+static int table_op(char **f, int n) {
+  const char *op = f[0];
+  if (strcmp(op, "root") == 0 && n == 2) table_root = strdup(f[1]);
+  else if (strcmp(op, "cgroupns") == 0 && n == 1) { if (unshare(CLONE_NEWCGROUP) != 0) fail_on("make the cgroup namespace of", "the app"); }
+  else if (strcmp(op, "mount") == 0 && n == 5) do_mount(f[1], f[2], f[3], f[4]);
+  else if (strcmp(op, "ro") == 0 && n == 2) remount_ro(f[1]);
+  else if (strcmp(op, "rotree") == 0 && n == 2) remount_tree_ro(f[1]);
+  else if (strcmp(op, "idmap") == 0 && n == 6) run_idmap(f);
+  else if (strcmp(op, "mkdir") == 0 && n == 2) make_dirs(f[1]);
+  else if ((strcmp(op, "touch") == 0 && n == 2) || (strcmp(op, "write") == 0 && n == 3)) {
+    const int text = n == 3;
+    const char *name;
+    int dir = open_parent(f[1], &name);
+    int fd = dir < 0 ? -1 : openat(dir, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (text ? O_TRUNC : 0), 0644);
+    ssize_t len = text ? (ssize_t)strlen(f[2]) : 0;
+    if (fd < 0 || (text && write(fd, f[2], (size_t)len) != len)) fail_on("write", f[1]);
+    close(fd);
+    close(dir);
+  } else if (strcmp(op, "symlink") == 0 && n == 3) {
+    const char *name;
+    int dir = open_parent(f[2], &name);
+    if (dir < 0 || symlinkat(f[1], dir, name) != 0) fail_on("make the link", f[2]);
+    close(dir);
+  } else if (strcmp(op, "chown") == 0 && n == 3) {
+    char *end;
+    unsigned long id = strtoul(f[1], &end, 10);
+    if (*end || end == f[1] || lchown(f[2], (uid_t)id, (gid_t)id) != 0) fail_on("chown", f[2]);
+  } else if (strcmp(op, "chdir") == 0 && n == 2) {
+    if (chdir(f[1]) != 0) fail_on("enter", f[1]);
+  } else if (strcmp(op, "open") == 0 && n == 3) {
+    int want = atoi(f[1]), fd = open(f[2], O_RDONLY);
+    if (want < 3 || fd < 0 || (fd != want && (dup2(fd, want) != want || close(fd) != 0))) fail_on("open", f[2]);
+  } else if (strcmp(op, "inheritable") == 0 && n == 2) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    char *end;
+    unsigned long cap = strtoul(f[1], &end, 10);
+    if (*end || end == f[1] || cap >= 64) return 0;
+    if (syscall(SYS_capget, &hdr, data) != 0) die("cannot read the capabilities");
+    data[cap / 32].inheritable |= 1U << (cap % 32);
+    if (syscall(SYS_capset, &hdr, data) != 0) die("cannot make a capability inheritable");
+  } else return 0;
+  return 1;
+}
+
+static int mounts_main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: rkt-helper --mounts FILE PROGRAM [ARG...]\n");
+    return 254;
+  }
+  umask(022);
+  int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+  char *text = malloc(TABLE_MAX + 1);
+  ssize_t len = fd < 0 || !text ? -1 : read(fd, text, TABLE_MAX + 1);
+  if (len < 0 || len > TABLE_MAX) fail_on("read the mount table", argv[2]);
+  close(fd);
+  text[len] = 0;
+  int lineno = 0;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *f[MAX_FIELDS + 1];
+    int n = 0, ok = 1;
+    lineno++;
+    for (char *p = line; ok; ) {
+      char *sp = strchr(p, ' ');
+      if (sp) *sp = 0;
+      ok = n < MAX_FIELDS && unescape(p);
+      if (ok) f[n++] = p;
+      if (!sp) break;
+      p = sp + 1;
+    }
+    if (!ok || !table_op(f, n)) {
+      fprintf(stderr, "stage1: bad line %d in the mount table %s\n", lineno, argv[2]);
+      return 254;
+    }
+  }
+  free(text);
+  execv(argv[3], &argv[3]);
+  fail_on("run", argv[3]);
+  return 254;
+}
+
 /* The interpreter `path` asks for (a script's #! line, or an ELF binary's PT_INTERP) into
  * `out`; 0 when it names none. Only what the kernel itself reads: the first bytes. */
 static int interpreter(const char *path, char *out, size_t size) {
@@ -400,6 +677,7 @@ static int diagnose(const char *prog, int err) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--mounts") == 0) return mounts_main(argc, argv);
   if (argc < 3) {
     fprintf(stderr, "usage: rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]\n");
     return 254;

@@ -5,8 +5,8 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
-  appMounts, cgroupViewLines, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, helperBind, initBoundingSet, MountEntry, mountinfoEscape, mountSteps, readOnlyTreeLines,
-  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonLines, sq, stepAfterPrivileges, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
+  appMountOps, appMounts, cgroupViewOps, CLOSE_FDS, DEVICES, finalExecStep, fstabEscape, initBoundingSet, MountEntry, mountOps, renderMountTable,
+  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonOps, sq, stepAfterPrivileges, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
   READY_FILE,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
@@ -93,6 +93,14 @@ function execArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
   const out = runShell(shell, `printf '%s\\0' ${script.slice(at + 5)}`);
   expect(out.endsWith('\0')).toBe(true);
   return out.slice(0, -1).split('\0');
+}
+
+/** An app launcher's exec: rkt-helper --mounts with its table, then (returned) the chain it execs. */
+function launchArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
+  const argv = execArgv(script, shell);
+  expect(argv.slice(0, 2)).toEqual([TOOLS.helper, '--mounts']);
+  expect(argv[2]).toMatch(/\/stage1\/app-[^/]+\.mounts$/);
+  return argv.slice(3);
 }
 
 /** `sh -n` (and `busybox sh -n`): the script parses. */
@@ -291,8 +299,8 @@ describe('initCapabilities and capabilityMask (what PID 1 keeps once the apps ru
  * init.sh and the real rkt-helper --init run as PID 1 of a new PID namespace, in a user
  * namespace of the test's own (so mount, pivot_root and capabilities are real but touch
  * nothing of the host, and the grace period's kill(-1) reaches only the test's apps).
- * `busybox` is a stand-in script (hostname and ip are recorded, unshare only runs its
- * command); the apps are small scripts that leave the launcher's NAME.ns marker first.
+ * `busybox` is a stand-in script (hostname and ip are recorded, sh records the launcher's
+ * mount namespace); the apps are small scripts that leave the launcher's NAME.ns marker first.
  */
 const HELPER = path.resolve('dist/stage1/rkt-helper');
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => fs.existsSync(p));
@@ -318,8 +326,9 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
         'case "$1" in',
         '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
         '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
-        `  unshare) shift; echo "unshare $*" >> "$T/unshare"; while [ "$#" -gt 0 ] && [ "$1" != "$0" ]; do shift; done; exec ${sq(UNSHARE ?? 'unshare')} -m --propagation private "$@" ;;`,
-        `  sh) shift; exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
+        // A launcher records its mount namespace and the propagation of its root.
+        '  sh) shift; readlink /proc/self/ns/mnt >> "$T/mntns"; awk \'$5 == "/" { print ($7 ~ /shared/) ? "shared" : "private" }\' /proc/self/mountinfo >> "$T/propagation"',
+        `      exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
         '  *) echo "fake busybox: unexpected $*" >&2; exit 99 ;;',
         'esac',
         '',
@@ -377,10 +386,11 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       for (const a of ['a', 'b']) expect(fs.readFileSync(path.join(pod, 'rkt/pid', a), 'utf8')).toMatch(/^\d+\n$/);
       expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'");
       expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0\n');
-      // Each app got its own mount namespace, with private propagation.
-      const unshares = fs.readFileSync(path.join(tmp, 'unshare'), 'utf8').trim().split('\n');
-      expect(unshares).toHaveLength(2);
-      for (const l of unshares) expect(l).toMatch(/^unshare -m --propagation private /);
+      // Each app got its own mount namespace (not PID 1's: that one is shared, as the host's), with private propagation.
+      const ns = fs.readFileSync(path.join(tmp, 'mntns'), 'utf8').trim().split('\n');
+      expect(ns).toHaveLength(2);
+      expect(new Set(ns).size).toBe(2);
+      expect(fs.readFileSync(path.join(tmp, 'propagation'), 'utf8')).toBe('private\nprivate\n');
       expect(fs.existsSync(path.join(tmp, 'ip'))).toBe(false);
     });
 
@@ -660,7 +670,18 @@ describe('appMounts (stage1)', () => {
 /** An unprivileged user and mount namespace, where tmpfs and bind mounts work without root. */
 const USERNS_OK = BUSYBOX !== undefined && spawnSync('unshare', ['-Urm', 'true']).status === 0;
 
-describeIf(USERNS_OK ? undefined : 'busybox-static and unprivileged user namespaces (unshare -Urm)')('masked paths the pod does not have', () => {
+const MOUNTS_HELPER = path.resolve('dist/stage1/rkt-helper');
+const withMountsHelper = describeIf(!fs.existsSync(MOUNTS_HELPER) ? `${MOUNTS_HELPER}: run npm run build`
+  : !USERNS_OK ? 'busybox-static and unprivileged user namespaces (unshare -Urm)' : undefined);
+
+/** Runs `rkt-helper --mounts` on `ops` in a user and mount namespace of the test's own, then `script` (busybox sh) in what it made. */
+function runMounts(dir: string, ops: string[][], script: string) {
+  const table = path.join(dir, 'table');
+  fs.writeFileSync(table, renderMountTable(ops));
+  return spawnSync('unshare', ['-Urm', MOUNTS_HELPER, '--mounts', table, BUSYBOX!, 'sh', '-c', script], { encoding: 'utf8' });
+}
+
+withMountsHelper('masked paths the pod does not have (rkt-helper --mounts)', () => {
   let tmp: string;
   beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-mask-')); });
   afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -668,20 +689,15 @@ describeIf(USERNS_OK ? undefined : 'busybox-static and unprivileged user namespa
   /** Mounts an app's masked paths (as its launcher does) in a rootfs that has only `present`. */
   function maskIn(present: { dirs: string[]; files: string[] }) {
     const rootfs = path.join(tmp, 'rootfs');
+    fs.mkdirSync(rootfs);
     for (const d of present.dirs) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
     for (const f of present.files) { fs.mkdirSync(path.dirname(path.join(rootfs, f)), { recursive: true }); fs.writeFileSync(path.join(rootfs, f), 'secret'); }
     fs.mkdirSync(path.join(tmp, 'stage1'));
     fs.writeFileSync(path.join(tmp, 'stage1', 'masked'), '');
     const app = makeApp({ rootfs, protect: { maskedDirs: ['/sys/firmware', '/sys/module'], maskedFiles: ['/proc/kallsyms', '/proc/keys'] } });
     const masks = appMounts(makePlan({ podDir: tmp }), app).mounts.filter((m) => m.source === 'tmpfs' || m.source.endsWith('/stage1/masked'));
-    const steps = mountSteps(app, masks, path.join(tmp, 'stage1'));
-    for (const [name, content] of Object.entries(steps.files)) fs.writeFileSync(path.join(tmp, 'stage1', name), content);
-    const script = [
-      'die() { echo "stage1: $*" >&2; exit 254; }',
-      ...steps.lines,
-      `for p in sys/firmware sys/module proc/kallsyms proc/keys; do [ -e ${sq(rootfs)}/$p ] && echo "$p $(stat -c %a ${sq(rootfs)}/$p) $(cat ${sq(rootfs)}/$p 2>/dev/null)"; done; true`,
-    ].join('\n');
-    return spawnSync('unshare', ['-Urm', BUSYBOX!, 'sh', '-c', script], { encoding: 'utf8' });
+    return runMounts(tmp, [['root', rootfs], ...mountOps(masks)],
+      `for p in sys/firmware sys/module proc/kallsyms proc/keys; do [ -e ${sq(rootfs)}/$p ] && echo "$p $(stat -c %a ${sq(rootfs)}/$p) $(cat ${sq(rootfs)}/$p 2>/dev/null)"; done; true`);
   }
 
   test('an absent one is skipped (nspawn shows no /proc/kallsyms or /sys/module); the present ones are masked', () => {
@@ -700,76 +716,145 @@ describeIf(USERNS_OK ? undefined : 'busybox-static and unprivileged user namespa
   });
 });
 
-describe('mountSteps', () => {
-  const DIR = `${POD}/stage1`;
+withMountsHelper('rkt-helper --mounts (run in a user namespace of the test)', () => {
+  let tmp: string;
+  let rootfs: string;
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-mounts-'));
+    rootfs = path.join(tmp, 'rootfs');
+    fs.mkdirSync(rootfs);
+  });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  test("a hostile image's links cannot lead a mount, a directory, a link or a file out of the rootfs", () => {
+    // The host's directory, and the image's links to it (absolute, and climbing with ..).
+    const host = path.join(tmp, 'host');
+    fs.mkdirSync(host);
+    fs.writeFileSync(path.join(host, 'secret'), 'host');
+    fs.symlinkSync(host, path.join(rootfs, 'abs'));
+    fs.symlinkSync(`${'../'.repeat(20)}${host.slice(1)}`, path.join(rootfs, 'rel'));
+    // The same path inside the rootfs is where they lead, as if the rootfs were /.
+    fs.mkdirSync(path.join(rootfs, host.slice(1)), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, host.slice(1), 'secret'), 'image');
+    const r = runMounts(tmp, [
+      ['root', rootfs],
+      ['mount', 'tmpfs', `${rootfs}/abs`, 'tmpfs', 'size=1m'],
+      ['write', `${rootfs}/abs/written`, 'x'],
+      ['mkdir', `${rootfs}/rel/made`],
+      ['symlink', '/etc', `${rootfs}/rel/linked`],
+      ['touch', `${rootfs}/rel/touched`],
+    ], `ls ${sq(host)}; cat ${sq(host)}/secret; echo; ls ${sq(path.join(rootfs, host.slice(1)))}`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // The host's directory is untouched and not mounted over; all of it landed inside.
+    expect(r.stdout).toBe('secret\nhost\nlinked\nmade\ntouched\nwritten\n');
+    expect(fs.readdirSync(host)).toEqual(['secret']);
+  });
+
+  test('a nofail mask behind a link to a host path the rootfs lacks is skipped, not followed out; a failed mount stops with 254', () => {
+    const hostProc = path.join(tmp, 'hostproc');
+    fs.mkdirSync(hostProc);
+    fs.writeFileSync(path.join(hostProc, 'kcore'), 'host');
+    fs.symlinkSync(hostProc, path.join(rootfs, 'proc'));
+    fs.writeFileSync(path.join(tmp, 'empty'), '');
+    const r = runMounts(tmp, [['root', rootfs], ['mount', `${tmp}/empty`, `${rootfs}/proc/kcore`, 'none', 'bind,nofail']], `cat ${sq(hostProc)}/kcore`);
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: 'host', stderr: '' });
+    const bad = runMounts(tmp, [['root', rootfs], ['mount', 'tmpfs', `${rootfs}/missing`, 'tmpfs', 'size=1m']], 'echo ran');
+    expect(bad.status).toBe(254);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toBe(`stage1: cannot find the mount point ${rootfs}/missing: No such file or directory\n`);
+  });
+
+  test('an unknown operation, a wrong field count or a bad escape: refused before anything runs', () => {
+    for (const text of ['mount tmpfs /x tmpfs\n', 'frobnicate /x\n', 'mkdir /a\\9b\n', 'mkdir /a /b\n']) {
+      fs.writeFileSync(path.join(tmp, 'table'), `mkdir ${fstabEscape(path.join(tmp, 'first'))}\n${text}`);
+      const r = spawnSync('unshare', ['-Urm', MOUNTS_HELPER, '--mounts', path.join(tmp, 'table'), '/bin/true'], { encoding: 'utf8' });
+      expect({ text, status: r.status, stderr: r.stderr }).toEqual({ text, status: 254, stderr: `stage1: bad line 2 in the mount table ${path.join(tmp, 'table')}\n` });
+    }
+  });
+
+  test('rotree: the volume and every mount below it read-only, nothing beside it; flags such as nosuid kept', () => {
+    for (const d of ['v/sub', 'v/a b', 'v2']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+    const r = runMounts(tmp, [
+      ['root', rootfs],
+      ['mount', 'tmpfs', `${rootfs}/v`, 'tmpfs', 'nosuid,size=1m'],
+      ['mkdir', `${rootfs}/v/sub`], ['mkdir', `${rootfs}/v/a b`],
+      ['mount', 'tmpfs', `${rootfs}/v/sub`, 'tmpfs', 'size=1m'],
+      ['mount', 'tmpfs', `${rootfs}/v/a b`, 'tmpfs', 'size=1m'],
+      ['mount', 'tmpfs', `${rootfs}/v2`, 'tmpfs', 'size=1m'],
+      ['rotree', `${rootfs}/v`],
+    ], `cd ${sq(rootfs)}; for d in v v/sub 'v/a b' v2; do touch "$d/f" 2>/dev/null && echo "$d rw" || echo "$d ro"; done; grep -c ' ${mountinfoPath(rootfs)}/v ro,nosuid' /proc/self/mountinfo`);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('v ro\nv/sub ro\nv/a b ro\nv2 rw\n1\n');
+  });
+
+  test('the skeleton: mount points, /dev files and links, file contents exactly, whatever the caller umask', () => {
+    const devDir = `${tmp}/dev/db app`;
+    const hosts = "127.0.0.1 it's\n# 100% \\n $HOME `id`\n";
+    const app = makeApp({ name: 'db', devDir, skeleton: { dirs: [`${tmp}/opt/stage2/db/rootfs`], files: [{ path: `${tmp}/db-hosts`, content: hosts }] } });
+    fs.writeFileSync(path.join(tmp, 'table'), renderMountTable(skeletonOps(app)));
+    const run = spawnSync('sh', ['-c', 'umask 077; exec "$@"', 'sh', 'unshare', '-Urm', MOUNTS_HELPER, '--mounts', path.join(tmp, 'table'), '/bin/true'], { encoding: 'utf8' });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(fs.readFileSync(`${tmp}/db-hosts`, 'utf8')).toBe(hosts);
+    expect(fs.statSync(`${tmp}/db-hosts`).mode & 0o777).toBe(0o644);
+    expect(fs.statSync(`${tmp}/opt/stage2/db/rootfs`).isDirectory()).toBe(true);
+    expect(fs.statSync(devDir).mode & 0o777).toBe(0o755);
+    for (const sub of ['pts', 'shm']) expect(fs.statSync(path.join(devDir, sub)).mode & 0o777).toBe(0o755);
+    for (const [name] of DEVICES) expect(fs.statSync(path.join(devDir, name)).isFile()).toBe(true);
+    for (const [name, to] of DEV_LINKS) expect(fs.readlinkSync(path.join(devDir, name))).toBe(to);
+  });
+
+  test('a failed step ends the launcher with 254 and says what', () => {
+    fs.writeFileSync(`${tmp}/file`, '');
+    const r = runMounts(tmp, skeletonOps(makeApp({ devDir: `${tmp}/dev`, skeleton: { dirs: [`${tmp}/file/x`] } })), 'echo reached');
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`stage1: cannot make the directory ${tmp}/file/x: Not a directory\n`);
+  });
+
+  test('chdir and open: the program runs in the rootfs with the file open on the fd', () => {
+    fs.writeFileSync(path.join(tmp, 'helper'), 'the helper');
+    const r = runMounts(tmp, [['chdir', rootfs], ['open', '7', path.join(tmp, 'helper')]], 'pwd; cat <&7');
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: `${rootfs}\nthe helper`, stderr: '' });
+  });
+});
+
+/** How /proc/self/mountinfo shows a path (space, tab, newline and backslash as \ooo). */
+function mountinfoPath(p: string): string {
+  return fstabEscape(p);
+}
+
+describe('the mount table (rkt-helper --mounts)', () => {
   const entry = (source: string, target: string, type = 'none', options = 'bind'): MountEntry => ({ source, target, type, options });
 
-  test('one fstab and one mount -a for ordinary entries, in order, escaped for getmntent', () => {
-    const { mounts } = appMounts(makePlan(), makeApp());
-    const extra = entry('/srv/my data', `${ROOTFS}/my data`);
-    const { lines, files } = mountSteps(makeApp(), [...mounts, extra], DIR);
-    expect(Object.keys(files)).toEqual(['app-web.0.fstab']);
-    expect(lines).toEqual([`mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`]);
-    const fstab = files['app-web.0.fstab'];
-    expect(fstab.endsWith('\n')).toBe(true);
-    const l = fstab.trimEnd().split('\n');
-    expect(l).toHaveLength(mounts.length + 1);
-    expect(l[0]).toBe(`overlay ${ROOTFS} overlay lowerdir=/var/lib/rkt/cas/tree/deps-sha512-abc/rootfs,upperdir=${POD}/overlay/web/upper,workdir=${POD}/overlay/web/work 0 0`);
-    expect(l[1]).toBe(`proc ${ROOTFS}/proc proc ro,nosuid,nodev,noexec 0 0`);
-    expect(l[l.length - 1]).toBe(`/srv/my\\040data ${ROOTFS}/my\\040data none bind 0 0`);
-    // Every line keeps exactly six fields.
-    for (const x of l) expect(x.split(' ')).toHaveLength(6);
-  });
-
-  test("an entry too long for busybox's fstab reader gets its own mount, and order is kept", () => {
+  test('one operation a line, fields escaped, in order, whatever their length', () => {
     const long = `/srv/${'x'.repeat(600)}`;
-    const before = entry('/a', `${ROOTFS}/a`);
-    const after = entry('/b', `${ROOTFS}/b`, 'none', 'rbind');
-    const { lines, files } = mountSteps(makeApp(), [before, entry(long, `${ROOTFS}/long`, 'none', 'rbind'), after], DIR);
-    expect(lines).toEqual([
-      `mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`,
-      `mount --rbind '${long}' '${ROOTFS}/long' || die 'cannot mount ${ROOTFS}/long'`,
-      `mount -a -T '${DIR}/app-web.1.fstab' || die 'cannot set up the mounts of app web (see above)'`,
-    ]);
-    expect(files).toEqual({
-      'app-web.0.fstab': `/a ${ROOTFS}/a none bind 0 0\n`,
-      'app-web.1.fstab': `/b ${ROOTFS}/b none rbind 0 0\n`,
-    });
+    const ops = mountOps([entry('/srv/my data', `${ROOTFS}/my data`), entry(long, `${ROOTFS}/long`, 'none', 'rbind'), entry('sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro')]);
+    expect(renderMountTable(ops)).toBe([
+      `mount /srv/my\\040data ${ROOTFS}/my\\040data none bind`,
+      `mount ${long} ${ROOTFS}/long none rbind`,
+      `mount sysfs ${ROOTFS}/sys sysfs ro`,
+      '',
+    ].join('\n'));
   });
 
-  test('a second mount on a target already mounted (a volume on /sys) gets its own mount: busybox mount -a would skip it', () => {
-    const sysfs = entry('sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro');
-    const vol = entry('/pod/volumes/s', `${ROOTFS}/sys`);
-    const after = entry('/b', `${ROOTFS}/b`);
-    const { lines, files } = mountSteps(makeApp(), [sysfs, vol, after], DIR);
-    expect(lines).toEqual([
-      `mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`,
-      `mount --bind '/pod/volumes/s' '${ROOTFS}/sys' || die 'cannot mount ${ROOTFS}/sys'`,
-      `mount -a -T '${DIR}/app-web.1.fstab' || die 'cannot set up the mounts of app web (see above)'`,
-    ]);
-    expect(files['app-web.0.fstab']).toBe(`sysfs ${ROOTFS}/sys sysfs ro 0 0\n`);
+  test('a second mount on a target already mounted (a volume on /sys) is kept', () => {
+    const ops = mountOps([entry('sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro'), entry('/pod/volumes/s', `${ROOTFS}/sys`)]);
+    expect(ops).toEqual([['mount', 'sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro'], ['mount', '/pod/volumes/s', `${ROOTFS}/sys`, 'none', 'bind']]);
   });
 
-  test('a long non-bind entry is mounted with its type and options; long lines are never written to an fstab', () => {
-    const lower = `/var/lib/rkt/cas/tree/${'d'.repeat(500)}/rootfs`;
-    const app = makeApp({ treeRootfs: lower });
-    const { mounts } = appMounts(makePlan(), app);
-    const { lines, files } = mountSteps(app, mounts, DIR);
-    expect(lines[0]).toBe(`mount -t overlay -o 'lowerdir=${lower},upperdir=${POD}/overlay/web/upper,workdir=${POD}/overlay/web/work' 'overlay' '${ROOTFS}' || die 'cannot mount ${ROOTFS}'`);
-    expect(lines[1]).toBe(`mount -a -T '${DIR}/app-web.0.fstab' || die 'cannot set up the mounts of app web (see above)'`);
-    expect(lines).toHaveLength(2);
-    for (const content of Object.values(files)) for (const l of content.split('\n')) expect(l.length).toBeLessThanOrEqual(500);
-  });
-
-  test('the mount lines pass their paths intact through sh', () => {
-    const long = `/srv/it's a ${'y'.repeat(600)}`;
-    const { lines } = mountSteps(makeApp(), [entry(long, "/r/it's"), entry('/short', '/r/s')], "/d/it's");
-    const out = runShell(['/bin/sh'], `mount() { printf '%s|' "$@"; echo; }\ndie() { exit 9; }\n${lines.join('\n')}`);
-    expect(out).toBe(`--bind|${long}|/r/it's|\n-a|-T|/d/it's/app-web.0.fstab|\n`);
-  });
-
-  test('no entries, no steps', () => {
-    expect(mountSteps(makeApp(), [], DIR)).toEqual({ lines: [], files: {} });
+  test("an app's table: its root first; skeleton, mounts, the helper's bind, read-only remounts; then chdir, the helper on fd 7, CAP_SYS_ADMIN inheritable", () => {
+    const app = makeApp({ readOnlyRootfs: true, skeleton: { tmpfs: `${POD}/stage1/rootfs`, dirs: [ROOTFS] },
+      mounts: [{ source: '/srv/conf', target: '/etc/app', readOnly: true, recursive: false, isFile: false }, { source: '/srv/t', target: '/t', readOnly: true, recursive: true, isFile: false }] });
+    const ops = appMountOps(makePlan(), app);
+    const helper = `${POD}/stage1/rkt-helper`;
+    expect(ops[0]).toEqual(['root', ROOTFS]);
+    expect(ops[1]).toEqual(['mount', 'rkt-skeleton', `${POD}/stage1/rootfs`, 'tmpfs', 'mode=0755,size=65536k,nosuid']);
+    expect(ops.slice(2, 2 + skeletonOps(app).length - 1)).toEqual(skeletonOps(app).slice(1));
+    const mounts = ops.filter((o) => o[0] === 'mount').slice(1);
+    expect(mounts).toEqual([...mountOps(appMounts(makePlan(), app).mounts), ['mount', TOOLS.helper, helper, 'none', 'bind']]);
+    expect(ops.slice(-7)).toEqual([['rotree', `${ROOTFS}/t`], ['ro', `${ROOTFS}/etc/app`], ['ro', ROOTFS], ['ro', helper], ['chdir', ROOTFS], ['open', '7', helper], ['inheritable', '21']]);
+    expect(ops.some((o) => o[0] === 'cgroupns')).toBe(false);
   });
 
   test('white space and backslashes are octal-escaped', () => {
@@ -778,7 +863,7 @@ describe('mountSteps', () => {
   });
 });
 
-describe('cgroupViewLines', () => {
+describe('cgroupViewOps', () => {
   const view = [
     { dir: 'cpu,cpuacct', type: 'cgroup' as const, options: 'cpu,cpuacct', links: ['cpu', 'cpuacct'] },
     { dir: 'memory', type: 'cgroup' as const, options: 'memory', links: [] },
@@ -786,41 +871,39 @@ describe('cgroupViewLines', () => {
   const FS = `${ROOTFS}/sys/fs`;
 
   test('none without a view (the /sys/fs mask stays)', () => {
-    expect(cgroupViewLines(makeApp())).toEqual([]);
+    expect(cgroupViewOps(makeApp())).toEqual([]);
   });
 
-  test('v1: a tmpfs /sys/fs holding a tmpfs /sys/fs/cgroup, each hierarchy mounted read-only, links, then both read-only', () => {
-    const l = cgroupViewLines(makeApp({ cgroupView: view }));
-    expect(l).toEqual([
-      `mount -t tmpfs -o mode=755,nosuid,nodev,noexec,size=64k tmpfs '${FS}' && mkdir '${FS}/cgroup' || die 'cannot make /sys/fs for the app cgroups'`,
-      `mount -t tmpfs -o mode=755,nosuid,nodev,noexec,size=64k tmpfs '${FS}/cgroup' || die 'cannot make /sys/fs/cgroup for the app'`,
-      `mkdir '${FS}/cgroup/cpu,cpuacct' && mount -t cgroup -o 'ro,nosuid,nodev,noexec,cpu,cpuacct' cgroup '${FS}/cgroup/cpu,cpuacct' || die 'cannot show the app its cpu,cpuacct cgroup'`,
-      `ln -s 'cpu,cpuacct' '${FS}/cgroup/cpu' || die 'cannot link a cgroup controller name'`,
-      `ln -s 'cpu,cpuacct' '${FS}/cgroup/cpuacct' || die 'cannot link a cgroup controller name'`,
-      `mkdir '${FS}/cgroup/memory' && mount -t cgroup -o 'ro,nosuid,nodev,noexec,memory' cgroup '${FS}/cgroup/memory' || die 'cannot show the app its memory cgroup'`,
-      `mount -o remount,bind,ro '${FS}/cgroup' || die 'cannot make /sys/fs/cgroup read-only'`,
-      `mount -o remount,bind,ro '${FS}' || die 'cannot make /sys/fs read-only'`,
+  test('v1: a tmpfs /sys/fs holding a tmpfs /sys/fs/cgroup, each hierarchy read-only, links, then both read-only', () => {
+    expect(cgroupViewOps(makeApp({ cgroupView: view }))).toEqual([
+      ['mount', 'tmpfs', FS, 'tmpfs', 'mode=755,nosuid,nodev,noexec,size=64k'],
+      ['mkdir', `${FS}/cgroup`],
+      ['mount', 'tmpfs', `${FS}/cgroup`, 'tmpfs', 'mode=755,nosuid,nodev,noexec,size=64k'],
+      ['mkdir', `${FS}/cgroup/cpu,cpuacct`],
+      ['mount', 'cgroup', `${FS}/cgroup/cpu,cpuacct`, 'cgroup', 'ro,nosuid,nodev,noexec,cpu,cpuacct'],
+      ['symlink', 'cpu,cpuacct', `${FS}/cgroup/cpu`],
+      ['symlink', 'cpu,cpuacct', `${FS}/cgroup/cpuacct`],
+      ['mkdir', `${FS}/cgroup/memory`],
+      ['mount', 'cgroup', `${FS}/cgroup/memory`, 'cgroup', 'ro,nosuid,nodev,noexec,memory'],
+      ['ro', `${FS}/cgroup`],
+      ['ro', FS],
     ]);
   });
 
   test('pure v2: cgroup2 read-only at /sys/fs/cgroup itself; an image /sys link is followed inside the rootfs', () => {
-    const l = cgroupViewLines(makeApp({ cgroupView: [{ dir: '', type: 'cgroup2', options: '', links: [] }], kernelTargets: { proc: '/proc', sys: '/k/sys', dev: '/dev' } }));
-    expect(l[1]).toBe(`mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 '${ROOTFS}/k/sys/fs/cgroup' || die 'cannot show the app its cgroup'`);
-    expect(l).toHaveLength(3);
+    const ops = cgroupViewOps(makeApp({ cgroupView: [{ dir: '', type: 'cgroup2', options: '', links: [] }], kernelTargets: { proc: '/proc', sys: '/k/sys', dev: '/dev' } }));
+    expect(ops[2]).toEqual(['mount', 'cgroup2', `${ROOTFS}/k/sys/fs/cgroup`, 'cgroup2', 'ro,nosuid,nodev,noexec']);
+    expect(ops).toHaveLength(4);
   });
 
-  test('the launcher re-runs itself in a cgroup namespace once in the app cgroups, before any mount', () => {
+  test('the launcher joins the app cgroups before rkt-helper --mounts makes the cgroup namespace, before any mount', () => {
     const app = makeApp({ cgroupProcs: ['/cg/a/cgroup.procs'], cgroupView: view });
-    const { script } = renderApp(makePlan(), app);
+    const { script, files } = renderApp(makePlan(), app);
     expectSyntaxOk(script);
-    const join = script.indexOf("echo 0 > '/cg/a/cgroup.procs'");
-    const reexec = script.indexOf('[ "$1" = cgns ] || exec ');
-    const firstMount = script.indexOf('mount -a');
-    expect(join).toBeGreaterThan(0);
-    expect(reexec).toBeGreaterThan(join);
-    expect(firstMount).toBeGreaterThan(reexec);
-    expect(script).toContain(`--cgroup -- `);
-    expect(renderApp(makePlan(), makeApp()).script).not.toContain('--cgroup');
+    expect(script.indexOf("echo 0 > '/cg/a/cgroup.procs'")).toBeLessThan(script.indexOf(`exec '${TOOLS.helper}' '--mounts'`));
+    const table = files['app-web.mounts'].split('\n');
+    expect(table.indexOf('cgroupns')).toBe(1);
+    expect(renderApp(makePlan(), makeApp()).files['app-web.mounts']).not.toContain('cgroupns');
   });
 });
 
@@ -852,56 +935,45 @@ describe('renderApp', () => {
     expect(script).toMatch(/\nexit "\$rc"\n$/);
     // Only pre-start: the launcher still ends in the app itself.
     const onlyPre = renderApp(makePlan(), makeApp({ eventHandlers: { preStart: ['/bin/pre'] } })).script;
-    expect(onlyPre).toMatch(/\nexec [^\n]*'setpriv'[\s\S]*'\/bin\/server' '--port' '80'\n$/);
+    expect(onlyPre).toMatch(/\nexec [^\n]*\/setpriv'[\s\S]*'\/bin\/server' '--port' '80'\n$/);
     // None: unchanged.
     expect(renderApp(makePlan(), makeApp()).script).not.toContain("'unshare' '-m'");
   });
 
-  test('returns the fstab files its mount lines read', () => {
+  test('returns the mount table rkt-helper --mounts reads', () => {
     const app = makeApp();
     const { script, files } = renderApp(makePlan(), app);
-    const steps = mountSteps(app, [...appMounts(makePlan(), app).mounts, helperBind(TOOLS.helper, `${POD}/stage1/rkt-helper`)], `${POD}/stage1`);
-    expect(files).toEqual(steps.files);
-    expect(Object.keys(files).length).toBeGreaterThan(0);
-    for (const name of Object.keys(files)) expect(script).toContain(`mount -a -T '${POD}/stage1/${name}'`);
+    expect(files).toEqual({ 'app-web.mounts': renderMountTable(appMountOps(makePlan(), app)) });
+    expect(execArgv(script).slice(0, 3)).toEqual([TOOLS.helper, '--mounts', `${POD}/stage1/app-web.mounts`]);
   });
 
-  test('joins the app cgroups, sets oom_score_adj, mounts, remounts read-only, enters the rootfs, then execs', () => {
+  test('joins the app cgroups, sets oom_score_adj, then execs rkt-helper --mounts (the last line)', () => {
     const app = makeApp({
       cgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/web/cgroup.procs', '/sys/fs/cgroup/cpu/rkt-x/web/cgroup.procs'],
       oomScoreAdj: 250,
-      readOnlyRootfs: true,
-      mounts: [{ source: '/srv/conf', target: '/etc/app', readOnly: true, recursive: false, isFile: false }],
     });
     const l = lines(renderApp(makePlan(), app).script);
     const idx = (pred: (x: string) => boolean) => { const i = l.findIndex(pred); expect(i).toBeGreaterThanOrEqual(0); return i; };
     const cg1 = idx((x) => x.startsWith("echo 0 > '/sys/fs/cgroup/memory/rkt-x/web/cgroup.procs' || die "));
     const cg2 = idx((x) => x.startsWith("echo 0 > '/sys/fs/cgroup/cpu/rkt-x/web/cgroup.procs' || die "));
     const oom = idx((x) => x.startsWith('echo 250 > /proc/self/oom_score_adj || die'));
-    const mount = idx((x) => x.startsWith(`mount -a -T '${POD}/stage1/app-web.0.fstab' || die `));
-    const ro1 = idx((x) => x.startsWith(`mount -o remount,bind,ro '${ROOTFS}/etc/app' || die`));
-    const ro2 = idx((x) => x.startsWith(`mount -o remount,bind,ro '${ROOTFS}' || die`));
-    const cd = idx((x) => x.startsWith(`cd '${ROOTFS}' || die`));
-    const ex = idx((x) => x.startsWith('exec '));
-    const order = [cg1, cg2, oom, mount, ro1, ro2, cd, ex];
-    expect(order).toEqual([...order].sort((a, b) => a - b));
-    expect(new Set(order).size).toBe(8);
+    const ex = idx((x) => x.startsWith(`exec '${TOOLS.helper}' '--mounts' `));
+    expect([cg1, cg2, oom, ex]).toEqual([cg1, cg2, oom, ex].sort((a, b) => a - b));
     expect(l.some((x) => x.startsWith('die() {') && x.includes('exit 254'))).toBe(true);
   });
 
-  test('no oom_score_adj, cgroup or remount lines when there is nothing to do', () => {
+  test('no oom_score_adj, cgroup or mount lines in the script: the mounts are all in the table', () => {
     const s = renderApp(makePlan(), makeApp()).script;
     expect(s).not.toContain('oom_score_adj');
     expect(s).not.toContain('cgroup');
-    // The only remount is the stage1 helper's read-only bind.
-    expect(s.split('\n').filter((x) => x.includes('remount') && !x.includes('rkt-helper'))).toEqual([]);
+    expect(s).not.toMatch(/^mount /m);
   });
 
-  test('the exec: busybox setpriv keeps CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
+  test('the exec: rkt-helper --mounts makes CAP_SYS_ADMIN inheritable, util-linux setpriv sets bounding set, ids and groups', () => {
     const app = makeApp({ supplementaryGids: [10, 20] });
-    const argv = execArgv(renderApp(makePlan(), app).script);
+    const argv = launchArgv(renderApp(makePlan(), app).script);
+    expect(appMountOps(makePlan(), app).slice(-1)).toEqual([['inheritable', '21']]);
     expect(argv).toEqual([
-      TOOLS.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--',
       TOOLS.setpriv, '--ambient-caps=+sys_admin', '--bounding-set=-all,+chown,+net_bind_service,+kill',
       '--reuid=1000', '--regid=2000', '--groups=10,20',
       '--', TOOLS.busybox, 'sh', '-c', stepAfterPrivileges(app), 'app-web',
@@ -910,7 +982,7 @@ describe('renderApp', () => {
   });
 
   test('no supplementary gids clears the groups; --insecure-options=capabilities keeps the whole bounding set', () => {
-    const argv = execArgv(renderApp(makePlan(), makeApp({ capabilities: 'all', uid: 0, gid: 0 })).script);
+    const argv = launchArgv(renderApp(makePlan(), makeApp({ capabilities: 'all', uid: 0, gid: 0 })).script);
     expect(argv).toContain('--clear-groups');
     expect(argv.some((a) => a.startsWith('--groups'))).toBe(false);
     expect(argv.some((a) => a.startsWith('--bounding-set'))).toBe(false);
@@ -919,21 +991,20 @@ describe('renderApp', () => {
   });
 
   test('an empty capability list drops every capability', () => {
-    const argv = execArgv(renderApp(makePlan(), makeApp({ capabilities: [] })).script);
+    const argv = launchArgv(renderApp(makePlan(), makeApp({ capabilities: [] })).script);
     expect(argv).toContain('--bounding-set=-all');
   });
 
   test('the helper is opened on fd 7 from a read-only bind while the host is in view, and the step keeps that fd for it', () => {
-    const l = lines(renderApp(makePlan(), makeApp()).script);
-    const ro = `'${POD}/stage1/rkt-helper'`;
-    const { files } = renderApp(makePlan(), makeApp());
-    expect(Object.values(files).join('')).toContain(`${TOOLS.helper} ${POD}/stage1/rkt-helper none bind 0 0\n`);
-    const remount = l.indexOf(`mount -o remount,bind,ro ${ro} || die 'cannot make ${POD}/stage1/rkt-helper read-only'`);
-    const open = l.indexOf(`exec 7<${ro} || die 'cannot open the stage1 helper'`);
-    expect(remount).toBeGreaterThan(0);
-    expect(open).toBeGreaterThan(remount);
-    expect(open).toBeGreaterThan(l.findIndex((x) => x.startsWith(`cd '${ROOTFS}'`)));
-    expect(l[open + 1]).toMatch(/^exec '/);
+    const ops = appMountOps(makePlan(), makeApp());
+    const helper = `${POD}/stage1/rkt-helper`;
+    const bind = ops.findIndex((o) => o.join(' ') === `mount ${TOOLS.helper} ${helper} none bind`);
+    const ro = ops.findIndex((o) => o.join(' ') === `ro ${helper}`);
+    const cd = ops.findIndex((o) => o.join(' ') === `chdir ${ROOTFS}`);
+    expect(bind).toBeGreaterThan(0);
+    expect(ro).toBeGreaterThan(bind);
+    expect(cd).toBeGreaterThan(ro);
+    expect(ops[ops.length - 2]).toEqual(['open', '7', helper]);
     expect(stepAfterPrivileges(makeApp())).toContain('[ "$n" -ne 7 ]');
     expect(stepAfterPrivileges(makeApp({ seccompFilter: 'abcd' }))).toMatch(/ -- \/proc\/self\/fd\/7 'abcd' "\$@"$/);
   });
@@ -941,7 +1012,7 @@ describe('renderApp', () => {
   test('--nnp only when noNewPrivileges', () => {
     expect(stepAfterPrivileges(makeApp({ noNewPrivileges: true }))).toMatch(/exec setpriv [^\n]* --nnp -- \/proc\/self\/fd\/7 '-' "\$@"/);
     expect(stepAfterPrivileges(makeApp({ noNewPrivileges: false }))).not.toContain('--nnp');
-    const argv = execArgv(renderApp(makePlan(), makeApp({ noNewPrivileges: true })).script);
+    const argv = launchArgv(renderApp(makePlan(), makeApp({ noNewPrivileges: true })).script);
     // Not given to util-linux setpriv (before the step script), which would stop the pivot.
     expect(argv.slice(0, argv.indexOf('-c'))).not.toContain('--nnp');
   });
@@ -954,7 +1025,7 @@ describe('renderApp', () => {
       exec: ['/bin/echo', nasty, '', ' ', "'", '*', '--'],
       workingDir: "/work dir/it's",
     });
-    const argv = execArgv(renderApp(makePlan(), app).script, shell);
+    const argv = launchArgv(renderApp(makePlan(), app).script, shell);
     const at = argv.indexOf('app-web');
     expect(argv.slice(at + 1)).toEqual([
       "/work dir/it's", `WEIRD=${nasty}`, 'EMPTY=', 'EQ=a=b', '/bin/echo', nasty, '', ' ', "'", '*', '--',
@@ -964,21 +1035,14 @@ describe('renderApp', () => {
   });
 
   test('paths with quotes and spaces in the script lines are quoted', () => {
-    const rootfs = "/pods/it's here/rootfs";
     const plan = makePlan({ podDir: "/pods/it's here" });
-    const app = makeApp({ rootfs, readOnlyRootfs: true, cgroupProcs: ["/cg/it's/cgroup.procs"] });
+    const app = makeApp({ rootfs: "/pods/it's here/rootfs", cgroupProcs: ["/cg/it's/cgroup.procs"] });
     const s = renderApp(plan, app).script;
     expectSyntaxOk(s);
-    // Run the script's lines before the exec with the commands stubbed: every quoted path arrives intact.
-    const stubs = 'mount() { printf "mount:%s|" "$@"; echo; }; cd() { printf "cd:%s\\n" "$1"; }';
-    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => !x.startsWith('echo 0 >') && !x.includes('.ns') && !x.includes('rkt-helper')).join('\n');
-    const out = runShell(['/bin/sh'], `${stubs}\n${body}`);
-    expect(out).toBe([
-      "mount:-a|mount:-T|mount:/pods/it's here/stage1/app-web.0.fstab|",
-      "mount:-o|mount:remount,bind,ro|mount:/pods/it's here/rootfs|",
-      "cd:/pods/it's here/rootfs",
-      '',
-    ].join('\n'));
+    expect(launchArgv(s).length).toBeGreaterThan(0);
+    expect(execArgv(s)[2]).toBe("/pods/it's here/stage1/app-web.mounts");
+    const body = s.slice(0, s.indexOf('\nexec ')).split('\n').filter((x) => x.startsWith('echo 0 >')).join('\n');
+    expect(runShell(['/bin/sh'], body.replace(/^echo 0 > /, 'printf "%s" ').replace(/ \|\| die .*$/, ''))).toBe("/cg/it's/cgroup.procs");
   });
 });
 
@@ -1213,84 +1277,20 @@ describe('initBoundingSet (the pod\'s PID 1)', () => {
   });
 });
 
-withBusybox('readOnlyTreeLines (run under busybox sh with mount stubbed)', () => {
-  let tmp: string;
-  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-rotree-')); });
-  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
-
-  test('remounts the volume and every mount below it, paths with spaces and backslashes included, and nothing beside it', () => {
-    const R = '/pods/p/rootfs';
-    const line = (mp: string) => `36 25 0:32 / ${mountinfoEscape(mp)} rw,relatime shared:1 - tmpfs tmpfs rw`;
-    const info = path.join(tmp, 'mountinfo');
-    fs.writeFileSync(info, [`${R}`, `${R}/v`, `${R}/v/sub`, `${R}/v/a b\\c/d`, `${R}/v2`, `${R}/w/v`, '/v'].map(line).join('\n') + '\n');
-    const stubs = 'die() { echo "die $*"; exit 254; }; mount() { printf "%s|" "$@"; echo; }';
-    const out = runShell([BUSYBOX!, 'sh'], [stubs, ...readOnlyTreeLines([`${R}/v`], info)].join('\n'));
-    expect(out).toBe([`-o|remount,bind,ro|${R}/v|`, `-o|remount,bind,ro|${R}/v/sub|`, `-o|remount,bind,ro|${R}/v/a b\\c/d|`, ''].join('\n'));
-  });
-
-  test('a remount that fails stops the launcher', () => {
-    const info = path.join(tmp, 'mountinfo');
-    fs.writeFileSync(info, '36 25 0:32 / /r/v rw - tmpfs tmpfs rw\n');
-    const r = spawnSync(BUSYBOX!, ['sh', '-c', ['die() { echo "die $*"; exit 254; }; mount() { return 1; }', ...readOnlyTreeLines(['/r/v'], info)].join('\n')], { encoding: 'utf8' });
-    expect(r.status).toBe(254);
-    expect(r.stdout).toBe('die cannot make /r/v read-only\n');
-  });
-
-  test('nothing at all without a read-only recursive volume', () => {
-    expect(readOnlyTreeLines([])).toEqual([]);
-  });
-});
-
-describe('skeletonLines (the mount points an app launcher makes)', () => {
-  const skeleton = { tmpfs: `${POD}/stage1/rootfs`, dirs: [ROOTFS] };
-  const withSkeleton = makeApp({ devDir: `${POD}/stage1/rootfs/dev/web`, skeleton });
-
+describe('skeletonOps (the mount points an app launcher makes)', () => {
   test('nothing without a skeleton (a plan from before it)', () => {
-    expect(skeletonLines(makeApp())).toEqual([]);
-    expect(renderApp(makePlan(), makeApp()).script).not.toContain('rkt-skeleton');
-  });
-
-  test('the launcher mounts its tmpfs after joining its cgroups and before any other mount; a failure ends it', () => {
-    const s = renderApp(makePlan({ apps: [withSkeleton] }), withSkeleton).script;
-    const l = s.split('\n');
-    const at = l.findIndex((x) => x.startsWith(`mount -t tmpfs -o mode=0755,size=65536k,nosuid rkt-skeleton ${sq(`${POD}/stage1/rootfs`)}`));
-    expect(at).toBeGreaterThan(l.findIndex((x) => x.includes('cgroup.procs')));
-    expect(at).toBeLessThan(l.findIndex((x) => x.startsWith('mount -a')));
-    for (const x of skeletonLines(withSkeleton).slice(1)) expect(x).toMatch(/ \|\| die 'cannot make the mount points of app web'$/);
-    expectSyntaxOk(s);
+    expect(skeletonOps(makeApp())).toEqual([]);
+    expect(renderApp(makePlan(), makeApp()).files['app-web.mounts']).not.toContain('rkt-skeleton');
   });
 
   test('--no-overlay: no tmpfs (the rootfs copies are on disk there)', () => {
-    expect(skeletonLines(makeApp({ skeleton: { dirs: [] } })).join('\n')).not.toContain('tmpfs');
+    expect(skeletonOps(makeApp({ skeleton: { dirs: [] } })).some((o) => o.includes('tmpfs'))).toBe(false);
   });
 
-  withBusybox('run by busybox sh', () => {
-    let dir: string;
-    beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-skel-')); });
-    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const run = (script: string) => spawnSync(BUSYBOX!, ['sh', '-c', `umask 077\ndie() { echo "stage1: $*" >&2; exit 254; }\n${script}\necho reached`], { encoding: 'utf8' });
-
-    test('makes the mount points and the /dev skeleton, whatever the caller umask', () => {
-      const devDir = `${dir}/dev/db app`;
-      const hosts = "127.0.0.1 it's\n# 100% \\n $HOME `id`\n";
-      const files = [{ path: `${dir}/db-hosts`, content: hosts }];
-      const r = run(skeletonLines(makeApp({ name: 'db', devDir, skeleton: { dirs: [`${dir}/opt/stage2/db/rootfs`], files } })).join('\n'));
-      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
-      expect(fs.readFileSync(`${dir}/db-hosts`, 'utf8')).toBe(hosts);
-      expect(fs.statSync(`${dir}/db-hosts`).mode & 0o777).toBe(0o644);
-      expect(fs.statSync(`${dir}/opt/stage2/db/rootfs`).isDirectory()).toBe(true);
-      expect(fs.statSync(devDir).mode & 0o777).toBe(0o755);
-      for (const sub of ['pts', 'shm']) expect(fs.statSync(path.join(devDir, sub)).mode & 0o777).toBe(0o755);
-      for (const [name] of DEVICES) expect(fs.statSync(path.join(devDir, name)).isFile()).toBe(true);
-      for (const [name, to] of DEV_LINKS) expect(fs.readlinkSync(path.join(devDir, name))).toBe(to);
-    });
-
-    test('a failure ends the launcher with 254 and says so', () => {
-      fs.writeFileSync(`${dir}/file`, '');
-      const r = run(skeletonLines(makeApp({ devDir: `${dir}/dev`, skeleton: { dirs: [`${dir}/file/x`] } })).join('\n'));
-      expect(r.status).toBe(254);
-      expect(r.stdout).not.toContain('reached');
-      expect(r.stderr).toContain('stage1: cannot make the mount points of app web');
-    });
+  test('--private-users: the /dev skeleton and the files belong to the pod root', () => {
+    const ops = skeletonOps(makeApp({ skeleton: { dirs: [], owner: 1310720, files: [{ path: '/p/hosts', content: 'x' }] } }));
+    const owned = ops.filter((o) => o[0] === 'chown').map((o) => o[2]);
+    expect(ops.filter((o) => o[0] === 'chown').every((o) => o[1] === '1310720')).toBe(true);
+    expect(owned).toEqual([`${POD}/stage1/dev/web`, `${POD}/stage1/dev/web/pts`, `${POD}/stage1/dev/web/shm`, ...DEV_LINKS.map(([n]) => `${POD}/stage1/dev/web/${n}`), '/p/hosts']);
   });
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
-import { appMounts, finalExecStep, IDMAP, MountEntry, mountSteps, renderApp, renderEnter, renderInitScript, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
+import { appMounts, finalExecStep, IDMAP, MountEntry, mountOps, renderApp, renderEnter, renderInitScript, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, PodUserns } from '../../../src/stage1/plan.js';
 
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
@@ -108,27 +108,24 @@ describe('appMounts with --private-users', () => {
   });
 });
 
-describe('mountSteps with idmapped entries', () => {
-  test('an idmapped entry is one helper call between fstab runs, order kept', () => {
-    const app = makeApp();
+describe('mountOps with idmapped entries', () => {
+  test('an idmapped entry is a call of rkt-idmap between the mounts, order kept', () => {
     const entries: MountEntry[] = [
       { source: TREE, target: `${POD}/stage1/lower/web`, type: IDMAP, options: 'bind' },
       { source: 'overlay', target: R, type: 'overlay', options: 'lowerdir=x' },
       { source: '/srv/data', target: `${R}/data`, type: IDMAP, options: 'rbind' },
       { source: 'proc', target: `${R}/proc`, type: 'proc', options: 'ro' },
     ];
-    const { lines, files } = mountSteps(app, entries, `${POD}/stage1`, USERNS);
-    expect(lines).toEqual([
-      `${[HELPER, 'mount', USERNS.file, TREE, `${POD}/stage1/lower/web`].map(sq).join(' ')} || die ${sq(`cannot make an idmapped mount of ${TREE}`)}`,
-      `mount -a -T ${sq(`${POD}/stage1/app-web.0.fstab`)} || die 'cannot set up the mounts of app web (see above)'`,
-      `${[HELPER, 'mount', '-r', USERNS.file, '/srv/data', `${R}/data`].map(sq).join(' ')} || die ${sq('cannot make an idmapped mount of /srv/data')}`,
-      `mount -a -T ${sq(`${POD}/stage1/app-web.1.fstab`)} || die 'cannot set up the mounts of app web (see above)'`,
+    expect(mountOps(entries, USERNS)).toEqual([
+      ['idmap', HELPER, USERNS.file, 'bind', TREE, `${POD}/stage1/lower/web`],
+      ['mount', 'overlay', R, 'overlay', 'lowerdir=x'],
+      ['idmap', HELPER, USERNS.file, 'rbind', '/srv/data', `${R}/data`],
+      ['mount', 'proc', `${R}/proc`, 'proc', 'ro'],
     ]);
-    expect(Object.keys(files)).toEqual(['app-web.0.fstab', 'app-web.1.fstab']);
   });
 
   test('an idmapped entry without a user namespace is a bug, not a silent plain bind', () => {
-    expect(() => mountSteps(makeApp(), [{ source: '/a', target: '/b', type: IDMAP, options: 'bind' }], '/x')).toThrow(/without a user namespace/);
+    expect(() => mountOps([{ source: '/a', target: '/b', type: IDMAP, options: 'bind' }])).toThrow(/without a user namespace/);
   });
 });
 
@@ -137,12 +134,12 @@ describe('renderApp with --private-users', () => {
     const plan = makePlan();
     const { script } = renderApp(plan, plan.apps[0]);
     syntaxOk(script);
-    const argv = execArgv(script);
-    expect(argv.slice(0, 4)).toEqual([HELPER, 'exec', USERNS.file, R]);
-    const plain = execArgv(renderApp(makePlan({ userns: undefined }), makeApp({ idmapLower: undefined })).script);
-    expect(argv.slice(4)).toEqual(plain);
-    // Every mount (and read-only remount) is made before, as host root.
-    expect(script.indexOf(`${sq(HELPER)} 'mount'`)).toBeLessThan(script.indexOf('\nexec '));
+    // rkt-helper --mounts TABLE makes every mount (and read-only remount) first, as host root.
+    const argv = execArgv(script).slice(3);
+    // Entering the user namespace empties the inheritable set: busybox setpriv sets CAP_SYS_ADMIN's again.
+    expect(argv.slice(0, 9)).toEqual([HELPER, 'exec', USERNS.file, R, '/bin/busybox', 'setpriv', '--inh-caps', '+sys_admin', '--']);
+    const plain = execArgv(renderApp(makePlan({ userns: undefined }), makeApp({ idmapLower: undefined })).script).slice(3);
+    expect(argv.slice(9)).toEqual(plain);
   });
 });
 
