@@ -137,7 +137,8 @@ export function initBoundingSet(plan: PodPlan): string[] | 'all' {
  * only if an app of the pod has it. Everything else PID 1 did with privilege is done by then.
  */
 export function initCapabilities(plan: PodPlan): string[] {
-  return plan.apps.some((a) => a.capabilities === 'all' || a.capabilities.includes('CAP_KILL')) ? ['CAP_KILL'] : [];
+  // A sandbox's PID 1 stops apps added later, of any uid: it keeps CAP_KILL.
+  return plan.sandbox || plan.apps.some((a) => a.capabilities === 'all' || a.capabilities.includes('CAP_KILL')) ? ['CAP_KILL'] : [];
 }
 
 /** Capability names as a hex bit mask (bit N = capability number N). */
