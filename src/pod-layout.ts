@@ -82,6 +82,8 @@ export const volumeDir = (name: string) => `volumes/${name}`;
 export const SANDBOX_FILE = 'rkt/sandbox';
 /** A started sandbox app's launcher, by its pod PID: the app's name, for PID 1 (rkt-helper.c STARTED_DIR). */
 export const SANDBOX_STARTED_DIR = 'rkt/started';
+/** A sandbox app's output when the pod's own cannot be reopened (a socket). */
+export const appLogFile = (app: string) => `stage1/log/${app}`;
 /** When `rkt app add` created an app (its mtime). */
 export const appCreatedFile = (app: string) => `rkt/created/${app}`;
 /** The sandbox's start options and each added app's files (root only). */

@@ -27,9 +27,9 @@ import { Pod, podState } from './pod.js';
 import { preparePod, podManifestOf, readPrepared, resolveApp, RUNTIME_FILE, type PreparedPod } from './prepare.js';
 import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, skeletonRoot, startPod } from './start.js';
 import { appHostPid, podInitPid } from './procs.js';
-import { renderApp, renderEnter, renderInitScript, sq } from '../stage1/scripts.js';
+import { renderApp, renderEnter, renderInitScript, renderRunScript, sq } from '../stage1/scripts.js';
 import {
-  appCreatedFile, appEnvFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript, INIT_SCRIPT,
+  appCreatedFile, appEnvFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript, INIT_SCRIPT, RUN_SCRIPT,
   overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, POD_MANIFEST_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
 } from '../pod-layout.js';
 
@@ -108,8 +108,9 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   const plan = readJson<PodPlan>(path.join(dir, PLAN_FILE));
   plan.sandbox = true;
   fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
-  // PID 1 keeps CAP_KILL (initCapabilities) to stop the apps of any uid added later.
+  // PID 1 keeps CAP_KILL (initBoundingSet, initCapabilities) to stop the apps of any uid added later.
   fs.writeFileSync(path.join(dir, INIT_SCRIPT), renderInitScript(plan));
+  fs.writeFileSync(path.join(dir, RUN_SCRIPT), renderRunScript(plan));
   for (const d of [SANDBOX_STARTED_DIR, path.dirname(appCreatedFile('x'))]) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
   fs.chmodSync(path.join(dir, SANDBOX_STARTED_DIR), 0o700);
   const info: SandboxInfo = { start: { ...spec.start, hostname: plan.hostname }, apps: {} };
@@ -231,7 +232,7 @@ function removeAppFiles(dir: string, name: string, files: string[], volumes: str
   rm(appCreatedFile(name));
   for (const f of files) rm(path.join(STAGE1_DIR, f));
   for (const v of volumes) rm(volumeDir(v));
-  for (const rel of [appScript(name), enterScript(name), overlayDir(name), appEnvFile(name), appPidFile(name), appNsFile(name), appStatusFile(name)]) rm(rel);
+  for (const rel of [appLogFile(name), appScript(name), enterScript(name), overlayDir(name), appEnvFile(name), appPidFile(name), appNsFile(name), appStatusFile(name)]) rm(rel);
 }
 
 /**
@@ -253,6 +254,8 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
     const cg = readJson<PodCgroups>(path.join(dir, CGROUPS_FILE));
     const t = plan.tools;
     const pidFile = path.join(dir, appPidFile(name));
+    const logFile = path.join(dir, appLogFile(name));
+    fs.mkdirSync(path.dirname(logFile), { recursive: true, mode: 0o700 });
     const inner = [
       `${sq(t.busybox)} unshare -m --propagation private ${sq(t.busybox)} sh ${sq(path.join(dir, appScript(name)))} </dev/null >>"$out" 2>>"$err" &`,
       'p=$!',
@@ -262,15 +265,19 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
     ].join('\n');
     const outer = [
       ...cg.podProcs.map((f) => `echo 0 > ${sq(f)} || { echo ${sq(`cannot join the pod's cgroup ${f}`)} >&2; exit 254; }`),
-      // The pod's output, when it can be reopened (a pipe, a tty, a file; not a socket).
+      // The pod's output, when it can be reopened (a pipe, a tty, a file); a socket (a
+      // journal's stream) cannot: then a log file of the pod's.
       `out=/proc/${init}/fd/1; err=/proc/${init}/fd/2`,
-      '{ : >>"$out"; } 2>&- || out=/dev/null',
-      '{ : >>"$err"; } 2>&- || err=/dev/null',
+      `if ! (exec 3>>"$out" 4>>"$err") 2>/dev/null; then out=${sq(logFile)}; err=${sq(logFile)}; fi`,
       'export out err',
       `exec ${sq(t.nsenter)} --target=${init} --pid --uts --ipc --net -- ${sq(t.busybox)} sh -c ${sq(inner)} ${sq(`start-${name}`)}`,
     ].join('\n');
     const r = spawnSync(t.busybox, ['sh', '-c', outer, `app-start-${name}`], { stdio: ['ignore', 'inherit', 'inherit'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
-    if (r.status !== 0 || !fs.existsSync(pidFile)) fail(`cannot start app "${name}" of pod ${pod.uuid}${r.error ? `: ${r.error.message}` : ''}`);
+    if (r.status !== 0 || !fs.existsSync(pidFile)) {
+      const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : r.status !== 0 ? `exit status ${r.status}` : 'no pid recorded';
+      fail(`cannot start app "${name}" of pod ${pod.uuid}: ${why}`);
+    }
+    if (fs.existsSync(logFile)) warn(`the pod's output cannot be reopened (a socket): app "${name}" writes to ${logFile}`);
   });
   await waitStarted(host, pod, name);
 }

@@ -128,6 +128,7 @@ export function initBoundingSet(plan: PodPlan): string[] | 'all' {
   // A negative OOM score needs CAP_SYS_RESOURCE; bringing up lo in a new netns, CAP_NET_ADMIN.
   if (plan.apps.some((a) => a.oomScoreAdj !== undefined)) caps.add('CAP_SYS_RESOURCE');
   if (plan.net.kind === 'none') caps.add('CAP_NET_ADMIN');
+  if (plan.sandbox) caps.add('CAP_KILL'); // see initCapabilities
   return [...caps].sort();
 }
 
