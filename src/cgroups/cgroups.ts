@@ -165,7 +165,8 @@ class Manager implements CgroupManager {
         if (h) { createV1App(w, h, path.dirname(procs), app, next); continue; }
         if (unified && under(unified, procs) && path.basename(path.dirname(procs)) === STAGE1_LEAF) {
           const podDir = path.dirname(path.dirname(procs));
-          const enabled = (this.host.readFile(path.join(podDir, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/);
+          // What the pod hands its apps (the kernel lists them as "memory cpu pids").
+          const enabled = (this.host.readFile(path.join(podDir, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/).map((c) => c.replace(/^\+/, ''));
           createV2App(w, V2_CONTROLLERS.filter((c) => enabled.includes(c)), podDir, app, next);
         }
       }
