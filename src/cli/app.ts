@@ -197,25 +197,26 @@ export const status: Command = {
 export const exec: Command = {
   name: 'app exec',
   summary: 'Run a command in a running app of a pod (as rkt enter)',
-  usage: 'app exec --app=NAME UUID -- CMD [ARGS...]',
+  usage: 'app exec --app=NAME UUID [--] CMD [ARGS...]',
   flags: [APP_FLAG],
   ownGrammar: true,
   needsRoot: true,
   async run(input) {
-    // Flags until `--`; then the command, run by rkt enter's confinement.
+    // Flags until the UUID; then the command (after an optional `--`), as rkt enter's.
     const values: FlagValues = new Map(input.parsed.values);
-    const positionals: string[] = [];
-    let i = 0;
     const argv = input.rawArgs;
+    let i = 0;
     while (i < argv.length && argv[i] !== '--') {
       const used = parseOneFlag(argv, i, [...GLOBAL_FLAGS, APP_FLAG], values);
       if (used > 0) { i += used; continue; }
       if (argv[i].startsWith('-')) fail(`unknown flag: ${argv[i].split('=')[0]} (see "rkt app exec --help")`);
-      positionals.push(argv[i++]);
+      break;
     }
-    const cmd = argv.slice(i + 1);
-    if (positionals.length !== 1) fail('"rkt app exec" needs one pod: rkt app exec --app=NAME UUID -- CMD [ARGS...]');
-    if (cmd.length === 0) fail('"rkt app exec" needs a command after "--": rkt app exec --app=NAME UUID -- CMD [ARGS...]');
+    if (argv[i] === '--') i++;
+    const positionals = argv[i] === undefined ? [] : [argv[i]];
+    const cmd = argv[i + 1] === '--' ? argv.slice(i + 2) : argv.slice(i + 1);
+    if (positionals.length !== 1) fail('"rkt app exec" needs a pod: rkt app exec --app=NAME UUID [--] CMD [ARGS...]');
+    if (cmd.length === 0) fail('"rkt app exec" needs a command: rkt app exec --app=NAME UUID [--] CMD [ARGS...]');
     const globals = globalOptionsFrom(values);
     const { pod, app } = podAndApp(globals.dir, values, positionals);
     const enter = (await import('./enter.js')).command;

@@ -268,7 +268,8 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
       // The pod's output, when it can be reopened (a pipe, a tty, a file); a socket (a
       // journal's stream) cannot: then a log file of the pod's.
       `out=/proc/${init}/fd/1; err=/proc/${init}/fd/2`,
-      `if ! (exec 3>>"$out" 4>>"$err") 2>/dev/null; then out=${sq(logFile)}; err=${sq(logFile)}; fi`,
+      // (Made here, not by the launcher's redirection in the background: app start says so.)
+      `if ! (exec 3>>"$out" 4>>"$err") 2>/dev/null; then out=${sq(logFile)}; err=$out; : >> "$out" || exit 254; fi`,
       'export out err',
       `exec ${sq(t.nsenter)} --target=${init} --pid --uts --ipc --net -- ${sq(t.busybox)} sh -c ${sq(inner)} ${sq(`start-${name}`)}`,
     ].join('\n');

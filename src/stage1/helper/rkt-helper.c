@@ -21,7 +21,8 @@
  *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...
  *
  * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
- * PID 1's command line, where rkt recognises the pod): see init_main.
+ * PID 1's command line, where rkt recognises the pod): see init_main. A sandbox (rkt app
+ * sandbox) has no NAME; with POD/rkt/sandbox, PID 1 stays up until it is stopped.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -293,6 +294,9 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
  *     fails (SIGTERM, then SIGKILL after GRACE_MS, or the grace `rkt stop --timeout` left in
  *     rkt/stop-timeout), takes SIGTERM/SIGINT as a stop (STOPPING=1: one came before), and
  *     exits with the first failure (0 for a stop asked for from outside, 137 if it had to kill).
+ *  A sandbox (rkt/sandbox) instead records each app `rkt app start` gave it (named in
+ *  rkt/started/PID), lets a failing app fail alone, asks every process of the pod to stop
+ *  on SIGTERM and exits once none is left.
  * Signals stay blocked and are taken by sigwaitinfo: no handler can race the waits.
  */
 static int init_main(int argc, char **argv) {
