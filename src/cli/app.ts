@@ -8,13 +8,14 @@ import { flagBool, flagList, flagString, parseOneFlag, type FlagSpec, type FlagV
 import { GLOBAL_FLAGS, globalOptionsFrom } from './globals.js';
 import { APP_FLAGS, parseRunArgs, runGlobals, RUN_POD_FLAGS } from './run-args.js';
 import { appSpecFrom, parsePullPolicy, parseStopTimeout, podSpecFrom } from './pod-spec.js';
-import { marshal, type AppV1 } from './api-v1.js';
+import { marshal, podV1, type AppV1 } from './api-v1.js';
+import { summarize } from '../stage0/podinfo.js';
 import { realHost } from '../host/real.js';
 import { fail } from '../util/errors.js';
 import { goTime, humanTime, tabulate } from '../util/table.js';
 import { findPod, type Pod } from '../stage0/pod.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
-import { addApp, checkAppName, createSandbox, listApps, removeApp, startApp, stopApp, type AppInfo } from '../stage0/app.js';
+import { addApp, checkAppName, createSandbox, listApps, removeApp, startApp, stopApp } from '../stage0/app.js';
 import type { PodPlan } from '../stage1/plan.js';
 import { PLAN_FILE } from '../pod-layout.js';
 import fs from 'node:fs';
@@ -123,23 +124,12 @@ export const rm: Command = {
   },
 };
 
-const ns = (d: Date | undefined) => (d ? BigInt(d.getTime()) * 1_000_000n : undefined);
-
-/** An app as rkt's api/v1 App (times in ns). */
-function appV1(a: AppInfo): AppV1 {
-  const created = ns(a.created);
-  const started = ns(a.started);
-  const finished = ns(a.finished);
-  return {
-    name: a.name,
-    state: a.state,
-    ...(created !== undefined ? { created_at: created } : {}),
-    ...(started !== undefined ? { started_at: started } : {}),
-    ...(finished !== undefined ? { finished_at: finished } : {}),
-    ...(a.exitCode !== undefined ? { exit_code: a.exitCode } : {}),
-    image_id: a.imageId,
-  };
+/** The pod's apps as rkt's api/v1 reports them (as rkt list and status --format=json do). */
+function appsV1(pod: Pod): AppV1[] {
+  return podV1(pod, summarize(realHost, pod)).apps ?? [];
 }
+
+const dateOf = (ns: bigint | undefined) => (ns === undefined ? undefined : new Date(Number(ns / 1_000_000n)));
 
 function checkFormat(values: FlagValues): { json: boolean; pretty: boolean } {
   const format = flagString(values, 'format');
@@ -157,13 +147,14 @@ export const list: Command = {
   async run({ globals, parsed }) {
     const { json, pretty } = checkFormat(parsed.values);
     const [pod] = podsFromArgs(globals.dir, parsed, true);
-    const apps = listApps(pod);
+    const apps = appsV1(pod);
     if (json) {
-      process.stdout.write(marshal(apps.length > 0 ? apps.map(appV1) : null, pretty));
+      process.stdout.write(marshal(apps.length > 0 ? apps : null, pretty));
       return 0;
     }
-    const time = (d: Date | undefined) => (d ? humanTime(d.getTime(), Date.now()) : '');
-    const body = apps.map((a) => [a.name, a.imageName, a.state, time(a.created), time(a.started), time(a.finished), a.exitCode === undefined ? '' : String(a.exitCode)]);
+    const images = new Map(listApps(pod).map((a) => [a.name, a.imageName]));
+    const time = (ns: bigint | undefined) => { const d = dateOf(ns); return d ? humanTime(d.getTime(), Date.now()) : ''; };
+    const body = apps.map((a) => [a.name, images.get(a.name) ?? '', a.state, time(a.created_at), time(a.started_at), time(a.finished_at), a.exit_code === undefined ? '' : String(a.exit_code)]);
     const table = flagBool(parsed.values, 'no-legend') ? body : [['NAME', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'FINISHED', 'EXIT CODE'], ...body];
     if (table.length > 0) process.stdout.write(tabulate(table));
     return 0;
@@ -178,17 +169,18 @@ export const status: Command = {
   async run({ globals, parsed }) {
     const { json, pretty } = checkFormat(parsed.values);
     const { pod, app } = podAndApp(globals.dir, parsed.values, parsed.positionals);
-    const a = listApps(pod).find((x) => x.name === app);
+    const a = appsV1(pod).find((x) => x.name === app);
     if (!a) fail(`pod ${pod.uuid} has no app "${app}": see "rkt app list ${pod.uuid}"`);
     if (json) {
-      process.stdout.write(marshal(appV1(a), pretty));
+      process.stdout.write(marshal(a, pretty));
       return 0;
     }
     const lines = [`name=${a.name}`, `state=${a.state}`];
-    if (a.created) lines.push(`created=${goTime(a.created)}`);
-    if (a.started) lines.push(`started=${goTime(a.started)}`);
-    if (a.finished) lines.push(`finished=${goTime(a.finished)}`);
-    if (a.exitCode !== undefined) lines.push(`exit_code=${a.exitCode}`);
+    for (const [key, ns] of [['created', a.created_at], ['started', a.started_at], ['finished', a.finished_at]] as const) {
+      const d = dateOf(ns);
+      if (d) lines.push(`${key}=${goTime(d)}`);
+    }
+    if (a.exit_code !== undefined) lines.push(`exit_code=${a.exit_code}`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   },

@@ -17,7 +17,7 @@ import type { GlobalOptions } from '../options.js';
 import type { Host } from '../host/host.js';
 import type { AppSpec, PodSpec, PullPolicy, StartOptions } from './spec.js';
 import type { AppPlan, PodPlan } from '../stage1/plan.js';
-import type { PodManifest, PodVolume } from '../image/types.js';
+import type { PodVolume } from '../image/types.js';
 import { isACName } from '../image/acname.js';
 import { cgroupManager, type PodCgroups } from '../cgroups/cgroups.js';
 import { fetchImage } from '../fetch/fetcher.js';
@@ -27,6 +27,9 @@ import { Pod, podState } from './pod.js';
 import { preparePod, podManifestOf, readPrepared, resolveApp, RUNTIME_FILE, type PreparedPod } from './prepare.js';
 import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, skeletonRoot, startPod } from './start.js';
 import { appHostPid, podInitPid } from './procs.js';
+import { listApps, type AppInfo } from './app-state.js';
+
+export { listApps, type AppInfo, type AppState } from './app-state.js';
 import { renderApp, renderEnter, renderInitScript, renderRunScript, sq } from '../stage1/scripts.js';
 import {
   appCreatedFile, appEnvFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript, INIT_SCRIPT, RUN_SCRIPT,
@@ -41,26 +44,12 @@ interface SandboxInfo {
   apps: Record<string, { files: string[]; volumes: string[] }>;
 }
 
-export type AppState = 'created' | 'running' | 'exited';
-
-export interface AppInfo {
-  name: string;
-  state: AppState;
-  imageName: string;
-  imageId: string;
-  created?: Date;
-  started?: Date;
-  finished?: Date;
-  exitCode?: number;
-}
-
 const readJson = <T>(file: string): T => JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 const writeJson = (file: string, value: unknown, mode = 0o600) => {
   const tmp = `${file}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(value), { mode });
   fs.renameSync(tmp, file);
 };
-const mtimeOf = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.mtime;
 
 /** An app name as a path component: an ACName (no "/", no ".."), or one line and exit 254. */
 export function checkAppName(name: string | undefined, pod: Pod): string {
@@ -117,27 +106,6 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   writeJson(path.join(dir, SANDBOX_INFO_FILE), info);
   fs.writeFileSync(path.join(dir, SANDBOX_FILE), '');
   return started;
-}
-
-/** The apps of a pod and their states, from its manifest and its rkt/ dir (readable by group rkt). */
-export function listApps(pod: Pod): AppInfo[] {
-  let manifest: PodManifest;
-  try { manifest = readJson<PodManifest>(path.join(pod.dir, POD_MANIFEST_FILE)); } catch { return []; }
-  return manifest.apps.map((a) => {
-    const code = Number((() => { try { return fs.readFileSync(path.join(pod.dir, appStatusFile(a.name)), 'utf8').trim(); } catch { return ''; } })() || NaN);
-    const started = mtimeOf(path.join(pod.dir, appPidFile(a.name)));
-    const exited = Number.isInteger(code);
-    const out: AppInfo = {
-      name: a.name,
-      state: exited ? 'exited' : started ? 'running' : 'created',
-      imageName: a.image.name ?? '',
-      imageId: a.image.id ?? '',
-      created: mtimeOf(path.join(pod.dir, appCreatedFile(a.name))),
-      started,
-    };
-    if (exited) { out.exitCode = code; out.finished = mtimeOf(path.join(pod.dir, appStatusFile(a.name))); }
-    return out;
-  });
 }
 
 function findApp(pod: Pod, name: string): AppInfo {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUSYBOX_ACI, RktEnv, describeIf, hostFootprint, makeEnv, rkt, rktBackground, skipReason, waitFor } from '../helpers/rkt.js';
-import { INSECURE, podCgroupDirs, podTraces, processTable, startPod, statusText, teardown } from '../helpers/pods.js';
+import { INSECURE, listJson, podCgroupDirs, podTraces, processTable, startPod, statusJson, statusText, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
 
@@ -59,10 +59,11 @@ suite('rkt app: the app-level API', () => {
     expect(fs.existsSync(`/var/run/netns/rkt-${sb.uuid}`)).toBe(true);
 
     const add = rkt(env, [INSECURE, 'app', 'add', sb.uuid, BUSYBOX_ACI, '--name=web', '--exec=/bin/sh', '--', '-c',
-      'echo $$ > /tmp/pid; hostname > /data/hostname; echo started-web; exec sleep 1000']);
+      'echo $$ > /tmp/pid; hostname > /data/.hostname && mv /data/.hostname /data/hostname; echo started-web; exec sleep 1000']);
     expect(add.status).toBe(0);
     expect(appsJson(env, sb.uuid)).toEqual([expect.objectContaining({ name: 'web', state: 'created' })]);
     expect(appStatus(env, sb.uuid, 'web')).toMatchObject({ name: 'web', state: 'created' });
+    expect(statusJson(env, sb.uuid).apps).toEqual([expect.objectContaining({ name: 'web', state: 'created' })]);
     expect(fs.existsSync(path.join(vol, 'hostname'))).toBe(false);
 
     // The sandbox's output here is a socket (Node's pipes are socketpairs): the app logs to a file.
@@ -74,6 +75,7 @@ suite('rkt app: the app-level API', () => {
     expect(fs.readFileSync(path.join(vol, 'hostname'), 'utf8')).toBe('sandbox-1\n');
     await waitFor(() => fs.readFileSync(log, 'utf8').includes('started-web\n'), 5_000, "the app's output in its log");
     expect(appsJson(env, sb.uuid)).toEqual([expect.objectContaining({ name: 'web', state: 'running' })]);
+    expect(statusJson(env, sb.uuid).apps).toEqual([expect.objectContaining({ name: 'web', state: 'running' })]);
 
     // Inside: the app's own files, the pod's PID namespace, the app a child of the pod's PID 1,
     // the pod's network (an eth0 from CNI), and no way to PID 1's root.
@@ -90,6 +92,9 @@ suite('rkt app: the app-level API', () => {
     expect(appStatus(env, sb.uuid, 'web')).toMatchObject({ name: 'web', state: 'exited', exit_code: '143' });
     const [web] = appsJson(env, sb.uuid)!;
     expect(web).toMatchObject({ name: 'web', state: 'exited', exit_code: 143 });
+    // rkt status and rkt list of the sandbox tell the same.
+    expect(statusJson(env, sb.uuid).apps).toEqual([web]);
+    expect(listJson(env).find((p) => p.name === sb.uuid)?.apps).toEqual([web]);
     expect(web.created_at! <= web.started_at! && web.started_at! <= web.finished_at!).toBe(true);
 
     expect(rkt(env, ['app', 'rm', '--app=web', sb.uuid]).status).toBe(0);
