@@ -119,6 +119,28 @@ suite('rkt app: the app-level API', () => {
     expect(podTraces(env, sb.uuid)).toEqual({ procs: [], cgroups: [], mounts: [], dirs: [] });
   });
 
+  test('an added app is confined exactly as the same app of rkt run: capabilities, ids, seccomp, mounts, /dev, cgroups, limits', async () => {
+    const script = [
+      'grep -E "^(Cap|Seccomp|NoNewPrivs|Uid|Gid|Groups)" /proc/self/status',
+      'cut -d" " -f5,6 /proc/self/mountinfo | sort',
+      'ls -l /dev | cut -c1-10,30-',
+      'sed "s/rkt-[0-9a-f-]*/POD/" /proc/self/cgroup',
+      'ulimit -a; umask; echo end',
+    ].join('; ');
+    const app = ['--name=c', '--user=1000', '--caps-retain=CAP_NET_BIND_SERVICE', '--exec=/bin/sh', '--', '-c', script];
+    const run = rkt(env, [INSECURE, 'run', '--net=none', BUSYBOX_ACI, ...app]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^Uid:\t1000\t[\s\S]*\nCapBnd:\t0+400\n[\s\S]*\nSeccomp:\t2\n[\s\S]*\nend\n$/);
+    const sb = await sandbox(env, ['--net=none']);
+    expect(rkt(env, [INSECURE, 'app', 'add', sb.uuid, BUSYBOX_ACI, ...app]).status).toBe(0);
+    expect(rkt(env, ['app', 'start', '--app=c', sb.uuid]).status).toBe(0);
+    const log = path.join(sb.dir, 'stage1', 'log', 'c');
+    await waitFor(() => fs.readFileSync(log, 'utf8').endsWith('\nend\n'), 10_000, 'the app');
+    expect(fs.readFileSync(log, 'utf8')).toBe(run.stdout);
+    expect(rkt(env, ['stop', sb.uuid]).status).toBe(0);
+    expect((await sb.done).code).toBe(0);
+  });
+
   test('an app that fails leaves the sandbox and its other apps running; its status is its own', async () => {
     const sb = await sandbox(env, ['--net=none']);
     for (const [name, script] of [['bad', 'exit 3'], ['good', 'exec sleep 1000']]) {
