@@ -21,8 +21,7 @@
  *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...
  *
  * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
- * PID 1's command line, where rkt recognises the pod): see init_main. A sandbox (rkt app
- * sandbox) has no NAME; with POD/rkt/sandbox, PID 1 stays up until it is stopped.
+ * PID 1's command line, where rkt recognises the pod): see init_main.
  */
 #define _GNU_SOURCE
 #include <elf.h>
