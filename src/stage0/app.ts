@@ -22,10 +22,10 @@ import { isACName } from '../image/acname.js';
 import { cgroupManager, type PodCgroups } from '../cgroups/cgroups.js';
 import { fetchImage } from '../fetch/fetcher.js';
 import { ImageStore } from '../store/imagestore.js';
-import { writePodManifest } from '../store/datadir.js';
+import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { Pod, podState } from './pod.js';
 import { preparePod, podManifestOf, readPrepared, resolveApp, RUNTIME_FILE, type PreparedPod } from './prepare.js';
-import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, skeletonRoot, startPod } from './start.js';
+import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod } from './start.js';
 import { appHostPid, podInitPid } from './procs.js';
 import { listApps, type AppInfo } from './app-state.js';
 
@@ -100,8 +100,10 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   // PID 1 keeps CAP_KILL (initBoundingSet, initCapabilities) to stop the apps of any uid added later.
   fs.writeFileSync(path.join(dir, INIT_SCRIPT), renderInitScript(plan));
   fs.writeFileSync(path.join(dir, RUN_SCRIPT), renderRunScript(plan));
-  for (const d of [SANDBOX_STARTED_DIR, path.dirname(appCreatedFile('x'))]) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
-  fs.chmodSync(path.join(dir, SANDBOX_STARTED_DIR), 0o700);
+  // Every dir an app added later needs, the root-only ones (overlay/, volumes/...) with their mode.
+  makePodPrivateDirs(dir);
+  for (const d of [appStatusFile('x'), appPidFile('x'), appCreatedFile('x')]) fs.mkdirSync(path.join(dir, path.dirname(d)), { recursive: true, mode: 0o755 });
+  fs.mkdirSync(path.join(dir, SANDBOX_STARTED_DIR), { mode: 0o700 });
   const info: SandboxInfo = { start: { ...spec.start, hostname: plan.hostname }, apps: {} };
   writeJson(path.join(dir, SANDBOX_INFO_FILE), info);
   fs.writeFileSync(path.join(dir, SANDBOX_FILE), '');
@@ -139,12 +141,12 @@ export async function addApp(host: Host, globals: GlobalOptions, pod: Pod, spec:
     const files: string[] = [];
     try {
       for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, overlayDir(app.name), d), { recursive: true });
-      // The launchers mount their tmpfs here (AppSkeleton).
       fs.mkdirSync(path.join(dir, STAGE1_DIR, 'rootfs'), { recursive: true });
       for (const name of ownVolumes) makeEmptyVolume(dir, prepared.volumes.find((v) => v.name === name)!, app.mounts.find((m) => m.volume === name)?.seedFrom);
       fs.writeFileSync(path.join(dir, appEnvFile(app.name)), app.env.map(([k, v]) => `${k}=${v}`).join('\0'), { mode: 0o600 });
       const etcFiles: Array<{ path: string; content: string }> = [];
-      const root = skeletonRoot(dir, prepared);
+      // The launchers' tmpfs for their mount points and /dev (start.ts skeletonRoot, overlay pods).
+      const root = path.join(dir, STAGE1_DIR, 'rootfs');
       const etc = etcMounts(dir, app, plan.hostname, info.start, [], { root, files: etcFiles });
       const planned = appPlan(dir, prepared, app, cg, etc, podProtect(), undefined, cgroups);
       const k = planned.kernelTargets!;

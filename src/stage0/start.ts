@@ -240,7 +240,7 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
  * points are under stage1/rootfs too, and each app's launcher mounts a tmpfs of its own there (AppSkeleton);
  * a --no-overlay pod keeps its rootfs copies there, on disk, and its skeleton next to them.
  */
-export const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, STAGE1_DIR, pod.overlay ? 'rootfs' : '');
+const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, STAGE1_DIR, pod.overlay ? 'rootfs' : '');
 /** A path in the pod dir as it will be once the pod is in run/. */
 const atRunOf = (dir: string, runDir: string, p: string) => (p.startsWith(`${dir}/`) ? runDir + p.slice(dir.length) : p);
 
