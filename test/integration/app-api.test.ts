@@ -148,8 +148,13 @@ suite('rkt app: the app-level API', () => {
       expect(rkt(env, [INSECURE, 'app', 'add', sb.uuid, BUSYBOX_ACI, `--name=${name}`, '--exec=/bin/sh', '--', '-c', script]).status).toBe(0);
       expect(rkt(env, ['app', 'start', `--app=${name}`, sb.uuid]).status).toBe(0);
     }
-    await waitFor(() => appStatus(env, sb.uuid, 'bad').state === 'exited', 10_000, 'the failing app');
+    // A program the image does not have: said in the app's output, 127 as a shell would.
+    expect(rkt(env, [INSECURE, 'app', 'add', sb.uuid, BUSYBOX_ACI, '--name=missing', '--exec=/no/such']).status).toBe(0);
+    expect(rkt(env, ['app', 'start', '--app=missing', sb.uuid]).status).toBe(0);
+    await waitFor(() => appStatus(env, sb.uuid, 'bad').state === 'exited' && appStatus(env, sb.uuid, 'missing').state === 'exited', 10_000, 'the failing apps');
     expect(appStatus(env, sb.uuid, 'bad')).toMatchObject({ exit_code: '3' });
+    expect(appStatus(env, sb.uuid, 'missing')).toMatchObject({ exit_code: '127' });
+    expect(fs.readFileSync(path.join(sb.dir, 'stage1', 'log', 'missing'), 'utf8')).toBe('Error: Unable to open "/no/such": No such file or directory\n');
     expect(appStatus(env, sb.uuid, 'good')).toMatchObject({ state: 'running' });
     expect(statusText(env, sb.uuid)).toMatchObject({ state: 'running' });
     expect(rkt(env, ['app', 'exec', '--app=good', sb.uuid, '--', '/bin/true']).status).toBe(0);
@@ -158,7 +163,7 @@ suite('rkt app: the app-level API', () => {
     refused(rkt(env, ['app', 'exec', '--app=good', sb.uuid]), /needs a command/);
     // Restarting means removing and adding again.
     expect(rkt(env, ['app', 'rm', '--app=bad', sb.uuid]).status).toBe(0);
-    expect(appsJson(env, sb.uuid)!.map((a) => a.name)).toEqual(['good']);
+    expect(appsJson(env, sb.uuid)!.map((a) => a.name)).toEqual(['good', 'missing']);
     expect(rkt(env, ['stop', sb.uuid]).status).toBe(0);
     expect((await sb.done).code).toBe(0);
   });
