@@ -16,6 +16,8 @@
  *     rkt/env/<app>           the app's environment, for enter (root only)
  *     rkt/proc/               PID 1's view of the pod's /proc
  *     rkt/stopping, stop-timeout, stop-killed, userns   see below
+ *     rkt/sandbox, rkt/started/<pid>, rkt/created/<app>, stage1/sandbox.json, pod.lck
+ *                             a sandbox (rkt app sandbox, src/stage0/app.ts)
  *     stage1/                 the rendered scripts, plan.json, rkt-helper's bind target (root only)
  *     overlay/<app>/{upper,work}, volumes/<name>           (root only)
  */
@@ -88,3 +90,16 @@ export const notifySocketFile = (app: string) => `stage1/notify/${app}`;
 export const appRootfs = (app: string) => `stage1/rootfs/opt/stage2/${app}/rootfs`;
 export const overlayDir = (app: string) => `overlay/${app}`;
 export const volumeDir = (name: string) => `volumes/${name}`;
+
+/** `rkt app sandbox`: marks the pod a sandbox for its PID 1 (rkt-helper.c SANDBOX_FILE). */
+export const SANDBOX_FILE = 'rkt/sandbox';
+/** A started sandbox app's launcher, by its pod PID: the app's name, for PID 1 (rkt-helper.c STARTED_DIR). */
+export const SANDBOX_STARTED_DIR = 'rkt/started';
+/** A sandbox app's output when the pod's own cannot be reopened (a socket). */
+export const appLogFile = (app: string) => `stage1/log/${app}`;
+/** When `rkt app add` created an app (its mtime). */
+export const appCreatedFile = (app: string) => `rkt/created/${app}`;
+/** The sandbox's start options and each added app's files (root only). */
+export const SANDBOX_INFO_FILE = 'stage1/sandbox.json';
+/** Held while `rkt app add/start/rm` change a sandbox (as rkt's pod.lck). */
+export const POD_LOCK_FILE = 'pod.lck';

@@ -8,8 +8,8 @@ import type { Host } from '../host/host.js';
 import { RktError, errorMessage } from '../util/errors.js';
 import { warn } from '../util/log.js';
 import { detectCgroups, type CgroupLayout } from './detect.js';
-import { createV1Pod, readV1Cpu, readV1Memory, v1OomKilled } from './v1.js';
-import { V2_CONTROLLERS, createV2Pod, readV2Cpu, readV2Memory, v2OomKilled } from './v2.js';
+import { createV1App, createV1Pod, readV1Cpu, readV1Memory, v1OomKilled } from './v1.js';
+import { V2_CONTROLLERS, STAGE1_LEAF, createV2App, createV2Pod, readV2Cpu, readV2Memory, v2OomKilled } from './v2.js';
 
 export interface AppLimits { name: string; memoryBytes?: number; cpuMillis?: number; cpuShares?: number; pidsMax?: number }
 
@@ -44,6 +44,10 @@ export interface CgroupManager {
   createPod(uuid: string, apps: AppLimits[], limits?: PodLimits): PodCgroups;
   /** Removes the dirs (deepest first); missing dirs are fine; returns the ones that could not be removed (still busy). */
   destroyPod(cg: PodCgroups): string[];
+  /** `rkt app add`: the app's cgroups in the running pod `cg`; returns the pod's cgroups with them. */
+  addApp(cg: PodCgroups, app: AppLimits): PodCgroups;
+  /** `rkt app rm`: removes the app's cgroups (throws if busy); returns the pod's cgroups without them. */
+  removeApp(cg: PodCgroups, app: string): PodCgroups;
   /** true if the app was OOM-killed. */
   wasOomKilled(cg: PodCgroups, app: string): boolean;
   /** The hierarchies in which the app has a cgroup of its own, as the app should see them. */
@@ -146,6 +150,43 @@ class Manager implements CgroupManager {
       try { this.host.rmdir(dir); } catch { busy.push(dir); }
     }
     return busy;
+  }
+
+  addApp(cg: PodCgroups, app: AppLimits): PodCgroups {
+    if (!APP_NAME.test(app.name)) throw new RktError(`invalid app name "${app.name}" for a cgroup name: app names must match ${APP_NAME.source}`);
+    const next: PodCgroups = { ...cg, appProcs: { ...cg.appProcs, [app.name]: [] }, appMemoryDir: { ...cg.appMemoryDir, [app.name]: undefined } };
+    const w = new CgroupWriter(this.host);
+    const { v1, unified } = this.layout;
+    const under = (h: { mountPoint: string }, f: string) => f.startsWith(`${h.mountPoint}/`);
+    try {
+      // The pod's cgroups as the pod's start made them (this process may sit in another cgroup).
+      for (const procs of cg.podProcs) {
+        const h = v1.find((x) => under(x, procs));
+        if (h) { createV1App(w, h, path.dirname(procs), app, next); continue; }
+        if (unified && under(unified, procs) && path.basename(path.dirname(procs)) === STAGE1_LEAF) {
+          const podDir = path.dirname(path.dirname(procs));
+          // What the pod hands its apps (the kernel lists them as "memory cpu pids").
+          const enabled = (this.host.readFile(path.join(podDir, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/).map((c) => c.replace(/^\+/, ''));
+          createV2App(w, V2_CONTROLLERS.filter((c) => enabled.includes(c)), podDir, app, next);
+        }
+      }
+    } catch (e) {
+      w.rollback();
+      throw e;
+    }
+    next.dirs = [...[...w.created].reverse(), ...cg.dirs];
+    return next;
+  }
+
+  removeApp(cg: PodCgroups, app: string): PodCgroups {
+    const dirs = (cg.appProcs[app] ?? []).map((f) => path.dirname(f));
+    for (const dir of dirs) {
+      if (!this.host.exists(dir)) continue;
+      try { this.host.rmdir(dir); } catch (e) { throw new RktError(`cannot remove cgroup ${dir}: ${errorMessage(e)}: a process of the app is still in it`); }
+    }
+    const { [app]: _procs, ...appProcs } = cg.appProcs;
+    const { [app]: _mem, ...appMemoryDir } = cg.appMemoryDir;
+    return { ...cg, dirs: cg.dirs.filter((d) => !dirs.includes(d)), appProcs, appMemoryDir };
   }
 
   wasOomKilled(cg: PodCgroups, app: string): boolean {

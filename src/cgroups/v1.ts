@@ -48,27 +48,31 @@ export function createV1Pod(w: CgroupWriter, hierarchies: Hierarchy[], podName: 
     }
     if (has('pids') && limits.pidsMax !== undefined) w.write(path.join(podDir, 'pids.max'), String(limits.pidsMax), 'check the pids limit in the config and --pids-limit');
     pod.podProcs.push(path.join(podDir, 'cgroup.procs'));
-    if (!APP_CONTROLLERS.some(has)) continue;
 
-    for (const app of apps) {
-      const dir = path.join(podDir, app.name);
-      w.mkdir(dir);
-      if (has('cpuset')) copyCpuset(w, podDir, dir);
-      if (has('memory')) {
-        pod.appMemoryDir[app.name] = dir;
-        if (app.memoryBytes !== undefined) w.write(path.join(dir, 'memory.limit_in_bytes'), String(app.memoryBytes));
-      }
-      if (has('cpu')) {
-        if (app.cpuShares !== undefined) w.write(path.join(dir, 'cpu.shares'), String(app.cpuShares));
-        if (app.cpuMillis !== undefined) {
-          w.write(path.join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-          w.write(path.join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(app.cpuMillis)));
-        }
-      }
-      if (has('pids') && app.pidsMax !== undefined) w.write(path.join(dir, 'pids.max'), String(app.pidsMax), 'check --pids-limit');
-      pod.appProcs[app.name].push(path.join(dir, 'cgroup.procs'));
+    for (const app of apps) createV1App(w, h, podDir, app, pod);
+  }
+}
+
+/** App `app`'s cgroup under the pod's cgroup `podDir` of hierarchy h (at start, or added to a sandbox). */
+export function createV1App(w: CgroupWriter, h: Hierarchy, podDir: string, app: AppLimits, pod: PodCgroups): void {
+  const has = (c: string) => h.controllers.includes(c);
+  if (!APP_CONTROLLERS.some(has)) return;
+  const dir = path.join(podDir, app.name);
+  w.mkdir(dir);
+  if (has('cpuset')) copyCpuset(w, podDir, dir);
+  if (has('memory')) {
+    pod.appMemoryDir[app.name] = dir;
+    if (app.memoryBytes !== undefined) w.write(path.join(dir, 'memory.limit_in_bytes'), String(app.memoryBytes));
+  }
+  if (has('cpu')) {
+    if (app.cpuShares !== undefined) w.write(path.join(dir, 'cpu.shares'), String(app.cpuShares));
+    if (app.cpuMillis !== undefined) {
+      w.write(path.join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      w.write(path.join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(app.cpuMillis)));
     }
   }
+  if (has('pids') && app.pidsMax !== undefined) w.write(path.join(dir, 'pids.max'), String(app.pidsMax), 'check --pids-limit');
+  pod.appProcs[app.name].push(path.join(dir, 'cgroup.procs'));
 }
 
 /** "key value" lines (memory.oom_control, memory.events) as a map. */

@@ -49,21 +49,24 @@ export function createV2Pod(w: CgroupWriter, h: Hierarchy, controllers: string[]
   w.mkdir(leaf);
   pod.podProcs.push(path.join(leaf, 'cgroup.procs'));
 
-  for (const app of apps) {
-    const dir = path.join(podDir, app.name);
-    w.mkdir(dir);
-    if (controllers.includes('memory')) {
-      pod.appMemoryDir[app.name] = dir;
-      // memory.swap.max stays as inherited, as v1 leaves memsw alone.
-      if (app.memoryBytes !== undefined) w.write(path.join(dir, 'memory.max'), String(app.memoryBytes));
-    }
-    if (controllers.includes('cpu')) {
-      if (app.cpuShares !== undefined) w.write(path.join(dir, 'cpu.weight'), String(cpuWeight(app.cpuShares)));
-      if (app.cpuMillis !== undefined) w.write(path.join(dir, 'cpu.max'), `${cpuQuotaUs(app.cpuMillis)} ${CPU_PERIOD_US}`);
-    }
-    if (controllers.includes('pids') && app.pidsMax !== undefined) w.write(path.join(dir, 'pids.max'), String(app.pidsMax), 'check --pids-limit');
-    pod.appProcs[app.name].push(path.join(dir, 'cgroup.procs'));
+  for (const app of apps) createV2App(w, controllers, podDir, app, pod);
+}
+
+/** App `app`'s cgroup under the pod's cgroup `podDir` (at start, or added to a sandbox). */
+export function createV2App(w: CgroupWriter, controllers: string[], podDir: string, app: AppLimits, pod: PodCgroups): void {
+  const dir = path.join(podDir, app.name);
+  w.mkdir(dir);
+  if (controllers.includes('memory')) {
+    pod.appMemoryDir[app.name] = dir;
+    // memory.swap.max stays as inherited, as v1 leaves memsw alone.
+    if (app.memoryBytes !== undefined) w.write(path.join(dir, 'memory.max'), String(app.memoryBytes));
   }
+  if (controllers.includes('cpu')) {
+    if (app.cpuShares !== undefined) w.write(path.join(dir, 'cpu.weight'), String(cpuWeight(app.cpuShares)));
+    if (app.cpuMillis !== undefined) w.write(path.join(dir, 'cpu.max'), `${cpuQuotaUs(app.cpuMillis)} ${CPU_PERIOD_US}`);
+  }
+  if (controllers.includes('pids') && app.pidsMax !== undefined) w.write(path.join(dir, 'pids.max'), String(app.pidsMax), 'check --pids-limit');
+  pod.appProcs[app.name].push(path.join(dir, 'cgroup.procs'));
 }
 
 /** undefined when dir is not a v2 memory cgroup. */

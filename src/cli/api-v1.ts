@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { PodManifest } from '../image/types.js';
 import { readNetInfoV1, type NetInfoV1 } from '../net/netinfo.js';
 import type { Pod, PodState } from '../stage0/pod.js';
-import { HOLDER_FILE, POD_MANIFEST_FILE } from '../pod-layout.js';
+import { HOLDER_FILE, POD_MANIFEST_FILE, SANDBOX_FILE } from '../pod-layout.js';
+import { listApps } from '../stage0/app-state.js';
 import type { PodSummary } from '../stage0/podinfo.js';
 
 export type AppStateV1 = 'unknown' | 'created' | 'running' | 'exited';
@@ -73,16 +74,22 @@ export function podV1(pod: Pod, s: PodSummary): PodV1 {
   if (manifest && manifest.apps.length > 0) {
     out.app_names = manifest.apps.map((a) => a.name);
     const volumes = new Map((manifest.volumes ?? []).map((v) => [v.name, v]));
+    // A running sandbox's apps come and go on their own (rkt app start/stop).
+    const own = s.state === 'running' && fs.existsSync(path.join(pod.dir, SANDBOX_FILE)) ? new Map(listApps(pod).map((a) => [a.name, a])) : undefined;
+    const ns = (d: Date | undefined) => (d ? BigInt(d.getTime()) * 1_000_000n : undefined);
     out.apps = manifest.apps.map((ra): AppV1 => {
       const summary = s.apps.find((a) => a.name === ra.name);
-      const exitCode = summary?.exitCode;
+      const mine = own?.get(ra.name);
+      const exitCode = mine ? mine.exitCode : summary?.exitCode;
+      const appStarted = mine ? ns(mine.started) : started;
+      const finished = mine ? ns(mine.finished) : marked;
       // Built in the order of Go's struct: JSON keys keep insertion order.
       const app: AppV1 = {
         name: ra.name,
-        state: exitCode !== undefined ? 'exited' : appStateOf(s.state),
-        ...(created !== undefined ? { created_at: created } : {}),
-        ...(started !== undefined ? { started_at: started } : {}),
-        ...(marked !== undefined ? { finished_at: marked } : {}),
+        state: mine ? mine.state : exitCode !== undefined ? 'exited' : appStateOf(s.state),
+        ...(created !== undefined ? { created_at: mine ? ns(mine.created) ?? created : created } : {}),
+        ...(appStarted !== undefined ? { started_at: appStarted } : {}),
+        ...(finished !== undefined ? { finished_at: finished } : {}),
         ...(exitCode !== undefined ? { exit_code: exitCode } : {}),
         image_id: ra.image.id ?? '',
       };

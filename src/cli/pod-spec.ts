@@ -71,7 +71,7 @@ export function startOptionsFrom(flags: FlagValues): StartOptions {
   return { net, dns, hostsEntries, hostname, sharedIpc, stopTimeoutMs, interactive: flagBool(flags, 'interactive') };
 }
 
-function pullPolicy(pod: FlagValues): PullPolicy {
+export function parsePullPolicy(pod: FlagValues): PullPolicy {
   if (flagBool(pod, 'store-only')) return 'never';
   if (flagBool(pod, 'no-store')) return 'update';
   const p = flagString(pod, 'pull-policy') ?? 'new';
@@ -107,7 +107,7 @@ function userKv(a: AppArgs, flag: string): Record<string, string> | undefined {
   return out;
 }
 
-function appSpecFrom(a: AppArgs): AppSpec {
+export function appSpecFrom(a: AppArgs): AppSpec {
   const f = a.flags;
   const caps = (flag: string) => flagString(f, flag)?.split(',').filter(Boolean);
   const userAnnotations = userKv(a, 'user-annotation');
@@ -142,7 +142,7 @@ function appSpecFrom(a: AppArgs): AppSpec {
 }
 
 /** The pod of `rkt run`/`rkt prepare`, every flag checked. */
-export function podSpecFrom(args: RunArgs): PodSpec {
+export function podSpecFrom(args: RunArgs, opts: { sandbox?: boolean } = {}): PodSpec {
   const pod = args.pod;
   rejectUnsupported(pod);
   const podManifest = flagString(pod, 'pod-manifest');
@@ -151,7 +151,7 @@ export function podSpecFrom(args: RunArgs): PodSpec {
     if (args.apps.length > 0 || args.podMounts.length > 0 || conflicting.length > 0 || flagBool(pod, 'inherit-env') || flagBool(pod, 'store-only') || flagBool(pod, 'no-store')) {
       fail('conflicting flags set with --pod-manifest (see --help): give images, volumes, ports and environment in the manifest');
     }
-  } else if (args.apps.length === 0) {
+  } else if (args.apps.length === 0 && !opts.sandbox) {
     fail('no image given: rkt run [flags] IMAGE [app flags] [-- args] [--- IMAGE ...]');
   }
   const apps = args.apps.map(appSpecFrom);
@@ -167,7 +167,7 @@ export function podSpecFrom(args: RunArgs): PodSpec {
     setEnv: parseSetEnv(flagList(pod, 'set-env')),
     fileEnv: new Map(flagList(pod, 'set-env-file').flatMap((file) => [...parseEnvFile(file)])),
     inheritEnv: flagBool(pod, 'inherit-env'),
-    pullPolicy: pullPolicy(pod),
+    pullPolicy: parsePullPolicy(pod),
     overlay: !flagBool(pod, 'no-overlay'),
     privateUsers: flagBool(pod, 'private-users'),
     uuidFileSave: flagString(pod, 'uuid-file-save'),

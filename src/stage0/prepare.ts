@@ -125,7 +125,7 @@ function appSeccomp(isolators: Isolator[] | undefined, flag: string | undefined,
   return spec ?? null;
 }
 
-interface ResolveContext {
+export interface ResolveContext {
   globals: GlobalOptions;
   store: ImageStore;
   volumes: PodVolume[];
@@ -135,7 +135,7 @@ interface ResolveContext {
   inheritEnv: boolean;
 }
 
-async function resolveApp(ctx: ResolveContext, a: AppSpec, imageId: string, names: Set<string>): Promise<PreparedApp> {
+export async function resolveApp(ctx: ResolveContext, a: AppSpec, imageId: string, names: Set<string>): Promise<PreparedApp> {
   const manifest = ctx.store.manifest(imageId);
   checkOsArch(manifest);
   const name = a.name ?? appNameFromImageName(manifest.name);
@@ -188,7 +188,7 @@ async function resolveApp(ctx: ResolveContext, a: AppSpec, imageId: string, name
   };
 }
 
-function podManifestOf(pod: PreparedPod): PodManifest {
+export function podManifestOf(pod: PreparedPod): PodManifest {
   const apps: RuntimeApp[] = pod.apps.map((a) => ({
     name: a.name,
     image: { name: a.imageName, id: a.imageId },

@@ -33,7 +33,7 @@ export { CGROUPS_FILE } from '../pod-layout.js';
  * files are written by the launcher on its tmpfs (their contents go to `files`); else
  * next to the stage1 scripts.
  */
-function etcMounts(dir: string, app: PreparedApp, hostname: string, opts: StartOptions, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
+export function etcMounts(dir: string, app: PreparedApp, hostname: string, opts: StartOptions, cniDns: Parameters<typeof resolvConf>[1], onTmpfs?: { root: string; files: Array<{ path: string; content: string }> }): AppMount[] {
   const mounts: AppMount[] = [];
   const file = (name: string, content: string) => {
     const p = path.join(onTmpfs?.root ?? path.join(dir, STAGE1_DIR), `${app.name}-${name}`);
@@ -68,7 +68,7 @@ function etcMounts(dir: string, app: PreparedApp, hostname: string, opts: StartO
  * about the pod's fresh ones (a container manager such as systemd-nspawn hides or adds
  * entries), so stage1 decides when it mounts them: an absent one is skipped (NOFAIL).
  */
-function podProtect(): AppPlan['protect'] {
+export function podProtect(): AppPlan['protect'] {
   return { maskedDirs: [...MASKED_SYS_DIRS], maskedFiles: [...MASKED_PROC_FILES] };
 }
 
@@ -117,7 +117,7 @@ function notifyApp(dir: string, app: PreparedApp): { mount: AppMount; env: Array
  * upper dir, or the private copy), so stage1 runs no mkdir. Parent dirs made in the
  * upper layer copy the owner and mode of the image's dir they shadow.
  */
-function createTargets(lower: string, writable: string, targets: Array<{ path: string; isFile: boolean }>, shift = 0): void {
+export function createTargets(lower: string, writable: string, targets: Array<{ path: string; isFile: boolean }>, shift = 0): void {
   for (const t of targets) {
     if (fs.existsSync(path.join(lower, t.path)) || fs.existsSync(path.join(writable, t.path))) continue;
     const parts = t.path.split('/').filter(Boolean);
@@ -164,7 +164,7 @@ function appProtect(protect: AppPlan['protect'], k: { proc: string; sys: string 
  * when the image has an /etc directory and nothing at /etc/mtab (tools such as
  * util-linux's mount read it).
  */
-function ensureMtab(lower: string, writable: string, shift = 0): void {
+export function ensureMtab(lower: string, writable: string, shift = 0): void {
   const etc = resolveInRootfs(lower, '/etc');
   const st = statInRootfs(lower, '/etc');
   if (!st?.isDirectory()) return;
@@ -197,7 +197,7 @@ function cgroupViewFor(cgroups: CgroupManager, cg: PodCgroups, app: string, sys:
   return view.length > 0 ? { cgroupView: view } : {};
 }
 
-function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange, cgroups?: CgroupManager): AppPlan {
+export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange, cgroups?: CgroupManager): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
     const source = v.kind === 'host' ? v.source! : path.join(dir, volumeDir(v.name));

@@ -115,6 +115,8 @@ export interface PodPlan {
   tools: Stage1Tools;
   /** --private-users: the pod's user namespace (made by PID 1, kept on `file`) and its range. */
   userns?: PodUserns;
+  /** `rkt app sandbox`: no app at start; PID 1 stays up until stopped (src/stage0/app.ts). */
+  sandbox?: boolean;
   /** Socket activation: how many fds (from 3) rkt was given with LISTEN_FDS for this very process. */
   listenFds?: number;
   /** rkt runs with a usable NOTIFY_SOCKET: rkt-notify holds the pod in tini's place (helper/notify.c). */

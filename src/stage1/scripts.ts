@@ -126,6 +126,7 @@ export function initBoundingSet(plan: PodPlan): string[] | 'all' {
   // A negative OOM score needs CAP_SYS_RESOURCE; bringing up lo in a new netns, CAP_NET_ADMIN.
   if (plan.apps.some((a) => a.oomScoreAdj !== undefined)) caps.add('CAP_SYS_RESOURCE');
   if (plan.net.kind === 'none') caps.add('CAP_NET_ADMIN');
+  if (plan.sandbox) caps.add('CAP_KILL'); // see initCapabilities
   return [...caps].sort();
 }
 
@@ -135,7 +136,8 @@ export function initBoundingSet(plan: PodPlan): string[] | 'all' {
  * only if an app of the pod has it. Everything else PID 1 did with privilege is done by then.
  */
 export function initCapabilities(plan: PodPlan): string[] {
-  return plan.apps.some((a) => a.capabilities === 'all' || a.capabilities.includes('CAP_KILL')) ? ['CAP_KILL'] : [];
+  // A sandbox's PID 1 stops apps added later, of any uid: it keeps CAP_KILL.
+  return plan.sandbox || plan.apps.some((a) => a.capabilities === 'all' || a.capabilities.includes('CAP_KILL')) ? ['CAP_KILL'] : [];
 }
 
 /** Capability names as a hex bit mask (bit N = capability number N). */

@@ -102,10 +102,15 @@ static void load_filter(const char *hex) {
 #define NOTIFY_READY_FD 4
 /* In the pod's rkt/ dir once every app started (src/pod-layout.ts READY_FILE). */
 #define READY_FILE "ready"
+/* In the pod's rkt/ dir: the pod is a sandbox (`rkt app sandbox`, src/stage0/app.ts): PID 1
+ * stays up until it is stopped, and records the exit status of the apps `rkt app start`
+ * hands it (an app's launcher whose pod PID is P is named in started/P). */
+#define SANDBOX_FILE "sandbox"
+#define STARTED_DIR "started"
 
 struct app { const char *name; pid_t pid; int done, killed; };
 static struct app *apps;
-static int napps, left, result, requested, stopping, killing;
+static int napps, left, result, requested, stopping, killing, sandbox;
 static unsigned long grace_ms;
 /* The pod's rkt/ dir: POD/rkt, and "" once PID 1 has pivoted into it. */
 static char rktdir[PATH_MAX + 8];
@@ -144,6 +149,8 @@ static void stop(void) {
   PATHF(path, "%s/" STOPPING_FILE, rktdir);
   write_file(path, "");
   for (int i = 0; i < napps; i++) if (!apps[i].done) kill(apps[i].pid, SIGTERM);
+  // A sandbox's apps were started from outside: every process of the pod is asked.
+  if (sandbox) kill(-1, SIGTERM);
   read_stop_timeout();
   // No grace period: the SIGKILL comes at once (SIGALRM is blocked, so it waits for the loop).
   struct itimerval t = { { 0, 0 }, { (time_t)(grace_ms / 1000), (suseconds_t)(grace_ms % 1000 * 1000) } };
@@ -162,21 +169,42 @@ static void record(struct app *a, int rc) {
   snprintf(text, sizeof text, "%d\n", rc);
   write_file(path, text);
   // The first app to fail stops the others, unless the pod is being stopped from outside.
-  if (rc != 0 && result == 0 && !requested) {
+  if (rc != 0 && result == 0 && !requested && !sandbox) {
     result = rc;
     stop();
   }
 }
 
-/* Reaps every exited child (apps, and orphans the kernel gave to PID 1). */
-static void reap(void) {
+/* A sandbox app's launcher ended: its status goes to status/NAME, NAME read from started/PID. */
+static void record_started(pid_t pid, int rc) {
+  char path[PATH_MAX + 64], name[256], text[16];
+  PATHF(path, "%s/" STARTED_DIR "/%d", rktdir, (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return; /* an orphan of some app, not an app */
+  ssize_t n = read(fd, name, sizeof name - 1);
+  close(fd);
+  unlink(path);
+  if (n <= 0) return;
+  name[n] = 0;
+  name[strcspn(name, "\n")] = 0;
+  if (name[0] == 0 || name[0] == '.' || strchr(name, '/') != NULL) return;
+  PATHF(path, "%s/status/%s", rktdir, name);
+  snprintf(text, sizeof text, "%d\n", rc);
+  write_file(path, text);
+}
+
+/* Reaps every exited child (apps, and orphans the kernel gave to PID 1); 1 once none is left. */
+static int reap(void) {
   int st;
   pid_t pid;
   while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), known = 0;
     for (int i = 0; i < napps; i++) {
-      if (apps[i].pid == pid && !apps[i].done) record(&apps[i], WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+      if (apps[i].pid == pid && !apps[i].done) { record(&apps[i], rc); known = 1; }
     }
+    if (!known && sandbox) record_started(pid, rc);
   }
+  return pid < 0 && errno == ECHILD;
 }
 
 /*
@@ -276,6 +304,9 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
  *     fails (SIGTERM, then SIGKILL after GRACE_MS, or the grace `rkt stop --timeout` left in
  *     rkt/stop-timeout), takes SIGTERM/SIGINT as a stop (STOPPING=1: one came before), and
  *     exits with the first failure (0 for a stop asked for from outside, 137 if it had to kill).
+ *  A sandbox (rkt/sandbox) instead records each app `rkt app start` gave it (named in
+ *  rkt/started/PID), lets a failing app fail alone, asks every process of the pod to stop
+ *  on SIGTERM and exits once none is left.
  * Signals stay blocked and are taken by sigwaitinfo: no handler can race the waits.
  */
 static int init_main(int argc, char **argv) {
@@ -290,7 +321,7 @@ static int init_main(int argc, char **argv) {
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the pod's init undumpable");
   static const char suffix[] = "/stage1/init.sh";
   size_t slen = argc > 2 ? strlen(argv[2]) : 0;
-  if (argc < 10 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
+  if (argc < 9 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
     fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...\n");
     return 254;
   }
@@ -303,12 +334,14 @@ static int init_main(int argc, char **argv) {
   int notify = strcmp(argv[7], "1") == 0;
   requested = strcmp(argv[8], "1") == 0;
   napps = argc - 9;
-  apps = calloc(napps, sizeof *apps);
+  apps = calloc(napps > 0 ? napps : 1, sizeof *apps);
   if (!apps) die("cannot start the pod's init");
   PATHF(rktdir, "%s/rkt", pod);
-  left = napps;
-
   char path[PATH_MAX + 64], text[16];
+  left = napps;
+  PATHF(path, "%s/" SANDBOX_FILE, rktdir);
+  sandbox = access(path, F_OK) == 0;
+
   for (int i = 0; i < napps; i++) {
     apps[i].name = argv[9 + i];
     apps[i].pid = launch(pod, busybox, apps[i].name, interactive);
@@ -346,8 +379,9 @@ static int init_main(int argc, char **argv) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("cannot set no_new_privs");
   if (requested) stop();
   for (;;) {
-    reap();
-    if (left == 0) break;
+    int none = reap();
+    // A sandbox ends when it is stopped and its last process is gone.
+    if (sandbox ? stopping && none : left == 0) break;
     int sig = sigwaitinfo(&set, NULL);
     if (sig == SIGTERM || sig == SIGINT) {
       requested = 1;
