@@ -218,11 +218,20 @@ export function listPods(dataDir: string): Pod[] {
   return [...seen.values()];
 }
 
+/**
+ * How many scans of the state dirs it takes to be sure a pod is not there. POD_STATES is in
+ * lifecycle order, so one scan finds every pod that only moves forward meanwhile; a pod moves
+ * backward at most twice (claimed by run-prepared: prepared/ to prepare/; a start that fails
+ * after the move to run/: back to prepare/), so a pod one scan missed is seen by a later one.
+ */
+const SCANS = 3;
+
 /** Finds a pod by any unambiguous, case-insensitive UUID prefix. */
 export function findPod(dataDir: string, prefix: string): Pod {
   const want = prefix.trim().toLowerCase();
   if (!want) fail('UUID cannot be empty: give a pod UUID or an unambiguous prefix of one (see "rkt list")');
-  const hits = listPods(dataDir).filter((p) => p.uuid.startsWith(want));
+  let hits: Pod[] = [];
+  for (let scan = 0; scan < SCANS && hits.length === 0; scan++) hits = listPods(dataDir).filter((p) => p.uuid.startsWith(want));
   if (hits.length === 0) fail(`no matches found for "${prefix}": see "rkt list" for the pods`);
   if (hits.length > 1) fail(`ambiguous uuid "${prefix}", ${hits.length} matches: give more characters`);
   return hits[0];
@@ -230,9 +239,11 @@ export function findPod(dataDir: string, prefix: string): Pod {
 
 /** Re-finds a pod after a possible state change by someone else. */
 export function refind(dataDir: string, uuid: string): Pod | undefined {
-  for (const state of POD_STATES) {
-    const dir = podDir(dataDir, state, uuid);
-    if (fs.existsSync(dir)) return { uuid, stateDir: state, dir };
+  for (let scan = 0; scan < SCANS; scan++) {
+    for (const state of POD_STATES) {
+      const dir = podDir(dataDir, state, uuid);
+      if (fs.existsSync(dir)) return { uuid, stateDir: state, dir };
+    }
   }
   return undefined;
 }

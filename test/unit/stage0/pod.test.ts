@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import {
   claimPrepared, createPod, ensurePodsDirs, findPod, holderTime, runHolder, stampStarted, HOLDER_FILE, isHeld, listPods, Pod, POD_STATES, PodStateDir, podDir, podState,
   readHolder, refind, transition, uuidFromFile, writeHolder,
@@ -277,6 +277,20 @@ describe('findPod', () => {
     // A pod being deleted is not found.
     makePod(`.${'9'.repeat(8)}-0000-4000-8000-000000000009.deleting.1`, 'garbage');
     expect(() => findPod(dataDir, '9999')).toThrow('no matches found for "9999"');
+  });
+
+  test('a pod claimed by run-prepared while the scan runs (prepared/ back to prepare/) is found', () => {
+    // The move happens just as the scan, past prepare/, reaches prepared/: one scan misses it.
+    const readdir = fs.readdirSync;
+    let moved: Pod | undefined;
+    const spy = jest.spyOn(fs, 'readdirSync').mockImplementation(((dir: fs.PathLike, ...rest: unknown[]) => {
+      if (!moved && String(dir).endsWith('/prepared')) moved = transition({ uuid: B, stateDir: 'prepared', dir: podDir(dataDir, 'prepared', B) }, dataDir, 'prepare');
+      return (readdir as (...a: unknown[]) => unknown)(dir, ...rest);
+    }) as typeof fs.readdirSync);
+    try {
+      expect(findPod(dataDir, B)).toEqual({ uuid: B, stateDir: 'prepare', dir: podDir(dataDir, 'prepare', B) });
+      expect(moved).toBeDefined();
+    } finally { spy.mockRestore(); }
   });
 
   test('empty', () => {
