@@ -19,6 +19,8 @@ export const command: Command = {
     const args = parseRunArgs(rawArgs, RUN_PREPARED_FLAGS);
     const globals = runGlobals(parsed.values, args);
     if (args.apps.length !== 1) fail('run-prepared takes exactly one pod UUID (see "rkt list")');
+    // The apps' flags and arguments were fixed by "rkt prepare"; dropping them silently would run something else.
+    if (args.apps[0].flags.size > 0 || args.apps[0].hasArgs) fail('app flags and arguments are not taken after the UUID: give them to "rkt prepare"');
     const found = findPod(globals.dir, args.apps[0].image);
     if (found.stateDir !== 'prepared') fail(`pod ${found.uuid} is not prepared (it is in ${found.stateDir}): prepare a new one with "rkt prepare"`);
     // Flags are checked before the claim: a bad one leaves the pod prepared.

@@ -96,6 +96,13 @@ suite('validate first, create second', () => {
       expect(errorLine(r.stderr)).toMatch(/^run-prepared: /);
       expect(statusJson(env, uuid).state).toBe('prepared');
     }
+    // App flags and arguments belong to prepare: refused, not dropped.
+    for (const after of [['--exec=/bin/false'], ['--', 'x']]) {
+      const r = rkt(env, ['run-prepared', '--net=default', uuid, ...after]);
+      expect(r.status).toBe(254);
+      expect(errorLine(r.stderr)).toBe('run-prepared: app flags and arguments are not taken after the UUID: give them to "rkt prepare"');
+      expect(statusJson(env, uuid).state).toBe('prepared');
+    }
     expect(rkt(env, ['run-prepared', '--net=default', uuid]).status).toBe(0);
     expect(statusJson(env, uuid).state).toBe('exited');
     expect(rkt(env, ['rm', uuid]).status).toBe(0);
