@@ -7,7 +7,10 @@
 // Command modules stay lazily initialized (dynamic imports become on-demand init calls).
 // The heavy packages (openpgp, tar-stream, execa) stay outside the bundle: loaded, when a
 // command needs them, always through require() so one copy of openpgp serves every module
-// (its ESM and CommonJS builds do not share classes). node-fetch is ESM-only with a default export that
+// (its ESM and CommonJS builds do not share classes). execa is ESM only, ~100 files that
+// Node's ESM loader took ~65 ms to resolve and compile on every command that spawns (rkt run
+// --net=default): it gets a CommonJS bundle of its own, dist/execa.cjs (inside rkt.cjs it would
+// make every start, and every code cache, larger). node-fetch is ESM-only with a default export that
 // require() cannot hand over as such: it is bundled (and only initialized by fetches).
 //
 // `import.meta.url` has no meaning in CommonJS: each module's use of it becomes the URL of
@@ -23,7 +26,7 @@ import { createRequire } from 'node:module';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
 const dist = path.join(root, 'dist');
-const EXTERNAL = ['openpgp', 'tar-stream', 'execa'];
+const EXTERNAL = ['openpgp', 'tar-stream'];
 const require = createRequire(import.meta.url);
 
 
@@ -39,6 +42,7 @@ const plugin = {
       }
       return { contents, loader: 'ts' };
     });
+    b.onResolve({ filter: /^execa$/ }, () => ({ path: './execa.cjs', external: true }));
     // child_process brings net, dgram and streams (~3 ms, ~10 ms when it was ESM) to every
     // start, though only some commands spawn. commander (CommonJS) gets a proxy; our modules
     // (ESM: named imports) get one function per export that loads the module on first call.
@@ -70,6 +74,19 @@ await build({
   supported: { 'dynamic-import': false },
   plugins: [plugin],
   // Smaller to read and parse at every start; names are kept for stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
+await build({
+  entryPoints: [require.resolve('execa')],
+  outfile: path.join(dist, 'execa.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',

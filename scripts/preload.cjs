@@ -3,7 +3,7 @@
 //
 // 1. An old Node gets one line naming the version rkt needs, not a stack trace from the
 //    bundle. Plain ES5, so any Node parses this file.
-// 2. The bundle is compiled with a V8 code cache: compiling rkt.cjs costs ~20 ms of every
+// 2. The bundle (and dist/execa.cjs) is compiled with a V8 code cache: compiling rkt.cjs costs ~20 ms of every
 //    start, and the functions a command runs are compiled again on each run. The cache is
 //    made by the first successful run of each command (bytecode of everything that run
 //    compiled) and kept in dist/v8-cache/, next to the code it was made from: only a
@@ -23,7 +23,6 @@ if (v[0] < NEED[0] || (v[0] === NEED[0] && v[1] < NEED[1])) {
   var path = require('path');
   var vm = require('vm');
   var Module = require('module');
-  var bundle = path.join(__dirname, 'rkt.cjs');
   var cacheDir = path.join(__dirname, 'v8-cache');
   var loadJs = Module._extensions['.js'];
 
@@ -69,17 +68,24 @@ if (v[0] < NEED[0] || (v[0] === NEED[0] && v[1] < NEED[1])) {
     }
   }
 
+  // The files compiled with a cache, and their cache's name: the bundle, one per command;
+  // dist/execa.cjs (see scripts/bundle.mjs), loaded by commands that spawn, one for all.
+  var cached = Object.create(null);
+  cached[path.join(__dirname, 'rkt.cjs')] = cacheName();
+  cached[path.join(__dirname, 'execa.cjs')] = 'execa.v8';
+
   Module._extensions['.js'] = function (module, filename) {
-    if (filename !== bundle) return loadJs(module, filename);
-    Module._extensions['.js'] = loadJs;
+    var name = cached[filename];
+    if (!name) return loadJs(module, filename);
+    delete cached[filename];
     var source = fs.readFileSync(filename, 'utf8');
     var st = fs.statSync(filename);
     var stamp = 'rkt-v8-cache ' + process.version + ' ' + st.size + ' ' + st.mtimeMs + ' ' + st.ino;
-    var file = path.join(cacheDir, cacheName());
-    var cached = readCache(file, stamp, st.uid);
-    var script = new vm.Script(Module.wrap(source), { filename: filename, cachedData: cached });
+    var file = path.join(cacheDir, name);
+    var data = readCache(file, stamp, st.uid);
+    var script = new vm.Script(Module.wrap(source), { filename: filename, cachedData: data });
     // Written by the bundle's owner only: a cache of another owner is never used (see readCache).
-    if ((!cached || script.cachedDataRejected) && process.getuid && process.getuid() === st.uid) {
+    if ((!data || script.cachedDataRejected) && process.getuid && process.getuid() === st.uid) {
       process.once('exit', function (code) {
         if (code === 0) writeCache(file, stamp, script);
       });

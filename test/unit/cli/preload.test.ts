@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const dist = path.resolve('dist');
-const built = fs.existsSync(path.join(dist, 'rkt.cjs')) && fs.existsSync(path.join(dist, 'preload.cjs'));
+const built = ['rkt.cjs', 'preload.cjs', 'execa.cjs'].every((f) => fs.existsSync(path.join(dist, f)));
 
 (built || process.env.CI ? describe : describe.skip)('dist/preload.cjs', () => {
   let dir: string;
@@ -21,7 +21,7 @@ const built = fs.existsSync(path.join(dist, 'rkt.cjs')) && fs.existsSync(path.jo
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-preload-'));
-    for (const f of ['rkt.cjs', 'preload.cjs']) fs.copyFileSync(path.join(dist, f), path.join(dir, f));
+    for (const f of ['rkt.cjs', 'preload.cjs', 'execa.cjs']) fs.copyFileSync(path.join(dist, f), path.join(dir, f));
     cache = path.join(dir, 'v8-cache', 'version.v8');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -71,6 +71,22 @@ const built = fs.existsSync(path.join(dist, 'rkt.cjs')) && fs.existsSync(path.jo
     expect(run('version').status).toBe(0);
     const st = fs.lstatSync(cache);
     expect(st.isFile() && st.ino !== before && (st.mode & 0o777) === 0o644).toBe(true);
+  });
+
+  test('dist/execa.cjs, loaded by commands that spawn, has one cache for all of them, stamped with its own file', () => {
+    // A stand-in for a command of the bundle: requires execa.cjs next to it and spawns.
+    const user = path.join(dir, 'spawns.cjs');
+    fs.writeFileSync(user, "require('./execa.cjs').execa('echo', ['spawned']).then((r) => process.stdout.write(r.stdout));");
+    const spawns = () => spawnSync(process.execPath, ['--require', path.join(dir, 'preload.cjs'), user], { encoding: 'utf8' });
+    const first = spawns();
+    expect({ status: first.status, stdout: first.stdout, stderr: first.stderr }).toEqual({ status: 0, stdout: 'spawned', stderr: '' });
+    const file = path.join(dir, 'v8-cache', 'execa.v8');
+    const st = fs.statSync(path.join(dir, 'execa.cjs'));
+    const data = fs.readFileSync(file);
+    expect(data.subarray(0, data.indexOf(10)).toString('latin1')).toBe(`rkt-v8-cache ${process.version} ${st.size} ${st.mtimeMs} ${st.ino}`);
+    const before = inode(file);
+    expect(spawns().stdout).toBe('spawned');
+    expect(inode(file)).toBe(before);
   });
 
   test('a failed command writes no cache', () => {
