@@ -1,4 +1,4 @@
-import { describe, expect, test } from '@jest/globals';
+import { afterEach, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,8 +77,11 @@ describe('User', () => {
 });
 
 describe('credentials', () => {
+  const made: string[] = [];
+  afterEach(() => { for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
   const dirs = (): { systemConfig: string; localConfig: string; home: string } => {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-auth-'));
+    made.push(base);
     for (const d of ['lib/docker.d', 'etc/docker.d', 'etc/auth.d', 'home/.docker']) fs.mkdirSync(path.join(base, d), { recursive: true });
     return { systemConfig: path.join(base, 'lib'), localConfig: path.join(base, 'etc'), home: path.join(base, 'home') };
   };
