@@ -82,7 +82,7 @@ export const enterScript = (app: string) => `stage1/enter-${app}.sh`;
 export const MASKED_FILE = 'stage1/masked';
 /** The file the pod's user namespace is bound on while it is made. */
 export const USERNS_FILE = 'stage1/userns';
-/** Where each app's launcher binds rkt-helper read-only (in its own mount namespace). */
+/** Where `rkt enter` binds rkt-helper read-only (in its own mount namespace). */
 export const HELPER_MOUNT = 'stage1/rkt-helper';
 /** An app's sd_notify socket. */
 export const notifySocketFile = (app: string) => `stage1/notify/${app}`;

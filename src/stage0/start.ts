@@ -319,7 +319,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       const env: Array<[string, string]> = [...app.env.filter(([k]) => !LISTEN_ENV.has(k)), ...(sd ? sd.env : [])];
       if (activated) env.push(['LISTEN_FDS', String(listen.count)], ...(listen.names ? [['LISTEN_FDNAMES', listen.names] as [string, string]] : []));
       const planned = appPlan(dir, prepared, { ...app, env }, cg, sd ? [...etc, sd.mount] : etc, protect, range, cgroups);
-      if (activated) planned.listenFds = listen.count;
       if (range) {
         // The pod's own /etc files: its root may rewrite them, as without --private-users.
         // (Those on the launcher's tmpfs are chowned there, see AppSkeleton.owner.)
@@ -346,7 +345,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
       fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
     }
-    // Each app's launcher binds the stage1 helper read-only onto this file (scripts.ts helperBind).
+    // rkt enter binds the stage1 helper read-only onto this file (scripts.ts openHelper).
     fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
     fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
     fs.writeFileSync(path.join(dir, INIT_SCRIPT), renderInitScript(plan));

@@ -69,8 +69,6 @@ export interface AppPlan {
   kernelTargets?: { proc: string; sys: string; dev: string };
   /** Mount points and the /dev skeleton the launcher makes first (absent: stage0 made them). */
   skeleton?: AppSkeleton;
-  /** Socket activation: how many of the pod's listen fds this app gets (its image has socket-activated ports). */
-  listenFds?: number;
   /**
    * The cgroup filesystems the app sees read-only under /sys/fs/cgroup, from its own cgroup
    * namespace (src/cgroups/cgroups.ts cgroupView). Absent: /sys/fs stays masked.

@@ -13,15 +13,13 @@
  *           it stopped itself), exits with the first failure.
  *  app-NAME.sh  per app, still with the host root in view: joins the app's cgroups, then
  *           rkt-helper --mounts makes the mount table app-NAME.mounts (overlay, /proc, /sys,
- *           /dev, volumes, masked paths, cgroup view) in that same process; then drops to the app's bounding set while
- *           keeping CAP_SYS_ADMIN only as an ambient capability, pivot_roots into the
- *           app rootfs, detaches the host root, closes every fd above 2, drops the last
- *           capability and execs the app through rkt-helper (opened on an fd before the
- *           pivot): a fresh session keyring, the seccomp filter, exactly its environment.
+ *           /dev, volumes, masked paths, cgroup view) and, in that same process, goes on
+ *           with --app: pivot_root into the app rootfs, the host root detached, the app's
+ *           bounding set, groups and ids, a fresh session keyring, the seccomp filter,
+ *           exactly its environment, and the exec of the app.
  *
- * Only static busybox (through /proc/self/exe) and rkt-helper (through an fd opened before the
- * pivot) run after pivot_root, so no host file is
- * reachable from the app's mount namespace, not even through a chroot escape.
+ * Only rkt-helper (static) runs after pivot_root, so no host file is reachable from the
+ * app's mount namespace, not even through a chroot escape.
  */
 import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
@@ -311,83 +309,44 @@ export function renderMountTable(ops: string[][]): string {
   return ops.map((op) => `${op.map(fstabEscape).join(' ')}\n`).join('');
 }
 
-/** The fd on which an app's launcher opens rkt-helper before pivot_root (the helper closes it). */
+/** The fd on which `rkt enter` opens rkt-helper before it enters the app's mount namespace. */
 export const HELPER_FD = 7;
 
-
 /**
- * rkt-helper is opened on HELPER_FD while the host's files are still in view, through a
- * read-only bind mount private to the launcher's mount namespace (onto `target`, an existing
- * file): once the helper runs, another process of the pod that opens /proc/PID/exe gets that
- * read-only mount, so it cannot reopen the host's helper for writing and plant code in later
- * pods (the CVE-2019-5736 class). helperBind is the bind (an app puts it in its fstab), then
- * `target` is remounted read-only, then openHelper opens it.
+ * `rkt enter` opens rkt-helper on HELPER_FD while the host's files are still in view, through a
+ * read-only bind mount private to its own mount namespace (onto the pod's HELPER_MOUNT, an
+ * existing file): once the helper runs in the pod, a process of the pod that opens
+ * /proc/PID/exe gets that read-only mount, so it cannot reopen the host's helper for writing
+ * and plant code in later pods (the CVE-2019-5736 class).
  */
-export function helperBind(helper: string, target: string): MountEntry {
-  return { source: helper, target, type: 'none', options: 'bind' };
-}
-
-export function openHelper(target: string): string {
-  return `exec ${HELPER_FD}<${sq(target)} || die 'cannot open the stage1 helper'`;
-}
-
-/**
- * The app's final exec, after the last privilege drop, followed by NAME=VALUE... and the
- * app's argv: rkt-helper, run through HELPER_FD, joins a fresh session keyring, sets
- * no_new_privs and loads the app's seccomp filter (if any), keeps exactly the NAME=VALUE
- * environment (as `env -i`) and execs the app, leaving nothing resident. `rkt enter`
- * reuses it, so an entered command gets the app's filter and keyring isolation too.
- */
-export function finalExec(app: Pick<AppPlan, 'seccompFilter'>): string {
-  return `/proc/self/fd/${HELPER_FD} ${sq(app.seccompFilter ?? '-')}`;
-}
-
-/**
- * Capabilities the launchers hold only as ambient ones, on top of the app's bounding set,
- * until the final step: CAP_SYS_ADMIN for pivot_root (and setns), CAP_SYS_CHROOT for
- * `rkt enter`'s setns into the app's mount namespace.
- */
-const LAUNCH_CAPS = ['sys_admin', 'sys_chroot'];
-
-/**
- * The last step before the app (and before a command of `rkt enter`), shared by both so
- * that whatever confines the app confines what enter runs. busybox sh with the launch
- * capabilities as its only extra (ambient) ones, inside the app's root. Arguments: working
- * dir, then NAME=VALUE... and the app's argv (for finalExec).
- */
-export function finalExecStep(app: AppPlan, opts: { nnp?: boolean } = {}): string {
-  const drop = LAUNCH_CAPS.map((c) => `-${c}`).join(',');
-  const nnp = app.noNewPrivileges || opts.nnp === true;
+export function openHelper(helper: string, target: string): string[] {
   return [
-    'cd "$1" || { echo "stage1: working directory $1 does not exist in the image" >&2; exit 254; }',
-    'shift',
-    // No descriptor of rkt's or of its caller's may reach the app: close all but 0, 1, 2
-    // (and the helper's, which the helper closes itself).
-    // (and the socket-activation fds of an app with socket-activated ports, which the helper renumbers).
-    `for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && [ "$n" -ne ${HELPER_FD} ]${app.listenFds ? ` && { [ "$n" -lt ${LISTEN_FD_BASE} ] || [ "$n" -ge ${LISTEN_FD_BASE + app.listenFds} ]; }` : ''} && eval "exec $n>&-"; done`,
-    `exec setpriv --ambient-caps ${drop} --inh-caps ${drop}${nnp ? ' --nnp' : ''} -- ${finalExec(app)} "$@"`,
-  ].join('\n');
+    `mount --bind ${sq(helper)} ${sq(target)} && mount -o remount,bind,ro ${sq(target)} || die 'cannot bind the stage1 helper'`,
+    `exec ${HELPER_FD}<${sq(target)} || die 'cannot open the stage1 helper'`,
+  ];
 }
+
+/** What stage1 sets for socket activation itself; a command run by `rkt enter` gets none of it. */
+const LISTEN_ENV = new Set(['LISTEN_FDS', 'LISTEN_FDNAMES']);
 
 /**
- * After util-linux setpriv: pivot_root into the app rootfs (still holding the launch
- * capabilities as ambient ones), then the final step.
+ * The last step of an app, and of each command `rkt enter` runs in it (so whatever confines
+ * the one confines the other): rkt-helper's arguments from `--app` on, the app's argv to
+ * follow. As root of the app's namespaces, rkt-helper pivots into the current directory
+ * (the app rootfs; not for enter, which is already inside), takes the app's bounding set,
+ * groups, gid and uid, enters the working dir, joins a fresh session keyring, sets
+ * no_new_privs (always for enter) and loads the seccomp filter, keeps exactly the app's
+ * environment and execs the app (src/stage1/helper/rkt-helper.c app_main).
  */
-export function stepAfterPrivileges(app: AppPlan): string {
-  return [
-    'pivot_root . . && umount -l . && cd / || { echo "stage1: cannot pivot into the app rootfs" >&2; exit 254; }',
-    finalExecStep(app),
-  ].join('\n');
-}
-
-/** util-linux setpriv arguments that give a launcher the app's bounding set, uid, gid and groups. */
-function appPrivileges(app: AppPlan, ambient: string[]): string[] {
+export function appStep(app: AppPlan, forEnter = false): string[] {
   const caps = app.capabilities;
   return [
-    `--ambient-caps=${ambient.map((c) => `+${c}`).join(',')}`,
-    ...(caps === 'all' ? [] : [`--bounding-set=${boundingSetArg(caps)}`]),
-    `--reuid=${app.uid}`, `--regid=${app.gid}`,
-    app.supplementaryGids.length > 0 ? `--groups=${app.supplementaryGids.join(',')}` : '--clear-groups',
+    '--app', forEnter ? '0' : '1', String(app.uid), String(app.gid),
+    app.supplementaryGids.length > 0 ? app.supplementaryGids.join(',') : '-',
+    caps === 'all' ? 'all' : capabilityMask(caps),
+    app.noNewPrivileges || forEnter ? '1' : '0',
+    app.workingDir, app.seccompFilter ?? '-',
+    ...app.env.filter(([k]) => !forEnter || !LISTEN_ENV.has(k)).map(([k, v]) => `${k}=${v}`),
   ];
 }
 
@@ -406,20 +365,16 @@ function appJoinLines(app: AppPlan, podProcs: string[]): string[] {
  * process and MNTNS its mount namespace as rkt found it (`mnt:[N]`): a PID reused
  * meanwhile by another process is refused.
  * It joins the pod's and the app's cgroups and OOM score, opens the app's namespaces while
- * still root, takes the app's bounding set, uid, gid and groups (util-linux setpriv, which
- * must run before the host's libraries are out of reach), enters the namespaces with
- * busybox nsenter (which forks into the pod's PID namespace and runs busybox through
- * /proc/self/exe, never a binary of the image), and ends in the app's own final step,
- * with no_new_privs. Exit status: the command's (128+N for a signal).
+ * still root, enters them with busybox nsenter (which forks into the pod's PID namespace)
+ * and ends in the app's own last step (appStep, rkt-helper run through HELPER_FD, never a
+ * binary of the image), with no_new_privs. Exit status: the command's (128+N for a signal).
  *
- * With --private-users the command joins the pod's user namespace too, and the order
- * changes: joining a user namespace gives a full bounding set in it, so the app's
- * privileges come after it. util-linux nsenter (still in the host's mount namespace)
- * enters the UTS, IPC, network and PID namespaces, which belong to the host's user
- * namespace, while it is host root, then the pod's user namespace (as root of it, so
- * the command's uid and gid are the app's inside and BASE+uid on the host); util-linux
- * setpriv then applies the app's bounding set, uid, gid and groups, and busybox nsenter
- * enters the app's mount namespace (owned by the pod's user namespace) last.
+ * With --private-users the command joins the pod's user namespace too: util-linux nsenter
+ * (still in the host's mount namespace) enters the UTS, IPC, network and PID namespaces,
+ * which belong to the host's user namespace, while it is host root, then the pod's user
+ * namespace (as root of it, so the command's uid and gid are the app's inside and BASE+uid
+ * on the host); busybox nsenter enters the app's mount namespace (owned by the pod's user
+ * namespace) last, and the last step takes the app's privileges inside it.
  */
 export function renderEnter(plan: PodPlan, app: AppPlan): string {
   const t = plan.tools;
@@ -427,20 +382,13 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
   const ns = [['mnt', 'mount', 3], ['uts', 'uts', 4], ['ipc', 'ipc', 5], ['net', 'net', 6], ['pid', 'pid', 8],
     ...(plan.userns ? [['user', 'user', 9] as const] : [])] as const;
   const nsArg = (flag: string, fd: number) => `--${flag}=/proc/self/fd/${fd}`;
-  const helper = `${plan.podDir}/${HELPER_MOUNT}`;
-  const privileged = [
-    t.busybox, 'setpriv', '--inh-caps', LAUNCH_CAPS.map((c) => `+${c}`).join(','), '--',
-    t.setpriv, ...appPrivileges(app, LAUNCH_CAPS), '--',
-  ];
-  // A command run by rkt enter never gets the app's socket-activation fds.
-  const final = ['sh', '-c', finalExecStep({ ...app, listenFds: undefined }, { nnp: true }), `enter-${app.name}`, app.workingDir, ...app.env.map(([k, v]) => `${k}=${v}`)];
+  const step = [`/proc/self/fd/${HELPER_FD}`, ...appStep(app, true)];
   const chain = plan.userns
     ? [
       t.nsenter, ...ns.filter(([n]) => n !== 'mnt').map(([, flag, fd]) => nsArg(flag, fd)), '--',
-      ...privileged,
-      t.busybox, 'nsenter', nsArg('mount', 3), '--', ...final,
+      t.busybox, 'nsenter', nsArg('mount', 3), '--', ...step,
     ]
-    : [...privileged, t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => nsArg(flag, fd)), '--', ...final];
+    : [t.busybox, 'nsenter', ...ns.map(([, flag, fd]) => nsArg(flag, fd)), '--', ...step];
   return [
     `# rkt stage1: rkt enter into app "${app.name}" of pod ${plan.uuid}. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
@@ -451,10 +399,8 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
     `[ -e "/proc/$pid/ns/mnt" ] && command exec ${ns.map(([n, , fd]) => `${fd}<"/proc/$pid/ns/${n}"`).join(' ')} || die 'the app is not running'`,
     `[ "$(readlink /proc/self/fd/3)" = "$mntns" ] || die 'the app is not running'`,
     ...(plan.userns ? [`[ "$(readlink /proc/self/fd/9)" = "$(cat ${sq(`${plan.podDir}/${USERNS_ID_FILE}`)})" ] || die "the app has left the pod's user namespace"`] : []),
-    // The helper as the app's launcher opens it: through a read-only bind private to this
-    // script's mount namespace (rkt enter runs it under unshare -m).
-    `mount --bind ${sq(t.helper)} ${sq(helper)} && mount -o remount,bind,ro ${sq(helper)} || die 'cannot bind the stage1 helper'`,
-    openHelper(helper),
+    // rkt enter runs this script under unshare -m: the bind is private to it.
+    ...openHelper(t.helper, `${plan.podDir}/${HELPER_MOUNT}`),
     `exec ${chain.map(sq).join(' ')} "$@"`,
     '',
   ].join('\n');
@@ -502,25 +448,22 @@ export function cgroupViewOps(app: AppPlan): string[][] {
 /**
  * Everything an app's launcher does with the host's root still in view, in order, as
  * rkt-helper --mounts takes it: the skeleton, the mounts, the cgroup view, the read-only
- * remounts; then it enters the app rootfs and opens the stage1 helper on HELPER_FD.
+ * remounts; then it enters the app rootfs.
  */
 export function appMountOps(plan: PodPlan, app: AppPlan): string[][] {
   const { mounts, readOnly, readOnlyTrees } = appMounts(plan, app);
-  const helper = `${plan.podDir}/${HELPER_MOUNT}`;
   return [
     ['root', app.rootfs],
     // The launcher joined the app's cgroups: a cgroup namespace rooted there, for the
     // cgroup view and for the app (which this process becomes).
     ...(app.cgroupView?.length ? [['cgroupns']] : []),
     ...skeletonOps(app),
-    ...mountOps([...mounts, helperBind(plan.tools.helper, helper)], plan.userns),
+    ...mountOps(mounts, plan.userns),
     ...cgroupViewOps(app),
     ...readOnlyTrees.map((t) => ['rotree', t]),
-    ...[...readOnly, helper].map((t) => ['ro', t]),
+    ...readOnly.map((t) => ['ro', t]),
+    // Where rkt-helper --app pivots.
     ['chdir', app.rootfs],
-    ['open', String(HELPER_FD), helper],
-    // For util-linux setpriv's ambient CAP_SYS_ADMIN (appPrivileges; see renderApp's chain).
-    ...(plan.userns ? [] : [['inheritable', String(LINUX_CAPABILITIES.CAP_SYS_ADMIN)]]),
   ];
 }
 
@@ -532,8 +475,8 @@ export function mountTableFile(app: Pick<AppPlan, 'name'>): string {
 /**
  * The app's launcher script, and its mount table (name -> content, in the stage1 dir).
  * The script joins the app's cgroups, then execs rkt-helper --mounts, which makes the
- * app's mounts in this same process and execs the privilege-dropping chain (or, with event
- * handlers, this script again to run them: `$1` is then "mounted").
+ * app's mounts and goes on, in this same process, with the app's last step (or, with event
+ * handlers, execs this script again to run them: `$1` is then "mounted").
  */
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
@@ -550,23 +493,15 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
     `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
     'die() { echo "stage1: $*" >&2; exit 254; }',
   ];
-  // --private-users: the rest runs as root of the pod's user namespace, in a mount
+  // --private-users: the last step runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
-  // rkt-helper --mounts made CAP_SYS_ADMIN inheritable, which util-linux setpriv needs for
-  // it to be ambient; in the pod's user namespace the set starts empty: busybox setpriv.
-  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs, t.busybox, 'setpriv', '--inh-caps', '+sys_admin', '--'] : [];
-  const chain = (who: AppPlan, exec: string[]) => [
-    ...enterUserns,
-    t.setpriv, ...appPrivileges(who, ['sys_admin']),
-    '--', t.busybox, 'sh', '-c', stepAfterPrivileges(who), `app-${app.name}`,
-    app.workingDir,
-    ...app.env.map(([k, v]) => `${k}=${v}`),
-    ...exec,
-  ];
+  const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
+  const chain = (who: AppPlan, exec: string[]) => [...enterUserns, t.helper, ...appStep(who), ...exec];
   const privileged = chain(app, app.exec);
   const handlers = app.eventHandlers;
   if (!handlers?.preStart && !handlers?.postStop) {
-    lines.push(...setup, mountThen(privileged), '');
+    // Without a user namespace to enter, rkt-helper --mounts goes on with --app itself.
+    lines.push(...setup, mountThen(plan.userns ? privileged : privileged.slice(1)), '');
     return { script: lines.join('\n'), files };
   }
   lines.push('if [ "$1" != mounted ]; then', ...setup.map((l) => `  ${l}`), `  ${mountThen([t.busybox, 'sh'], ' "$0" mounted')}`, 'fi');

@@ -9,7 +9,8 @@
  *   probe invalidate SERIAL
  *   probe reboot           calls reboot(2) with a wrong magic number (EINVAL if nothing blocks it)
  *   probe hunt             for 3 s, waits for another app's stage1 helper and tries to reopen its
- *                          executable for writing through /proc/PID/exe: reopen-write ERRNO
+ *                          executable for writing through /proc/PID/exe: exe-open ERRNO (it
+ *                          could not even open it) or reopen-write ERRNO
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -121,9 +122,10 @@ int main(int argc, char **argv) {
     return syscall(SYS_keyctl, KEYCTL_INVALIDATE, atol(argv[2])) == 0 ? 0 : 1;
   }
   if (strcmp(cmd, "hunt") == 0) {
-    /* Waits for another app's stage1 helper (comm "7": run as /proc/self/fd/7), takes its
-       executable through /proc/PID/exe and, once it has become the app, tries to reopen that
-       file for writing, as the runc CVE-2019-5736 exploit did. */
+    /* Waits for another app's stage1 helper (an app's launcher, rkt-helper, not PID 1; or
+       comm "7": run as /proc/self/fd/7 by rkt enter), takes its executable through
+       /proc/PID/exe and, once it has become the app, tries to reopen that file for
+       writing, as the runc CVE-2019-5736 exploit did. */
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -139,7 +141,7 @@ int main(int argc, char **argv) {
         if (fd < 0) continue;
         ssize_t n = read(fd, comm, sizeof comm - 1);
         close(fd);
-        if (n < 2 || strncmp(comm, "7\n", 2) != 0) continue;
+        if (n < 2 || (strncmp(comm, "7\n", 2) != 0 && (strcmp(comm, "rkt-helper\n") != 0 || strcmp(e->d_name, "1") == 0))) continue;
         snprintf(p, sizeof p, "/proc/%s/exe", e->d_name);
         int exe = open(p, O_RDONLY);
         if (exe < 0) { printf("exe-open %d\n", errno); return 0; }

@@ -1,22 +1,5 @@
 /*
- * rkt-helper: the last step before an app's exec, after stage1 dropped every privilege.
- *
- *   rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]
- *
- * 1. closes every fd above 2 (stage1 runs it through /proc/self/fd/N, an fd opened before
- *    pivot_root: that one must not reach the app), except that with LISTEN_FDS=N among
- *    the NAME=VALUE arguments the socket-activation fds stage1 kept at 100.. become 3..
- *    and LISTEN_PID is set to this process (the app's pid);
- * 2. joins a fresh anonymous session keyring, so the app sees none of the caller's keys;
- * 3. unless FILTER is "-": sets no_new_privs and loads FILTER, a classic BPF program as
- *    hex (struct sock_filter[], little-endian) that stage0 generated (src/stage1/seccomp/);
- * 4. replaces the environment with exactly the NAME=VALUE arguments and execs PROGRAM,
- *    searching PATH from that environment (as `env -i` does).
- * Nothing stays resident: the helper's process becomes the app.
- * When the exec fails it says why in rkt's words (its stage1 "diagnostic" lines, which
- * scripts grep): `Error: Unable to open "/foo": No such file or directory` for a missing
- * program, or for the missing interpreter of a script or of an ELF binary;
- * `Error: "/foo" is not executable`. Exit status 127 (not found) or 126, as a shell's.
+ * rkt-helper: stage1's own steps, one static binary (it runs where no host library is in view).
  *
  *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...
  *
@@ -24,13 +7,26 @@
  * PID 1's command line, where rkt recognises the pod): see init_main.
  *
  *   rkt-helper --mounts POD/stage1/app-NAME.mounts PROGRAM [ARG...]
+ *   rkt-helper --mounts POD/stage1/app-NAME.mounts --app ...
  *
- * An app's mount table, then exec PROGRAM: see mounts_main.
+ * An app's mount table, then exec PROGRAM, or go on with --app in this same process: see
+ * mounts_main.
+ *
+ *   rkt-helper --app PIVOT UID GID GROUPS CAPS NNP WORKDIR FILTER|- [NAME=VALUE...] PROGRAM [ARG...]
+ *
+ * An app's last step, from root of its namespaces to the app itself (and that of a command
+ * `rkt enter` runs): pivot, privileges, keyring, seccomp, environment, exec; nothing stays
+ * resident. See app_main and exec_app. When the exec fails it says why in rkt's words (its
+ * stage1 "diagnostic" lines, which scripts grep): `Error: Unable to open "/foo": No such
+ * file or directory` for a missing program, or for the missing interpreter of a script or
+ * of an ELF binary; `Error: "/foo" is not executable`. Exit status 127 (not found) or 126,
+ * as a shell's.
  */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <linux/capability.h>
@@ -240,10 +236,15 @@ static void kill_all(void) {
   }
 }
 
-static void drop_capabilities(unsigned long long keep) {
+/* Drops from the bounding set every capability not in `keep` (needs CAP_SETPCAP). */
+static void limit_bounding_set(unsigned long long keep) {
   for (int c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++) {
     if (!(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) die("cannot drop a capability of the bounding set");
   }
+}
+
+/* Of the capabilities held, keeps those in `keep`, effective; nothing inheritable or ambient. */
+static void keep_capabilities(unsigned long long keep) {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("cannot clear the ambient capabilities");
   struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
   struct __user_cap_data_struct data[2];
@@ -255,6 +256,11 @@ static void drop_capabilities(unsigned long long keep) {
     data[i].inheritable = 0;
   }
   if (syscall(SYS_capset, &hdr, data) != 0) die("cannot drop capabilities");
+}
+
+static void drop_capabilities(unsigned long long keep) {
+  limit_bounding_set(keep);
+  keep_capabilities(keep);
 }
 
 /* Starts app NAME's launcher, in a mount namespace of its own: BUSYBOX sh POD/stage1/app-NAME.sh. */
@@ -398,7 +404,8 @@ static int init_main(int argc, char **argv) {
 /*
  * An app's launcher, in the app's own mount namespace and cgroups, with the host's root
  * still in view: makes the app's whole mount table from FILE (app-NAME.mounts, written by
- * stage0: src/stage1/scripts.ts renderMountTable), then execs PROGRAM. One process instead
+ * stage0: src/stage1/scripts.ts renderMountTable), then execs PROGRAM (or, for PROGRAM
+ * --app, goes on to app_main with the arguments from there). One process instead
  * of a busybox `mount` per step: busybox's mount also tries a mount.TYPE helper in every
  * PATH directory for each nofail entry whose target is missing.
  *
@@ -419,9 +426,6 @@ static int init_main(int argc, char **argv) {
  *   write PATH TEXT           a file (0644) holding TEXT
  *   chown ID PATH             owner and group ID, not following a link
  *   chdir PATH
- *   open FD PATH              PATH opened for reading on FD, kept across exec
- *   inheritable CAP           capability number CAP made inheritable (for util-linux
- *                             setpriv's --ambient-caps, which needs it so)
  */
 
 #include <linux/openat2.h>
@@ -607,21 +611,11 @@ static int table_op(char **f, int n) {
     if (*end || end == f[1] || lchown(f[2], (uid_t)id, (gid_t)id) != 0) fail_on("chown", f[2]);
   } else if (strcmp(op, "chdir") == 0 && n == 2) {
     if (chdir(f[1]) != 0) fail_on("enter", f[1]);
-  } else if (strcmp(op, "open") == 0 && n == 3) {
-    int want = atoi(f[1]), fd = open(f[2], O_RDONLY);
-    if (want < 3 || fd < 0 || (fd != want && (dup2(fd, want) != want || close(fd) != 0))) fail_on("open", f[2]);
-  } else if (strcmp(op, "inheritable") == 0 && n == 2) {
-    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct data[2];
-    char *end;
-    unsigned long cap = strtoul(f[1], &end, 10);
-    if (*end || end == f[1] || cap >= 64) return 0;
-    if (syscall(SYS_capget, &hdr, data) != 0) die("cannot read the capabilities");
-    data[cap / 32].inheritable |= 1U << (cap % 32);
-    if (syscall(SYS_capset, &hdr, data) != 0) die("cannot make a capability inheritable");
   } else return 0;
   return 1;
 }
+
+static int app_main(int argc, char **argv);
 
 static int mounts_main(int argc, char **argv) {
   if (argc < 4) {
@@ -654,6 +648,8 @@ static int mounts_main(int argc, char **argv) {
     }
   }
   free(text);
+  // The launcher's own next step, in this same process.
+  if (strcmp(argv[3], "--app") == 0) return app_main(argc - 2, argv + 2);
   execv(argv[3], &argv[3]);
   fail_on("run", argv[3]);
   return 254;
@@ -709,17 +705,45 @@ static int diagnose(const char *prog, int err) {
   return 126;
 }
 
-int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
-  if (argc > 1 && strcmp(argv[1], "--mounts") == 0) return mounts_main(argc, argv);
-  if (argc < 3) {
-    fprintf(stderr, "usage: rkt-helper FILTER|- [NAME=VALUE...] PROGRAM [ARG...]\n");
-    return 254;
+/* --app ------------------------------------------------------------------------------- */
+
+/* A decimal uid, gid or group; -1 (and errno) if `s` is not one. */
+static long parse_id(const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || v >= 0xffffffffUL) { errno = EINVAL; return -1; }
+  return (long)v;
+}
+
+/* GROUPS ("-" or a comma-separated list) into `out`; the count, or -1. */
+static int parse_groups(const char *groups, gid_t *out, int max) {
+  if (strcmp(groups, "-") == 0) return 0;
+  char copy[4096];
+  if (snprintf(copy, sizeof copy, "%s", groups) >= (int)sizeof copy) return -1;
+  int n = 0;
+  for (char *save = NULL, *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+    long id = parse_id(g);
+    if (id < 0 || n == max) return -1;
+    out[n++] = (gid_t)id;
   }
-  /* Socket activation: LISTEN_FDS=N among the NAME=VALUE arguments means stage1 kept the
-   * app's N listen fds at LISTEN_FD_BASE..; they become 3.., and LISTEN_PID this process. */
+  return n;
+}
+
+/*
+ * The app's exec, with its privileges already taken: closes every fd above 2 (except that
+ * with LISTEN_FDS=N among the NAME=VALUE arguments the socket-activation fds stage1 kept at
+ * LISTEN_FD_BASE.. become 3.., and LISTEN_PID is set to this process, the app's pid); joins
+ * a fresh anonymous session keyring, so the app sees none of the caller's keys; with NNP,
+ * or a FILTER (not "-"), sets no_new_privs; loads FILTER, a classic BPF program as hex
+ * (struct sock_filter[], little-endian) that stage0 generated (src/stage1/seccomp/);
+ * replaces the environment with exactly the NAME=VALUE arguments and execs PROGRAM,
+ * searching PATH from that environment (as `env -i` does).
+ * argv: FILTER|- [NAME=VALUE...] PROGRAM [ARG...]
+ */
+static int exec_app(int argc, char **argv, int nnp) {
   int listen = 0;
-  for (int j = 2; j < argc && strchr(argv[j], '=') != NULL; j++) {
+  for (int j = 1; j < argc && strchr(argv[j], '=') != NULL; j++) {
     if (strncmp(argv[j], "LISTEN_FDS=", 11) == 0) listen = atoi(argv[j] + 11);
   }
   if (listen < 0 || listen > 64) { errno = EINVAL; die("bad LISTEN_FDS"); }
@@ -730,7 +754,7 @@ int main(int argc, char **argv) {
   close_from(LISTEN_FD_BASE, ~0U);
   if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) die("cannot join a new session keyring");
 
-  int i = 2;
+  int i = 1;
   if (clearenv() != 0) die("cannot clear the environment");
   for (; i < argc && strchr(argv[i], '=') != NULL; i++) {
     if (putenv(argv[i]) != 0) die("cannot set the environment");
@@ -744,7 +768,66 @@ int main(int argc, char **argv) {
     fprintf(stderr, "stage1: no program to run\n");
     return 254;
   }
-  if (strcmp(argv[1], "-") != 0) load_filter(argv[1]);
+  if (strcmp(argv[0], "-") != 0) load_filter(argv[0]);
+  else if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("cannot set no_new_privs");
   execvp(argv[i], &argv[i]);
   return diagnose(argv[i], errno);
+}
+
+/*
+ * The last step of every app, and of every command `rkt enter` runs in one, so that both
+ * are confined alike. Runs as root of the app's namespaces, its mount table made:
+ *  1. PIVOT=1: pivot_root into the current directory (the app rootfs) and detaches the
+ *     old root, so that nothing of the host stays in view; 0: already inside (rkt enter);
+ *  2. not dumpable until the exec: once the ids are the app's, another app of the pod must
+ *     not reach this process's memory, or the host's helper it runs, through /proc;
+ *  3. the bounding set becomes CAPS (a hex mask; "all" keeps it); groups GROUPS ("-" for
+ *     none, else comma-separated), gid GID, uid UID; uid 0 keeps CAPS, any other uid
+ *     nothing; nothing stays inheritable or ambient;
+ *  4. enters WORKDIR as the app's user;
+ *  5. exec_app, with no_new_privs if NNP is 1.
+ */
+static int app_main(int argc, char **argv) {
+  if (argc < 11) {
+    fprintf(stderr, "usage: rkt-helper --app PIVOT UID GID GROUPS CAPS NNP WORKDIR FILTER|- [NAME=VALUE...] PROGRAM [ARG...]\n");
+    return 254;
+  }
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the launcher undumpable");
+  const int all = strcmp(argv[6], "all") == 0;
+  char *end = argv[6];
+  errno = 0;
+  unsigned long long caps = all ? ~0ULL : strtoull(argv[6], &end, 16);
+  const int bad_caps = !all && (errno || *end || end == argv[6] || argv[6][0] == '-');
+  long uid = parse_id(argv[3]), gid = parse_id(argv[4]);
+  gid_t groups[256];
+  int ngroups = parse_groups(argv[5], groups, 256);
+  if (uid < 0 || gid < 0 || ngroups < 0 || bad_caps ||
+      (strcmp(argv[2], "0") != 0 && strcmp(argv[2], "1") != 0) || (strcmp(argv[7], "0") != 0 && strcmp(argv[7], "1") != 0)) {
+    errno = EINVAL;
+    die("bad arguments to rkt-helper --app");
+  }
+  if (strcmp(argv[2], "1") == 0 &&
+      (syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)) {
+    die("cannot pivot into the app rootfs");
+  }
+  if (!all) limit_bounding_set(caps);
+  if (setgroups((size_t)ngroups, groups) != 0) die("cannot set the app's supplementary groups");
+  if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0) die("cannot take the app's gid");
+  if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) die("cannot take the app's uid");
+  keep_capabilities(caps);
+  /* Changing ids may make the process dumpable again (fs.suid_dumpable=1). */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the launcher undumpable");
+  if (chdir(argv[8]) != 0) {
+    fprintf(stderr, "stage1: working directory %s does not exist in the image\n", argv[8]);
+    return 254;
+  }
+  return exec_app(argc - 9, argv + 9, strcmp(argv[7], "1") == 0);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--mounts") == 0) return mounts_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--app") == 0) return app_main(argc, argv);
+  fprintf(stderr, "usage: rkt-helper --init|--mounts|--app ...\n");
+  return 254;
 }

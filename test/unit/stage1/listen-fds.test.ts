@@ -1,5 +1,5 @@
 /**
- * Socket activation's fd renumbering without root: run.sh's first step keeps the listen fds
+ * Socket activation's fd renumbering: run.sh's first step keeps the listen fds
  * at LISTEN_FD_BASE.. and closes the rest; rkt-helper puts an app's back at 3.. with
  * LISTEN_PID its own PID; stage0 takes LISTEN_FDS only when LISTEN_PID is rkt's.
  */
@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, StdioOptions } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
-import { describeIf, ROOT } from '../../helpers/rkt.js';
+import { describeIf, isRoot, ROOT } from '../../helpers/rkt.js';
 import { closeFds, LISTEN_FD_BASE } from '../../../src/stage1/scripts.js';
 import { listenFds } from '../../../src/stage0/start.js';
 
@@ -38,25 +38,28 @@ describeIf(BUSYBOX ? undefined : 'busybox-static')('closeFds (run.sh, before uns
   });
 });
 
-describeIf(fs.existsSync(HELPER) ? undefined : 'dist/stage1/rkt-helper: npm run build')('rkt-helper renumbering', () => {
+/** rkt-helper's last step as rkt enter runs it (no pivot), as root with every capability: the app's argv follows. */
+const APP_STEP = ['--app', '0', '0', '0', '-', 'all', '0', '/', '-'];
+
+describeIf(!fs.existsSync(HELPER) ? 'dist/stage1/rkt-helper: npm run build' : !isRoot ? 'root (rkt-helper --app sets ids)' : undefined)('rkt-helper renumbering', () => {
   const at = (fd: number) => fd;
   test('LISTEN_FDS=2: the fds at the base become 3 and 4 (same files), LISTEN_PID is the app\'s PID, nothing else stays open', () => {
     const files: Record<number, string> = { 7: '/etc/group', [at(LISTEN_FD_BASE)]: '/etc/hostname', [at(LISTEN_FD_BASE + 1)]: '/etc/passwd', [at(LISTEN_FD_BASE + 2)]: '/etc/shells' };
-    const r = spawnSync(HELPER, ['-', 'LISTEN_FDS=2', 'PATH=/usr/bin:/bin', 'sh', '-c', `echo "$LISTEN_FDS $([ "$LISTEN_PID" = "$$" ] && echo own)"; readlink /proc/$$/fd/3 /proc/$$/fd/4; for n in 5 7 ${LISTEN_FD_BASE} ${LISTEN_FD_BASE + 1} ${LISTEN_FD_BASE + 2}; do [ -e /proc/$$/fd/$n ] && echo "open $n"; done; true`],
+    const r = spawnSync(HELPER, [...APP_STEP, 'LISTEN_FDS=2', 'PATH=/usr/bin:/bin', 'sh', '-c', `echo "$LISTEN_FDS $([ "$LISTEN_PID" = "$$" ] && echo own)"; readlink /proc/$$/fd/3 /proc/$$/fd/4; for n in 5 7 ${LISTEN_FD_BASE} ${LISTEN_FD_BASE + 1} ${LISTEN_FD_BASE + 2}; do [ -e /proc/$$/fd/$n ] && echo "open $n"; done; true`],
       { stdio: stdioWith(files), encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('2 own\n/etc/hostname\n/etc/passwd\n');
   });
 
   test('a missing listen fd: one line, 254, the app does not run', () => {
-    const r = spawnSync(HELPER, ['-', 'LISTEN_FDS=1', 'PATH=/usr/bin:/bin', 'sh', '-c', 'echo ran'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    const r = spawnSync(HELPER, [...APP_STEP, 'LISTEN_FDS=1', 'PATH=/usr/bin:/bin', 'sh', '-c', 'echo ran'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('stage1: socket-activation fd missing: Bad file descriptor\n');
     expect(r.status).toBe(254);
   });
 
   test('without LISTEN_FDS: fds at the base are closed too, and no LISTEN_PID', () => {
-    const r = spawnSync(HELPER, ['-', 'PATH=/usr/bin:/bin', 'sh', '-c', `echo "[$LISTEN_PID]"; ls /proc/$$/fd/${LISTEN_FD_BASE} 2>/dev/null | wc -l`], { stdio: stdioWith({ [LISTEN_FD_BASE]: '/etc/hostname' }), encoding: 'utf8' });
+    const r = spawnSync(HELPER, [...APP_STEP, 'PATH=/usr/bin:/bin', 'sh', '-c', `echo "[$LISTEN_PID]"; ls /proc/$$/fd/${LISTEN_FD_BASE} 2>/dev/null | wc -l`], { stdio: stdioWith({ [LISTEN_FD_BASE]: '/etc/hostname' }), encoding: 'utf8' });
     expect(r.stdout).toBe('[]\n0\n');
   });
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
-import { appMounts, finalExecStep, IDMAP, MountEntry, mountOps, renderApp, renderEnter, renderInitScript, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
+import { appMounts, appStep, IDMAP, MountEntry, mountOps, renderApp, renderEnter, renderInitScript, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, PodUserns } from '../../../src/stage1/plan.js';
 
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
@@ -130,16 +130,17 @@ describe('mountOps with idmapped entries', () => {
 });
 
 describe('renderApp with --private-users', () => {
-  test('the privilege drop runs inside the user namespace: helper exec USERNS ROOTFS, then the usual chain', () => {
+  test('the last step runs inside the user namespace: helper exec USERNS ROOTFS, then rkt-helper --app as without it', () => {
     const plan = makePlan();
     const { script } = renderApp(plan, plan.apps[0]);
     syntaxOk(script);
     // rkt-helper --mounts TABLE makes every mount (and read-only remount) first, as host root.
     const argv = execArgv(script).slice(3);
-    // Entering the user namespace empties the inheritable set: busybox setpriv sets CAP_SYS_ADMIN's again.
-    expect(argv.slice(0, 9)).toEqual([HELPER, 'exec', USERNS.file, R, '/bin/busybox', 'setpriv', '--inh-caps', '+sys_admin', '--']);
+    expect(argv.slice(0, 5)).toEqual([HELPER, 'exec', USERNS.file, R, '/usr/lib/rkt/rkt-helper']);
+    // Without a user namespace, rkt-helper --mounts goes on with the same --app itself.
     const plain = execArgv(renderApp(makePlan({ userns: undefined }), makeApp({ idmapLower: undefined })).script).slice(3);
-    expect(argv.slice(9)).toEqual(plain);
+    expect(argv.slice(5)).toEqual(plain);
+    expect(plain.slice(0, 2)).toEqual(['--app', '1']);
   });
 });
 
@@ -190,14 +191,13 @@ describe('renderEnter with --private-users', () => {
     expect(l.indexOf(check)).toBeLessThan(l.findIndex((x) => x.startsWith('exec ')));
   });
 
-  test('host-owned namespaces and the user namespace first (util-linux nsenter), then the app\'s privileges, then its mount namespace', () => {
+  test('host-owned namespaces and the user namespace first (util-linux nsenter), then its mount namespace, then the app\'s privileges', () => {
     expect(execArgv(lastExec(script))).toEqual([
       '/usr/bin/nsenter', '--uts=/proc/self/fd/4', '--ipc=/proc/self/fd/5', '--net=/proc/self/fd/6', '--pid=/proc/self/fd/8', '--user=/proc/self/fd/9', '--',
-      '/bin/busybox', 'setpriv', '--inh-caps', '+sys_admin,+sys_chroot', '--',
-      '/usr/bin/setpriv', '--ambient-caps=+sys_admin,+sys_chroot', '--bounding-set=-all,+chown', '--reuid=1000', '--regid=2000', '--groups=10', '--',
       '/bin/busybox', 'nsenter', '--mount=/proc/self/fd/3', '--',
-      'sh', '-c', finalExecStep(app, { nnp: true }), 'enter-web', '/', 'PATH=/bin',
+      '/proc/self/fd/7', ...appStep(app, true),
     ]);
+    expect(appStep(app, true).slice(0, 7)).toEqual(['--app', '0', '1000', '2000', '10', '1', '1']);
   });
 
   test('without --private-users: no user namespace is opened or joined', () => {
