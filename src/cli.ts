@@ -9,7 +9,8 @@ import { resolve } from './cli/tree.js';
 import { COMMANDS } from './cli/registry.js';
 import { globalOptionsFrom } from './cli/globals.js';
 import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
-import { setDebug, setLogPrefix, logPrefix } from './util/log.js';
+import { setDebug, setLogPrefix, logPrefix, toStderr } from './util/log.js';
+import { whenBuilt } from './util/stdio.js';
 import type { CommandResult } from './cli/command.js';
 
 /** Commands that never touch the data dir (install sets it up itself). */
@@ -18,7 +19,7 @@ const NO_DATA_DIR = new Set(['version', 'trust', 'install', 'help', 'completion'
 async function main(argv: string[]): Promise<CommandResult> {
   const resolution = await resolve(argv, COMMANDS);
   if ('status' in resolution) {
-    if (resolution.error) process.stderr.write(`rkt: ${resolution.error}\n`);
+    if (resolution.error) toStderr(`rkt: ${resolution.error}\n`);
     return resolution.status;
   }
   const { path, command, parsed, rawArgs } = resolution.selected;
@@ -62,17 +63,18 @@ async function handOff(script: string, podDir: string): Promise<number> {
 function start(argv: string[]): void {
   // A reader that went away (`rkt list | head -1`) is no error of ours: the command still
   // finishes (a fetch half done must still clean up), its output just goes nowhere.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  // (Attached when stdout is first used: see util/stdio.ts.)
+  whenBuilt('stdout', (stdout) => stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-  });
+  }));
   main(argv).then(
     (result) => (typeof result === 'number' ? result : handOff(result.handoff, result.podDir)),
   ).then(
     (code) => { process.exitCode = code; },
     (err: unknown) => {
       const msg = errorMessage(err);
-      process.stderr.write(`${logPrefix()}: ${msg}\n`);
-      if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) process.stderr.write(`${(err as Error).stack}\n`);
+      toStderr(`${logPrefix()}: ${msg}\n`);
+      if (!(err instanceof RktError) && process.env.RKT_DEBUG_STACK) toStderr(`${(err as Error).stack}\n`);
       process.exitCode = err instanceof RktError && !hostFault(err) ? err.exitCode : RKT_FAILURE;
     },
   );

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import { whenBuilt } from './stdio.js';
+
 /** stderr lines are prefixed with the command name, as rkt does ("fetch: ..."). */
 let prefix = 'rkt';
 let debugOn = false;
@@ -7,14 +10,40 @@ export function setDebug(on: boolean): void { debugOn = on; }
 export function logPrefix(): string { return prefix; }
 export function isDebug(): boolean { return debugOn; }
 
-export function info(msg: string): void { process.stderr.write(`${prefix}: ${msg}\n`); }
-export function warn(msg: string): void { process.stderr.write(`${prefix}: warning: ${msg}\n`); }
-export function debug(msg: string): void { if (debugOn) process.stderr.write(`${prefix}: ${msg}\n`); }
+/** process.stderr, once something has used it. */
+let stderrStream: NodeJS.WriteStream | undefined;
+whenBuilt('stderr', (s) => { stderrStream = s; });
+
+/**
+ * Text to stderr. Straight to fd 2 while process.stderr has not been built (see
+ * util/stdio.ts): as process.stderr itself on Linux, that blocks until written; a
+ * non-blocking fd 2 that is full (EAGAIN) gets the rest through process.stderr, which waits
+ * for it. A reader that went away (EPIPE) is no error of ours. Once the stream exists, through
+ * it, as whatever else writes there (and what watches it) expects.
+ */
+export function toStderr(text: string): void {
+  if (stderrStream) {
+    stderrStream.write(text);
+    return;
+  }
+  let buf = Buffer.from(text);
+  try {
+    while (buf.length > 0) buf = buf.subarray(fs.writeSync(2, buf));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN') process.stderr.write(buf);
+    else if (code !== 'EPIPE') throw e;
+  }
+}
+
+export function info(msg: string): void { toStderr(`${prefix}: ${msg}\n`); }
+export function warn(msg: string): void { toStderr(`${prefix}: warning: ${msg}\n`); }
+export function debug(msg: string): void { if (debugOn) toStderr(`${prefix}: ${msg}\n`); }
 
 /**
  * The image layer's lines, as rkt printed them: prefix "image", whatever the command.
  * imageInfo always (rkt's warnings and notices); imageDebug only with --debug (rkt's
  * "diagnostic" lines such as "using image from file ..." and "remote fetching from URL ...").
  */
-export function imageInfo(msg: string): void { process.stderr.write(`image: ${msg}\n`); }
-export function imageDebug(msg: string): void { if (debugOn) process.stderr.write(`image: ${msg}\n`); }
+export function imageInfo(msg: string): void { toStderr(`image: ${msg}\n`); }
+export function imageDebug(msg: string): void { if (debugOn) toStderr(`image: ${msg}\n`); }

@@ -134,6 +134,20 @@ describe('output to a reader that went away (`rkt list | head -1`)', () => {
     const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
+
+  (built || process.env.CI ? test : test.skip)('stderr gone too: an error line meets EPIPE, the status is still the command\'s', async () => {
+    const status = async (closeStderr: boolean) => {
+      const child = spawn(bin, ['no-such-command'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      if (closeStderr) child.stderr!.destroy();
+      const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+      return { code, out };
+    };
+    const open = await status(false);
+    expect(open.code).not.toBe(0);
+    expect(await status(true)).toEqual(open);
+  });
 });
 
 describe('help', () => {
