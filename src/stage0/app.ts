@@ -221,7 +221,6 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
     const init = podInitPid(host, dir);
     if (init === undefined) fail(`pod ${pod.uuid} is not running`);
     const plan = readJson<PodPlan>(path.join(dir, PLAN_FILE));
-    const cg = readJson<PodCgroups>(path.join(dir, CGROUPS_FILE));
     const t = plan.tools;
     const pidFile = path.join(dir, appPidFile(name));
     const logFile = path.join(dir, appLogFile(name));
@@ -234,7 +233,7 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
       `echo "$p" > ${sq(`${pidFile}.tmp`)} && mv -f ${sq(`${pidFile}.tmp`)} ${sq(pidFile)} || exit 254`,
     ].join('\n');
     const outer = [
-      ...cg.podProcs.map((f) => `echo 0 > ${sq(f)} || { echo ${sq(`cannot join the pod's cgroup ${f}`)} >&2; exit 254; }`),
+      ...plan.podCgroupProcs.map((f) => `echo 0 > ${sq(f)} || { echo ${sq(`cannot join the pod's cgroup ${f}`)} >&2; exit 254; }`),
       // The pod's output, when it can be reopened (a pipe, a tty, a file); a socket (a
       // journal's stream) cannot: then a log file of the pod's.
       `out=/proc/${init}/fd/1; err=/proc/${init}/fd/2`,

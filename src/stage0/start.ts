@@ -226,7 +226,7 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
     mounts: [...volumeMounts, ...etc],
     devDir: path.join(skeletonRoot(dir, pod), 'dev', app.name),
     protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts, cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts).cgroupView : undefined),
-    cgroupProcs: cg.appProcs[app.name] ?? [],
+    cgroupProcs: cgroups ? cgroups.joinFiles(cg.appProcs[app.name] ?? []) : cg.appProcs[app.name] ?? [],
     kernelTargets: kernelTargets(app.treeRootfs),
     ...(cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts) : {}),
     ...(app.eventHandlers?.length ? { eventHandlers: {
@@ -294,7 +294,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       sharedIpc,
       interactive: opts.interactive,
       openPaths: prepared.openPaths,
-      podCgroupProcs: cg.podProcs,
+      podCgroupProcs: cgroups.joinFiles(cg.podProcs),
       stopGraceSeconds: graceSeconds(opts.stopTimeoutMs),
       tools,
     };

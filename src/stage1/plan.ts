@@ -60,7 +60,7 @@ export interface AppPlan {
   devDir: string;
   /** Kernel paths to mask; stage1 skips those its /proc or /sys does not have. */
   protect: { maskedDirs: string[]; maskedFiles: string[] };
-  /** cgroup.procs files the app joins before exec. */
+  /** Files the app's launcher writes "0" into to join its cgroups (v1: tasks, v2: cgroup.procs; cgroups.ts joinFiles). */
   cgroupProcs: string[];
   /**
    * Where /proc, /sys and /dev go inside the rootfs, resolved against the image's symlinks
@@ -107,6 +107,7 @@ export interface PodPlan {
   interactive: boolean;
   /** --insecure-options=paths: no read-only or masked kernel paths. */
   openPaths: boolean;
+  /** Files the pod's PID 1 writes "0" into to join the pod's cgroups (as AppPlan.cgroupProcs). */
   podCgroupProcs: string[];
   /** Seconds between SIGTERM and SIGKILL when stopping. */
   stopGraceSeconds: number;

@@ -38,6 +38,27 @@ suite('pod cgroups', () => {
     }
   });
 
+  test('stage1 joins through tasks (v1): PID 1 in the pod\'s cgroups, the app in its own, the holder left in rkt\'s', async () => {
+    const pod = await startPod(env, [INSECURE, 'run', '--net=host', BUSYBOX_ACI, '--name=a', '--memory=64M', '--exec=/bin/sleep', '--', '301'], /sleep 301$/);
+    try {
+      const app = podProcess(env, pod.uuid, /sleep 301$/)!;
+      const init = podProcess(env, pod.uuid, /rkt-helper --init /)!;
+      const holder = Number(statusText(env, pod.uuid).pid);
+      expect([app, init, holder].every((p) => p > 0)).toBe(true);
+      for (const controller of ['memory', 'cpu', 'pids']) {
+        expect([controller, cgroupOf(app, controller).endsWith(`/rkt-${pod.uuid}/a`)]).toEqual([controller, true]);
+        expect([controller, cgroupOf(init, controller).endsWith(`/rkt-${pod.uuid}`)]).toEqual([controller, true]);
+        expect([controller, cgroupOf(holder, controller)]).toEqual([controller, cgroupOf('self', controller)]);
+        // The whole process moved (its only thread), as cgroup.procs lists it.
+        expect(read(path.join(cgroupOf(app, controller), 'cgroup.procs')).split('\n')).toContain(String(app));
+      }
+      expect(cgroupOf(init, 'devices').endsWith(`/rkt-${pod.uuid}`)).toBe(true);
+    } finally {
+      rkt(env, ['stop', pod.uuid]);
+      await pod.done;
+    }
+  });
+
   test('an allocation past --memory is OOM-killed: exit 137, and rkt status says so', () => {
     const uuidFile = path.join(env.base, 'oom-uuid');
     // busybox tail keeps the last N bytes of a stream in memory: 100 MB against a 32 MB limit.

@@ -43,3 +43,24 @@ describe('what an app sees of its cgroups (read-only, from its own cgroup namesp
     expect(mgr.appView(cg, 'nosuchapp')).toEqual([]);
   });
 });
+
+describe('where a stage1 shell joins its cgroups (joinFiles)', () => {
+  test('v1 hierarchies: the cgroup\'s tasks file (moves only the writer, no RCU grace period); cgroup2: cgroup.procs', () => {
+    const mgr = cgroupManager(hybridHost({ unifiedControllers: 'memory pids', withoutMemory: true }));
+    const cg = mgr.createPod(UUID, [{ name: 'a', memoryBytes: 1 << 27, cpuMillis: 500 }]);
+    const files = [...cg.podProcs, ...cg.appProcs.a];
+    const joined = mgr.joinFiles(files);
+    expect(joined).toHaveLength(files.length);
+    const unified = (f: string) => f.startsWith('/sys/fs/cgroup/unified/');
+    expect(files.some(unified)).toBe(true);
+    expect(files.some((f) => !unified(f))).toBe(true);
+    joined.forEach((f, i) => expect(f).toBe(unified(files[i]) ? files[i] : files[i].replace(/\/cgroup\.procs$/, '/tasks')));
+  });
+
+  test('pure v2: cgroup.procs everywhere', () => {
+    const mgr = cgroupManager(v2Host('/user.slice/ci'));
+    const cg = mgr.createPod(UUID, [{ name: 'a', memoryBytes: 1 << 27 }]);
+    expect(mgr.joinFiles(cg.podProcs)).toEqual(cg.podProcs);
+    expect(cg.podProcs.every((f) => f.endsWith('/cgroup.procs'))).toBe(true);
+  });
+});
