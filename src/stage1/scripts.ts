@@ -1,9 +1,10 @@
 /**
  * Renders a PodPlan into the three stage1 scripts:
  *
- *  run.sh   sourced by bin/rkt; closes the caller's fds above 2, then execs [nsenter --net]
- *           unshare (new mount, UTS, IPC, PID [, net] namespaces) -> tini (stays in the host
- *           PID namespace, forwards signals, exits with the pod's status) -> setpriv --pdeathsig=KILL -> busybox sh init.sh.
+ *  run.sh   sourced by bin/rkt; execs rkt-helper --pod (closes the caller's fds above 2,
+ *           [joins the CNI netns,] new mount, UTS, IPC, PID [, net] namespaces) -> tini (stays
+ *           in the host PID namespace, forwards signals, exits with the pod's status) ->
+ *           setpriv --pdeathsig=KILL -> the init shell with init.sh.
  *  init.sh  PID 1 of the pod at first (mksh-static, else busybox sh): hostname, cgroup, user
  *           namespace; then execs rkt-helper --init, PID 1 for the rest of the pod's life
  *           (static C, src/stage1/helper/rkt-helper.c): starts each app's launcher in its own
@@ -80,13 +81,6 @@ function boundingSetArg(caps: string[]): string {
 
 
 /**
- * Closes every fd above 2, then execs its arguments. Descriptors rkt's caller handed it
- * (shells, CI runners, service managers pass extra ones) must not stay open in the pod's
- * init for the pod's whole life. busybox sh, because dash and mksh only know fds 0-9.
- */
-export const CLOSE_FDS = 'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$@"';
-
-/**
  * Where the socket-activation fds a service manager gave rkt (3, 4, ...) wait while the pod
  * starts: far above what the shells of stage1 use (0-9, and from 10 up for their own), until
  * rkt-helper puts them back at 3, 4, ... for the apps with socket-activated ports.
@@ -95,12 +89,6 @@ export const LISTEN_FD_BASE = 100;
 /** At most this many: bin/rkt keeps its own fd at 9. */
 export const MAX_LISTEN_FDS = 6;
 
-/** CLOSE_FDS, except that fds 3..3+count-1 move to LISTEN_FD_BASE.. first and stay open. */
-export function closeFds(count: number): string {
-  if (count === 0) return CLOSE_FDS;
-  const moves = Array.from({ length: count }, (_, i) => `${LISTEN_FD_BASE + i}<&${3 + i} ${3 + i}<&-`).join(' ');
-  return `exec ${moves}; for f in /proc/self/fd/*; do n=\${f##*/}; [ "$n" -gt 2 ] && { [ "$n" -lt ${LISTEN_FD_BASE} ] || [ "$n" -ge ${LISTEN_FD_BASE + count} ]; } && eval "exec $n>&-"; done; exec "$@"`;
-}
 
 /**
  * What stage1 itself uses on top of the apps' capabilities while it starts them: mounts,
@@ -151,14 +139,13 @@ export function capabilityMask(caps: string[]): string {
 
 export function renderRunScript(plan: PodPlan): string {
   const t = plan.tools;
-  const ns = ['--mount', '--uts', '--pid'];
-  if (!plan.sharedIpc) ns.push('--ipc');
-  if (plan.net.kind === 'none') ns.push('--net');
+  // A new mount namespace always (its / private); a new network namespace with --net=none.
+  const ns = ['uts', 'pid', ...(plan.sharedIpc ? [] : ['ipc']), ...(plan.net.kind === 'none' ? ['net'] : [])];
   const initCaps = initBoundingSet(plan);
   const chain = [
-    t.busybox, 'sh', '-c', closeFds(plan.listenFds ?? 0), 'close-fds',
-    ...(plan.net.kind === 'netns' ? [t.nsenter, `--net=${plan.net.path}`, '--'] : []),
-    t.unshare, ...ns, '--propagation', 'private', '--',
+    // The caller's fds closed but the socket-activation ones (kept from LISTEN_FD_BASE on),
+    // the CNI netns joined, the namespaces made (src/stage1/helper/rkt-helper.c pod_main).
+    t.helper, '--pod', String(plan.listenFds ?? 0), plan.net.kind === 'netns' ? plan.net.path : '-', ns.join(','),
     ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), `${plan.podDir}/${READY_FILE}`, ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
     t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
     ...t.initShell, `${plan.podDir}/${INIT_SCRIPT}`,

@@ -1,5 +1,5 @@
 /**
- * stage1 is made of host tools from Debian: util-linux (unshare, nsenter, setpriv),
+ * stage1 is made of host tools from Debian: util-linux (nsenter, setpriv),
  * tini (tini-static) and busybox-static. Only static binaries may run after pivot_root,
  * so busybox must be the static build.
  */
@@ -22,7 +22,6 @@ export function builtHelper(name: 'rkt-helper' | 'rkt-idmap' | 'rkt-notify', nee
 }
 
 const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'initShell' | 'helper'>, { paths: string[]; pkg: string }> = {
-  unshare: { paths: ['/usr/bin/unshare', '/bin/unshare'], pkg: 'util-linux' },
   nsenter: { paths: ['/usr/bin/nsenter', '/bin/nsenter'], pkg: 'util-linux' },
   setpriv: { paths: ['/usr/bin/setpriv', '/bin/setpriv'], pkg: 'util-linux' },
   tini: { paths: ['/usr/bin/tini-static'], pkg: 'tini' },

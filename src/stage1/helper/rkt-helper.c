@@ -1,6 +1,10 @@
 /*
  * rkt-helper: stage1's own steps, one static binary (it runs where no host library is in view).
  *
+ *   rkt-helper --pod LISTEN NETNS NAMESPACES PROGRAM [ARG...]
+ *
+ * The pod's fds and namespaces, then exec PROGRAM (tini): see pod_main.
+ *
  *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...
  *
  * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
@@ -824,10 +828,62 @@ static int app_main(int argc, char **argv) {
   return exec_app(argc - 9, argv + 9, strcmp(argv[7], "1") == 0);
 }
 
+/* --pod ------------------------------------------------------------------------------- */
+
+/*
+ * The pod's first step, in the process rkt's caller started (bin/rkt sources run.sh, which
+ * execs this), then exec PROGRAM (tini, or rkt-notify), whose first child is the pod's PID 1.
+ *  1. the LISTEN socket-activation fds at 3.. move to LISTEN_FD_BASE..; every other fd above
+ *     2 is closed: descriptors rkt's caller handed it (shells, CI runners and service
+ *     managers pass extra ones) must not stay open in the pod for its whole life;
+ *  2. NETNS, a network namespace file (a CNI network's) or "-": joined first;
+ *  3. a new mount namespace, where / is private, and the NAMESPACES named (comma-separated:
+ *     uts, pid, ipc, net; "-" for none): a new PID namespace is PROGRAM's children's.
+ */
+static int pod_main(int argc, char **argv) {
+  if (argc < 6) {
+    fprintf(stderr, "usage: rkt-helper --pod LISTEN NETNS NAMESPACES PROGRAM [ARG...]\n");
+    return 254;
+  }
+  static const struct { const char *name; int flag; } known[] = {
+    { "uts", CLONE_NEWUTS }, { "pid", CLONE_NEWPID }, { "ipc", CLONE_NEWIPC }, { "net", CLONE_NEWNET },
+  };
+  long listen = parse_id(argv[2]);
+  int flags = CLONE_NEWNS, ok = listen >= 0 && listen <= 64 && strlen(argv[4]) < 64;
+  char names[64];
+  snprintf(names, sizeof names, "%s", argv[4]);
+  for (char *save = NULL, *n = strcmp(names, "-") == 0 ? NULL : strtok_r(names, ",", &save); ok && n; n = strtok_r(NULL, ",", &save)) {
+    size_t k = 0;
+    for (; k < sizeof known / sizeof *known && strcmp(n, known[k].name) != 0; k++) {}
+    if (k == sizeof known / sizeof *known) ok = 0;
+    else flags |= known[k].flag;
+  }
+  if (!ok) {
+    errno = EINVAL;
+    die("bad arguments to rkt-helper --pod");
+  }
+  for (int k = 0; k < listen; k++) {
+    if (dup2(3 + k, LISTEN_FD_BASE + k) < 0) die("socket-activation fd missing");
+  }
+  close_from(3, LISTEN_FD_BASE - 1);
+  close_from(LISTEN_FD_BASE + (unsigned int)listen, ~0U);
+  if (strcmp(argv[3], "-") != 0) {
+    int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) fail_on("join the network namespace", argv[3]);
+    close(fd);
+  }
+  if (unshare(flags) != 0) die("cannot create the pod's namespaces");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("cannot make the pod's mounts private");
+  execv(argv[5], &argv[5]);
+  fail_on("run", argv[5]);
+  return 254;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--pod") == 0) return pod_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--mounts") == 0) return mounts_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--app") == 0) return app_main(argc, argv);
-  fprintf(stderr, "usage: rkt-helper --init|--mounts|--app ...\n");
+  fprintf(stderr, "usage: rkt-helper --pod|--init|--mounts|--app ...\n");
   return 254;
 }

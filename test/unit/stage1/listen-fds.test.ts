@@ -1,17 +1,16 @@
 /**
- * Socket activation's fd renumbering: run.sh's first step keeps the listen fds
+ * Socket activation's fd renumbering: run.sh's first step (rkt-helper --pod) keeps the listen fds
  * at LISTEN_FD_BASE.. and closes the rest; rkt-helper puts an app's back at 3.. with
  * LISTEN_PID its own PID; stage0 takes LISTEN_FDS only when LISTEN_PID is rkt's.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync, StdioOptions } from 'node:child_process';
+import { spawn, spawnSync, StdioOptions } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
 import { describeIf, isRoot, ROOT } from '../../helpers/rkt.js';
-import { closeFds, LISTEN_FD_BASE } from '../../../src/stage1/scripts.js';
+import { LISTEN_FD_BASE } from '../../../src/stage1/scripts.js';
 import { listenFds } from '../../../src/stage0/start.js';
 
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
 const HELPER = path.join(ROOT, 'dist', 'stage1', 'rkt-helper');
 
 /** stdio with `files` opened at the given fds (and nothing else above 2). */
@@ -23,18 +22,73 @@ function stdioWith(files: Record<number, string>): StdioOptions {
 }
 
 
-describeIf(BUSYBOX ? undefined : 'busybox-static')('closeFds (run.sh, before unshare)', () => {
-  test('fds 3..3+N-1 move to the base, in order; every other fd above 2 is closed', () => {
-    const r = spawnSync(BUSYBOX!, ['sh', '-c', closeFds(2), 'close-fds', 'sh', '-c', 'ls /proc/$$/fd'], { stdio: stdioWith({ 3: '/etc/hostname', 4: '/etc/passwd', 5: '/etc/group' }), encoding: 'utf8' });
+/** `rkt-helper --pod LISTEN NETNS NAMESPACES` running `sh -c script`, with `files` open at their fds. */
+function pod(listen: number, netns: string, namespaces: string, script: string, files: Record<number, string>) {
+  return spawnSync(HELPER, ['--pod', String(listen), netns, namespaces, '/bin/sh', '-c', script], { stdio: stdioWith(files), encoding: 'utf8' });
+}
+/** The fds of `ls` itself, run by the shell; 3 is its own handle on the directory. */
+const ownFds = 'ls /proc/self/fd | tr "\\n" " "; echo';
+const fdsOf = (out: string) => out.trim().split(/\s+/).map(Number).sort((a, b) => a - b);
+
+describeIf(!fs.existsSync(HELPER) ? 'dist/stage1/rkt-helper: npm run build' : !isRoot ? 'root (rkt-helper --pod makes namespaces)' : undefined)('rkt-helper --pod (run.sh, before tini)', () => {
+  test('fds 3..3+N-1 move to the base, in order; every other fd above 2 is closed, even far above 9', () => {
+    const r = pod(2, '-', '-', `${ownFds}; readlink /proc/$$/fd/${LISTEN_FD_BASE} /proc/$$/fd/${LISTEN_FD_BASE + 1}`,
+      { 3: '/etc/hostname', 4: '/etc/passwd', 5: '/etc/group', 12: '/etc/shells', [LISTEN_FD_BASE + 7]: '/etc/hosts' });
     expect(r.stderr).toBe('');
-    const fds = r.stdout.trim().split(/\s+/).map(Number).sort((a, b) => a - b);
-    // 3 is ls's own listing of the dir.
-    expect(fds.filter((n) => n > 3)).toEqual([LISTEN_FD_BASE, LISTEN_FD_BASE + 1]);
+    const [fds, ...links] = r.stdout.trim().split('\n');
+    expect(fdsOf(fds).filter((n) => n > 3)).toEqual([LISTEN_FD_BASE, LISTEN_FD_BASE + 1]);
+    expect(links).toEqual(['/etc/hostname', '/etc/passwd']);
   });
 
-  test('no socket activation: everything above 2 is closed, as before', () => {
-    const r = spawnSync(BUSYBOX!, ['sh', '-c', closeFds(0), 'close-fds', 'sh', '-c', 'ls /proc/$$/fd'], { stdio: stdioWith({ 3: '/etc/hostname' }), encoding: 'utf8' });
-    expect(r.stdout.trim().split(/\s+/).map(Number).filter((n) => n > 3)).toEqual([]);
+  test('no socket activation: everything above 2 is closed', () => {
+    const r = pod(0, '-', '-', ownFds, { 3: '/etc/hostname', [LISTEN_FD_BASE]: '/etc/passwd' });
+    expect(r.stderr).toBe('');
+    expect(fdsOf(r.stdout)).toEqual([0, 1, 2, 3]);
+  });
+
+  test('the namespaces named, and a mount namespace always, whose mounts are private', () => {
+    // (In a new PID namespace the first child is its init, and once that exits no process can
+    // start there: one child shell does it all, on the namespaces of this one, $$.)
+    const ns = (names: string) => {
+      const r = pod(0, '-', names, 'sh -c "for n in mnt uts ipc net; do readlink /proc/$$/ns/\\$n; done; readlink /proc/$$/ns/pid_for_children; grep -c shared: /proc/$$/mountinfo"', {});
+      expect(r.stderr).toBe('');
+      return r.stdout.trim().split('\n');
+    };
+    const own = ['mnt', 'uts', 'ipc', 'net', 'pid_for_children'].map((n) => fs.readlinkSync(`/proc/self/ns/${n}`));
+    const none = ns('-');
+    expect(none[0]).not.toBe(own[0]);
+    expect(none.slice(1, 5)).toEqual(own.slice(1));
+    expect(none[5]).toBe('0');
+    const all = ns('uts,pid,ipc,net');
+    all.slice(0, 5).forEach((id, i) => expect([i, id === own[i]]).toEqual([i, false]));
+  });
+
+  test('a CNI netns is joined: the one a file names', async () => {
+    const other = spawn('unshare', ['--net', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      const file = `/proc/${other.pid}/ns/net`;
+      const own = fs.readlinkSync('/proc/self/ns/net');
+      for (let i = 0; i < 200 && fs.readlinkSync(file) === own; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fs.readlinkSync(file)).not.toBe(own);
+      const r = pod(0, file, '-', 'readlink /proc/$$/ns/net', {});
+      expect(r.stdout.trim()).toBe(fs.readlinkSync(file));
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  test('bad arguments, a missing netns or listen fd: one line, 254, nothing runs', () => {
+    const cases: Array<[number, string, string, RegExp]> = [
+      [0, '-', 'mount', /^stage1: bad arguments to rkt-helper --pod: Invalid argument\n$/],
+      [0, '-', 'uts,cgroup', /^stage1: bad arguments to rkt-helper --pod: Invalid argument\n$/],
+      [0, '/no/such/netns', '-', /^stage1: cannot join the network namespace \/no\/such\/netns: No such file or directory\n$/],
+      [1, '-', '-', /^stage1: socket-activation fd missing: Bad file descriptor\n$/],
+    ];
+    for (const [listen, netns, names, err] of cases) {
+      const r = pod(listen, netns, names, 'echo ran', {});
+      expect({ names, status: r.status, stdout: r.stdout }).toEqual({ names, status: 254, stdout: '' });
+      expect(r.stderr).toMatch(err);
+    }
   });
 });
 

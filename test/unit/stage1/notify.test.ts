@@ -187,7 +187,7 @@ describe('stage1 scripts with rkt-notify', () => {
   const plan = (notify?: PodPlan['notify']): PodPlan => ({
     uuid: 'u', podDir: '/pods/run/u', hostname: 'h', apps: [], net: { kind: 'host' }, sharedIpc: false, interactive: false, openPaths: false,
     podCgroupProcs: [], stopGraceSeconds: 10,
-    tools: { unshare: '/u', nsenter: '/n', setpriv: '/s', tini: '/tini', busybox: '/bb', initShell: ['/mksh'], helper: '/h' },
+    tools: { nsenter: '/n', setpriv: '/s', tini: '/tini', busybox: '/bb', initShell: ['/mksh'], helper: '/h' },
     ...(notify ? { notify } : {}),
   });
 

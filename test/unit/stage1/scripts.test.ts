@@ -5,7 +5,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
 import {
-  appMountOps, appMounts, appStep, cgroupViewOps, CLOSE_FDS, DEVICES, fstabEscape, initBoundingSet, MountEntry, mountOps, renderMountTable,
+  appMountOps, appMounts, appStep, cgroupViewOps, DEVICES, fstabEscape, initBoundingSet, MountEntry, mountOps, renderMountTable,
   renderApp, renderEnter, renderInitScript, renderRunScript, skeletonOps, sq, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
   READY_FILE,
 } from '../../../src/stage1/scripts.js';
@@ -25,7 +25,7 @@ const INIT_SHELLS: Array<[string, string[]]> = [
 const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...INIT_SHELLS];
 
 const TOOLS: Stage1Tools = {
-  unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox',
+  nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox',
   initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper',
 };
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
@@ -162,18 +162,18 @@ describe('the syntax check itself', () => {
 });
 
 describe('renderRunScript', () => {
-  /** First, a busybox sh closes the fds rkt's caller handed it; the chain proper follows. */
-  const closer = [TOOLS.busybox, 'sh', '-c', CLOSE_FDS, 'close-fds'];
+  /** rkt-helper --pod: no socket-activation fds, no CNI netns, then the namespaces; the chain proper follows. */
+  const pod = (ns: string, netns = '-', listen = '0') => [TOOLS.helper, '--pod', listen, netns, ns];
   const tail = (initShell: string[], plan = makePlan()) => [
     TOOLS.tini, '-s', '--',
     TOOLS.setpriv, '--pdeathsig=KILL', `--bounding-set=-all,${(initBoundingSet(plan) as string[]).map((c) => `+${c.slice(4).toLowerCase()}`).join(',')}`, '--',
     ...initShell, `${POD}/stage1/init.sh`,
   ];
 
-  test('--net=host: unshare mount, uts, pid and ipc, then tini -s, setpriv --pdeathsig=KILL, the init shell with init.sh', () => {
+  test('--net=host: rkt-helper --pod makes the uts, pid and ipc namespaces (and the mount one), then tini -s, setpriv --pdeathsig=KILL, the init shell with init.sh', () => {
     const s = renderRunScript(makePlan());
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
+    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc'), ...tail(TOOLS.initShell)]);
   });
 
   test('the init shell may be a single program (mksh-static)', () => {
@@ -185,40 +185,29 @@ describe('renderRunScript', () => {
     const plan = makePlan({ net: { kind: 'none' } });
     const s = renderRunScript(plan);
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...closer, TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--net', '--propagation', 'private', '--', ...tail(TOOLS.initShell, plan)]);
+    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc,net'), ...tail(TOOLS.initShell, plan)]);
   });
 
-  test('a CNI netns is joined with nsenter --net=PATH before unshare (and no new netns is made)', () => {
+  test('a CNI netns is joined before the namespaces are made (and no new netns is made)', () => {
     const s = renderRunScript(makePlan({ net: { kind: 'netns', path: `${POD}/netns` } }));
     expectSyntaxOk(s);
-    const argv = execArgv(s);
-    expect(argv).toEqual([...closer, TOOLS.nsenter, `--net=${POD}/netns`, '--', TOOLS.unshare, '--mount', '--uts', '--pid', '--ipc', '--propagation', 'private', '--', ...tail(TOOLS.initShell)]);
-    expect(argv).not.toContain('--net');
+    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc', `${POD}/netns`), ...tail(TOOLS.initShell)]);
   });
 
-  test('--ipc=parent keeps the host IPC namespace', () => {
-    const argv = execArgv(renderRunScript(makePlan({ sharedIpc: true, net: { kind: 'none' } })));
-    expect(argv).not.toContain('--ipc');
-    expect(argv.slice(closer.length, closer.length + 8)).toEqual([TOOLS.unshare, '--mount', '--uts', '--pid', '--net', '--propagation', 'private', '--']);
+  test('--ipc=parent keeps the host IPC namespace; socket activation keeps its fds', () => {
+    expect(execArgv(renderRunScript(makePlan({ sharedIpc: true, net: { kind: 'none' } }))).slice(0, 5)).toEqual(pod('uts,pid,net'));
+    expect(execArgv(renderRunScript(makePlan({ listenFds: 2 }))).slice(0, 5)).toEqual(pod('uts,pid,ipc', '-', '2'));
   });
 
   test('paths with spaces and quotes survive', () => {
-    const pod = "/data dir/it's/pods/run/x";
+    const podDir = "/data dir/it's/pods/run/x";
     const tools = { ...TOOLS, tini: '/opt/my tools/tini' };
-    const s = renderRunScript(makePlan({ podDir: pod, tools, net: { kind: 'netns', path: `${pod}/net ns` } }));
+    const s = renderRunScript(makePlan({ podDir, tools, net: { kind: 'netns', path: `${podDir}/net ns` } }));
     expectSyntaxOk(s);
     const argv = execArgv(s);
-    expect(argv[closer.length + 1]).toBe(`--net=${pod}/net ns`);
+    expect(argv[3]).toBe(`${podDir}/net ns`);
     expect(argv).toContain('/opt/my tools/tini');
-    expect(argv[argv.length - 1]).toBe(`${pod}/stage1/init.sh`);
-  });
-
-  withBusybox('the closer (busybox sh)', () => {
-    test('the closer leaves only fds 0, 1 and 2 to what it execs, even fds above 9', () => {
-      const r = spawnSync(BUSYBOX!, ['sh', '-c', 'exec 7</dev/null 12</dev/null; exec "$@"', 'sh', BUSYBOX!, 'sh', '-c', CLOSE_FDS, 'close-fds', 'ls', '/proc/self/fd'],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-      expect(r.stdout.trim().split('\n').sort()).toEqual(['0', '1', '2', '3']); // 3: ls's own handle on the dir
-    });
+    expect(argv[argv.length - 1]).toBe(`${podDir}/stage1/init.sh`);
   });
 
   test('the exec is the only command', () => {

@@ -30,7 +30,7 @@ function makePlan(over: Partial<PodPlan> = {}): PodPlan {
   return {
     uuid: UUID, podDir: POD, hostname: 'h', apps: [makeApp()], net: { kind: 'host' }, sharedIpc: false, interactive: false,
     openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10,
-    tools: { unshare: '/usr/bin/unshare', nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper' },
+    tools: { nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper' },
     userns: USERNS,
     ...over,
   };
