@@ -201,15 +201,16 @@ export function claimPrepared(host: Host, dataDir: string, pod: Pod, pid: number
 /** Every pod in every state; a pod seen twice (a rename racing the scan) is listed once. */
 export function listPods(dataDir: string): Pod[] {
   const seen = new Map<string, Pod>();
+  const root = podsRoot(dataDir);
   for (const state of POD_STATES) {
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(dataDir, PODS_DIR, state));
+      names = fs.readdirSync(path.join(root, state));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw e; // EACCES must not look like "no pods"
     }
-    const base = `${path.join(dataDir, PODS_DIR, state)}/`;
+    const base = `${path.join(root, state)}/`;
     for (const uuid of names) {
       if (uuid.startsWith('.')) continue; // a pod being deleted (see gc.ts)
       if (!seen.has(uuid)) seen.set(uuid, { uuid, stateDir: state, dir: base + uuid }); // no path.join per pod: rkt list of 1000s

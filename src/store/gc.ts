@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PodManifest } from '../image/types.js';
 import type { ImageInfo, ImageStore } from './imagestore.js';
-import { POD_MANIFEST_FILE } from '../pod-layout.js';
+import { PODS_DIR, POD_MANIFEST_FILE } from '../pod-layout.js';
 
 /** Image IDs named by the pod manifests of every pod in <dir>/pods/<state>/<uuid>/pod. */
 export function podImageIds(dataDir: string): Set<string> {
   const ids = new Set<string>();
-  const podsDir = path.join(dataDir, 'pods');
+  const podsDir = path.join(dataDir, PODS_DIR);
   const list = (dir: string): string[] => {
     try { return fs.readdirSync(dir); } catch { return []; }
   };
