@@ -11,6 +11,7 @@
 # the hybrid cgroup layout unless an empty tmpfs hides the cgroup2 mount; podman's default
 # ulimits exceed the hard RLIMIT_NOFILE here.
 set -euo pipefail
+export LC_ALL=C # EPOCHREALTIME with a decimal point
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${RUNS:-15}
@@ -54,18 +55,27 @@ tar -C "$B/rootfs" -c . | podman import - localhost/rkt-bench-bb >/dev/null
 # --- 1. start and finish a /bin/true container ------------------------------------------
 RUN_HOST="$RKT ${G[*]} --insecure-options=image run --net=host $ACI --exec=/bin/true"
 RUN_DEFAULT="$RKT ${G[*]} --insecure-options=image run --net=default $ACI --exec=/bin/true"
-hyperfine -N --style none --warmup 2 --runs "$RUNS" --export-json "$B/t.json" \
-  -n node "node -e 0" \
-  -n rkt-version "$RKT version" \
-  -n rkt-host "$RUN_HOST" \
-  -n runc "runc run --bundle $B/bundle rkt-bench-runc" \
-  -n crun "$CRUN_NS '$CRUN_PRE crun run --bundle $B/bundle rkt-bench-crun'" \
-  -n podman-none "podman run --rm --net=none --runtime runc $PODMAN_ULIMITS localhost/rkt-bench-bb /bin/true" \
-  -n rkt-default "$RUN_DEFAULT" \
-  -n podman-bridge "podman run --rm --runtime runc $PODMAN_ULIMITS localhost/rkt-bench-bb /bin/true" >/dev/null 2>"$B/hf.err" || { cat "$B/hf.err" >&2; exit 1; }
-med() { jq -r --arg n "$1" '.results[] | select(.command==$n) | .median*1000' "$B/t.json"; }
+# Interleaved, as bench/stage1.sh: each round runs every command once, so a change in the
+# machine's load hits them all alike (hyperfine would time each command's runs as one block).
+# Two rounds warm up. Each command is timed from this shell, fork and exec included for all.
+NAMES=(node rkt-version rkt-host runc crun podman-none rkt-default podman-bridge)
+CMDS=("node -e 0" "$RKT version" "$RUN_HOST"
+  "runc run --bundle $B/bundle rkt-bench-runc"
+  "$CRUN_NS '$CRUN_PRE crun run --bundle $B/bundle rkt-bench-crun'"
+  "podman run --rm --net=none --runtime runc $PODMAN_ULIMITS localhost/rkt-bench-bb /bin/true"
+  "$RUN_DEFAULT"
+  "podman run --rm --runtime runc $PODMAN_ULIMITS localhost/rkt-bench-bb /bin/true")
+for round in $(seq -1 "$RUNS"); do
+  for i in "${!NAMES[@]}"; do
+    s=$EPOCHREALTIME
+    eval "${CMDS[$i]}" >/dev/null 2>"$B/err" || { echo "bench/run.sh: ${NAMES[$i]} failed:" >&2; cat "$B/err" >&2; exit 1; }
+    e=$EPOCHREALTIME
+    if [ "$round" -gt 0 ]; then echo "$s $e" | awk '{printf "%.3f\n", ($2 - $1) * 1000}' >> "$B/${NAMES[$i]}.t"; fi
+  done
+done
+med() { sort -n "$B/$1.t" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
-echo "## Start and finish a /bin/true container (median of $RUNS runs, ms)"
+echo "## Start and finish a /bin/true container (median of $RUNS interleaved rounds, ms)"
 for n in node rkt-version rkt-host runc crun podman-none rkt-default podman-bridge; do printf '%-14s %8.1f\n' "$n" "$(med $n)"; done
 ratio() { echo "scale=2; $(med "$1") / $(med "$2")" | bc; }
 echo
