@@ -197,7 +197,7 @@ function cgroupViewFor(cgroups: CgroupManager, cg: PodCgroups, app: string, sys:
   return view.length > 0 ? { cgroupView: view } : {};
 }
 
-export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range?: UidRange, cgroups?: CgroupManager): AppPlan {
+export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: PodCgroups, etc: AppMount[], protect: AppPlan['protect'], range: UidRange | undefined, cgroups: CgroupManager): AppPlan {
   const volumeMounts: AppMount[] = app.mounts.map((m) => {
     const v = pod.volumes.find((x) => x.name === m.volume)!;
     const source = v.kind === 'host' ? v.source! : path.join(dir, volumeDir(v.name));
@@ -206,6 +206,8 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
     const idmap = range !== undefined && v.kind === 'host' && v.idmap !== false;
     return { source, target: m.target, readOnly: m.readOnly, recursive: v.kind === 'host' ? v.recursive ?? true : false, isFile, ...(idmap ? { idmap } : {}) };
   });
+  const k = kernelTargets(app.treeRootfs);
+  const view = cgroupViewFor(cgroups, cg, app.name, k.sys, volumeMounts);
   return {
     name: app.name,
     treeRootfs: app.treeRootfs,
@@ -225,10 +227,10 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
     oomScoreAdj: app.resources.oomScoreAdj,
     mounts: [...volumeMounts, ...etc],
     devDir: path.join(skeletonRoot(dir, pod), 'dev', app.name),
-    protect: appProtect(protect, kernelTargets(app.treeRootfs), volumeMounts, cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts).cgroupView : undefined),
-    cgroupProcs: cgroups ? cgroups.joinFiles(cg.appProcs[app.name] ?? []) : cg.appProcs[app.name] ?? [],
-    kernelTargets: kernelTargets(app.treeRootfs),
-    ...(cgroups ? cgroupViewFor(cgroups, cg, app.name, kernelTargets(app.treeRootfs).sys, volumeMounts) : {}),
+    protect: appProtect(protect, k, volumeMounts, view.cgroupView),
+    cgroupProcs: cgroups.joinFiles(cg.appProcs[app.name] ?? []),
+    kernelTargets: k,
+    ...view,
     ...(app.eventHandlers?.length ? { eventHandlers: {
       preStart: app.eventHandlers.find((h) => h.name === 'pre-start')?.exec,
       postStop: app.eventHandlers.find((h) => h.name === 'post-stop')?.exec,

@@ -65,6 +65,17 @@ static void close_from(unsigned int first, unsigned int last) {
   }
 }
 
+/* Fds from..from+count-1 move to to..to+count-1 (the ranges apart); every other fd above 2 is
+ * closed. For the socket-activation fds a service manager gave rkt: kept at LISTEN_FD_BASE..
+ * while the pod starts (pod_main), back at 3.. for the app (exec_app). */
+static void keep_fds(unsigned int from, unsigned int to, unsigned int count) {
+  for (unsigned int k = 0; k < count; k++) {
+    if (dup2((int)(from + k), (int)(to + k)) < 0) die("socket-activation fd missing");
+  }
+  if (to > 3) close_from(3, to - 1);
+  close_from(to + count, ~0U);
+}
+
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -751,11 +762,7 @@ static int exec_app(int argc, char **argv, int nnp) {
     if (strncmp(argv[j], "LISTEN_FDS=", 11) == 0) listen = atoi(argv[j] + 11);
   }
   if (listen < 0 || listen > 64) { errno = EINVAL; die("bad LISTEN_FDS"); }
-  close_from(3, LISTEN_FD_BASE - 1);
-  for (int k = 0; k < listen; k++) {
-    if (dup2(LISTEN_FD_BASE + k, 3 + k) < 0) die("socket-activation fd missing");
-  }
-  close_from(LISTEN_FD_BASE, ~0U);
+  keep_fds(LISTEN_FD_BASE, 3, (unsigned int)listen);
   if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) die("cannot join a new session keyring");
 
   int i = 1;
@@ -862,11 +869,7 @@ static int pod_main(int argc, char **argv) {
     errno = EINVAL;
     die("bad arguments to rkt-helper --pod");
   }
-  for (int k = 0; k < listen; k++) {
-    if (dup2(3 + k, LISTEN_FD_BASE + k) < 0) die("socket-activation fd missing");
-  }
-  close_from(3, LISTEN_FD_BASE - 1);
-  close_from(LISTEN_FD_BASE + (unsigned int)listen, ~0U);
+  keep_fds(3, LISTEN_FD_BASE, (unsigned int)listen);
   if (strcmp(argv[3], "-") != 0) {
     int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) fail_on("join the network namespace", argv[3]);
