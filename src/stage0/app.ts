@@ -33,7 +33,7 @@ export { listApps, type AppInfo, type AppState } from './app-state.js';
 import { renderApp, renderEnter, renderInitScript, renderRunScript, sq } from '../stage1/scripts.js';
 import {
   appCreatedFile, appEnvFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript, INIT_SCRIPT, RUN_SCRIPT,
-  overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, POD_MANIFEST_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
+  overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
 } from '../pod-layout.js';
 
 /** What a sandbox keeps for the apps added later. */

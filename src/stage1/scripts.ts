@@ -22,7 +22,7 @@
  * Only rkt-helper (static) runs after pivot_root, so no host file is reachable from the
  * app's mount namespace, not even through a chroot escape.
  */
-import type { AppMount, AppPlan, PodPlan, PodUserns } from './plan.js';
+import type { AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
 import { appNsFile, appPidFile, HELPER_MOUNT, INIT_SCRIPT, MASKED_FILE, READY_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 

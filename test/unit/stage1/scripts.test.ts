@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
-import { compileSeccomp, defaultSeccomp, encodeBpf } from '../../../src/stage1/seccomp/filter.js';
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
   appMountOps, appMounts, appStep, cgroupViewOps, DEVICES, fstabEscape, initBoundingSet, MountEntry, mountOps, renderMountTable,
   renderApp, renderEnter, renderInitScript, renderRunScript, skeletonOps, sq, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
