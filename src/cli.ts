@@ -1,6 +1,6 @@
 /**
  * rkt stage0 entry point: the command line (cli/tree.ts), error reporting, and the
- * stage1 hand-off to bin/rkt (see bin/rkt for why stage1 is exec'd by the shell).
+ * stage1 hand-off to bin/rkt (see bin/rkt for why its process execs stage1).
  * Start-up time counts (`rkt version` should cost about `node -e 0`): what only some
  * commands need (child_process, crypto, the data dir checks) is imported when needed.
  */
@@ -10,8 +10,9 @@ import { COMMANDS } from './cli/registry.js';
 import { globalOptionsFrom } from './cli/globals.js';
 import { RktError, RKT_FAILURE, errorMessage, hostFault, setDataDirForErrors } from './util/errors.js';
 import { setDebug, setLogPrefix, logPrefix, toStderr } from './util/log.js';
-import { whenBuilt } from './util/stdio.js';
+import { stdioBuilt, whenBuilt } from './util/stdio.js';
 import type { CommandResult } from './cli/command.js';
+import type { Handoff } from './stage0/start.js';
 
 /** Commands that never touch the data dir (install sets it up itself). */
 const NO_DATA_DIR = new Set(['version', 'trust', 'install', 'help', 'completion', 'man', 'config']);
@@ -38,15 +39,25 @@ async function main(argv: string[]): Promise<CommandResult> {
 }
 
 /**
- * Hands the stage1 script to bin/rkt (fd RKT_HANDOFF_FD). startPod already recorded bin/rkt's
- * PID, which becomes the pod, as the pod's holder (with ours, until we end).
+ * Hands stage1's command line to bin/rkt's rkt-launch (fd RKT_HANDOFF_FD), which execs it
+ * (src/stage0/rkt-launch.c has the record's format). startPod already recorded bin/rkt's PID,
+ * which becomes the pod, as the pod's holder (with ours, until we end).
  */
-async function handOff(script: string, podDir: string): Promise<number> {
+async function handOff(handoff: Handoff, podDir: string): Promise<number> {
   const fd = Number(process.env.RKT_HANDOFF_FD);
   if (Number.isInteger(fd) && fd > 2) {
+    if (handoff.argv.length === 0 || handoff.argv.includes('')) throw new Error(`stage1's command line has an empty field: ${JSON.stringify(handoff.argv)}`);
+    // "go": the pod starts without waiting for our exit. Node's exit restores the terminal
+    // mode and the O_NONBLOCK flag of fds 0-2 as they were when it started, which could undo
+    // an app's own: they are closed first, so there is nothing of ours left for it to restore.
+    // "wait": a stream we built may have made a shared fd non-blocking; our exit undoes that
+    // before the pod starts.
+    const wait = stdioBuilt();
+    if (!wait) for (const f of [0, 1, 2]) { try { fs.closeSync(f); } catch { /* not open */ } }
     // If bin/rkt was killed, this fails (EPIPE) or we have been reparented.
     const launcher = process.ppid;
-    fs.writeSync(fd, script);
+    fs.writeSync(fd, `${[wait ? 'wait' : 'go', ...handoff.argv].join('\0')}\0\0`);
+    fs.closeSync(fd);
     if (process.ppid !== launcher) throw new RktError('the rkt process that started this pod was killed during the hand-off');
     return 0;
   }
@@ -54,7 +65,7 @@ async function handOff(script: string, podDir: string): Promise<number> {
   const { writeHolder } = await import('./stage0/pod.js');
   // Started without bin/rkt: run stage1 as a child (it execs, so its PID is the pod).
   const { spawn } = await import('node:child_process');
-  const child = spawn('/bin/sh', ['-c', '. "$0"', script], { stdio: 'inherit' });
+  const child = spawn('/bin/sh', ['-c', '. "$0"', handoff.script], { stdio: 'inherit' });
   if (child.pid) writeHolder(realHost, podDir, child.pid);
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15))));

@@ -74,7 +74,8 @@ export const USERNS_ID_FILE = 'rkt/userns';
 /** stage1's directory and the files stage0 renders into it. */
 export const STAGE1_DIR = 'stage1';
 export const RUN_SCRIPT = 'stage1/run.sh';
-export const INIT_SCRIPT = 'stage1/init.sh';
+/** The pod's init table (rkt-helper --init); its path on PID 1's command line marks the pod's init. */
+export const INIT_TABLE = 'stage1/init.table';
 export const PLAN_FILE = 'stage1/plan.json';
 export const appScript = (app: string) => `stage1/app-${app}.sh`;
 export const enterScript = (app: string) => `stage1/enter-${app}.sh`;

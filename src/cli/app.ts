@@ -44,7 +44,7 @@ export const sandbox: Command = {
     if (flagList(args.pod, 'port').length > 0) fail('--port is not supported by "rkt app sandbox": the ports are the apps\', which are added later; use --net=host');
     const globals = runGlobals(parsed.values, args);
     const started = await createSandbox(realHost, globals, podSpecFrom(args, { sandbox: true }));
-    return { handoff: started.script, podDir: started.pod.dir };
+    return { handoff: started.handoff, podDir: started.pod.dir };
   },
 };
 

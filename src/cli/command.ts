@@ -2,6 +2,7 @@
 import type { FlagSpec, ParsedFlags } from './flags.js';
 import type { GlobalOptions } from './globals.js';
 import type { CommandTable } from './tree.js';
+import type { Handoff } from '../stage0/start.js';
 
 export interface CommandInput {
   globals: GlobalOptions;
@@ -13,8 +14,8 @@ export interface CommandInput {
   commands: CommandTable;
 }
 
-/** A command either finishes with an exit status or hands a stage1 script to bin/rkt to exec. */
-export type CommandResult = number | { handoff: string; podDir: string };
+/** A command either finishes with an exit status or hands stage1's command line to bin/rkt to exec. */
+export type CommandResult = number | { handoff: Handoff; podDir: string };
 
 export interface Command {
   name: string;

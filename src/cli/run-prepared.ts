@@ -31,6 +31,6 @@ export const command: Command = {
     const holder = runHolder();
     const pod = claimPrepared(realHost, globals.dir, found, holder.pid, holder.stage0) ?? fail(`pod ${found.uuid} was taken by another command`);
     const started = await startPod(realHost, globals, pod, prepared, start);
-    return { handoff: started.script, podDir: started.pod.dir };
+    return { handoff: started.handoff, podDir: started.pod.dir };
   },
 };

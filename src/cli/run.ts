@@ -18,6 +18,6 @@ export const command: Command = {
     const spec = podSpecFrom(args);
     const { pod, prepared } = await preparePod(realHost, globals, spec);
     const started = await startPod(realHost, globals, pod, prepared, spec.start);
-    return { handoff: started.script, podDir: started.pod.dir };
+    return { handoff: started.handoff, podDir: started.pod.dir };
   },
 };

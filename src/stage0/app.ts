@@ -25,14 +25,14 @@ import { ImageStore } from '../store/imagestore.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { Pod, podState } from './pod.js';
 import { preparePod, podManifestOf, readPrepared, resolveApp, RUNTIME_FILE, type PreparedPod } from './prepare.js';
-import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod } from './start.js';
+import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod, writeStartFiles, type Handoff } from './start.js';
 import { appHostPid, podInitPid } from './procs.js';
 import { listApps, type AppInfo } from './app-state.js';
 
 export { listApps, type AppInfo, type AppState } from './app-state.js';
-import { renderApp, renderEnter, renderInitScript, renderRunScript, sq } from '../stage1/scripts.js';
+import { renderApp, renderEnter, sq } from '../stage1/scripts.js';
 import {
-  appCreatedFile, appEnvFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript, INIT_SCRIPT, RUN_SCRIPT,
+  appCreatedFile, appEnvFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
   overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
 } from '../pod-layout.js';
 
@@ -90,7 +90,7 @@ async function withPodLock<T>(host: Host, pod: Pod, fn: () => Promise<T> | T): P
  * `rkt app sandbox`: a pod without apps, started like `rkt run` (the returned script is
  * handed to bin/rkt), whose PID 1 waits for apps until the pod is stopped.
  */
-export async function createSandbox(host: Host, globals: GlobalOptions, spec: PodSpec): Promise<{ pod: Pod; script: string }> {
+export async function createSandbox(host: Host, globals: GlobalOptions, spec: PodSpec): Promise<{ pod: Pod; handoff: Handoff }> {
   const { pod, prepared } = await preparePod(host, globals, spec);
   const started = await startPod(host, globals, pod, prepared, spec.start);
   const dir = started.pod.dir;
@@ -98,8 +98,7 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   plan.sandbox = true;
   fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
   // PID 1 keeps CAP_KILL (initBoundingSet, initCapabilities) to stop the apps of any uid added later.
-  fs.writeFileSync(path.join(dir, INIT_SCRIPT), renderInitScript(plan));
-  fs.writeFileSync(path.join(dir, RUN_SCRIPT), renderRunScript(plan));
+  const handoff = writeStartFiles(dir, plan);
   // Every dir an app added later needs, the root-only ones (overlay/, volumes/...) with their mode.
   makePodPrivateDirs(dir);
   for (const d of [appStatusFile('x'), appPidFile('x'), appCreatedFile('x')]) fs.mkdirSync(path.join(dir, path.dirname(d)), { recursive: true, mode: 0o755 });
@@ -107,7 +106,7 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   const info: SandboxInfo = { start: { ...spec.start, hostname: plan.hostname }, apps: {} };
   writeJson(path.join(dir, SANDBOX_INFO_FILE), info);
   fs.writeFileSync(path.join(dir, SANDBOX_FILE), '');
-  return started;
+  return { pod: started.pod, handoff };
 }
 
 function findApp(pod: Pod, name: string): AppInfo {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host/host.js';
 import { readHolder } from './pod.js';
-import { appPidFile, INIT_SCRIPT } from '../pod-layout.js';
+import { appPidFile, INIT_TABLE } from '../pod-layout.js';
 
 export function childrenOf(host: Host, pid: number): number[] {
   const text = host.readFile(`/proc/${pid}/task/${pid}/children`) ?? '';
@@ -15,13 +15,13 @@ export function childrenOf(host: Host, pid: number): number[] {
 }
 
 /**
- * True if pid is this pod's stage1 (tini, or the pod's init): both name the pod's init.sh
+ * True if pid is this pod's stage1 (tini, or the pod's init): both name the pod's init.table
  * on their command line. Guards every signal rkt sends: a holder record that names some
  * other process (a launcher killed mid hand-off leaves its orphan's new parent) must
  * never get a pod's SIGTERM or SIGKILL.
  */
 export function runsPod(host: Host, pid: number, podDir: string): boolean {
-  return (host.readFile(`/proc/${pid}/cmdline`) ?? '').includes(`/${path.basename(podDir)}/${INIT_SCRIPT}`);
+  return (host.readFile(`/proc/${pid}/cmdline`) ?? '').includes(`/${path.basename(podDir)}/${INIT_TABLE}`);
 }
 
 /** Host PID of the pod's stage1 holder (tini), if the pod runs. */

@@ -7,14 +7,10 @@
 export interface Stage1Tools {
   /** util-linux nsenter (rkt enter into a --private-users pod, rkt app start). */
   nsenter: string;
-  /** util-linux setpriv (bounding set, uid/gid/groups, pdeathsig). */
-  setpriv: string;
   /** tini-static: waits in the host PID namespace and forwards signals. */
   tini: string;
   /** busybox-static: the app launchers' shell, and rkt enter's (mount, nsenter, unshare). */
   busybox: string;
-  /** init.sh's shell (PID 1 until it execs rkt-helper --init): mksh-static when installed, else busybox sh. */
-  initShell: string[];
   /** rkt-helper (static, built from src/stage1/helper/): the pod's namespaces (--pod), its PID 1 (--init), each app's mounts and last step. */
   helper: string;
 }

@@ -1,17 +1,17 @@
 /**
- * Renders a PodPlan into the three stage1 scripts:
+ * Renders a PodPlan into stage1's command line, scripts and tables:
  *
- *  run.sh   sourced by bin/rkt; execs rkt-helper --pod (closes the caller's fds above 2,
- *           [joins the CNI netns,] new mount, UTS, IPC, PID [, net] namespaces) -> tini (stays
- *           in the host PID namespace, forwards signals, exits with the pod's status) ->
- *           setpriv --pdeathsig=KILL -> the init shell with init.sh.
- *  init.sh  PID 1 of the pod at first (mksh-static, else busybox sh): hostname, cgroup, user
- *           namespace; then execs rkt-helper --init, PID 1 for the rest of the pod's life
- *           (static C, src/stage1/helper/rkt-helper.c): starts each app's launcher in its own
- *           mount namespace, leaves the host root, drops every capability the apps do not
- *           need it for (all but CAP_KILL, and that only if an app has it), forwards
- *           SIGTERM/SIGINT (SIGKILL after a grace period), records exit statuses (0 for apps
- *           it stopped itself), exits with the first failure.
+ *  run.sh   the command line bin/rkt's process execs (runArgv): rkt-helper --pod (closes the
+ *           caller's fds above 2, [joins the CNI netns,] new mount, UTS, IPC, PID [, net]
+ *           namespaces) -> tini (stays in the host PID namespace, forwards signals, exits with
+ *           the pod's status) -> rkt-helper --init, the pod's PID 1 (static C,
+ *           src/stage1/helper/rkt-helper.c).
+ *  init.table  what PID 1 does first (initOps): bounding set, hostname, lo, cgroups, user
+ *           namespace. Then it starts each app's launcher in its own mount namespace, leaves
+ *           the host root, drops every capability the apps do not need it for (all but
+ *           CAP_KILL, and that only if an app has it), forwards SIGTERM/SIGINT (SIGKILL after
+ *           a grace period), records exit statuses (0 for apps it stopped itself), exits with
+ *           the first failure.
  *  app-NAME.sh  per app, still with the host root in view: joins the app's cgroups, then
  *           rkt-helper --mounts makes the mount table app-NAME.mounts (overlay, /proc, /sys,
  *           /dev, volumes, masked paths, cgroup view) and, in that same process, goes on
@@ -24,7 +24,7 @@
  */
 import type { AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
-import { appNsFile, appPidFile, HELPER_MOUNT, INIT_SCRIPT, MASKED_FILE, READY_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
+import { appNsFile, appPidFile, HELPER_MOUNT, INIT_TABLE, MASKED_FILE, READY_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 
 // The pod dir's names, for the callers that import them from here.
 export { HELPER_MOUNT, READY_FILE, STOPPING_FILE, STOP_KILLED_FILE, STOP_TIMEOUT_FILE, USERNS_ID_FILE } from '../pod-layout.js';
@@ -73,12 +73,6 @@ export function skeletonOps(app: Pick<AppPlan, 'devDir' | 'skeleton'>): string[]
   }
   return ops;
 }
-
-/** Capability names as util-linux setpriv wants them: -all,+chown,... */
-function boundingSetArg(caps: string[]): string {
-  return ['-all', ...caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
-}
-
 
 /**
  * Where the socket-activation fds a service manager gave rkt (3, 4, ...) wait while the pod
@@ -137,43 +131,36 @@ export function capabilityMask(caps: string[]): string {
   return mask.toString(16);
 }
 
-export function renderRunScript(plan: PodPlan): string {
+/**
+ * Stage1's command line (which bin/rkt's process execs, so that it becomes the pod): rkt-helper
+ * --pod (the caller's fds closed but the socket-activation ones, kept from LISTEN_FD_BASE on;
+ * the CNI netns joined; the namespaces made: src/stage1/helper/rkt-helper.c pod_main), then
+ * tini or rkt-notify, then the pod's init. No field is empty (rkt-launch's hand-off ends at
+ * the first empty one).
+ */
+export function runArgv(plan: PodPlan): string[] {
   const t = plan.tools;
   // A new mount namespace always (its / private); a new network namespace with --net=none.
   const ns = ['uts', 'pid', ...(plan.sharedIpc ? [] : ['ipc']), ...(plan.net.kind === 'none' ? ['net'] : [])];
-  const initCaps = initBoundingSet(plan);
-  const chain = [
-    // The caller's fds closed but the socket-activation ones (kept from LISTEN_FD_BASE on),
-    // the CNI netns joined, the namespaces made (src/stage1/helper/rkt-helper.c pod_main).
+  return [
     t.helper, '--pod', String(plan.listenFds ?? 0), plan.net.kind === 'netns' ? plan.net.path : '-', ns.join(','),
     ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), `${plan.podDir}/${READY_FILE}`, ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
-    t.setpriv, '--pdeathsig=KILL', ...(initCaps === 'all' ? [] : [`--bounding-set=${boundingSetArg(initCaps)}`]), '--',
-    ...t.initShell, `${plan.podDir}/${INIT_SCRIPT}`,
+    // The pod's PID 1 (src/stage1/helper/rkt-helper.c init_main): runs the init table
+    // (initOps), starts the apps' launchers, tells rkt-notify (fd NOTIFY_READY_FD) they
+    // started, pivots into rkt/, drops every capability but initCapabilities, waits for the apps.
+    t.helper, '--init', `${plan.podDir}/${INIT_TABLE}`, t.busybox,
+    capabilityMask(initCapabilities(plan)), String(Math.round(plan.stopGraceSeconds * 1000)),
+    plan.interactive ? '1' : '0', plan.notify ? '1' : '0', ...plan.apps.map((a) => a.name),
   ];
-  return [
-    `# rkt stage1 hand-off for pod ${plan.uuid}: sourced by bin/rkt, whose process becomes the pod.`,
-    `exec ${chain.map(sq).join(' ')}`,
-    '',
-  ].join('\n');
 }
 
-/**
- * --private-users, in PID 1 before any app starts: the pod's user namespace, kept on a
- * file of the pod dir by a bind mount that lives in the pod's mount namespace (so it
- * goes away with the pod). Apps are not root of the pod's network namespace (it belongs
- * to the host's user namespace), so in a network namespace of its own the pod may bind
- * ports below 1024 as it could without --private-users.
- */
-function usernsInitLines(plan: PodPlan): string[] {
-  const u = plan.userns;
-  if (!u) return [];
+/** runArgv as a script, for a stage0 started without bin/rkt (and to read). */
+export function renderRunScript(plan: PodPlan): string {
   return [
-    `${[u.helper, 'userns', u.file, String(u.base), String(u.count)].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`,
-    // Its identity (as /proc/PID/ns/user names it), for rkt enter: an app found in any other
-    // user namespace (one it made itself) is not entered.
-    `${sq(plan.tools.busybox)} stat -L -c 'user:[%i]' ${sq(u.file)} > ${sq(`${plan.podDir}/${USERNS_ID_FILE}`)} || { echo 'stage1: cannot record the pod user namespace' >&2; exit 254; }`,
-    ...(plan.net.kind === 'host' ? [] : ['echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start']),
-  ];
+    `# rkt stage1 hand-off for pod ${plan.uuid}: the command line bin/rkt's process execs to become the pod.`,
+    `exec ${runArgv(plan).map(sq).join(' ')}`,
+    '',
+  ].join('\n');
 }
 
 /** The fd on which rkt-notify gives the pod's init the pipe it says "every app started" on. */
@@ -187,28 +174,26 @@ export function graceSeconds(ms: number): number {
   return Math.round(ms) / 1000;
 }
 
-export function renderInitScript(plan: PodPlan): string {
-  const lines = [
-    `# rkt stage1 init: PID 1 of pod ${plan.uuid}. Generated by stage0; do not edit.`,
-    // A stop asked for from outside (rkt stop, systemctl stop, ^C) before rkt-helper takes
-    // over is passed on to it (it blocks the signals from its first instruction on).
-    'requested=0',
-    "trap 'requested=1' TERM INT",
-    `${sq(plan.tools.busybox)} hostname ${sq(plan.hostname)}`,
-    ...(plan.net.kind === 'none' ? [`${sq(plan.tools.busybox)} ip link set lo up`] : []),
-    ...plan.podCgroupProcs.map((f) => `echo 0 > ${sq(f)}`),
-    ...usernsInitLines(plan),
+/**
+ * What the pod's PID 1 does first (rkt-helper --init runs it as a table: see init_op), with
+ * every privilege: its bounding set (the apps' sets and what stage1 needs: initBoundingSet),
+ * the hostname, lo in a network namespace of its own (--net=none), the pod's cgroups, and
+ * with --private-users the pod's user namespace, kept on a file of the pod dir by a bind mount
+ * that lives in the pod's mount namespace (so it goes away with the pod). Apps are not root
+ * of the pod's network namespace (it belongs to the host's user namespace), so in a network
+ * namespace of its own the pod may bind ports below 1024 as it could without --private-users.
+ */
+export function initOps(plan: PodPlan): string[][] {
+  const bounding = initBoundingSet(plan);
+  const u = plan.userns;
+  return [
+    ...(bounding === 'all' ? [] : [['bounding', capabilityMask(bounding)]]),
+    ['hostname', plan.hostname],
+    ...(plan.net.kind === 'none' ? [['up', 'lo']] : []),
+    ...plan.podCgroupProcs.map((f) => ['join', f]),
+    ...(u ? [['userns', u.helper, u.file, String(u.base), String(u.count), `${plan.podDir}/${USERNS_ID_FILE}`]] : []),
+    ...(u && plan.net.kind !== 'host' ? [['write', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '0']] : []),
   ];
-  // rkt-helper --init becomes PID 1: it starts the apps' launchers, tells rkt-notify (fd
-  // NOTIFY_READY_FD) they started, pivots into rkt/, drops every capability but
-  // initCapabilities and waits for the apps (src/stage1/helper/rkt-helper.c).
-  const init = [
-    plan.tools.helper, '--init', `${plan.podDir}/${INIT_SCRIPT}`, plan.tools.busybox,
-    capabilityMask(initCapabilities(plan)), String(Math.round(plan.stopGraceSeconds * 1000)),
-    plan.interactive ? '1' : '0', plan.notify ? '1' : '0',
-  ];
-  lines.push(`exec ${init.map(sq).join(' ')} "$requested" ${plan.apps.map((a) => sq(a.name)).join(' ')}`, '');
-  return lines.join('\n');
 }
 
 /** A mount table field (as fstab): white space and backslashes as octal, as rkt-helper --mounts reads them. */
@@ -291,8 +276,8 @@ export function mountOps(mounts: MountEntry[], userns?: PodUserns): string[][] {
   });
 }
 
-/** The mount table (rkt-helper --mounts) as its file holds it: one operation a line, fields escaped. */
-export function renderMountTable(ops: string[][]): string {
+/** A table of rkt-helper's (--mounts, --init) as its file holds it: one operation a line, fields escaped. */
+export function renderTable(ops: string[][]): string {
   return ops.map((op) => `${op.map(fstabEscape).join(' ')}\n`).join('');
 }
 
@@ -468,7 +453,7 @@ export function mountTableFile(app: Pick<AppPlan, 'name'>): string {
 export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
   const t = plan.tools;
   const table = mountTableFile(app);
-  const files = { [table]: renderMountTable(appMountOps(plan, app)) };
+  const files = { [table]: renderTable(appMountOps(plan, app)) };
   const mountThen = (argv: string[], tail = '') => `exec ${[t.helper, '--mounts', `${plan.podDir}/${STAGE1_DIR}/${table}`, ...argv].map(sq).join(' ')}${tail}`;
   const setup = [
     stoppingCheck(plan),

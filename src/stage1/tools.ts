@@ -1,14 +1,12 @@
 /**
- * stage1 is made of host tools from Debian: util-linux (nsenter, setpriv),
- * tini (tini-static) and busybox-static. Only static binaries may run after pivot_root,
+ * stage1 is made of host tools from Debian: util-linux (nsenter), tini (tini-static) and
+ * busybox-static, and of rkt's own static helpers. Only static binaries may run after pivot_root,
  * so busybox must be the static build.
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fail } from '../util/errors.js';
 import type { Stage1Tools } from './plan.js';
-
-const MKSH_STATIC = '/bin/mksh-static';
 
 /**
  * A static helper that `npm run build` (src/stage1/helper/build.sh) puts next to this
@@ -21,9 +19,8 @@ export function builtHelper(name: 'rkt-helper' | 'rkt-idmap' | 'rkt-notify', nee
   return p;
 }
 
-const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'initShell' | 'helper'>, { paths: string[]; pkg: string }> = {
+const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'helper'>, { paths: string[]; pkg: string }> = {
   nsenter: { paths: ['/usr/bin/nsenter', '/bin/nsenter'], pkg: 'util-linux' },
-  setpriv: { paths: ['/usr/bin/setpriv', '/bin/setpriv'], pkg: 'util-linux' },
   tini: { paths: ['/usr/bin/tini-static'], pkg: 'tini' },
   busybox: { paths: ['/bin/busybox', '/usr/bin/busybox'], pkg: 'busybox-static' },
 };
@@ -40,15 +37,12 @@ function isStatic(file: string): boolean {
 
 export function findStage1Tools(): Stage1Tools {
   const found = {} as Stage1Tools;
-  for (const [name, c] of Object.entries(CANDIDATES) as Array<[Exclude<keyof Stage1Tools, 'initShell' | 'helper'>, { paths: string[]; pkg: string }]>) {
+  for (const [name, c] of Object.entries(CANDIDATES) as Array<[Exclude<keyof Stage1Tools, 'helper'>, { paths: string[]; pkg: string }]>) {
     const p = c.paths.find((x) => fs.existsSync(x));
     if (!p) fail(`stage1 needs ${name} from the Debian package ${c.pkg}: apt-get install ${c.pkg}`);
     found[name] = p;
   }
   if (!isStatic(found.busybox)) fail(`${found.busybox} is dynamically linked; stage1 needs the static build: apt-get install busybox-static`);
-  // init.sh runs for a moment before it execs rkt-helper --init: Debian's klibc mksh starts
-  // faster and smaller than busybox's ash.
-  found.initShell = fs.existsSync(MKSH_STATIC) ? [MKSH_STATIC] : [found.busybox, 'sh'];
   found.helper = builtHelper('rkt-helper', 'stage1');
   return found;
 }

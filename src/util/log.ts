@@ -32,7 +32,8 @@ export function toStderr(text: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EAGAIN') process.stderr.write(buf);
-    else if (code !== 'EPIPE') throw e;
+    // EBADF: stderr is closed (as after a hand-off; see cli.ts).
+    else if (code !== 'EPIPE' && code !== 'EBADF') throw e;
   }
 }
 

@@ -5,10 +5,19 @@
  */
 type StdioName = 'stdout' | 'stderr';
 
+/** The streams built so far (as far as whenBuilt saw). */
+const built = new Set<StdioName>();
+
+/** Whether process.stdout or process.stderr has been built (one may have made its fd non-blocking). */
+export function stdioBuilt(): boolean {
+  return built.size > 0;
+}
+
 /** Calls `onBuilt` with process[name] once something first uses it (at once if it cannot tell). */
 export function whenBuilt(name: StdioName, onBuilt: (stream: NodeJS.WriteStream) => void): void {
   const lazy = Object.getOwnPropertyDescriptor(process, name);
   if (!lazy?.get || !lazy.configurable) {
+    built.add(name);
     onBuilt(process[name]);
     return;
   }
@@ -16,6 +25,7 @@ export function whenBuilt(name: StdioName, onBuilt: (stream: NodeJS.WriteStream)
     configurable: true,
     enumerable: lazy.enumerable,
     get() {
+      built.add(name);
       Object.defineProperty(process, name, lazy);
       const stream = process[name];
       onBuilt(stream);

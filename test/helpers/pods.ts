@@ -81,7 +81,7 @@ export async function startPod(env: RktEnv, args: string[], ready?: string | Reg
   await waitFor(() => { alive(); return fs.existsSync(uuidFile) && fs.readFileSync(uuidFile, 'utf8').length > 0; }, timeoutMs, 'the pod UUID');
   const uuid = fs.readFileSync(uuidFile, 'utf8');
   const stage1 = () => {
-    try { return fs.readFileSync(`/proc/${bg.child.pid}/cmdline`, 'utf8').includes(`/${uuid}/stage1/init.sh`); } catch { return false; }
+    try { return fs.readFileSync(`/proc/${bg.child.pid}/cmdline`, 'utf8').includes(`/${uuid}/stage1/init.table`); } catch { return false; }
   };
   await waitFor(() => { alive(); return stage1() && statusJson(env, uuid).state === 'running'; }, timeoutMs, 'the pod to run');
   if (typeof ready === 'string') await waitFor(() => { alive(); return bg.output().stdout.includes(ready); }, timeoutMs, `"${ready}" from the app`);

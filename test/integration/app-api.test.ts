@@ -84,7 +84,7 @@ suite('rkt app: the app-level API', () => {
     expect(inside.stderr).toBe('');
     expect(inside.stdout.split('\n')).toEqual(['PPid:\t1', 'sleep', '1', '1', '']);
     // On the host: the app is in its own cgroup of the pod's.
-    const sleeper = [...processTable()].find(([, p]) => p.cmdline === 'sleep 1000' && fs.readFileSync(`/proc/${p.ppid}/cmdline`, 'utf8').includes(`/${sb.uuid}/stage1/init.sh`));
+    const sleeper = [...processTable()].find(([, p]) => p.cmdline === 'sleep 1000' && fs.readFileSync(`/proc/${p.ppid}/cmdline`, 'utf8').includes(`/${sb.uuid}/stage1/init.table`));
     expect(sleeper).toBeDefined();
     expect(fs.readFileSync(`/proc/${sleeper![0]}/cgroup`, 'utf8')).toContain(`/rkt-${sb.uuid}/web\n`);
 

@@ -402,7 +402,7 @@ suite('confinement: rkt enter, pids.max, mount targets, read-only trees, mknod, 
       // Seen from the host too, against each app's own sets.
       const holder = podPid(env, pod.uuid);
       const initPid = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(/\s+/)[0]);
-      expect(fs.readFileSync(`/proc/${initPid}/cmdline`, 'utf8')).toContain('init.sh');
+      expect(fs.readFileSync(`/proc/${initPid}/cmdline`, 'utf8')).toContain('/stage1/init.table');
       for (const sleeper of [/sleep 1005$/, /sleep 1006$/, /sleep 1007$/]) {
         await waitFor(() => podProcess(env, pod.uuid, sleeper) !== undefined, 10_000, `${sleeper}`);
         const app = procStatus(podProcess(env, pod.uuid, sleeper)!);

@@ -219,7 +219,7 @@ suite('pod seccomp and keyring', () => {
     expect(fds!.trim().split('\n').map(Number)).toEqual([0, 1, 2, 3]);
     const [init, ...procs] = rest!.trim().split('\n');
     // The pod's PID 1 is rkt-helper --init; no app's helper (nor rkt enter's, run as fd 7) stays.
-    expect(init).toMatch(/\/rkt-helper --init \S+\/stage1\/init\.sh /);
+    expect(init).toMatch(/\/rkt-helper --init \S+\/stage1\/init\.table /);
     expect(procs.filter((l) => /rkt-helper|^\d+ 7$/.test(l))).toEqual(['1 rkt-helper']);
   });
 });

@@ -5,10 +5,10 @@
  *
  * The pod's fds and namespaces, then exec PROGRAM (tini): see pod_main.
  *
- *   rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...
+ *   rkt-helper --init POD/stage1/init.table BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY NAME...
  *
- * The pod's PID 1 from the end of init.sh on (which execs it: the path of init.sh stays on
- * PID 1's command line, where rkt recognises the pod): see init_main.
+ * The pod's PID 1 (the path of init.table stays on its command line, where rkt recognises
+ * the pod): see init_main.
  *
  *   rkt-helper --mounts POD/stage1/app-NAME.mounts PROGRAM [ARG...]
  *   rkt-helper --mounts POD/stage1/app-NAME.mounts --app ...
@@ -34,6 +34,9 @@
 #include <limits.h>
 #include <sched.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/time.h>
@@ -55,6 +58,10 @@ static void die(const char *what) {
   fprintf(stderr, "stage1: %s: %s\n", what, strerror(errno));
   exit(254);
 }
+
+static void fail_on(const char *what, const char *path);
+static void run_table(const char *file, const char *what, int (*op)(char **f, int n));
+static void write_text(char *path, const char *text, int truncate);
 
 /* The fd stage1 keeps socket-activation fds from (src/stage1/scripts.ts LISTEN_FD_BASE). */
 #define LISTEN_FD_BASE 100
@@ -307,9 +314,79 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
   _exit(254);
 }
 
+/* Brings a network interface up (lo, in the empty network namespace of --net=none). */
+static void link_up(const char *name) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0) fail_on("bring up", name);
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) fail_on("bring up", name);
+  close(s);
+}
+
+/* --private-users: HELPER (rkt-idmap) makes the pod's user namespace and keeps it on FILE
+ * (a bind mount in the pod's mount namespace); its identity, as /proc/PID/ns/user names it,
+ * goes to ID_FILE for rkt enter. */
+static void make_userns(char **f) {
+  pid_t pid = fork();
+  if (pid < 0) die("cannot create the pod user namespace");
+  if (pid == 0) {
+    char *argv[] = { f[1], "userns", f[2], f[3], f[4], NULL };
+    execv(f[1], argv);
+    fail_on("run", f[1]);
+  }
+  int st;
+  struct stat ns;
+  char id[64];
+  if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "stage1: cannot create the pod user namespace\n");
+    exit(254);
+  }
+  if (stat(f[2], &ns) != 0) die("cannot record the pod user namespace");
+  snprintf(id, sizeof id, "user:[%lu]\n", (unsigned long)ns.st_ino);
+  write_text(f[5], id, 1);
+}
+
 /*
- * The pod's PID 1 from the end of init.sh, which made the hostname, cgroups and user
- * namespace: the last privileged work is here, then every capability but CAPS goes.
+ * One operation of the pod's init table (POD/stage1/init.table, written by stage0:
+ * src/stage1/scripts.ts initOps), in the format of the mount tables (see mounts_main):
+ *   bounding MASK             the bounding set, cut to MASK (hex): the launchers' and so the apps' ceiling
+ *   hostname NAME
+ *   up IFNAME                 brings a network interface up
+ *   join FILE                 joins a cgroup (FILE: its tasks or cgroup.procs)
+ *   userns HELPER FILE BASE COUNT ID_FILE   see make_userns
+ *   write FILE TEXT
+ */
+static int init_op(char **f, int n) {
+  const char *op = f[0];
+  if (strcmp(op, "bounding") == 0 && n == 2) {
+    char *end;
+    unsigned long long mask = strtoull(f[1], &end, 16);
+    if (*end || end == f[1]) return 0;
+    limit_bounding_set(mask);
+  } else if (strcmp(op, "hostname") == 0 && n == 2) {
+    if (sethostname(f[1], strlen(f[1])) != 0) fail_on("set the hostname", f[1]);
+  } else if (strcmp(op, "up") == 0 && n == 2) {
+    link_up(f[1]);
+  } else if (strcmp(op, "join") == 0 && n == 2) {
+    int fd = open(f[1], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) fail_on("join cgroup", f[1]);
+    close(fd);
+  } else if (strcmp(op, "userns") == 0 && n == 6) {
+    make_userns(f);
+  } else if (strcmp(op, "write") == 0 && n == 3) {
+    write_text(f[1], f[2], 1);
+  } else return 0;
+  return 1;
+}
+
+/*
+ * The pod's PID 1, from the first instruction of its first process (tini's or rkt-notify's
+ * child): the last privileged work is here, then every capability but CAPS goes.
+ *  0. SIGKILL when tini (or rkt-notify) dies; the init table: the bounding set, hostname,
+ *     lo, cgroups, user namespace;
  *  1. starts each app's launcher (which needs PID 1's full bounding set) and records its
  *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own (NAME.ns);
  *     then, with NOTIFY=1, tells rkt-notify on fd NOTIFY_READY_FD that every app started
@@ -323,8 +400,9 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
  *     filter and cgroup;
  *  5. waits for the apps, writes each exit status to status/NAME, stops the others when one
  *     fails (SIGTERM, then SIGKILL after GRACE_MS, or the grace `rkt stop --timeout` left in
- *     rkt/stop-timeout), takes SIGTERM/SIGINT as a stop (STOPPING=1: one came before), and
- *     exits with the first failure (0 for a stop asked for from outside, 137 if it had to kill).
+ *     rkt/stop-timeout), takes SIGTERM/SIGINT as a stop, and exits with the first failure (0
+ *     for a stop asked for from outside, 137 if it had to kill). rkt-helper --pod blocked
+ *     them for tini and this process: one that came before is pending here, and counts.
  *  A sandbox (rkt/sandbox) instead records each app `rkt app start` gave it (named in
  *  rkt/started/PID), lets a failing app fail alone, asks every process of the pod to stop
  *  on SIGTERM and exits once none is left.
@@ -340,10 +418,11 @@ static int init_main(int argc, char **argv) {
   if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) die("cannot block signals");
   // First of all: once the capabilities are dropped, an app must not find PID 1 dumpable.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("cannot make the pod's init undumpable");
-  static const char suffix[] = "/stage1/init.sh";
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("cannot set the pod's init's parent-death signal");
+  static const char suffix[] = "/stage1/init.table";
   size_t slen = argc > 2 ? strlen(argv[2]) : 0;
-  if (argc < 9 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
-    fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.sh BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY STOPPING NAME...\n");
+  if (argc < 8 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
+    fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.table BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY NAME...\n");
     return 254;
   }
   char pod[PATH_MAX];
@@ -353,8 +432,10 @@ static int init_main(int argc, char **argv) {
   grace_ms = strtoul(argv[5], NULL, 10);
   int interactive = strcmp(argv[6], "1") == 0;
   int notify = strcmp(argv[7], "1") == 0;
-  requested = strcmp(argv[8], "1") == 0;
-  napps = argc - 9;
+  run_table(argv[2], "init table", init_op);
+  sigset_t pending;
+  if (sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) requested = 1;
+  napps = argc - 8;
   apps = calloc(napps > 0 ? napps : 1, sizeof *apps);
   if (!apps) die("cannot start the pod's init");
   PATHF(rktdir, "%s/rkt", pod);
@@ -364,7 +445,7 @@ static int init_main(int argc, char **argv) {
   sandbox = access(path, F_OK) == 0;
 
   for (int i = 0; i < napps; i++) {
-    apps[i].name = argv[9 + i];
+    apps[i].name = argv[8 + i];
     apps[i].pid = launch(pod, busybox, apps[i].name, interactive);
     PATHF(path, "%s/rkt/pid/%s", pod, apps[i].name);
     snprintf(text, sizeof text, "%d\n", (int)apps[i].pid);
@@ -419,7 +500,7 @@ static int init_main(int argc, char **argv) {
 /*
  * An app's launcher, in the app's own mount namespace and cgroups, with the host's root
  * still in view: makes the app's whole mount table from FILE (app-NAME.mounts, written by
- * stage0: src/stage1/scripts.ts renderMountTable), then execs PROGRAM (or, for PROGRAM
+ * stage0: src/stage1/scripts.ts renderTable), then execs PROGRAM (or, for PROGRAM
  * --app, goes on to app_main with the arguments from there). One process instead
  * of a busybox `mount` per step: busybox's mount also tries a mount.TYPE helper in every
  * PATH directory for each nofail entry whose target is missing.
@@ -596,6 +677,17 @@ static void run_idmap(char **f) {
   }
 }
 
+/* A file PATH (0644, not through a link at its end) holding TEXT, or emptied first with `truncate`. */
+static void write_text(char *path, const char *text, int truncate) {
+  const char *name;
+  int dir = open_parent(path, &name);
+  int fd = dir < 0 ? -1 : openat(dir, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+  ssize_t len = (ssize_t)strlen(text);
+  if (fd < 0 || write(fd, text, (size_t)len) != len) fail_on("write", path);
+  close(fd);
+  close(dir);
+}
+
 /* One operation of the table (fields unescaped); 0 if it is not one this helper knows. */
 static int table_op(char **f, int n) {
   const char *op = f[0];
@@ -606,16 +698,9 @@ static int table_op(char **f, int n) {
   else if (strcmp(op, "rotree") == 0 && n == 2) remount_tree_ro(f[1]);
   else if (strcmp(op, "idmap") == 0 && n == 6) run_idmap(f);
   else if (strcmp(op, "mkdir") == 0 && n == 2) make_dirs(f[1]);
-  else if ((strcmp(op, "touch") == 0 && n == 2) || (strcmp(op, "write") == 0 && n == 3)) {
-    const int text = n == 3;
-    const char *name;
-    int dir = open_parent(f[1], &name);
-    int fd = dir < 0 ? -1 : openat(dir, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (text ? O_TRUNC : 0), 0644);
-    ssize_t len = text ? (ssize_t)strlen(f[2]) : 0;
-    if (fd < 0 || (text && write(fd, f[2], (size_t)len) != len)) fail_on("write", f[1]);
-    close(fd);
-    close(dir);
-  } else if (strcmp(op, "symlink") == 0 && n == 3) {
+  else if (strcmp(op, "touch") == 0 && n == 2) write_text(f[1], "", 0);
+  else if (strcmp(op, "write") == 0 && n == 3) write_text(f[1], f[2], 1);
+  else if (strcmp(op, "symlink") == 0 && n == 3) {
     const char *name;
     int dir = open_parent(f[2], &name);
     if (dir < 0 || symlinkat(f[1], dir, name) != 0) fail_on("make the link", f[2]);
@@ -632,16 +717,14 @@ static int table_op(char **f, int n) {
 
 static int app_main(int argc, char **argv);
 
-static int mounts_main(int argc, char **argv) {
-  if (argc < 4) {
-    fprintf(stderr, "usage: rkt-helper --mounts FILE PROGRAM [ARG...]\n");
-    return 254;
-  }
-  umask(022);
-  int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+/* Runs each line of the table FILE (the `what`: "mount table"...) through `op`, in order. */
+static void run_table(const char *file, const char *what, int (*op)(char **f, int n)) {
+  char msg[64];
+  snprintf(msg, sizeof msg, "read the %s", what);
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
   char *text = malloc(TABLE_MAX + 1);
   ssize_t len = fd < 0 || !text ? -1 : read(fd, text, TABLE_MAX + 1);
-  if (len < 0 || len > TABLE_MAX) fail_on("read the mount table", argv[2]);
+  if (len < 0 || len > TABLE_MAX) fail_on(msg, file);
   close(fd);
   text[len] = 0;
   int lineno = 0;
@@ -657,12 +740,21 @@ static int mounts_main(int argc, char **argv) {
       if (!sp) break;
       p = sp + 1;
     }
-    if (!ok || !table_op(f, n)) {
-      fprintf(stderr, "stage1: bad line %d in the mount table %s\n", lineno, argv[2]);
-      return 254;
+    if (!ok || !op(f, n)) {
+      fprintf(stderr, "stage1: bad line %d in the %s %s\n", lineno, what, file);
+      exit(254);
     }
   }
   free(text);
+}
+
+static int mounts_main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: rkt-helper --mounts FILE PROGRAM [ARG...]\n");
+    return 254;
+  }
+  umask(022);
+  run_table(argv[2], "mount table", table_op);
   // The launcher's own next step, in this same process.
   if (strcmp(argv[3], "--app") == 0) return app_main(argc - 2, argv + 2);
   execv(argv[3], &argv[3]);
@@ -838,14 +930,15 @@ static int app_main(int argc, char **argv) {
 /* --pod ------------------------------------------------------------------------------- */
 
 /*
- * The pod's first step, in the process rkt's caller started (bin/rkt sources run.sh, which
- * execs this), then exec PROGRAM (tini, or rkt-notify), whose first child is the pod's PID 1.
+ * The pod's first step, in the process rkt's caller started (bin/rkt's rkt-launch execs
+ * stage1's command line, src/stage1/scripts.ts runArgv), then exec PROGRAM (tini, or rkt-notify), whose first child is the pod's PID 1.
  *  1. the LISTEN socket-activation fds at 3.. move to LISTEN_FD_BASE..; every other fd above
  *     2 is closed: descriptors rkt's caller handed it (shells, CI runners and service
  *     managers pass extra ones) must not stay open in the pod for its whole life;
  *  2. NETNS, a network namespace file (a CNI network's) or "-": joined first;
  *  3. a new mount namespace, where / is private, and the NAMESPACES named (comma-separated:
- *     uts, pid, ipc, net; "-" for none): a new PID namespace is PROGRAM's children's.
+ *     uts, pid, ipc, net; "-" for none): a new PID namespace is PROGRAM's children's;
+ *  4. SIGTERM and SIGINT blocked (see init_main).
  */
 static int pod_main(int argc, char **argv) {
   if (argc < 6) {
@@ -877,6 +970,13 @@ static int pod_main(int argc, char **argv) {
   }
   if (unshare(flags) != 0) die("cannot create the pod's namespaces");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("cannot make the pod's mounts private");
+  // A stop (SIGTERM, SIGINT) that comes while the pod starts stays pending until its PID 1
+  // takes it: tini and rkt-notify give their child the mask they were started with.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  if (sigprocmask(SIG_BLOCK, &stop, NULL) != 0) die("cannot block signals");
   execv(argv[5], &argv[5]);
   fail_on("run", argv[5]);
   return 254;

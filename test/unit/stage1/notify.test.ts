@@ -10,7 +10,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { describeIf, ROOT } from '../../helpers/rkt.js';
 import { notifySocket } from '../../../src/stage0/start.js';
-import { NOTIFY_READY_FD, renderInitScript, renderRunScript } from '../../../src/stage1/scripts.js';
+import { NOTIFY_READY_FD, renderRunScript, runArgv } from '../../../src/stage1/scripts.js';
 import type { PodPlan } from '../../../src/stage1/plan.js';
 
 const HELPER = path.join(ROOT, 'dist', 'stage1', 'rkt-notify');
@@ -187,15 +187,15 @@ describe('stage1 scripts with rkt-notify', () => {
   const plan = (notify?: PodPlan['notify']): PodPlan => ({
     uuid: 'u', podDir: '/pods/run/u', hostname: 'h', apps: [], net: { kind: 'host' }, sharedIpc: false, interactive: false, openPaths: false,
     podCgroupProcs: [], stopGraceSeconds: 10,
-    tools: { nsenter: '/n', setpriv: '/s', tini: '/tini', busybox: '/bb', initShell: ['/mksh'], helper: '/h' },
+    tools: { nsenter: '/n', tini: '/tini', busybox: '/bb', helper: '/h' },
     ...(notify ? { notify } : {}),
   });
 
   test('rkt-notify holds the pod in tini\'s place, with the readiness fd and the apps\' sockets', () => {
     const run = renderRunScript(plan({ helper: '/dist/rkt-notify', sockets: ['/pods/run/u/stage1/notify/web'] }));
-    expect(run).toContain(`'/dist/rkt-notify' '${NOTIFY_READY_FD}' '/pods/run/u/rkt/ready' '/pods/run/u/stage1/notify/web' '--' '/s'`);
+    expect(run).toContain(`'/dist/rkt-notify' '${NOTIFY_READY_FD}' '/pods/run/u/rkt/ready' '/pods/run/u/stage1/notify/web' '--' '/h' '--init'`);
     expect(run).not.toContain('/tini');
-    expect(renderRunScript(plan())).toContain(`'/tini' '-s' '--' '/s'`);
+    expect(renderRunScript(plan())).toContain(`'/tini' '-s' '--' '/h' '--init'`);
   });
 
   test('rkt-helper --init is told to say "started" on the fd (NOTIFY=1) only with rkt-notify', () => {
@@ -203,8 +203,8 @@ describe('stage1 scripts with rkt-notify', () => {
     // tested against the real rkt-helper --init in scripts.test.ts.
     const p = plan({ helper: '/dist/rkt-notify', sockets: [] });
     p.apps = [{ name: 'web', capabilities: [] } as unknown as PodPlan['apps'][number]];
-    const notifyArg = (q: PodPlan) => renderInitScript(q).split('\n').find((l) => l.startsWith("exec '/h' '--init'"))!.split(' ')[8];
-    expect(notifyArg(p)).toBe("'1'");
-    expect(notifyArg({ ...p, notify: undefined })).toBe("'0'");
+    const notifyArg = (q: PodPlan) => { const argv = runArgv(q); return argv[argv.indexOf('--init') + 6]; };
+    expect(notifyArg(p)).toBe('1');
+    expect(notifyArg({ ...p, notify: undefined })).toBe('0');
   });
 });

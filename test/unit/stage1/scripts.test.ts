@@ -4,8 +4,8 @@ import path from 'node:path';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  appMountOps, appMounts, appStep, cgroupViewOps, DEVICES, fstabEscape, initBoundingSet, MountEntry, mountOps, renderMountTable,
-  renderApp, renderEnter, renderInitScript, renderRunScript, skeletonOps, sq, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
+  appMountOps, appMounts, appStep, cgroupViewOps, DEVICES, fstabEscape, initBoundingSet, initOps, MountEntry, mountOps, renderTable,
+  renderApp, renderEnter, renderRunScript, runArgv, skeletonOps, sq, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
   READY_FILE,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
@@ -14,18 +14,11 @@ import { describeIf } from '../../helpers/rkt.js';
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
 /** Suites that run busybox sh as stage1 does: they fail under CI when it is missing. */
 const withBusybox = describeIf(BUSYBOX ? undefined : 'busybox-static (/bin/busybox): apt-get install busybox-static');
-const MKSH = '/bin/mksh-static';
-/** The shells PID 1 may be (tools.ts picks mksh-static when installed, else busybox sh). */
-const INIT_SHELLS: Array<[string, string[]]> = [
-  ...(BUSYBOX ? [['busybox sh', [BUSYBOX, 'sh']] as [string, string[]]] : []),
-  ...(fs.existsSync(MKSH) ? [['mksh-static', [MKSH]] as [string, string[]]] : []),
-];
 /** The shells the scripts must parse in: /bin/sh always, busybox sh (what stage1 runs) when present. */
-const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...INIT_SHELLS];
+const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...(BUSYBOX ? [['busybox sh', [BUSYBOX, 'sh']] as [string, string[]]] : [])];
 
 const TOOLS: Stage1Tools = {
-  nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox',
-  initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper',
+  nsenter: '/usr/bin/nsenter', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', helper: '/usr/lib/rkt/rkt-helper',
 };
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
 const POD = `/var/lib/rkt/pods/run/${UUID}`;
@@ -163,34 +156,40 @@ describe('the syntax check itself', () => {
 describe('renderRunScript', () => {
   /** rkt-helper --pod: no socket-activation fds, no CNI netns, then the namespaces; the chain proper follows. */
   const pod = (ns: string, netns = '-', listen = '0') => [TOOLS.helper, '--pod', listen, netns, ns];
-  const tail = (initShell: string[], plan = makePlan()) => [
-    TOOLS.tini, '-s', '--',
-    TOOLS.setpriv, '--pdeathsig=KILL', `--bounding-set=-all,${(initBoundingSet(plan) as string[]).map((c) => `+${c.slice(4).toLowerCase()}`).join(',')}`, '--',
-    ...initShell, `${POD}/stage1/init.sh`,
+  /** tini, then rkt-helper --init: the init table (rkt finds the pod by it), busybox, kept caps, grace, stdin, notify, apps. */
+  const tail = (caps = '20', apps = ['web']) => [
+    TOOLS.tini, '-s', '--', TOOLS.helper, '--init', `${POD}/stage1/init.table`, TOOLS.busybox, caps, '10000', '0', '0', ...apps,
   ];
 
-  test('--net=host: rkt-helper --pod makes the uts, pid and ipc namespaces (and the mount one), then tini -s, setpriv --pdeathsig=KILL, the init shell with init.sh', () => {
+  test('--net=host: rkt-helper --pod makes the uts, pid and ipc namespaces (and the mount one), then tini -s, then rkt-helper --init', () => {
     const s = renderRunScript(makePlan());
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc'), ...tail(TOOLS.initShell)]);
-  });
-
-  test('the init shell may be a single program (mksh-static)', () => {
-    const s = renderRunScript(makePlan({ tools: { ...TOOLS, initShell: [MKSH] } }));
-    expect(execArgv(s).slice(-2)).toEqual([MKSH, `${POD}/stage1/init.sh`]);
+    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc'), ...tail()]);
+    // What rkt-launch is handed: the same command line, with no empty field (its terminator).
+    expect(runArgv(makePlan())).toEqual(execArgv(s));
   });
 
   test('--net=none adds a new network namespace', () => {
-    const plan = makePlan({ net: { kind: 'none' } });
-    const s = renderRunScript(plan);
+    const s = renderRunScript(makePlan({ net: { kind: 'none' } }));
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc,net'), ...tail(TOOLS.initShell, plan)]);
+    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc,net'), ...tail()]);
   });
 
   test('a CNI netns is joined before the namespaces are made (and no new netns is made)', () => {
     const s = renderRunScript(makePlan({ net: { kind: 'netns', path: `${POD}/netns` } }));
     expectSyntaxOk(s);
-    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc', `${POD}/netns`), ...tail(TOOLS.initShell)]);
+    expect(execArgv(s)).toEqual([...pod('uts,pid,ipc', `${POD}/netns`), ...tail()]);
+  });
+
+  test('rkt-helper --init: every app by name, the capabilities PID 1 keeps, the grace period in ms, stdin, notify', () => {
+    expect(runArgv(makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] })).slice(-10)).toEqual(tail('20', ['web', 'db']).slice(-10));
+    const odd = runArgv(makePlan({ podDir: "/x y/it's", interactive: true, stopGraceSeconds: 3, apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] }));
+    expect(odd.slice(-9)).toEqual([TOOLS.helper, '--init', "/x y/it's/stage1/init.table", TOOLS.busybox, '0', '3000', '1', '0', 'web']);
+    // The grace period in ms (rkt run --stop-timeout takes ms), and NOTIFY=1 with rkt-notify.
+    const notified = runArgv(makePlan({ stopGraceSeconds: 0.25, notify: { helper: '/n', sockets: [] } }));
+    expect(notified.slice(-5)).toEqual(['20', '250', '0', '1', 'web']);
+    // A sandbox starts with no app.
+    expect(runArgv(makePlan({ apps: [], sandbox: true })).slice(-5)).toEqual([TOOLS.busybox, '20', '10000', '0', '0']);
   });
 
   test('--ipc=parent keeps the host IPC namespace; socket activation keeps its fds', () => {
@@ -206,7 +205,7 @@ describe('renderRunScript', () => {
     const argv = execArgv(s);
     expect(argv[3]).toBe(`${podDir}/net ns`);
     expect(argv).toContain('/opt/my tools/tini');
-    expect(argv[argv.length - 1]).toBe(`${podDir}/stage1/init.sh`);
+    expect(argv).toContain(`${podDir}/stage1/init.table`);
   });
 
   test('the exec is the only command', () => {
@@ -217,53 +216,24 @@ describe('renderRunScript', () => {
   });
 });
 
-describe('renderInitScript (text)', () => {
-  const two = () => makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] });
-  const lines = (s: string) => s.split('\n');
-  const initExec = (p: PodPlan) => execArgv(renderInitScript(p).split('\n').filter((l) => !l.startsWith('trap ')).join('\n').replace('"$requested"', '0'));
-
-  test('parses in sh, busybox sh and mksh, for every plan variant', () => {
-    for (const p of [
-      makePlan(), two(), makePlan({ interactive: true }), makePlan({ net: { kind: 'none' } }),
-      makePlan({ hostname: "it's a host", podDir: "/x y/it's", podCgroupProcs: ['/cg/a b/cgroup.procs', '/cg/c'] }),
-    ]) expectSyntaxOk(renderInitScript(p));
+describe('initOps (the init table: what PID 1 does first)', () => {
+  test('the bounding set first, then the hostname; lo up only in a new empty netns', () => {
+    const plan = makePlan({ hostname: "my 'host'" });
+    expect(initOps(plan)).toEqual([['bounding', capabilityMask(initBoundingSet(plan) as string[])], ['hostname', "my 'host'"]]);
+    expect(initOps(makePlan({ net: { kind: 'none' } })).slice(2)).toEqual([['up', 'lo']]);
+    expect(initOps(makePlan({ net: { kind: 'netns', path: '/n' } })).slice(2)).toEqual([]);
+    // An app with every capability: the bounding set stays whole.
+    expect(initOps(makePlan({ apps: [makeApp({ capabilities: 'all' })] }))[0]).toEqual(['hostname', `rkt-${UUID}`]);
   });
 
-  test('sets the hostname (quoted), and brings lo up only in a new empty netns', () => {
-    const s = renderInitScript(makePlan({ hostname: "my 'host'" }));
-    expect(lines(s).some((l) => l.endsWith(`hostname ${sq("my 'host'")}`))).toBe(true);
-    expect(s).not.toContain('ip link');
-    expect(lines(renderInitScript(makePlan({ net: { kind: 'none' } }))).some((l) => l.endsWith('ip link set lo up'))).toBe(true);
-    expect(renderInitScript(makePlan({ net: { kind: 'netns', path: '/n' } }))).not.toContain('ip link');
+  test('joins every pod cgroup, in order', () => {
+    const files = ['/sys/fs/cgroup/memory/rkt-x/tasks', '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'];
+    expect(initOps(makePlan({ podCgroupProcs: files })).slice(2)).toEqual(files.map((f) => ['join', f]));
   });
 
-  test('joins every pod cgroup before rkt-helper starts any app', () => {
-    const s = renderInitScript(makePlan({ podCgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/cgroup.procs', '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'] }));
-    const l = lines(s);
-    const joins = l.map((x, i) => [x, i] as const).filter(([x]) => x.startsWith('echo 0 > '));
-    expect(joins.map(([x]) => x)).toEqual([
-      "echo 0 > '/sys/fs/cgroup/memory/rkt-x/cgroup.procs'",
-      "echo 0 > '/sys/fs/cgroup/unified/rkt-x/stage1.init/cgroup.procs'",
-    ]);
-    expect(l.findIndex((x) => x.startsWith('exec '))).toBeGreaterThan(joins[1][1]);
-  });
-
-  test('ends in rkt-helper --init: init.sh path (rkt finds the pod by it), busybox, kept caps, grace, stdin, notify, stop, apps', () => {
-    expect(initExec(two())).toEqual([TOOLS.helper, '--init', `${POD}/stage1/init.sh`, TOOLS.busybox, '20', '10000', '0', '0', '0', 'web', 'db']);
-    const odd = makePlan({ podDir: "/x y/it's", interactive: true, stopGraceSeconds: 3, apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] });
-    expect(initExec(odd)).toEqual([TOOLS.helper, '--init', "/x y/it's/stage1/init.sh", TOOLS.busybox, '0', '3000', '1', '0', '0', 'web']);
-    // The grace period in ms (rkt run --stop-timeout takes ms), and NOTIFY=1 with rkt-notify.
-    const notified = makePlan({ stopGraceSeconds: 0.25, notify: { helper: '/n', sockets: [] } });
-    expect(initExec(notified).slice(4, 9)).toEqual(['20', '250', '0', '1', '0']);
-    const s = renderInitScript(two());
-    expect(lines(s).filter((l) => l.startsWith('exec '))).toHaveLength(1);
-    expect(s).toContain(' "$requested" ');
-  });
-
-  test('a TERM or INT before the exec is remembered and passed on as a stop', () => {
-    const s = renderInitScript(makePlan());
-    expect(lines(s)).toContain("trap 'requested=1' TERM INT");
-    expect(lines(s).indexOf("trap 'requested=1' TERM INT")).toBeLessThan(lines(s).findIndex((l) => l.includes('hostname')));
+  test('the table as rkt-helper reads it: one operation a line, fields escaped as in fstab', () => {
+    const t = renderTable(initOps(makePlan({ hostname: 'a b', podCgroupProcs: ['/cg/x y/tasks'] })));
+    expect(t.split('\n').slice(1)).toEqual(['hostname a\\040b', 'join /cg/x\\040y/tasks', '']);
   });
 });
 
@@ -284,21 +254,23 @@ describe('initCapabilities and capabilityMask (what PID 1 keeps once the apps ru
 });
 
 /**
- * init.sh and the real rkt-helper --init run as PID 1 of a new PID namespace, in a user
- * namespace of the test's own (so mount, pivot_root and capabilities are real but touch
- * nothing of the host, and the grace period's kill(-1) reaches only the test's apps).
- * `busybox` is a stand-in script (hostname and ip are recorded, sh records the launcher's
- * mount namespace); the apps are small scripts that leave the launcher's NAME.ns marker first.
+ * The real rkt-helper --init, with its init table, runs as PID 1 of a new PID namespace, in
+ * a user namespace of the test's own (so mount, pivot_root, capabilities, the hostname and lo
+ * are real but touch nothing of the host, and the grace period's kill(-1) reaches only the
+ * test's apps). `busybox` is a stand-in script (its sh records the launcher's mount
+ * namespace); the apps are small scripts that leave the launcher's NAME.ns marker first.
  */
 const HELPER = path.resolve('dist/stage1/rkt-helper');
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => fs.existsSync(p));
-const canUserns = !!UNSHARE && spawnSync(UNSHARE, ['--user', '--map-root-user', '--mount', '--pid', '--fork', 'true']).status === 0;
+/** A user namespace of the test's own, and in it every namespace a pod has. */
+const USERNS = ['--user', '--map-root-user', '--mount', '--uts', '--net', '--pid', '--fork', '--mount-proc'];
+const canUserns = !!UNSHARE && spawnSync(UNSHARE, [...USERNS, 'true']).status === 0;
 const withInit = describeIf(!fs.existsSync(HELPER) ? `${HELPER}: run npm run build`
   : !canUserns ? 'unshare --user --map-root-user (util-linux, user namespaces enabled)' : undefined);
-if (!BUSYBOX) withBusybox('renderInitScript (run under busybox sh)', () => undefined);
+if (!BUSYBOX) withBusybox('rkt-helper --init (its launchers run under busybox sh)', () => undefined);
 
-withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
-  describe.each(INIT_SHELLS)('init.sh under %s', (_name, initShell) => {
+withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
+  describe('the init table, then the apps', () => {
     let tmp: string;
     let pod: string;
     let fakeBusybox: string;
@@ -312,8 +284,6 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
         '#!/bin/sh',
         `T=${sq(tmp)}`,
         'case "$1" in',
-        '  hostname) printf "%s" "$2" > "$T/hostname" ;;',
-        '  ip) shift; echo "ip $*" >> "$T/ip" ;;',
         // A launcher records its mount namespace and the propagation of its root.
         '  sh) shift; readlink /proc/self/ns/mnt >> "$T/mntns"; awk \'$5 == "/" { print ($7 ~ /shared/) ? "shared" : "private" }\' /proc/self/mountinfo >> "$T/propagation"',
         `      exec ${sq(BUSYBOX ?? '/bin/sh')} sh "$@" ;;`,
@@ -328,30 +298,33 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
       fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    /** Writes the apps' scripts and init.sh; returns its path. */
-    function prepare(plan: PodPlan, apps: Record<string, string>): string {
+    /** Writes the apps' scripts and the init table; returns PID 1's command line. */
+    function prepare(plan: PodPlan, apps: Record<string, string>): string[] {
       // A fresh pod's rkt/ (PID 1 waits for each launcher's NAME.ns marker).
       for (const d of ['rkt/pid', 'rkt/status']) {
         fs.rmSync(path.join(pod, d), { recursive: true, force: true });
         fs.mkdirSync(path.join(pod, d));
       }
       fs.rmSync(path.join(pod, READY_FILE), { force: true });
+      // The stand-in of a cgroup's tasks file, which join writes to.
+      fs.writeFileSync(path.join(pod, 'cg', 'cgroup procs'), '');
       for (const [name, body] of Object.entries(apps)) {
         fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${stoppingCheck(plan)}\n: > ${sq(path.join(pod, 'rkt/pid', `${name}.ns`))}\n${body}\n`);
       }
-      const f = path.join(pod, 'stage1', 'init.sh');
-      fs.writeFileSync(f, renderInitScript({ ...plan, tools: { ...plan.tools, busybox: fakeBusybox, helper: HELPER } }));
-      return f;
+      const real = { ...plan, tools: { ...plan.tools, busybox: fakeBusybox, helper: HELPER } };
+      fs.writeFileSync(path.join(pod, 'stage1', 'init.table'), renderTable(initOps(real)));
+      const argv = runArgv(real);
+      return argv.slice(argv.indexOf('--init') - 1);
     }
 
     /** `extra`: fds the init is given beyond 0-2 (an fd number to a file or 'pipe'). */
-    function run(script: string, input?: string, extra: Record<number, number | 'pipe'> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> } {
+    function run(init: string[], input?: string, extra: Record<number, number | 'pipe'> = {}): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> } {
       const stdio: Array<'pipe' | 'ignore' | number> = ['pipe', 'ignore', 'pipe'];
       for (const [fd, what] of Object.entries(extra)) {
         while (stdio.length <= Number(fd)) stdio.push('ignore');
         stdio[Number(fd)] = what;
       }
-      const child = spawn(UNSHARE!, ['--user', '--map-root-user', '--mount', '--pid', '--fork', '--mount-proc', '--', ...initShell, script], { stdio });
+      const child = spawn(UNSHARE!, [...USERNS, '--', ...init], { stdio });
       started.push(child);
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -366,20 +339,47 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
     const two = (over: Partial<PodPlan> = {}) => plan({ apps: [makeApp({ name: 'a' }), makeApp({ name: 'b' })], ...over });
 
     test('all apps succeed: exit 0, each status and pid recorded, hostname and cgroup set', async () => {
-      const r = await run(prepare(two(), { a: 'exit 0', b: 'sleep 0.2; exit 0' })).done;
+      const r = await run(prepare(two(), { a: `cat /proc/sys/kernel/hostname > ${sq(`${tmp}/hostname`)}`, b: 'sleep 0.2; exit 0' })).done;
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(status('a')).toBe('0');
       expect(status('b')).toBe('0');
       for (const a of ['a', 'b']) expect(fs.readFileSync(path.join(pod, 'rkt/pid', a), 'utf8')).toMatch(/^\d+\n$/);
-      expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'");
-      expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0\n');
+      expect(fs.readFileSync(path.join(tmp, 'hostname'), 'utf8')).toBe("host 'x'\n");
+      expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0');
       // Each app got its own mount namespace (not PID 1's: that one is shared, as the host's), with private propagation.
       const ns = fs.readFileSync(path.join(tmp, 'mntns'), 'utf8').trim().split('\n');
       expect(ns).toHaveLength(2);
       expect(new Set(ns).size).toBe(2);
       expect(fs.readFileSync(path.join(tmp, 'propagation'), 'utf8')).toBe('private\nprivate\n');
-      expect(fs.existsSync(path.join(tmp, 'ip'))).toBe(false);
+    });
+
+    test('the launchers (and so the apps) get the bounding set of the init table; PID 1 is killed when its parent dies', async () => {
+      const probe = sq(`${tmp}/probe`);
+      const p = plan({ apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] });
+      const r = await run(prepare(p, { web: `grep CapBnd /proc/$$/status > ${probe}; grep -q '^SigBlk:.*0000000000000000$' /proc/$$/status && echo unblocked >> ${probe}` })).done;
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(`${tmp}/probe`, 'utf8')).toBe(`CapBnd:\t${capabilityMask(initBoundingSet(p) as string[]).padStart(16, '0')}\nunblocked\n`);
+    });
+
+    test('a bad line in the init table: 254, naming the line and the table', async () => {
+      const init = prepare(plan(), { web: 'exit 0' });
+      const table = path.join(pod, 'stage1', 'init.table');
+      const lines = fs.readFileSync(table, 'utf8').split('\n').length;
+      fs.appendFileSync(table, 'reboot now\n');
+      const r = await run(init).done;
+      expect(r.code).toBe(254);
+      expect(r.stderr).toBe(`stage1: bad line ${lines} in the init table ${table}\n`);
+      expect(fs.existsSync(path.join(pod, 'rkt/status/web'))).toBe(false);
+    });
+
+    test('a SIGTERM that comes before PID 1 runs (blocked from rkt-helper --pod on) is taken as a stop', async () => {
+      const init = prepare(plan({ stopGraceSeconds: 30 }), { web: 'exec sleep 30' });
+      // rkt-helper --pod blocks the signals and execs what comes next; the TERM comes before PID 1's first instruction.
+      const r = await run([HELPER, '--pod', '0', '-', '-', '/bin/sh', '-c', 'kill -TERM $$; exec "$@"', 'sh', ...init]).done;
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(status('web')).toBe('143');
     });
 
     // The app is in PID 1's PID namespace: once PID 1 has dropped its capabilities (it does
@@ -387,20 +387,21 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
     // 5 s), it records PID 1's sets and what it finds behind /proc/1/root.
     function probeInit(probe: string): string {
       return [
-        `for i in $(seq 100); do grep -q '^CapBnd:.*1ffffffffff$' /proc/1/status || break; sleep 0.05; done`,
+        `for i in $(seq 100); do grep -q '^CapPrm:.*1ffffffffff$' /proc/1/status || break; sleep 0.05; done`,
         `grep -E '^Cap(Prm|Eff|Bnd|Inh|Amb)' /proc/1/status > ${sq(probe)}; ls /proc/1/root >> ${sq(probe)} 2>&1; echo ls=$? >> ${sq(probe)}`,
       ].join('\n');
     }
 
     test('PID 1 keeps only CAP_KILL when an app has it, and has left the host root', async () => {
       const probe = path.join(tmp, 'probe');
-      const r = await run(prepare(plan({ apps: [makeApp({ name: 'a' })] }), { a: probeInit(probe) })).done;
+      const r = await run(prepare(plan({ apps: [makeApp({ name: 'a', capabilities: ['CAP_KILL', 'CAP_SYS_PTRACE'] })] }), { a: probeInit(probe) })).done;
       expect(r.code).toBe(0);
       const out = fs.readFileSync(probe, 'utf8');
       for (const set of ['Prm', 'Eff', 'Bnd']) expect(out).toContain(`Cap${set}:\t0000000000000020`);
       for (const set of ['Inh', 'Amb']) expect(out).toContain(`Cap${set}:\t0000000000000000`);
-      // The app (here with every capability of the test's user namespace, CAP_SYS_PTRACE
-      // included) finds only the pod's rkt/ dir behind /proc/1/root, not the host's root.
+      // The app (here with CAP_SYS_PTRACE in its bounding set, and every capability of the
+      // test's user namespace in it) finds only the pod's rkt/ dir behind /proc/1/root, not
+      // the host's root.
       expect(out).toMatch(/^pid\nready\nstatus\nls=0\n/m);
     });
 
@@ -567,9 +568,13 @@ withInit('renderInitScript + rkt-helper --init (run as PID 1 of a PID and user n
     });
 
     test('--net=none brings lo up', async () => {
-      const r = await run(prepare(plan({ net: { kind: 'none' } }), { web: 'exit 0' })).done;
+      const show = `${sq(BUSYBOX ?? 'busybox')} ip -o link show lo > ${sq(`${tmp}/lo`)}`;
+      let r = await run(prepare(plan({ net: { kind: 'none' } }), { web: show })).done;
       expect(r.code).toBe(0);
-      expect(fs.readFileSync(path.join(tmp, 'ip'), 'utf8')).toBe('ip link set lo up\n');
+      expect(fs.readFileSync(path.join(tmp, 'lo'), 'utf8')).toMatch(/<LOOPBACK,UP,LOWER_UP>/);
+      r = await run(prepare(plan({ net: { kind: 'host' } }), { web: show })).done;
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(path.join(tmp, 'lo'), 'utf8')).not.toMatch(/[<,]UP[,>]/);
     });
   });
 });
@@ -665,7 +670,7 @@ const withMountsHelper = describeIf(!fs.existsSync(MOUNTS_HELPER) ? `${MOUNTS_HE
 /** Runs `rkt-helper --mounts` on `ops` in a user and mount namespace of the test's own, then `script` (busybox sh) in what it made. */
 function runMounts(dir: string, ops: string[][], script: string) {
   const table = path.join(dir, 'table');
-  fs.writeFileSync(table, renderMountTable(ops));
+  fs.writeFileSync(table, renderTable(ops));
   return spawnSync('unshare', ['-Urm', MOUNTS_HELPER, '--mounts', table, BUSYBOX!, 'sh', '-c', script], { encoding: 'utf8' });
 }
 
@@ -780,7 +785,7 @@ withMountsHelper('rkt-helper --mounts (run in a user namespace of the test)', ()
     const devDir = `${tmp}/dev/db app`;
     const hosts = "127.0.0.1 it's\n# 100% \\n $HOME `id`\n";
     const app = makeApp({ name: 'db', devDir, skeleton: { dirs: [`${tmp}/opt/stage2/db/rootfs`], files: [{ path: `${tmp}/db-hosts`, content: hosts }] } });
-    fs.writeFileSync(path.join(tmp, 'table'), renderMountTable(skeletonOps(app)));
+    fs.writeFileSync(path.join(tmp, 'table'), renderTable(skeletonOps(app)));
     const run = spawnSync('sh', ['-c', 'umask 077; exec "$@"', 'sh', 'unshare', '-Urm', MOUNTS_HELPER, '--mounts', path.join(tmp, 'table'), '/bin/true'], { encoding: 'utf8' });
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
     expect(fs.readFileSync(`${tmp}/db-hosts`, 'utf8')).toBe(hosts);
@@ -825,7 +830,7 @@ describe('the mount table (rkt-helper --mounts)', () => {
   test('one operation a line, fields escaped, in order, whatever their length', () => {
     const long = `/srv/${'x'.repeat(600)}`;
     const ops = mountOps([entry('/srv/my data', `${ROOTFS}/my data`), entry(long, `${ROOTFS}/long`, 'none', 'rbind'), entry('sysfs', `${ROOTFS}/sys`, 'sysfs', 'ro')]);
-    expect(renderMountTable(ops)).toBe([
+    expect(renderTable(ops)).toBe([
       `mount /srv/my\\040data ${ROOTFS}/my\\040data none bind`,
       `mount ${long} ${ROOTFS}/long none rbind`,
       `mount sysfs ${ROOTFS}/sys sysfs ro`,
@@ -937,7 +942,7 @@ describe('renderApp', () => {
   test('returns the mount table rkt-helper --mounts reads', () => {
     const app = makeApp();
     const { script, files } = renderApp(makePlan(), app);
-    expect(files).toEqual({ 'app-web.mounts': renderMountTable(appMountOps(makePlan(), app)) });
+    expect(files).toEqual({ 'app-web.mounts': renderTable(appMountOps(makePlan(), app)) });
     expect(execArgv(script).slice(0, 3)).toEqual([TOOLS.helper, '--mounts', `${POD}/stage1/app-web.mounts`]);
   });
 

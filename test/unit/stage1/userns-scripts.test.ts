@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
-import { appMounts, appStep, IDMAP, MountEntry, mountOps, renderApp, renderEnter, renderInitScript, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
+import { appMounts, appStep, IDMAP, initOps, MountEntry, mountOps, renderApp, renderEnter, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, PodUserns } from '../../../src/stage1/plan.js';
 
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
@@ -30,7 +30,7 @@ function makePlan(over: Partial<PodPlan> = {}): PodPlan {
   return {
     uuid: UUID, podDir: POD, hostname: 'h', apps: [makeApp()], net: { kind: 'host' }, sharedIpc: false, interactive: false,
     openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10,
-    tools: { nsenter: '/usr/bin/nsenter', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', initShell: ['/bin/busybox', 'sh'], helper: '/usr/lib/rkt/rkt-helper' },
+    tools: { nsenter: '/usr/bin/nsenter', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', helper: '/usr/lib/rkt/rkt-helper' },
     userns: USERNS,
     ...over,
   };
@@ -144,34 +144,26 @@ describe('renderApp with --private-users', () => {
   });
 });
 
-describe('renderInitScript with --private-users', () => {
-  test("PID 1 creates the pod's user namespace before any app starts, and fails the pod if it cannot", () => {
-    const script = renderInitScript(makePlan());
-    syntaxOk(script);
-    const line = `${[HELPER, 'userns', USERNS.file, '1310720', '65536'].map(sq).join(' ')} || { echo 'stage1: cannot create the pod user namespace' >&2; exit 254; }`;
-    expect(script).toContain(line);
-    expect(script.indexOf(line)).toBeLessThan(script.indexOf('--init'));
-    // ... and records its identity for rkt enter, right after making it.
-    const record = `'/bin/busybox' stat -L -c 'user:[%i]' ${sq(USERNS.file)} > ${sq(`${POD}/${USERNS_ID_FILE}`)} || { echo 'stage1: cannot record the pod user namespace' >&2; exit 254; }`;
-    expect(script.split('\n')[script.split('\n').indexOf(line) + 1]).toBe(record);
-  });
-
-  test('the record names the namespace as /proc/PID/ns/user does (busybox stat -L of a namespace file)', () => {
-    const r = spawnSync('/bin/busybox', ['stat', '-L', '-c', 'user:[%i]', '/proc/self/ns/user'], { encoding: 'utf8' });
-    expect(r.stdout.trim()).toBe(fs.readlinkSync('/proc/self/ns/user'));
+describe('initOps with --private-users', () => {
+  test("PID 1 creates the pod's user namespace, and records its identity for rkt enter, after the cgroups and before any app starts", () => {
+    const ops = initOps(makePlan({ net: { kind: 'netns', path: '/run/netns/x' } }));
+    expect(ops.slice(-2)).toEqual([
+      ['userns', HELPER, USERNS.file, '1310720', '65536', `${POD}/${USERNS_ID_FILE}`],
+      ['write', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '0'],
+    ]);
+    expect(ops.findIndex((o) => o[0] === 'userns')).toBeGreaterThan(ops.findIndex((o) => o[0] === 'hostname'));
   });
 
   test('low ports: allowed in a pod network namespace, the host sysctl untouched with --net=host', () => {
-    const knob = 'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start';
-    expect(renderInitScript(makePlan({ net: { kind: 'netns', path: '/run/netns/x' } }))).toContain(knob);
-    expect(renderInitScript(makePlan({ net: { kind: 'none' } }))).toContain(knob);
-    expect(renderInitScript(makePlan({ net: { kind: 'host' } }))).not.toContain(knob);
+    const knob = (net: PodPlan['net']) => initOps(makePlan({ net })).some((o) => o[1] === '/proc/sys/net/ipv4/ip_unprivileged_port_start');
+    expect(knob({ kind: 'netns', path: '/run/netns/x' })).toBe(true);
+    expect(knob({ kind: 'none' })).toBe(true);
+    expect(knob({ kind: 'host' })).toBe(false);
   });
 
-  test('without --private-users: no helper, no sysctl', () => {
-    const script = renderInitScript(makePlan({ userns: undefined, net: { kind: 'none' } }));
-    expect(script).not.toContain(HELPER);
-    expect(script).not.toContain('ip_unprivileged_port_start');
+  test('without --private-users: no user namespace, no sysctl', () => {
+    const ops = initOps(makePlan({ userns: undefined, net: { kind: 'none' } }));
+    expect(ops.map((o) => o[0])).toEqual(['bounding', 'hostname', 'up']);
   });
 });
 

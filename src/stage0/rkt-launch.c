@@ -1,0 +1,143 @@
+/*
+ * rkt-launch: what bin/rkt execs once it has found Node. Static C, built by
+ * src/stage1/helper/build.sh into dist/rkt-launch.
+ *
+ *   rkt-launch NODE [ARG...]
+ *
+ * Runs stage0 (NODE ARG..., looked up on PATH) as a child, with RKT_HANDOFF_FD=3 and a pipe
+ * on its fd 3. A command that starts a pod (run, run-prepared, app sandbox) ends by writing
+ * there how to go on, each field NUL-terminated:
+ *
+ *   go|wait PROGRAM [ARG...] ""
+ *
+ * and this process execs PROGRAM (stage1's first step), so the PID rkt's caller started
+ * becomes the pod. With "go" it does so at once: stage0 is done with everything the pod
+ * shares (it closed its stdio first), and its exit, ~4 ms of tearing Node down, runs beside
+ * stage1 instead of before it (the pod's tini reaps it). With "wait" (stage0 built a stdio
+ * stream, which may have set O_NONBLOCK on a file the pod shares until its exit restores
+ * it) it waits for stage0's exit first, and goes on only if that was 0.
+ *
+ * Every other command: stage0's exit status, as a shell gives it (128+N for signal N).
+ * Signals keep their default actions, as they had in the shell this replaces.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HANDOFF_FD 3
+/* Far more than any stage1 command line: a bigger record is refused, not buffered. */
+#define RECORD_MAX (1 << 20)
+
+static int fail(const char *what) {
+  fprintf(stderr, "rkt: %s: %s\n", what, strerror(errno));
+  return 254;
+}
+
+/* Stage0's exit status, as a shell reports it. */
+static int status_of(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return fail("cannot wait for stage0");
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * Execs NAME as found on PATH (a NAME with a slash as it is). The directories are checked with access() first: execvp would
+ * try an exec in each until one works, and Node is often far down a root's PATH.
+ */
+static void exec_on_path(const char *name, char **argv) {
+  if (strchr(name, '/')) {
+    execv(name, argv);
+    return;
+  }
+  const char *path = getenv("PATH");
+  char file[4096];
+  for (const char *dir = path && *path ? path : "/usr/local/bin:/usr/bin:/bin"; ; dir++) {
+    size_t n = strcspn(dir, ":");
+    if (snprintf(file, sizeof file, "%.*s%s%s", (int)n, dir, n ? "/" : "", name) < (int)sizeof file && access(file, X_OK) == 0) execv(file, argv);
+    dir += n;
+    if (!*dir) break;
+  }
+  execvp(name, argv); /* nothing found: this sets errno as a shell would see it */
+}
+
+/*
+ * A complete record ("go" or "wait", then PROGRAM [ARG...], each a non-empty field ended by
+ * NUL, then an empty field): the argv from PROGRAM on, split in place, and the mode. NULL
+ * while it is incomplete, and for anything else.
+ */
+static char **parse_record(char *buf, size_t len, int *wait) {
+  if (len < 2 || buf[len - 1] != 0 || buf[len - 2] != 0) return NULL;
+  size_t n = 0;
+  char *p = buf;
+  /* Stops at the first empty field: at buf[len - 1] at the latest, as buf[len - 2] is NUL. */
+  while (*p) { p += strlen(p) + 1; n++; }
+  if (p != buf + len - 1 || n < 2) return NULL;
+  if (strcmp(buf, "go") == 0) *wait = 0;
+  else if (strcmp(buf, "wait") == 0) *wait = 1;
+  else return NULL;
+  char **argv = calloc(n, sizeof *argv); /* n - 1 fields and the final NULL */
+  if (!argv) return NULL;
+  p = buf + strlen(buf) + 1;
+  for (size_t i = 0; i < n - 1; i++, p += strlen(p) + 1) argv[i] = p;
+  return argv;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: rkt-launch NODE [ARG...]\n");
+    return 254;
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return fail("cannot make the hand-off pipe");
+  if (setenv("RKT_HANDOFF_FD", "3", 1) != 0) return fail("cannot set RKT_HANDOFF_FD");
+  pid_t pid = fork();
+  if (pid < 0) return fail("cannot start stage0");
+  if (pid == 0) {
+    /* dup2 onto itself would keep close-on-exec. */
+    if ((p[1] == HANDOFF_FD ? fcntl(HANDOFF_FD, F_SETFD, 0) : dup2(p[1], HANDOFF_FD)) < 0) _exit(fail("cannot pass the hand-off pipe"));
+    exec_on_path(argv[1], &argv[1]);
+    fprintf(stderr, "rkt: cannot run %s: %s\n", argv[1], strerror(errno));
+    _exit(254);
+  }
+  close(p[1]);
+  size_t len = 0, size = 4096;
+  char *buf = malloc(size);
+  if (!buf) return fail("cannot read the hand-off");
+  for (;;) {
+    if (len == size) {
+      if (size >= RECORD_MAX || !(buf = realloc(buf, size *= 2))) {
+        errno = E2BIG;
+        return fail("stage1 hand-off failed");
+      }
+    }
+    ssize_t r = read(p[0], buf + len, size - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return fail("cannot read the hand-off");
+    if (r == 0) break;
+    len += (size_t)r;
+    /* Complete: stage0 writes it as its last act, and may take a while to close the pipe. */
+    if (len >= 2 && buf[len - 1] == 0 && buf[len - 2] == 0) break;
+  }
+  int wait = 0;
+  char **next = parse_record(buf, len, &wait);
+  if (!next) {
+    int rc = status_of(pid);
+    if (len == 0 || rc != 0) return rc;
+    fprintf(stderr, "rkt: stage1 hand-off failed: stage0 wrote a malformed record\n");
+    return 254;
+  }
+  if (wait) {
+    int rc = status_of(pid);
+    if (rc != 0) return rc;
+  }
+  execv(next[0], next);
+  fprintf(stderr, "rkt: stage1 hand-off failed: cannot run %s: %s\n", next[0], strerror(errno));
+  return 254;
+}
