@@ -65,7 +65,7 @@ async function handOff(handoff: Handoff, podDir: string): Promise<number> {
   const { writeHolder } = await import('./stage0/pod.js');
   // Started without bin/rkt: run stage1 as a child (it execs, so its PID is the pod).
   const { spawn } = await import('node:child_process');
-  const child = spawn('/bin/sh', ['-c', '. "$0"', handoff.script], { stdio: 'inherit' });
+  const child = spawn(handoff.argv[0], handoff.argv.slice(1), { stdio: 'inherit' });
   if (child.pid) writeHolder(realHost, podDir, child.pid);
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15))));

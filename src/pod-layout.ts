@@ -13,8 +13,6 @@
  *     net-info.json           the joined networks (src/net/netinfo.ts)
  *     rkt/status/<app>        an app's exit status, written by its launcher
  *     rkt/pid/<app>[.ns]      an app's pid as PID 1 sees it; .ns once it has its mount namespace
- *     rkt/env/<app>           the app's environment, for enter (root only)
- *     rkt/proc/               PID 1's view of the pod's /proc
  *     rkt/stopping, stop-timeout, stop-killed, userns   see below
  *     rkt/sandbox, rkt/started/<pid>, rkt/created/<app>, stage1/sandbox.json, pod.lck
  *                             a sandbox (rkt app sandbox, src/stage0/app.ts)
@@ -46,9 +44,9 @@ export const RANGE_FILE = 'private-users-prepared';
 export const CGROUPS_FILE = 'cgroups.json';
 
 /** Directories that hold app filesystems, volumes or secrets: root only. */
-export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes', 'rkt/env'];
-/** The other directories made at prepare (after the private ones, which make rkt/). */
-export const POD_DIRS = ['rkt/status', 'rkt/pid', 'rkt/proc'];
+export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes'];
+/** The other directories made at prepare. */
+export const POD_DIRS = ['rkt', 'rkt/status', 'rkt/pid'];
 
 /** An app's exit status, written by its launcher when the app ends. */
 export const appStatusFile = (app: string) => `rkt/status/${app}`;
@@ -56,9 +54,6 @@ export const appStatusFile = (app: string) => `rkt/status/${app}`;
 export const appPidFile = (app: string) => `rkt/pid/${app}`;
 /** Made by an app's launcher once the app has its own mount namespace. */
 export const appNsFile = (app: string) => `rkt/pid/${app}.ns`;
-/** The app's environment as K=V\0..., for enter. */
-export const appEnvFile = (app: string) => `rkt/env/${app}`;
-export const APP_ENV_DIR = 'rkt/env';
 
 /** Made once the pod is ready (`rkt status --wait-ready`), by PID 1 or rkt-notify. */
 export const READY_FILE = 'rkt/ready';
@@ -73,7 +68,6 @@ export const USERNS_ID_FILE = 'rkt/userns';
 
 /** stage1's directory and the files stage0 renders into it. */
 export const STAGE1_DIR = 'stage1';
-export const RUN_SCRIPT = 'stage1/run.sh';
 /** The pod's init table (rkt-helper --init); its path on PID 1's command line marks the pod's init. */
 export const INIT_TABLE = 'stage1/init.table';
 export const PLAN_FILE = 'stage1/plan.json';

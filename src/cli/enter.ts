@@ -11,7 +11,7 @@ import { info } from '../util/log.js';
 import { findPod, podState } from '../stage0/pod.js';
 import { appHostPid, podInitPid } from '../stage0/procs.js';
 import { findStage1Tools } from '../stage1/tools.js';
-import { APP_ENV_DIR, enterScript, USERNS_ID_FILE } from '../pod-layout.js';
+import { enterScript, STAGE1_DIR, USERNS_ID_FILE } from '../pod-layout.js';
 
 /**
  * True if the app's process is still in the pod's user namespace: that of the pod's PID 1,
@@ -58,7 +58,8 @@ export const command: Command = {
     if (!ref) fail('enter needs a pod UUID: rkt enter [--app=NAME] UUID [CMD...]');
     const pod = findPod(globals.dir, ref);
     if (podState(realHost, pod) !== 'running') fail(`pod ${pod.uuid} is not running`);
-    const apps = fs.readdirSync(path.join(pod.dir, APP_ENV_DIR));
+    // Each app has its enter script (stage1/enter-NAME.sh).
+    const apps = fs.readdirSync(path.join(pod.dir, STAGE1_DIR)).flatMap((f) => /^enter-(.+)\.sh$/.exec(f)?.[1] ?? []).sort();
     let app = flagString(values, 'app');
     if (!app) {
       if (apps.length !== 1) fail(`pod ${pod.uuid} has several apps (${apps.join(', ')}): choose one with --app`);

@@ -32,7 +32,7 @@ import { listApps, type AppInfo } from './app-state.js';
 export { listApps, type AppInfo, type AppState } from './app-state.js';
 import { renderApp, renderEnter, sq } from '../stage1/scripts.js';
 import {
-  appCreatedFile, appEnvFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
+  appCreatedFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
   overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
 } from '../pod-layout.js';
 
@@ -142,7 +142,6 @@ export async function addApp(host: Host, globals: GlobalOptions, pod: Pod, spec:
       for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, overlayDir(app.name), d), { recursive: true });
       fs.mkdirSync(path.join(dir, STAGE1_DIR, 'rootfs'), { recursive: true });
       for (const name of ownVolumes) makeEmptyVolume(dir, prepared.volumes.find((v) => v.name === name)!, app.mounts.find((m) => m.volume === name)?.seedFrom);
-      fs.writeFileSync(path.join(dir, appEnvFile(app.name)), app.env.map(([k, v]) => `${k}=${v}`).join('\0'), { mode: 0o600 });
       const etcFiles: Array<{ path: string; content: string }> = [];
       // The launchers' tmpfs for their mount points and /dev (start.ts skeletonRoot, overlay pods).
       const root = path.join(dir, STAGE1_DIR, 'rootfs');
@@ -201,7 +200,7 @@ function removeAppFiles(dir: string, name: string, files: string[], volumes: str
   rm(appCreatedFile(name));
   for (const f of files) rm(path.join(STAGE1_DIR, f));
   for (const v of volumes) rm(volumeDir(v));
-  for (const rel of [appLogFile(name), appScript(name), enterScript(name), overlayDir(name), appEnvFile(name), appPidFile(name), appNsFile(name), appStatusFile(name)]) rm(rel);
+  for (const rel of [appLogFile(name), appScript(name), enterScript(name), overlayDir(name), appPidFile(name), appNsFile(name), appStatusFile(name)]) rm(rel);
 }
 
 /**

@@ -28,7 +28,7 @@ import { SeccompSpec, checkSeccompArch, resolveSeccomp } from '../stage1/seccomp
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { allocateRange, checkIdsInRange, idmapHelper, probeIdmap, RANGE_COUNT, UidRange } from './userns.js';
 import { checkStartOptions } from './validate.js';
-import { appEnvFile, appRootfs, MASKED_FILE, overlayDir, POD_DIRS, POD_PRIVATE_DIRS, RUNTIME_FILE, STAGE1_DIR, volumeDir } from '../pod-layout.js';
+import { appRootfs, MASKED_FILE, overlayDir, POD_DIRS, POD_PRIVATE_DIRS, RUNTIME_FILE, STAGE1_DIR, volumeDir } from '../pod-layout.js';
 
 /** Everything stage0 resolved for one app; saved in the pod dir for run-prepared. */
 export interface PreparedApp {
@@ -233,7 +233,6 @@ function layoutPodDir(dir: string, pod: PreparedPod, shift = 0): void {
       const r = spawnSync('cp', ['-a', '--', app.treeRootfs, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (r.status !== 0) fail(`cannot copy the rootfs of app ${app.name}: ${r.stderr.toString().trim()}`);
     }
-    fs.writeFileSync(path.join(dir, appEnvFile(app.name)), app.env.map(([k, v]) => `${k}=${v}`).join('\0'));
   }
   for (const v of pod.volumes) {
     if (v.kind !== 'empty') continue;

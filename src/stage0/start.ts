@@ -15,11 +15,11 @@ import { assertPortsAllowed } from '../net/netflag.js';
 import { resolvePorts } from './validate.js';
 import { resolvConf, hostsFile } from '../net/dns.js';
 import type { StartOptions } from './spec.js';
-import { appRootfs, appScript, CGROUPS_FILE, enterScript, HELPER_MOUNT, INIT_TABLE, notifySocketFile, overlayDir, PLAN_FILE, RUN_SCRIPT, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
+import { appRootfs, appScript, CGROUPS_FILE, enterScript, INIT_TABLE, notifySocketFile, overlayDir, PLAN_FILE, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
 import { Pod, readHolder, stampStarted, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
-import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, initOps, renderApp, renderEnter, renderRunScript, renderTable, runArgv, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
+import { APP_NOTIFY_SOCKET, MAX_LISTEN_FDS, graceSeconds, initOps, renderApp, renderEnter, renderTable, runArgv, MASKED_SYS_DIRS, MASKED_PROC_FILES } from '../stage1/scripts.js';
 import { builtHelper, findStage1Tools } from '../stage1/tools.js';
 import { compileSeccomp, defaultSeccomp, encodeBpf } from '../stage1/seccomp/filter.js';
 import { kernelTargets, resolveInRootfs, statInRootfs } from './rootfs-path.js';
@@ -238,15 +238,13 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
   };
 }
 
-/** How bin/rkt's process becomes the pod: stage1's command line (runArgv), and run.sh holding it. */
-export interface Handoff { script: string; argv: string[] }
+/** How bin/rkt's process becomes the pod: stage1's command line (runArgv). */
+export interface Handoff { argv: string[] }
 
-/** Writes how the pod starts: its init table and run.sh, whose command line stage0 hands off. */
+/** Writes the pod's init table; returns the command line stage0 hands off. */
 export function writeStartFiles(dir: string, plan: PodPlan): Handoff {
   fs.writeFileSync(path.join(dir, INIT_TABLE), renderTable(initOps(plan)));
-  const script = path.join(dir, RUN_SCRIPT);
-  fs.writeFileSync(script, renderRunScript(plan));
-  return { script, argv: runArgv(plan) };
+  return { argv: runArgv(plan) };
 }
 
 /**
@@ -358,8 +356,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
       fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
     }
-    // rkt enter binds the stage1 helper read-only onto this file (scripts.ts openHelper).
-    fs.writeFileSync(path.join(dir, HELPER_MOUNT), '');
     fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
     return { pod: at, handoff: writeStartFiles(dir, plan) };
   } catch (e) {

@@ -1,7 +1,7 @@
 /**
  * Renders a PodPlan into stage1's command line, scripts and tables:
  *
- *  run.sh   the command line bin/rkt's process execs (runArgv): rkt-helper --pod (closes the
+ *  runArgv  the command line bin/rkt's process execs: rkt-helper --pod (closes the
  *           caller's fds above 2, [joins the CNI netns,] new mount, UTS, IPC, PID [, net]
  *           namespaces) -> tini (stays in the host PID namespace, forwards signals, exits with
  *           the pod's status) -> rkt-helper --init, the pod's PID 1 (static C,
@@ -154,15 +154,6 @@ export function runArgv(plan: PodPlan): string[] {
   ];
 }
 
-/** runArgv as a script, for a stage0 started without bin/rkt (and to read). */
-export function renderRunScript(plan: PodPlan): string {
-  return [
-    `# rkt stage1 hand-off for pod ${plan.uuid}: the command line bin/rkt's process execs to become the pod.`,
-    `exec ${runArgv(plan).map(sq).join(' ')}`,
-    '',
-  ].join('\n');
-}
-
 /** The fd on which rkt-notify gives the pod's init the pipe it says "every app started" on. */
 export const NOTIFY_READY_FD = 4;
 /** Where an app that speaks sd_notify finds its socket (NOTIFY_SOCKET inside the pod, as rkt's stage1 had it). */
@@ -286,14 +277,14 @@ export const HELPER_FD = 7;
 
 /**
  * `rkt enter` opens rkt-helper on HELPER_FD while the host's files are still in view, through a
- * read-only bind mount private to its own mount namespace (onto the pod's HELPER_MOUNT, an
- * existing file): once the helper runs in the pod, a process of the pod that opens
+ * read-only bind mount private to its own mount namespace (onto the pod's HELPER_MOUNT, a
+ * file it makes in the root-only stage1 dir): once the helper runs in the pod, a process of the pod that opens
  * /proc/PID/exe gets that read-only mount, so it cannot reopen the host's helper for writing
  * and plant code in later pods (the CVE-2019-5736 class).
  */
 export function openHelper(helper: string, target: string): string[] {
   return [
-    `mount --bind ${sq(helper)} ${sq(target)} && mount -o remount,bind,ro ${sq(target)} || die 'cannot bind the stage1 helper'`,
+    `: >> ${sq(target)} && mount --bind ${sq(helper)} ${sq(target)} && mount -o remount,bind,ro ${sq(target)} || die 'cannot bind the stage1 helper'`,
     `exec ${HELPER_FD}<${sq(target)} || die 'cannot open the stage1 helper'`,
   ];
 }

@@ -9,7 +9,7 @@
  *   <dir>/cas                  2770 root:rkt   blob/ manifest/ info/ files/ tmp/ layer/ likewise
  *   <dir>/cas/tree             0700 root:rkt   rendered images
  *   <dir>/pods, pods/<state>   2750 root:rkt
- *   <dir>/pods/<state>/<uuid>  0750 root:rkt   (stage1/ overlay/ volumes/ rkt/env: 0700 root)
+ *   <dir>/pods/<state>/<uuid>  0750 root:rkt   (stage1/ overlay/ volumes/: 0700 root)
  *
  * Only root sets these up; without a `rkt` group the group is root's (gid 0).
  */

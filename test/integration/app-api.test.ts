@@ -99,7 +99,7 @@ suite('rkt app: the app-level API', () => {
 
     expect(rkt(env, ['app', 'rm', '--app=web', sb.uuid]).status).toBe(0);
     expect(appsJson(env, sb.uuid)).toBeNull();
-    for (const d of ['overlay', 'volumes', 'rkt/env', 'rkt/pid', 'rkt/status', 'rkt/created']) expect(fs.readdirSync(path.join(sb.dir, d))).toEqual([]);
+    for (const d of ['overlay', 'volumes', 'rkt/pid', 'rkt/status', 'rkt/created']) expect(fs.readdirSync(path.join(sb.dir, d))).toEqual([]);
     expect(fs.readdirSync(path.join(sb.dir, 'stage1')).filter((f) => f.includes('web'))).toEqual([]);
     expect(podCgroupDirs(sb.uuid).length).toBeGreaterThan(0);
     expect(appCgroups(sb.uuid)).toEqual([]);
@@ -171,7 +171,7 @@ suite('rkt app: the app-level API', () => {
   test('hostile and wrong inputs: one line, exit 254, nothing changed', async () => {
     const sb = await sandbox(env, ['--net=none']);
     const manifest = () => rkt(env, ['cat-manifest', sb.uuid]).stdout;
-    const entries = () => ['overlay', 'stage1', 'rkt', 'rkt/env', 'rkt/pid', 'rkt/status', 'volumes'].flatMap((d) => fs.readdirSync(path.join(sb.dir, d)).map((e) => `${d}/${e}`)).sort();
+    const entries = () => ['overlay', 'stage1', 'rkt', 'rkt/pid', 'rkt/status', 'volumes'].flatMap((d) => fs.readdirSync(path.join(sb.dir, d)).map((e) => `${d}/${e}`)).sort();
     const cgroups = () => [...podCgroupDirs(sb.uuid), ...appCgroups(sb.uuid)].sort();
     const was = { manifest: manifest(), entries: entries(), cgroups: cgroups() };
     const unchanged = () => expect({ manifest: manifest(), entries: entries(), cgroups: cgroups() }).toEqual(was);

@@ -1,5 +1,5 @@
 /**
- * Socket activation's fd renumbering: run.sh's first step (rkt-helper --pod) keeps the listen fds
+ * Socket activation's fd renumbering: stage1's first step (rkt-helper --pod) keeps the listen fds
  * at LISTEN_FD_BASE.. and closes the rest; rkt-helper puts an app's back at 3.. with
  * LISTEN_PID its own PID; stage0 takes LISTEN_FDS only when LISTEN_PID is rkt's.
  */
@@ -30,7 +30,7 @@ function pod(listen: number, netns: string, namespaces: string, script: string, 
 const ownFds = 'ls /proc/self/fd | tr "\\n" " "; echo';
 const fdsOf = (out: string) => out.trim().split(/\s+/).map(Number).sort((a, b) => a - b);
 
-describeIf(!fs.existsSync(HELPER) ? 'dist/stage1/rkt-helper: npm run build' : !isRoot ? 'root (rkt-helper --pod makes namespaces)' : undefined)('rkt-helper --pod (run.sh, before tini)', () => {
+describeIf(!fs.existsSync(HELPER) ? 'dist/stage1/rkt-helper: npm run build' : !isRoot ? 'root (rkt-helper --pod makes namespaces)' : undefined)('rkt-helper --pod (stage1\'s first step, before tini)', () => {
   test('fds 3..3+N-1 move to the base, in order; every other fd above 2 is closed, even far above 9', () => {
     const r = pod(2, '-', '-', `${ownFds}; readlink /proc/$$/fd/${LISTEN_FD_BASE} /proc/$$/fd/${LISTEN_FD_BASE + 1}`,
       { 3: '/etc/hostname', 4: '/etc/passwd', 5: '/etc/group', 12: '/etc/shells', [LISTEN_FD_BASE + 7]: '/etc/hosts' });
@@ -61,6 +61,13 @@ describeIf(!fs.existsSync(HELPER) ? 'dist/stage1/rkt-helper: npm run build' : !i
     expect(none[5]).toBe('0');
     const all = ns('uts,pid,ipc,net');
     all.slice(0, 5).forEach((id, i) => expect([i, id === own[i]]).toEqual([i, false]));
+  });
+
+  test('SIGTERM and SIGINT reach what it runs blocked (PID 1 takes one that came meanwhile as a stop), nothing else', () => {
+    // grep itself: a shell would clear its signal mask.
+    const r = spawnSync(HELPER, ['--pod', '0', '-', '-', '/bin/grep', 'SigBlk', '/proc/self/status'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`SigBlk:\t${((1 << 14) | (1 << 1)).toString(16).padStart(16, '0')}\n`);
   });
 
   test('a CNI netns is joined: the one a file names', async () => {

@@ -10,7 +10,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { describeIf, ROOT } from '../../helpers/rkt.js';
 import { notifySocket } from '../../../src/stage0/start.js';
-import { NOTIFY_READY_FD, renderRunScript, runArgv } from '../../../src/stage1/scripts.js';
+import { NOTIFY_READY_FD, runArgv } from '../../../src/stage1/scripts.js';
 import type { PodPlan } from '../../../src/stage1/plan.js';
 
 const HELPER = path.join(ROOT, 'dist', 'stage1', 'rkt-notify');
@@ -192,10 +192,10 @@ describe('stage1 scripts with rkt-notify', () => {
   });
 
   test('rkt-notify holds the pod in tini\'s place, with the readiness fd and the apps\' sockets', () => {
-    const run = renderRunScript(plan({ helper: '/dist/rkt-notify', sockets: ['/pods/run/u/stage1/notify/web'] }));
-    expect(run).toContain(`'/dist/rkt-notify' '${NOTIFY_READY_FD}' '/pods/run/u/rkt/ready' '/pods/run/u/stage1/notify/web' '--' '/h' '--init'`);
+    const run = runArgv(plan({ helper: '/dist/rkt-notify', sockets: ['/pods/run/u/stage1/notify/web'] }));
+    expect(run.slice(5, 12)).toEqual(['/dist/rkt-notify', String(NOTIFY_READY_FD), '/pods/run/u/rkt/ready', '/pods/run/u/stage1/notify/web', '--', '/h', '--init']);
     expect(run).not.toContain('/tini');
-    expect(renderRunScript(plan())).toContain(`'/tini' '-s' '--' '/h' '--init'`);
+    expect(runArgv(plan()).slice(5, 10)).toEqual(['/tini', '-s', '--', '/h', '--init']);
   });
 
   test('rkt-helper --init is told to say "started" on the fd (NOTIFY=1) only with rkt-notify', () => {

@@ -34,11 +34,10 @@ describe('the modes of the layout', () => {
     expect(dataDirModes().map(([rel]) => rel)).toEqual(expect.arrayContaining(['', 'cas', 'cas/tree', 'cas/tmp', 'pods', 'pods/run']));
   });
 
-  test('a pod\'s app filesystems, volumes and env are private, its status dir is not', () => {
+  test('a pod\'s app filesystems and volumes are private', () => {
     const pod = scratch();
     makePodPrivateDirs(pod);
-    for (const sub of ['stage1', 'overlay', 'volumes', 'rkt/env']) expect((fs.statSync(path.join(pod, sub)).mode & 0o7777)).toBe(0o700);
-    expect(fs.statSync(path.join(pod, 'rkt')).mode & 0o077).not.toBe(0);
+    for (const sub of ['stage1', 'overlay', 'volumes']) expect((fs.statSync(path.join(pod, sub)).mode & 0o7777)).toBe(0o700);
   });
 });
 
