@@ -44,11 +44,14 @@ const plugin = {
     });
     b.onResolve({ filter: /^execa$/ }, () => ({ path: './execa.cjs', external: true }));
     // child_process brings net, dgram and streams (~3 ms, ~10 ms when it was ESM) to every
-    // start, though only some commands spawn. commander (CommonJS) gets a proxy; our modules
-    // (ESM: named imports) get one function per export that loads the module on first call.
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes('node_modules/commander/')
-      ? { path: 'child_process', namespace: 'rkt-lazy' }
-      : args.importer.startsWith(src) ? { path: 'child_process', namespace: 'rkt-lazy-esm' } : undefined));
+    // start, though only some commands spawn; net (for isIP) brings the streams too. commander
+    // (CommonJS) gets a proxy; our modules (ESM: named imports) get one function per export
+    // that loads the module on first call (functions only: no class of these is used).
+    b.onResolve({ filter: /^(node:)?(child_process|net)$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      if (name === 'child_process' && args.importer.includes('node_modules/commander/')) return { path: name, namespace: 'rkt-lazy' };
+      return args.importer.startsWith(src) ? { path: name, namespace: 'rkt-lazy-esm' } : undefined;
+    });
     b.onLoad({ filter: /.*/, namespace: 'rkt-lazy' }, (args) => ({
       contents: `module.exports = new Proxy({}, { get: (_, k) => require('node:${args.path}')[k] });`, loader: 'js',
     }));

@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { GlobalOptions } from '../options.js';
 import { classifyImageArg, formatAppcName } from '../image/imageref.js';
 import { formatDockerRef, type DockerRef } from '../image/docker/reference.js';
@@ -179,6 +179,8 @@ class Fetcher {
       imageDebug(`image for ${aciUrl} isn't expired, not fetching.`);
       return stored;
     }
+    // node:stream (and what it loads) only when something is downloaded: not on the run path.
+    const { pipeline } = await import('node:stream');
     const { progressStream } = await import('../image/http.js');
     const { PartialDownload } = await import('../store/partial.js');
     const { sizeLimits, sizeLimitError, SizeLimitError } = await import('../image/limits.js');
