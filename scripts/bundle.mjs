@@ -65,6 +65,11 @@ const plugin = {
   },
 };
 
+// The default seccomp filter, compiled here once (from tsc's output of the same source)
+// rather than in every `rkt run` (~1 ms of it): src/stage0/start.ts seccompFilter.
+const seccomp = await import(path.join(dist, 'stage1', 'seccomp', 'filter.js'));
+const defaultSeccompFilter = seccomp.encodeBpf(seccomp.compileSeccomp(seccomp.defaultSeccomp()));
+
 await build({
   entryPoints: [path.join(src, 'cli.ts')],
   outfile: path.join(dist, 'rkt.cjs'),
@@ -75,6 +80,7 @@ await build({
   // web-streams-polyfill: fetch-blob's fallback for Nodes without global web streams.
   external: [...EXTERNAL, 'web-streams-polyfill', 'web-streams-polyfill/*'],
   supported: { 'dynamic-import': false },
+  define: { RKT_DEFAULT_SECCOMP_FILTER: JSON.stringify(defaultSeccompFilter) },
   plugins: [plugin],
   // Smaller to read and parse at every start; names are kept for stack traces.
   minifyWhitespace: true,

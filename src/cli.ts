@@ -59,7 +59,9 @@ async function handOff(handoff: Handoff, podDir: string): Promise<number> {
     fs.writeSync(fd, `${[wait ? 'wait' : 'go', ...handoff.argv].join('\0')}\0\0`);
     fs.closeSync(fd);
     if (process.ppid !== launcher) throw new RktError('the rkt process that started this pod was killed during the hand-off');
-    return 0;
+    // Our work is done: nothing left pending (a handle kept open by mistake) may keep this
+    // process around beside the pod, or hold the pod's start back ("wait").
+    process.exit(0);
   }
   const { realHost } = await import('./host/real.js');
   const { writeHolder } = await import('./stage0/pod.js');

@@ -138,10 +138,15 @@ export function createTargets(lower: string, writable: string, targets: Array<{ 
   }
 }
 
+/** The default filter as scripts/bundle.mjs compiled it into the bundle (not defined outside it). */
+declare const RKT_DEFAULT_SECCOMP_FILTER: string | undefined;
+
 /** The app's filter as the helper takes it; pods prepared before seccomp existed get the default. */
-function seccompFilter(app: PreparedApp): string | undefined {
+export function seccompFilter(app: Pick<PreparedApp, 'seccomp'>): string | undefined {
   const spec = app.seccomp === undefined ? defaultSeccomp() : app.seccomp;
-  return spec ? encodeBpf(compileSeccomp(spec)) : undefined;
+  if (!spec) return undefined;
+  if (typeof RKT_DEFAULT_SECCOMP_FILTER === 'string' && JSON.stringify(spec) === JSON.stringify(defaultSeccomp())) return RKT_DEFAULT_SECCOMP_FILTER;
+  return encodeBpf(compileSeccomp(spec));
 }
 
 /**

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import {
   AUDIT_ARCH_X86_64, CLONE_NAMESPACE_FLAGS, Insn, RET_ALLOW, RET_KILL_PROCESS, SeccompSpec, compileSeccomp,
@@ -8,6 +10,8 @@ import {
 } from '../../../src/stage1/seccomp/sets.js';
 import { X86_64_SYSCALLS } from '../../../src/stage1/seccomp/syscalls.js';
 import { RktError } from '../../../src/util/errors.js';
+import { seccompFilter } from '../../../src/stage0/start.js';
+import { describeIf, ROOT } from '../../helpers/rkt.js';
 
 /** Runs a classic BPF seccomp program the way the kernel does, on one struct seccomp_data. */
 function run(prog: Insn[], data: { nr: number; arch?: number; arg0?: number }): number {
@@ -208,5 +212,21 @@ describe('BPF generation', () => {
   test('encoding: struct sock_filter, little-endian', () => {
     expect(encodeBpf([{ code: 0x06, jt: 1, jf: 2, k: RET_ALLOW }])).toBe('060001020000ff7f');
     expect(encodeBpf(defaultProg).length).toBe(defaultProg.length * 16);
+  });
+});
+
+describe('the default filter compiled into the bundle (scripts/bundle.mjs)', () => {
+  const bundle = path.join(ROOT, 'dist', 'rkt.cjs');
+  const withBundle = describeIf(fs.existsSync(bundle) ? undefined : 'dist/rkt.cjs: npm run build');
+  withBundle('in dist/rkt.cjs', () => {
+    test('is the default spec compiled by this source; other specs are compiled per app', () => {
+      const hex = encodeBpf(compileSeccomp(defaultSeccomp()));
+      expect(fs.readFileSync(bundle, 'utf8')).toContain(`"${hex}"`);
+      // Outside the bundle (and for any other spec) seccompFilter compiles.
+      expect(seccompFilter({ seccomp: undefined })).toBe(hex);
+      const other: SeccompSpec = { mode: 'deny', syscalls: ['ptrace'], errno: 1 };
+      expect(seccompFilter({ seccomp: other })).toBe(encodeBpf(compileSeccomp(other)));
+      expect(seccompFilter({ seccomp: null })).toBeUndefined();
+    });
   });
 });
