@@ -30,7 +30,7 @@ import { appHostPid, podInitPid } from './procs.js';
 import { listApps, type AppInfo } from './app-state.js';
 
 export { listApps, type AppInfo, type AppState } from './app-state.js';
-import { renderApp, renderEnter, sq } from '../stage1/scripts.js';
+import { launchTableFile, renderApp, renderEnter, sq } from '../stage1/scripts.js';
 import {
   appCreatedFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
   overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
@@ -159,7 +159,7 @@ export async function addApp(host: Host, globals: GlobalOptions, pod: Pod, spec:
         files.push(name);
         fs.writeFileSync(path.join(dir, STAGE1_DIR, name), content);
       }
-      fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
+      if (rendered.script !== undefined) fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
       fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, full));
       info.apps[app.name] = { files, volumes: ownVolumes };
       prepared.apps.push(app);
@@ -223,8 +223,12 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
     const pidFile = path.join(dir, appPidFile(name));
     const logFile = path.join(dir, appLogFile(name));
     fs.mkdirSync(path.dirname(logFile), { recursive: true, mode: 0o700 });
+    // The app's launcher as the pod's PID 1 runs it (rkt-helper.c launch): its launch
+    // table, or with event handlers its script.
+    const table = path.join(dir, STAGE1_DIR, launchTableFile({ name }));
+    const launcher = fs.existsSync(table) ? [t.helper, '--launch', table] : [t.busybox, 'sh', path.join(dir, appScript(name))];
     const inner = [
-      `${sq(t.busybox)} unshare -m --propagation private ${sq(t.busybox)} sh ${sq(path.join(dir, appScript(name)))} </dev/null >>"$out" 2>>"$err" &`,
+      `${sq(t.busybox)} unshare -m --propagation private ${launcher.map(sq).join(' ')} </dev/null >>"$out" 2>>"$err" &`,
       'p=$!',
       // Before this shell exits (until then the launcher is its child, not PID 1's).
       `echo ${sq(name)} > ${sq(path.join(dir, SANDBOX_STARTED_DIR))}/"$p" || exit 254`,

@@ -358,7 +358,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       plan.apps.push(planned);
       const rendered = renderApp(plan, planned);
       for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
-      fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
+      if (rendered.script !== undefined) fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
       fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
     }
     fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));

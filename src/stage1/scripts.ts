@@ -435,27 +435,38 @@ export function mountTableFile(app: Pick<AppPlan, 'name'>): string {
   return `app-${app.name}.mounts`;
 }
 
+/** Where an app's launch table is, in the pod's stage1 dir (an app without event handlers). */
+export function launchTableFile(app: Pick<AppPlan, 'name'>): string {
+  return `app-${app.name}.launch`;
+}
+
 /**
- * The app's launcher script, and its mount table (name -> content, in the stage1 dir).
- * The script joins the app's cgroups, then execs rkt-helper --mounts, which makes the
- * app's mounts and goes on, in this same process, with the app's last step (or, with event
- * handlers, execs this script again to run them: `$1` is then "mounted").
+ * An app's launcher without event handlers, as rkt-helper runs it in the process the pod's
+ * PID 1 forked (launch_main): unless the pod is already stopping (then the app is not
+ * started: 143, as if SIGTERMed, rather than SIGKILLed after the grace period), the marker
+ * that tells PID 1 the launcher has its own mount namespace, the app's cgroups and OOM
+ * score, its mounts, then `next` (its last step).
  */
-export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files: Record<string, string> } {
+export function launchOps(plan: PodPlan, app: AppPlan, next: string[]): string[][] {
+  return [
+    ['stopping', `${plan.podDir}/${STOPPING_FILE}`],
+    ['touch', `${plan.podDir}/${appNsFile(app.name)}`],
+    ...app.cgroupProcs.map((f) => ['join', f]),
+    ...(app.oomScoreAdj !== undefined ? [['oom', String(app.oomScoreAdj)]] : []),
+    ...appMountOps(plan, app),
+    ...next.map((a) => ['arg', a]),
+  ];
+}
+
+/**
+ * The app's launcher, as files of the stage1 dir (name -> content). Without event handlers,
+ * its launch table (launchOps), which the pod's PID 1 runs in the process it forks for the
+ * app. With them, a script: it joins the app's cgroups, then execs rkt-helper --mounts with
+ * the app's mount table, which execs the script again (`$1` is then "mounted") to run the
+ * handlers around the app.
+ */
+export function renderApp(plan: PodPlan, app: AppPlan): { script?: string; files: Record<string, string> } {
   const t = plan.tools;
-  const table = mountTableFile(app);
-  const files = { [table]: renderTable(appMountOps(plan, app)) };
-  const mountThen = (argv: string[], tail = '') => `exec ${[t.helper, '--mounts', `${plan.podDir}/${STAGE1_DIR}/${table}`, ...argv].map(sq).join(' ')}${tail}`;
-  const setup = [
-    stoppingCheck(plan),
-    // Tells PID 1 this launcher has its own mount namespace (see renderInitScript).
-    `: > ${sq(`${plan.podDir}/${appNsFile(app.name)}`)}`,
-    ...appJoinLines(app, []),
-  ];
-  const lines = [
-    `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
-    'die() { echo "stage1: $*" >&2; exit 254; }',
-  ];
   // --private-users: the last step runs as root of the pod's user namespace, in a mount
   // namespace of its own (owned by it, so pivot_root works there), from the app rootfs.
   const enterUserns = plan.userns ? [plan.userns.helper, 'exec', plan.userns.file, app.rootfs] : [];
@@ -463,10 +474,22 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script: string; files:
   const privileged = chain(app, app.exec);
   const handlers = app.eventHandlers;
   if (!handlers?.preStart && !handlers?.postStop) {
-    // Without a user namespace to enter, rkt-helper --mounts goes on with --app itself.
-    lines.push(...setup, mountThen(plan.userns ? privileged : privileged.slice(1)), '');
-    return { script: lines.join('\n'), files };
+    // Without a user namespace to enter, the launcher goes on with --app itself.
+    return { files: { [launchTableFile(app)]: renderTable(launchOps(plan, app, plan.userns ? privileged : privileged.slice(1))) } };
   }
+  const table = mountTableFile(app);
+  const files = { [table]: renderTable(appMountOps(plan, app)) };
+  const mountThen = (argv: string[], tail = '') => `exec ${[t.helper, '--mounts', `${plan.podDir}/${STAGE1_DIR}/${table}`, ...argv].map(sq).join(' ')}${tail}`;
+  const setup = [
+    stoppingCheck(plan),
+    // Tells PID 1 this launcher has its own mount namespace.
+    `: > ${sq(`${plan.podDir}/${appNsFile(app.name)}`)}`,
+    ...appJoinLines(app, []),
+  ];
+  const lines = [
+    `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
+    'die() { echo "stage1: $*" >&2; exit 254; }',
+  ];
   lines.push('if [ "$1" != mounted ]; then', ...setup.map((l) => `  ${l}`), `  ${mountThen([t.busybox, 'sh'], ' "$0" mounted')}`, 'fi');
   // appc event handlers, as rkt ran them: as root, in the app's rootfs, environment, working
   // dir, bounding set and filter. Each step pivots in a copy of this mount namespace

@@ -10,6 +10,10 @@
  * The pod's PID 1 (the path of init.table stays on its command line, where rkt recognises
  * the pod): see init_main.
  *
+ *   rkt-helper --launch POD/stage1/app-NAME.launch
+ *
+ * An app's launcher (cgroups, mounts, then its last step), as PID 1 runs it itself: see launch_main.
+ *
  *   rkt-helper --mounts POD/stage1/app-NAME.mounts PROGRAM [ARG...]
  *   rkt-helper --mounts POD/stage1/app-NAME.mounts --app ...
  *
@@ -61,6 +65,7 @@ static void die(const char *what) {
 
 static void fail_on(const char *what, const char *path);
 static void run_table(const char *file, const char *what, int (*op)(char **f, int n));
+static int launch_main(const char *table);
 static void write_text(char *path, const char *text, int truncate);
 
 /* The fd stage1 keeps socket-activation fds from (src/stage1/scripts.ts LISTEN_FD_BASE). */
@@ -285,10 +290,15 @@ static void drop_capabilities(unsigned long long keep) {
   keep_capabilities(keep);
 }
 
-/* Starts app NAME's launcher, in a mount namespace of its own: BUSYBOX sh POD/stage1/app-NAME.sh. */
+/*
+ * Starts app NAME's launcher, in a mount namespace of its own: its launch table
+ * POD/stage1/app-NAME.launch run in this forked process (launch_main), or for an app with
+ * event handlers BUSYBOX sh POD/stage1/app-NAME.sh.
+ */
 static pid_t launch(const char *pod, const char *busybox, const char *name, int interactive) {
-  char script[PATH_MAX + 64];
+  char script[PATH_MAX + 64], table[PATH_MAX + 64];
   PATHF(script, "%s/stage1/app-%s.sh", pod, name);
+  PATHF(table, "%s/stage1/app-%s.launch", pod, name);
   pid_t pid = fork();
   if (pid < 0) die("cannot start an app");
   if (pid > 0) return pid;
@@ -309,9 +319,18 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
     fprintf(stderr, "stage1: cannot give app %s a mount namespace: %s\n", name, strerror(errno));
     _exit(254);
   }
+  if (access(table, F_OK) == 0) _exit(launch_main(table));
   execl(busybox, busybox, "sh", script, (char *)NULL);
   fprintf(stderr, "stage1: cannot run the launcher of app %s: %s\n", name, strerror(errno));
   _exit(254);
+}
+
+/* Joins a cgroup: FILE is its tasks (v1: this thread alone, without cgroup.procs' wait for
+ * every thread group) or cgroup.procs. */
+static void join_cgroup(const char *file) {
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "0", 1) != 1) fail_on("join cgroup", file);
+  close(fd);
 }
 
 /* Brings a network interface up (lo, in the empty network namespace of --net=none). */
@@ -371,9 +390,7 @@ static int init_op(char **f, int n) {
   } else if (strcmp(op, "up") == 0 && n == 2) {
     link_up(f[1]);
   } else if (strcmp(op, "join") == 0 && n == 2) {
-    int fd = open(f[1], O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) fail_on("join cgroup", f[1]);
-    close(fd);
+    join_cgroup(f[1]);
   } else if (strcmp(op, "userns") == 0 && n == 6) {
     make_userns(f);
   } else if (strcmp(op, "write") == 0 && n == 3) {
@@ -762,6 +779,57 @@ static int mounts_main(int argc, char **argv) {
   return 254;
 }
 
+/* --launch --------------------------------------------------------------------------- */
+
+/*
+ * An app's launcher without event handlers: everything from the launch table TABLE
+ * (POD/stage1/app-NAME.launch, src/stage1/scripts.ts launchOps), in this process, then
+ * the app's last step. Run by the pod's PID 1 in the forked launcher itself, or as
+ * `rkt-helper --launch TABLE` (rkt app start). Besides the mount table's operations:
+ *   stopping FILE   FILE exists (the pod is stopping): the app is not started, 143 as if SIGTERMed
+ *   join FILE       joins a cgroup (FILE: its tasks or cgroup.procs)
+ *   oom N           the oom_score_adj
+ *   arg ARG         one argument of what comes next, in order: --app ... (app_main, in
+ *                   this process) or a program to exec (rkt-idmap exec ... for --private-users)
+ */
+static char **launch_args;
+static int launch_nargs;
+
+static int launch_op(char **f, int n) {
+  const char *op = f[0];
+  if (strcmp(op, "stopping") == 0 && n == 2) {
+    if (access(f[1], F_OK) == 0) exit(128 + SIGTERM);
+  } else if (strcmp(op, "join") == 0 && n == 2) {
+    join_cgroup(f[1]);
+  } else if (strcmp(op, "oom") == 0 && n == 2) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    ssize_t len = (ssize_t)strlen(f[1]);
+    if (fd < 0 || write(fd, f[1], (size_t)len) != len) fail_on("set oom_score_adj to", f[1]);
+    close(fd);
+  } else if (strcmp(op, "arg") == 0 && n == 2) {
+    char **more = realloc(launch_args, (size_t)(launch_nargs + 3) * sizeof *more);
+    if (!more || !(more[launch_nargs + 1] = strdup(f[1]))) die("cannot read the launch table");
+    launch_args = more;
+    launch_args[0] = "rkt-helper"; /* app_main's argv[0] */
+    launch_nargs++;
+    launch_args[launch_nargs + 1] = NULL;
+  } else return table_op(f, n);
+  return 1;
+}
+
+static int launch_main(const char *table) {
+  umask(022);
+  run_table(table, "launch table", launch_op);
+  if (launch_nargs == 0) {
+    fprintf(stderr, "stage1: the launch table %s names nothing to run\n", table);
+    return 254;
+  }
+  if (strcmp(launch_args[1], "--app") == 0) return app_main(launch_nargs + 1, launch_args);
+  execv(launch_args[1], &launch_args[1]);
+  fail_on("run", launch_args[1]);
+  return 254;
+}
+
 /* The interpreter `path` asks for (a script's #! line, or an ELF binary's PT_INTERP) into
  * `out`; 0 when it names none. Only what the kernel itself reads: the first bytes. */
 static int interpreter(const char *path, char *out, size_t size) {
@@ -986,7 +1054,8 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--pod") == 0) return pod_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--mounts") == 0) return mounts_main(argc, argv);
+  if (argc == 3 && strcmp(argv[1], "--launch") == 0) return launch_main(argv[2]);
   if (argc > 1 && strcmp(argv[1], "--app") == 0) return app_main(argc, argv);
-  fprintf(stderr, "usage: rkt-helper --pod|--init|--mounts|--app ...\n");
+  fprintf(stderr, "usage: rkt-helper --pod|--init|--launch|--mounts|--app ...\n");
   return 254;
 }
