@@ -663,18 +663,20 @@ static void remount_tree_ro(const char *tree) {
   fclose(f);
 }
 
+/* PATH and any missing parent, each through open_parent (so below the root inside it). Most
+ * parents exist: from the end, a missing one made before its child. */
 static void make_dirs(char *path) {
-  for (char *p = path + 1; ; p++) {
-    if (*p != '/' && *p != 0) continue;
-    char c = *p;
-    *p = 0;
-    const char *name;
-    int dir = open_parent(path, &name);
-    if (dir < 0 || (mkdirat(dir, name, 0755) != 0 && errno != EEXIST)) fail_on("make the directory", path);
-    close(dir);
-    *p = c;
-    if (c == 0) return;
+  const char *name;
+  int dir = open_parent(path, &name);
+  char *slash = strrchr(path, '/');
+  if (dir < 0 && errno == ENOENT && slash && slash != path) {
+    *slash = 0;
+    make_dirs(path);
+    *slash = '/';
+    dir = open_parent(path, &name);
   }
+  if (dir < 0 || (mkdirat(dir, name, 0755) != 0 && errno != EEXIST)) fail_on("make the directory", path);
+  close(dir);
 }
 
 static void run_idmap(char **f) {
