@@ -12,12 +12,14 @@
  *           CAP_KILL, and that only if an app has it), forwards SIGTERM/SIGINT (SIGKILL after
  *           a grace period), records exit statuses (0 for apps it stopped itself), exits with
  *           the first failure.
- *  app-NAME.sh  per app, still with the host root in view: joins the app's cgroups, then
- *           rkt-helper --mounts makes the mount table app-NAME.mounts (overlay, /proc, /sys,
+ *  app-NAME.launch  per app, run by the process PID 1 forks for it, still with the host
+ *           root in view: joins the app's cgroups, makes its mounts (overlay, /proc, /sys,
  *           /dev, volumes, masked paths, cgroup view) and, in that same process, goes on
  *           with --app: pivot_root into the app rootfs, the host root detached, the app's
  *           bounding set, groups and ids, a fresh session keyring, the seccomp filter,
- *           exactly its environment, and the exec of the app.
+ *           exactly its environment, and the exec of the app. An app with event handlers
+ *           has a script instead (app-NAME.sh, its mounts in app-NAME.mounts) that runs
+ *           them around the app.
  *
  * Only rkt-helper (static) runs after pivot_root, so no host file is reachable from the
  * app's mount namespace, not even through a chroot escape.

@@ -1001,7 +1001,8 @@ static int app_main(int argc, char **argv) {
 
 /*
  * The pod's first step, in the process rkt's caller started (bin/rkt's rkt-launch execs
- * stage1's command line, src/stage1/scripts.ts runArgv), then exec PROGRAM (tini, or rkt-notify), whose first child is the pod's PID 1.
+ * stage1's command line, src/stage1/scripts.ts runArgv), then exec PROGRAM (tini, or
+ * rkt-notify), whose first child is the pod's PID 1.
  *  1. the LISTEN socket-activation fds at 3.. move to LISTEN_FD_BASE..; every other fd above
  *     2 is closed: descriptors rkt's caller handed it (shells, CI runners and service
  *     managers pass extra ones) must not stay open in the pod for its whole life;
