@@ -16,7 +16,7 @@
  *     rkt/stopping, stop-timeout, stop-killed, userns   see below
  *     rkt/sandbox, rkt/started/<pid>, rkt/created/<app>, stage1/sandbox.json, pod.lck
  *                             a sandbox (rkt app sandbox, src/stage0/app.ts)
- *     stage1/                 the rendered scripts, plan.json, rkt-helper's bind target (root only)
+ *     stage1/                 the rendered scripts and tables, a sandbox's plan.json (root only)
  *     overlay/<app>/{upper,work}, volumes/<name>           (root only)
  */
 /** The pods' directory in the data dir; one sub dir per state holds the pod dirs by UUID. */

@@ -94,7 +94,7 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   const { pod, prepared } = await preparePod(host, globals, spec);
   const started = await startPod(host, globals, pod, prepared, spec.start);
   const dir = started.pod.dir;
-  const plan = readJson<PodPlan>(path.join(dir, PLAN_FILE));
+  const plan = started.plan;
   plan.sandbox = true;
   fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
   // PID 1 keeps CAP_KILL (initBoundingSet, initCapabilities) to stop the apps of any uid added later.

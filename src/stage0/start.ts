@@ -15,7 +15,7 @@ import { assertPortsAllowed } from '../net/netflag.js';
 import { resolvePorts } from './validate.js';
 import { resolvConf, hostsFile } from '../net/dns.js';
 import type { StartOptions } from './spec.js';
-import { appRootfs, appScript, CGROUPS_FILE, enterScript, INIT_TABLE, notifySocketFile, overlayDir, PLAN_FILE, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
+import { appRootfs, appScript, CGROUPS_FILE, enterScript, INIT_TABLE, notifySocketFile, overlayDir, STAGE1_DIR, USERNS_FILE, volumeDir } from '../pod-layout.js';
 import { Pod, readHolder, stampStarted, transition } from './pod.js';
 import type { PreparedPod, PreparedApp } from './prepare.js';
 import type { AppMount, AppPlan, PodPlan } from '../stage1/plan.js';
@@ -258,7 +258,7 @@ export function writeStartFiles(dir: string, plan: PodPlan): Handoff {
  * a --no-overlay pod keeps its rootfs copies there, on disk, and its skeleton next to them.
  */
 const skeletonRoot = (dir: string, pod: PreparedPod) => path.join(dir, STAGE1_DIR, pod.overlay ? 'rootfs' : '');
-export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; handoff: Handoff }> {
+export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, prepared: PreparedPod, opts: StartOptions): Promise<{ pod: Pod; handoff: Handoff; plan: PodPlan }> {
   const mode = opts.net;
   const ports = resolvePorts(prepared.apps, prepared.ports);
   assertPortsAllowed(mode, ports);
@@ -361,8 +361,8 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       if (rendered.script !== undefined) fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
       fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
     }
-    fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
-    return { pod: at, handoff: writeStartFiles(dir, plan) };
+    // (A sandbox keeps its plan, stage1/plan.json, for the apps added later: see app.ts.)
+    return { pod: at, handoff: writeStartFiles(dir, plan), plan };
   } catch (e) {
     if (netCreated) {
       // Whatever is left is retried by gc (the pod stays, or goes back to, an aborted prepare); say so.

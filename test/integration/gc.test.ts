@@ -206,14 +206,14 @@ suite('rkt gc', () => {
     expect(rkt(env, ['--insecure-options=image', 'run', '--net=host', `--uuid-file-save=${path.join(env.base, 'u-run')}`, BUSYBOX_ACI, '--exec=/bin/true']).status).toBe(0);
     for (const id of [uuid, fs.readFileSync(path.join(env.base, 'u-run'), 'utf8')]) {
       const stage1 = path.join(env.dir, 'pods', 'run', id, 'stage1');
-      const files = fs.readdirSync(stage1).filter((f) => /\.(sh|json)$/.test(f));
-      expect(files).toContain('plan.json');
+      const files = fs.readdirSync(stage1).filter((f) => /\.(sh|json|table|launch|mounts)$/.test(f));
+      expect(files).toEqual(expect.arrayContaining(['init.table', 'app-busybox.launch', 'enter-busybox.sh']));
       for (const f of files) {
         const text = fs.readFileSync(path.join(stage1, f), 'utf8');
         expect(text).not.toContain('/pods/prepare');
         expect(text).not.toContain('/pods/prepared');
       }
-      expect(fs.readFileSync(path.join(stage1, 'plan.json'), 'utf8')).toContain(`/pods/run/${id}/`);
+      expect(fs.readFileSync(path.join(stage1, 'app-busybox.launch'), 'utf8')).toContain(`/pods/run/${id}/`);
     }
   });
 });
