@@ -25,7 +25,7 @@ import { ImageStore } from '../store/imagestore.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { Pod, podState } from './pod.js';
 import { preparePod, podManifestOf, readPrepared, resolveApp, RUNTIME_FILE, type PreparedPod } from './prepare.js';
-import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod, writeStartFiles, type Handoff } from './start.js';
+import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod, writeInitTable, type Handoff } from './start.js';
 import { appHostPid, podInitPid } from './procs.js';
 import { listApps, type AppInfo } from './app-state.js';
 
@@ -98,7 +98,7 @@ export async function createSandbox(host: Host, globals: GlobalOptions, spec: Po
   plan.sandbox = true;
   fs.writeFileSync(path.join(dir, PLAN_FILE), JSON.stringify(plan));
   // PID 1 keeps CAP_KILL (initBoundingSet, initCapabilities) to stop the apps of any uid added later.
-  const handoff = writeStartFiles(dir, plan);
+  const handoff = writeInitTable(dir, plan);
   // Every dir an app added later needs, the root-only ones (overlay/, volumes/...) with their mode.
   makePodPrivateDirs(dir);
   for (const d of [appStatusFile('x'), appPidFile('x'), appCreatedFile('x')]) fs.mkdirSync(path.join(dir, path.dirname(d)), { recursive: true, mode: 0o755 });

@@ -247,7 +247,7 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
 export interface Handoff { argv: string[] }
 
 /** Writes the pod's init table; returns the command line stage0 hands off. */
-export function writeStartFiles(dir: string, plan: PodPlan): Handoff {
+export function writeInitTable(dir: string, plan: PodPlan): Handoff {
   fs.writeFileSync(path.join(dir, INIT_TABLE), renderTable(initOps(plan)));
   return { argv: runArgv(plan) };
 }
@@ -362,7 +362,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
     }
     // (A sandbox keeps its plan, stage1/plan.json, for the apps added later: see app.ts.)
-    return { pod: at, handoff: writeStartFiles(dir, plan), plan };
+    return { pod: at, handoff: writeInitTable(dir, plan), plan };
   } catch (e) {
     if (netCreated) {
       // Whatever is left is retried by gc (the pod stays, or goes back to, an aborted prepare); say so.

@@ -10,6 +10,7 @@ import {
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
 import { describeIf } from '../../helpers/rkt.js';
+import { parseTable } from '../../helpers/tables.js';
 
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
 /** Suites that run busybox sh as stage1 does: they fail under CI when it is missing. */
@@ -88,17 +89,6 @@ function execArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
 }
 
 /** An app launcher's exec: rkt-helper --mounts with its table, then (returned) the chain it execs. */
-function launchArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
-  const argv = execArgv(script, shell);
-  expect(argv.slice(0, 2)).toEqual([TOOLS.helper, '--mounts']);
-  expect(argv[2]).toMatch(/\/stage1\/app-[^/]+\.mounts$/);
-  return argv.slice(3);
-}
-
-/** A table of rkt-helper's as it reads it: one operation a line, fields split on spaces, \ooo unescaped. */
-function parseTable(text: string): string[][] {
-  return text.split('\n').filter(Boolean).map((l) => l.split(' ').map((f) => f.replace(/\\([0-3][0-7]{2})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))));
-}
 
 /** An app's launch table (no event handlers), parsed. */
 function launchTable(plan: PodPlan, app: AppPlan): string[][] {

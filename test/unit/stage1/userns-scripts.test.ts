@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
 import { appMounts, appStep, IDMAP, initOps, MountEntry, mountOps, renderApp, renderEnter, sq, USERNS_ID_FILE } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, PodUserns } from '../../../src/stage1/plan.js';
+import { parseTable } from '../../helpers/tables.js';
 
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
 const POD = `/var/lib/rkt/pods/run/${UUID}`;
@@ -134,8 +135,8 @@ describe('renderApp with --private-users', () => {
     // The launch table makes every mount (and read-only remount) first, as host root; its
     // `arg` lines are what comes next.
     const next = (plan: PodPlan, app: AppPlan) => {
-      const table = Object.values(renderApp(plan, app).files)[0];
-      return table.split('\n').filter((l) => l.startsWith('arg ')).map((l) => l.slice(4).replace(/\\([0-3][0-7]{2})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+      const table = parseTable(Object.values(renderApp(plan, app).files)[0]);
+      return table.filter((o) => o[0] === 'arg').map((o) => o[1]);
     };
     const plan = makePlan();
     const argv = next(plan, plan.apps[0]);
