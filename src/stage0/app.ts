@@ -223,10 +223,8 @@ export async function startApp(host: Host, pod: Pod, name: string): Promise<void
     const pidFile = path.join(dir, appPidFile(name));
     const logFile = path.join(dir, appLogFile(name));
     fs.mkdirSync(path.dirname(logFile), { recursive: true, mode: 0o700 });
-    // The app's launcher as the pod's PID 1 runs it (rkt-helper.c launch): its launch
-    // table, or with event handlers its script.
-    const table = path.join(dir, STAGE1_DIR, launchTableFile({ name }));
-    const launcher = fs.existsSync(table) ? [t.helper, '--launch', table] : [t.busybox, 'sh', path.join(dir, appScript(name))];
+    // The app's launcher as the pod's PID 1 runs it (rkt-helper.c launch): its launch table.
+    const launcher = [t.helper, '--launch', path.join(dir, STAGE1_DIR, launchTableFile({ name }))];
     const inner = [
       `${sq(t.busybox)} unshare -m --propagation private ${launcher.map(sq).join(' ')} </dev/null >>"$out" 2>>"$err" &`,
       'p=$!',

@@ -17,16 +17,16 @@
  *           /dev, volumes, masked paths, cgroup view) and, in that same process, goes on
  *           with --app: pivot_root into the app rootfs, the host root detached, the app's
  *           bounding set, groups and ids, a fresh session keyring, the seccomp filter,
- *           exactly its environment, and the exec of the app. An app with event handlers
- *           has a script instead (app-NAME.sh, its mounts in app-NAME.mounts) that runs
- *           them around the app.
+ *           exactly its environment, and the exec of the app. For an app with event
+ *           handlers the table goes on with a script instead (app-NAME.sh, busybox sh in
+ *           the mounted app's namespace) that runs them around the app.
  *
  * Only rkt-helper (static) runs after pivot_root, so no host file is reachable from the
  * app's mount namespace, not even through a chroot escape.
  */
 import type { AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
-import { appNsFile, appPidFile, HELPER_MOUNT, INIT_TABLE, MASKED_FILE, READY_FILE, STAGE1_DIR, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
+import { appNsFile, appPidFile, appScript, HELPER_MOUNT, INIT_TABLE, MASKED_FILE, READY_FILE, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 
 // The pod dir's names, for the callers that import them from here.
 export { HELPER_MOUNT, READY_FILE, STOPPING_FILE, STOP_KILLED_FILE, STOP_TIMEOUT_FILE, USERNS_ID_FILE } from '../pod-layout.js';
@@ -150,7 +150,7 @@ export function runArgv(plan: PodPlan): string[] {
     // The pod's PID 1 (src/stage1/helper/rkt-helper.c init_main): runs the init table
     // (initOps), starts the apps' launchers, tells rkt-notify (fd NOTIFY_READY_FD) they
     // started, pivots into rkt/, drops every capability but initCapabilities, waits for the apps.
-    t.helper, '--init', `${plan.podDir}/${INIT_TABLE}`, t.busybox,
+    t.helper, '--init', `${plan.podDir}/${INIT_TABLE}`,
     capabilityMask(initCapabilities(plan)), String(Math.round(plan.stopGraceSeconds * 1000)),
     plan.interactive ? '1' : '0', plan.notify ? '1' : '0', ...plan.apps.map((a) => a.name),
   ];
@@ -189,7 +189,7 @@ export function initOps(plan: PodPlan): string[][] {
   ];
 }
 
-/** A mount table field (as fstab): white space and backslashes as octal, as rkt-helper --mounts reads them. */
+/** A table field (as fstab): white space and backslashes as octal, as rkt-helper reads them. */
 export function fstabEscape(s: string): string {
   return s.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
@@ -269,7 +269,7 @@ export function mountOps(mounts: MountEntry[], userns?: PodUserns): string[][] {
   });
 }
 
-/** A table of rkt-helper's (--mounts, --init) as its file holds it: one operation a line, fields escaped. */
+/** A table of rkt-helper's (--launch, --init) as its file holds it: one operation a line, fields escaped. */
 export function renderTable(ops: string[][]): string {
   return ops.map((op) => `${op.map(fstabEscape).join(' ')}\n`).join('');
 }
@@ -372,14 +372,6 @@ export function renderEnter(plan: PodPlan, app: AppPlan): string {
 }
 
 /**
- * A launcher's first line: if the pod is already stopping, the app is not started (143, as
- * if SIGTERMed) rather than SIGKILLed after the grace period.
- */
-export function stoppingCheck(plan: Pick<PodPlan, 'podDir'>): string {
-  return `[ -e ${sq(`${plan.podDir}/${STOPPING_FILE}`)} ] && exit 143`;
-}
-
-/**
  * The app's own cgroups, read-only, at /sys/fs/cgroup (where the JVM, the Go runtime and
  * friends look for memory.limit_in_bytes / memory.max and the CPU quota). Made once the
  * launcher is in the app's cgroups and in a cgroup namespace rooted there (`cgroupns`),
@@ -411,9 +403,9 @@ export function cgroupViewOps(app: AppPlan): string[][] {
 }
 
 /**
- * Everything an app's launcher does with the host's root still in view, in order, as
- * rkt-helper --mounts takes it: the skeleton, the mounts, the cgroup view, the read-only
- * remounts; then it enters the app rootfs.
+ * The mounts an app's launcher makes with the host's root still in view, in order: the
+ * skeleton, the mounts, the cgroup view, the read-only remounts; then it enters the app
+ * rootfs.
  */
 export function appMountOps(plan: PodPlan, app: AppPlan): string[][] {
   const { mounts, readOnly, readOnlyTrees } = appMounts(plan, app);
@@ -432,19 +424,14 @@ export function appMountOps(plan: PodPlan, app: AppPlan): string[][] {
   ];
 }
 
-/** Where an app's mount table is, in the pod's stage1 dir. */
-export function mountTableFile(app: Pick<AppPlan, 'name'>): string {
-  return `app-${app.name}.mounts`;
-}
-
-/** Where an app's launch table is, in the pod's stage1 dir (an app without event handlers). */
+/** Where an app's launch table is, in the pod's stage1 dir. */
 export function launchTableFile(app: Pick<AppPlan, 'name'>): string {
   return `app-${app.name}.launch`;
 }
 
 /**
- * An app's launcher without event handlers, as rkt-helper runs it in the process the pod's
- * PID 1 forked (launch_main): unless the pod is already stopping (then the app is not
+ * An app's launcher, as rkt-helper runs it in the process the pod's PID 1 forked
+ * (launch_main): unless the pod is already stopping (then the app is not
  * started: 143, as if SIGTERMed, rather than SIGKILLed after the grace period), the marker
  * that tells PID 1 the launcher has its own mount namespace, the app's cgroups and OOM
  * score, its mounts, then `next` (its last step).
@@ -461,11 +448,10 @@ export function launchOps(plan: PodPlan, app: AppPlan, next: string[]): string[]
 }
 
 /**
- * The app's launcher, as files of the stage1 dir (name -> content). Without event handlers,
- * its launch table (launchOps), which the pod's PID 1 runs in the process it forks for the
- * app. With them, a script: it joins the app's cgroups, then execs rkt-helper --mounts with
- * the app's mount table, which execs the script again (`$1` is then "mounted") to run the
- * handlers around the app.
+ * The app's launcher, as files of the stage1 dir (name -> content): its launch table
+ * (launchOps), which the pod's PID 1 runs in the process it forks for the app, and for an
+ * app with event handlers the script that table goes on with (busybox sh, with the app's
+ * mounts made) to run the handlers around the app.
  */
 export function renderApp(plan: PodPlan, app: AppPlan): { script?: string; files: Record<string, string> } {
   const t = plan.tools;
@@ -475,24 +461,15 @@ export function renderApp(plan: PodPlan, app: AppPlan): { script?: string; files
   const chain = (who: AppPlan, exec: string[]) => [...enterUserns, t.helper, ...appStep(who), ...exec];
   const privileged = chain(app, app.exec);
   const handlers = app.eventHandlers;
+  const launchTable = (next: string[]) => ({ [launchTableFile(app)]: renderTable(launchOps(plan, app, next)) });
   if (!handlers?.preStart && !handlers?.postStop) {
     // Without a user namespace to enter, the launcher goes on with --app itself.
-    return { files: { [launchTableFile(app)]: renderTable(launchOps(plan, app, plan.userns ? privileged : privileged.slice(1))) } };
+    return { files: launchTable(plan.userns ? privileged : privileged.slice(1)) };
   }
-  const table = mountTableFile(app);
-  const files = { [table]: renderTable(appMountOps(plan, app)) };
-  const mountThen = (argv: string[], tail = '') => `exec ${[t.helper, '--mounts', `${plan.podDir}/${STAGE1_DIR}/${table}`, ...argv].map(sq).join(' ')}${tail}`;
-  const setup = [
-    stoppingCheck(plan),
-    // Tells PID 1 this launcher has its own mount namespace.
-    `: > ${sq(`${plan.podDir}/${appNsFile(app.name)}`)}`,
-    ...appJoinLines(app, []),
-  ];
+  const files = launchTable([t.busybox, 'sh', `${plan.podDir}/${appScript(app.name)}`]);
   const lines = [
-    `# rkt stage1: starts app "${app.name}" of pod ${plan.uuid} in its own mount namespace. Generated; do not edit.`,
-    'die() { echo "stage1: $*" >&2; exit 254; }',
+    `# rkt stage1: runs app "${app.name}" of pod ${plan.uuid} between its event handlers, once its launch table made its mounts. Generated; do not edit.`,
   ];
-  lines.push('if [ "$1" != mounted ]; then', ...setup.map((l) => `  ${l}`), `  ${mountThen([t.busybox, 'sh'], ' "$0" mounted')}`, 'fi');
   // appc event handlers, as rkt ran them: as root, in the app's rootfs, environment, working
   // dir, bounding set and filter. Each step pivots in a copy of this mount namespace
   // (unshare -m), so this shell keeps the host's tools for the next one.

@@ -5,20 +5,15 @@
  *
  * The pod's fds and namespaces, then exec PROGRAM (tini): see pod_main.
  *
- *   rkt-helper --init POD/stage1/init.table BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY NAME...
+ *   rkt-helper --init POD/stage1/init.table CAPS GRACE_MS INTERACTIVE NOTIFY NAME...
  *
  * The pod's PID 1 (the path of init.table stays on its command line, where rkt recognises
  * the pod): see init_main.
  *
  *   rkt-helper --launch POD/stage1/app-NAME.launch
  *
- * An app's launcher (cgroups, mounts, then its last step), as PID 1 runs it itself: see launch_main.
- *
- *   rkt-helper --mounts POD/stage1/app-NAME.mounts PROGRAM [ARG...]
- *   rkt-helper --mounts POD/stage1/app-NAME.mounts --app ...
- *
- * An app's mount table, then exec PROGRAM, or go on with --app in this same process: see
- * mounts_main.
+ * An app's launcher (cgroups, mounts, then its last step or its event handlers' script),
+ * as PID 1 runs it itself: see launch_main.
  *
  *   rkt-helper --app PIVOT UID GID GROUPS CAPS NNP WORKDIR FILTER|- [NAME=VALUE...] PROGRAM [ARG...]
  *
@@ -292,12 +287,10 @@ static void drop_capabilities(unsigned long long keep) {
 
 /*
  * Starts app NAME's launcher, in a mount namespace of its own: its launch table
- * POD/stage1/app-NAME.launch run in this forked process (launch_main), or for an app with
- * event handlers BUSYBOX sh POD/stage1/app-NAME.sh.
+ * POD/stage1/app-NAME.launch, run in this forked process (launch_main).
  */
-static pid_t launch(const char *pod, const char *busybox, const char *name, int interactive) {
-  char script[PATH_MAX + 64], table[PATH_MAX + 64];
-  PATHF(script, "%s/stage1/app-%s.sh", pod, name);
+static pid_t launch(const char *pod, const char *name, int interactive) {
+  char table[PATH_MAX + 64];
   PATHF(table, "%s/stage1/app-%s.launch", pod, name);
   pid_t pid = fork();
   if (pid < 0) die("cannot start an app");
@@ -319,10 +312,7 @@ static pid_t launch(const char *pod, const char *busybox, const char *name, int 
     fprintf(stderr, "stage1: cannot give app %s a mount namespace: %s\n", name, strerror(errno));
     _exit(254);
   }
-  if (access(table, F_OK) == 0) _exit(launch_main(table));
-  execl(busybox, busybox, "sh", script, (char *)NULL);
-  fprintf(stderr, "stage1: cannot run the launcher of app %s: %s\n", name, strerror(errno));
-  _exit(254);
+  _exit(launch_main(table));
 }
 
 /* Joins a cgroup: FILE is its tasks (v1: this thread alone, without cgroup.procs' wait for
@@ -370,7 +360,7 @@ static void make_userns(char **f) {
 
 /*
  * One operation of the pod's init table (POD/stage1/init.table, written by stage0:
- * src/stage1/scripts.ts initOps), in the format of the mount tables (see mounts_main):
+ * src/stage1/scripts.ts initOps), in the format of the mount table (see table_op):
  *   bounding MASK             the bounding set, cut to MASK (hex): the launchers' and so the apps' ceiling
  *   hostname NAME
  *   up IFNAME                 brings a network interface up
@@ -438,21 +428,20 @@ static int init_main(int argc, char **argv) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("cannot set the pod's init's parent-death signal");
   static const char suffix[] = "/stage1/init.table";
   size_t slen = argc > 2 ? strlen(argv[2]) : 0;
-  if (argc < 8 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
-    fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.table BUSYBOX CAPS GRACE_MS INTERACTIVE NOTIFY NAME...\n");
+  if (argc < 7 || slen <= sizeof suffix - 1 || slen >= PATH_MAX || strcmp(argv[2] + slen - (sizeof suffix - 1), suffix) != 0) {
+    fprintf(stderr, "usage: rkt-helper --init POD/stage1/init.table CAPS GRACE_MS INTERACTIVE NOTIFY NAME...\n");
     return 254;
   }
   char pod[PATH_MAX];
   PATHF(pod, "%.*s", (int)(slen - (sizeof suffix - 1)), argv[2]);
-  const char *busybox = argv[3];
-  unsigned long long keep = strtoull(argv[4], NULL, 16);
-  grace_ms = strtoul(argv[5], NULL, 10);
-  int interactive = strcmp(argv[6], "1") == 0;
-  int notify = strcmp(argv[7], "1") == 0;
+  unsigned long long keep = strtoull(argv[3], NULL, 16);
+  grace_ms = strtoul(argv[4], NULL, 10);
+  int interactive = strcmp(argv[5], "1") == 0;
+  int notify = strcmp(argv[6], "1") == 0;
   run_table(argv[2], "init table", init_op);
   sigset_t pending;
   if (sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) requested = 1;
-  napps = argc - 8;
+  napps = argc - 7;
   apps = calloc(napps > 0 ? napps : 1, sizeof *apps);
   if (!apps) die("cannot start the pod's init");
   PATHF(rktdir, "%s/rkt", pod);
@@ -462,8 +451,8 @@ static int init_main(int argc, char **argv) {
   sandbox = access(path, F_OK) == 0;
 
   for (int i = 0; i < napps; i++) {
-    apps[i].name = argv[8 + i];
-    apps[i].pid = launch(pod, busybox, apps[i].name, interactive);
+    apps[i].name = argv[7 + i];
+    apps[i].pid = launch(pod, apps[i].name, interactive);
     PATHF(path, "%s/rkt/pid/%s", pod, apps[i].name);
     snprintf(text, sizeof text, "%d\n", (int)apps[i].pid);
     write_file(path, text);
@@ -512,17 +501,16 @@ static int init_main(int argc, char **argv) {
   return finish();
 }
 
-/* --mounts ---------------------------------------------------------------------------- */
+/* The mount table ---------------------------------------------------------------------- */
 
 /*
- * An app's launcher, in the app's own mount namespace and cgroups, with the host's root
- * still in view: makes the app's whole mount table from FILE (app-NAME.mounts, written by
- * stage0: src/stage1/scripts.ts renderTable), then execs PROGRAM (or, for PROGRAM
- * --app, goes on to app_main with the arguments from there). One process instead
- * of a busybox `mount` per step: busybox's mount also tries a mount.TYPE helper in every
- * PATH directory for each nofail entry whose target is missing.
+ * An app's mounts, made by its launcher (launch_main) in the app's own mount namespace and
+ * cgroups, with the host's root still in view, from the launch table that stage0 wrote
+ * (src/stage1/scripts.ts renderTable). One process instead of a busybox `mount` per step:
+ * busybox's mount also tries a mount.TYPE helper in every PATH directory for each nofail
+ * entry whose target is missing.
  *
- * FILE: one operation a line, fields separated by one space, each escaped as in fstab
+ * A table: one operation a line, fields separated by one space, each escaped as in fstab
  * (space, tab, newline and backslash as \ooo). Anything else is refused.
  *   root PATH                 paths strictly below PATH (the app rootfs) are resolved as if
  *                             PATH were /, so no link of the image leads outside it
@@ -767,32 +755,20 @@ static void run_table(const char *file, const char *what, int (*op)(char **f, in
   free(text);
 }
 
-static int mounts_main(int argc, char **argv) {
-  if (argc < 4) {
-    fprintf(stderr, "usage: rkt-helper --mounts FILE PROGRAM [ARG...]\n");
-    return 254;
-  }
-  umask(022);
-  run_table(argv[2], "mount table", table_op);
-  // The launcher's own next step, in this same process.
-  if (strcmp(argv[3], "--app") == 0) return app_main(argc - 2, argv + 2);
-  execv(argv[3], &argv[3]);
-  fail_on("run", argv[3]);
-  return 254;
-}
-
 /* --launch --------------------------------------------------------------------------- */
 
 /*
- * An app's launcher without event handlers: everything from the launch table TABLE
- * (POD/stage1/app-NAME.launch, src/stage1/scripts.ts launchOps), in this process, then
- * the app's last step. Run by the pod's PID 1 in the forked launcher itself, or as
- * `rkt-helper --launch TABLE` (rkt app start). Besides the mount table's operations:
+ * An app's launcher: everything from the launch table TABLE (POD/stage1/app-NAME.launch,
+ * src/stage1/scripts.ts launchOps), in this process, then the app's last step (or, for an
+ * app with event handlers, busybox sh with its script). Run by the pod's PID 1 in the
+ * forked launcher itself, or as `rkt-helper --launch TABLE` (rkt app start). Besides the
+ * mount table's operations:
  *   stopping FILE   FILE exists (the pod is stopping): the app is not started, 143 as if SIGTERMed
  *   join FILE       joins a cgroup (FILE: its tasks or cgroup.procs)
  *   oom N           the oom_score_adj
  *   arg ARG         one argument of what comes next, in order: --app ... (app_main, in
- *                   this process) or a program to exec (rkt-idmap exec ... for --private-users)
+ *                   this process) or a program to exec (rkt-idmap exec ... for --private-users,
+ *                   busybox sh for event handlers)
  */
 static char **launch_args;
 static int launch_nargs;
@@ -1056,9 +1032,8 @@ static int pod_main(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--pod") == 0) return pod_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--init") == 0) return init_main(argc, argv);
-  if (argc > 1 && strcmp(argv[1], "--mounts") == 0) return mounts_main(argc, argv);
   if (argc == 3 && strcmp(argv[1], "--launch") == 0) return launch_main(argv[2]);
   if (argc > 1 && strcmp(argv[1], "--app") == 0) return app_main(argc, argv);
-  fprintf(stderr, "usage: rkt-helper --pod|--init|--launch|--mounts|--app ...\n");
+  fprintf(stderr, "usage: rkt-helper --pod|--init|--launch|--app ...\n");
   return 254;
 }

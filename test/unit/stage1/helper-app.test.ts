@@ -159,10 +159,11 @@ describeIf(missing)('rkt-helper --app', () => {
     expect(fs.existsSync(ran)).toBe(false);
   });
 
-  test('after rkt-helper --mounts, in the same process: the table, then the step', () => {
+  test('after rkt-helper --launch, in the same process: the table, then the step its arg lines name', () => {
     const table = path.join(tmp, 'table');
-    fs.writeFileSync(table, `mkdir ${tmp}/made\nchdir ${tmp}/made\n`);
-    const r = spawnSync(helper, ['--mounts', table, '--app', '0', '0', '0', '-', 'all', '0', '/', '-', '/bin/true'], { encoding: 'utf8' });
+    const step = ['--app', '0', '0', '0', '-', 'all', '0', '/', '-', '/bin/true'];
+    fs.writeFileSync(table, `mkdir ${tmp}/made\nchdir ${tmp}/made\n${step.map((a) => `arg ${a}\n`).join('')}`);
+    const r = spawnSync(helper, ['--launch', table], { encoding: 'utf8' });
     expect({ status: r.status, err: r.stderr }).toEqual({ status: 0, err: '' });
     expect(fs.statSync(path.join(tmp, 'made')).isDirectory()).toBe(true);
   });

@@ -203,7 +203,7 @@ describe('stage1 scripts with rkt-notify', () => {
     // tested against the real rkt-helper --init in scripts.test.ts.
     const p = plan({ helper: '/dist/rkt-notify', sockets: [] });
     p.apps = [{ name: 'web', capabilities: [] } as unknown as PodPlan['apps'][number]];
-    const notifyArg = (q: PodPlan) => { const argv = runArgv(q); return argv[argv.indexOf('--init') + 6]; };
+    const notifyArg = (q: PodPlan) => { const argv = runArgv(q); return argv[argv.indexOf('--init') + 5]; };
     expect(notifyArg(p)).toBe('1');
     expect(notifyArg({ ...p, notify: undefined })).toBe('0');
   });

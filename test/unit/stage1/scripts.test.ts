@@ -5,7 +5,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
   appMountOps, appMounts, appStep, cgroupViewOps, DEVICES, fstabEscape, initBoundingSet, initOps, launchOps, MountEntry, mountOps, renderTable,
-  renderApp, renderEnter, runArgv, skeletonOps, sq, stoppingCheck, DEV_LINKS, initCapabilities, capabilityMask,
+  renderApp, renderEnter, runArgv, skeletonOps, sq, DEV_LINKS, initCapabilities, capabilityMask,
   READY_FILE,
 } from '../../../src/stage1/scripts.js';
 import type { AppPlan, PodPlan, Stage1Tools } from '../../../src/stage1/plan.js';
@@ -88,8 +88,6 @@ function execArgv(script: string, shell: string[] = ['/bin/sh']): string[] {
   return out.slice(0, -1).split('\0');
 }
 
-/** An app launcher's exec: rkt-helper --mounts with its table, then (returned) the chain it execs. */
-
 /** An app's launch table (no event handlers), parsed. */
 function launchTable(plan: PodPlan, app: AppPlan): string[][] {
   const { script, files } = renderApp(plan, app);
@@ -162,9 +160,9 @@ describe('the syntax check itself', () => {
 describe('runArgv (the command line bin/rkt\'s process execs to become the pod)', () => {
   /** rkt-helper --pod: no socket-activation fds, no CNI netns, then the namespaces; the chain proper follows. */
   const pod = (ns: string, netns = '-', listen = '0') => [TOOLS.helper, '--pod', listen, netns, ns];
-  /** tini, then rkt-helper --init: the init table (rkt finds the pod by it), busybox, kept caps, grace, stdin, notify, apps. */
+  /** tini, then rkt-helper --init: the init table (rkt finds the pod by it), kept caps, grace, stdin, notify, apps. */
   const tail = (caps = '20', apps = ['web']) => [
-    TOOLS.tini, '-s', '--', TOOLS.helper, '--init', `${POD}/stage1/init.table`, TOOLS.busybox, caps, '10000', '0', '0', ...apps,
+    TOOLS.tini, '-s', '--', TOOLS.helper, '--init', `${POD}/stage1/init.table`, caps, '10000', '0', '0', ...apps,
   ];
 
   test('--net=host: rkt-helper --pod makes the uts, pid and ipc namespaces (and the mount one), then tini -s, then rkt-helper --init', () => {
@@ -180,14 +178,14 @@ describe('runArgv (the command line bin/rkt\'s process execs to become the pod)'
   });
 
   test('rkt-helper --init: every app by name, the capabilities PID 1 keeps, the grace period in ms, stdin, notify', () => {
-    expect(runArgv(makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] })).slice(-10)).toEqual(tail('20', ['web', 'db']).slice(-10));
+    expect(runArgv(makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] })).slice(-9)).toEqual(tail('20', ['web', 'db']).slice(-9));
     const odd = runArgv(makePlan({ podDir: "/x y/it's", interactive: true, stopGraceSeconds: 3, apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] }));
-    expect(odd.slice(-9)).toEqual([TOOLS.helper, '--init', "/x y/it's/stage1/init.table", TOOLS.busybox, '0', '3000', '1', '0', 'web']);
+    expect(odd.slice(-8)).toEqual([TOOLS.helper, '--init', "/x y/it's/stage1/init.table", '0', '3000', '1', '0', 'web']);
     // The grace period in ms (rkt run --stop-timeout takes ms), and NOTIFY=1 with rkt-notify.
     const notified = runArgv(makePlan({ stopGraceSeconds: 0.25, notify: { helper: '/n', sockets: [] } }));
     expect(notified.slice(-5)).toEqual(['20', '250', '0', '1', 'web']);
     // A sandbox starts with no app.
-    expect(runArgv(makePlan({ apps: [], sandbox: true })).slice(-5)).toEqual([TOOLS.busybox, '20', '10000', '0', '0']);
+    expect(runArgv(makePlan({ apps: [], sandbox: true })).slice(-6)).toEqual(['--init', `${POD}/stage1/init.table`, '20', '10000', '0', '0']);
   });
 
   test('--ipc=parent keeps the host IPC namespace; socket activation keeps its fds', () => {
@@ -288,7 +286,7 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    /** Writes the apps' scripts and the init table; returns PID 1's command line. */
+    /** Writes the apps' launch tables and scripts and the init table; returns PID 1's command line. */
     function prepare(plan: PodPlan, apps: Record<string, string>): string[] {
       // A fresh pod's rkt/ (PID 1 waits for each launcher's NAME.ns marker).
       for (const d of ['rkt/pid', 'rkt/status']) {
@@ -298,10 +296,16 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       fs.rmSync(path.join(pod, READY_FILE), { force: true });
       // The stand-in of a cgroup's tasks file, which join writes to.
       fs.writeFileSync(path.join(pod, 'cg', 'cgroup procs'), '');
+      // Each app's launch table: its first steps as stage0 writes them, then (fake) busybox sh with its body.
       for (const [name, body] of Object.entries(apps)) {
-        fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.sh`), `${stoppingCheck(plan)}\n: > ${sq(path.join(pod, 'rkt/pid', `${name}.ns`))}\n${body}\n`);
+        const script = path.join(pod, 'stage1', `app-${name}.sh`);
+        fs.writeFileSync(script, `${body}\n`);
+        fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.launch`), renderTable([
+          ...launchOps(plan, makeApp({ name }), []).slice(0, 2),
+          ...[fakeBusybox, 'sh', script].map((a) => ['arg', a]),
+        ]));
       }
-      const real = { ...plan, tools: { ...plan.tools, busybox: fakeBusybox, helper: HELPER } };
+      const real = { ...plan, tools: { ...plan.tools, helper: HELPER } };
       fs.writeFileSync(path.join(pod, 'stage1', 'init.table'), renderTable(initOps(real)));
       const argv = runArgv(real);
       return argv.slice(argv.indexOf('--init') - 1);
@@ -383,7 +387,6 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       expect(fs.readFileSync(path.join(tmp, 'out'), 'utf8')).toBe(`${nasty}||`);
       expect(fs.readFileSync(path.join(pod, 'cg', 'cgroup procs'), 'utf8')).toBe('0');
       expect(status('web')).toBe('0');
-      expect(fs.existsSync(path.join(tmp, 'mntns'))).toBe(false); // busybox sh never ran
       // A bad line: 254, naming it; the app does not run.
       fs.rmSync(path.join(tmp, 'out'));
       r = await run(table([['mount', 'only', 'three']])).done;
@@ -693,14 +696,17 @@ const MOUNTS_HELPER = path.resolve('dist/stage1/rkt-helper');
 const withMountsHelper = describeIf(!fs.existsSync(MOUNTS_HELPER) ? `${MOUNTS_HELPER}: run npm run build`
   : !USERNS_OK ? 'busybox-static and unprivileged user namespaces (unshare -Urm)' : undefined);
 
-/** Runs `rkt-helper --mounts` on `ops` in a user and mount namespace of the test's own, then `script` (busybox sh) in what it made. */
-function runMounts(dir: string, ops: string[][], script: string) {
+/** Runs `rkt-helper --launch` on `ops`, then `next`, in a user and mount namespace of the test's own. */
+function runLaunch(dir: string, ops: string[][], next: string[], shell = 'sh') {
   const table = path.join(dir, 'table');
-  fs.writeFileSync(table, renderTable(ops));
-  return spawnSync('unshare', ['-Urm', MOUNTS_HELPER, '--mounts', table, BUSYBOX!, 'sh', '-c', script], { encoding: 'utf8' });
+  fs.writeFileSync(table, renderTable([...ops, ...next.map((a) => ['arg', a])]));
+  return spawnSync(shell, ['-c', 'umask 077; exec "$@"', shell, 'unshare', '-Urm', MOUNTS_HELPER, '--launch', table], { encoding: 'utf8' });
 }
 
-withMountsHelper('masked paths the pod does not have (rkt-helper --mounts)', () => {
+/** runLaunch, then `script` (busybox sh) in what the table made. */
+const runMounts = (dir: string, ops: string[][], script: string) => runLaunch(dir, ops, [BUSYBOX!, 'sh', '-c', script]);
+
+withMountsHelper('masked paths the pod does not have (the launch table\'s mounts)', () => {
   let tmp: string;
   beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-mask-')); });
   afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -735,7 +741,7 @@ withMountsHelper('masked paths the pod does not have (rkt-helper --mounts)', () 
   });
 });
 
-withMountsHelper('rkt-helper --mounts (run in a user namespace of the test)', () => {
+withMountsHelper('the launch table\'s mounts (rkt-helper --launch, run in a user namespace of the test)', () => {
   let tmp: string;
   let rootfs: string;
   beforeEach(() => {
@@ -786,9 +792,9 @@ withMountsHelper('rkt-helper --mounts (run in a user namespace of the test)', ()
 
   test('an unknown operation, a wrong field count or a bad escape: refused before anything runs', () => {
     for (const text of ['mount tmpfs /x tmpfs\n', 'frobnicate /x\n', 'mkdir /a\\9b\n', 'mkdir /a /b\n']) {
-      fs.writeFileSync(path.join(tmp, 'table'), `mkdir ${fstabEscape(path.join(tmp, 'first'))}\n${text}`);
-      const r = spawnSync('unshare', ['-Urm', MOUNTS_HELPER, '--mounts', path.join(tmp, 'table'), '/bin/true'], { encoding: 'utf8' });
-      expect({ text, status: r.status, stderr: r.stderr }).toEqual({ text, status: 254, stderr: `stage1: bad line 2 in the mount table ${path.join(tmp, 'table')}\n` });
+      fs.writeFileSync(path.join(tmp, 'table'), `mkdir ${fstabEscape(path.join(tmp, 'first'))}\n${text}arg /bin/true\n`);
+      const r = spawnSync('unshare', ['-Urm', MOUNTS_HELPER, '--launch', path.join(tmp, 'table')], { encoding: 'utf8' });
+      expect({ text, status: r.status, stderr: r.stderr }).toEqual({ text, status: 254, stderr: `stage1: bad line 2 in the launch table ${path.join(tmp, 'table')}\n` });
     }
   });
 
@@ -811,8 +817,7 @@ withMountsHelper('rkt-helper --mounts (run in a user namespace of the test)', ()
     const devDir = `${tmp}/dev/db app`;
     const hosts = "127.0.0.1 it's\n# 100% \\n $HOME `id`\n";
     const app = makeApp({ name: 'db', devDir, skeleton: { dirs: [`${tmp}/opt/stage2/db/rootfs`], files: [{ path: `${tmp}/db-hosts`, content: hosts }] } });
-    fs.writeFileSync(path.join(tmp, 'table'), renderTable(skeletonOps(app)));
-    const run = spawnSync('sh', ['-c', 'umask 077; exec "$@"', 'sh', 'unshare', '-Urm', MOUNTS_HELPER, '--mounts', path.join(tmp, 'table'), '/bin/true'], { encoding: 'utf8' });
+    const run = runLaunch(tmp, skeletonOps(app), ['/bin/true']);
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
     expect(fs.readFileSync(`${tmp}/db-hosts`, 'utf8')).toBe(hosts);
     expect(fs.statSync(`${tmp}/db-hosts`).mode & 0o777).toBe(0o644);
@@ -840,7 +845,7 @@ withMountsHelper('rkt-helper --mounts (run in a user namespace of the test)', ()
     for (const op of [['open', '7', '/etc/hostname'], ['inheritable', '21']]) {
       const r = runMounts(tmp, [op], 'echo reached');
       expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 254, stdout: '' });
-      expect(r.stderr).toMatch(/^stage1: bad line 1 in the mount table /);
+      expect(r.stderr).toMatch(/^stage1: bad line 1 in the launch table /);
     }
   });
 });
@@ -850,7 +855,7 @@ function mountinfoPath(p: string): string {
   return fstabEscape(p);
 }
 
-describe('the mount table (rkt-helper --mounts)', () => {
+describe('the mount operations of a table', () => {
   const entry = (source: string, target: string, type = 'none', options = 'bind'): MountEntry => ({ source, target, type, options });
 
   test('one operation a line, fields escaped, in order, whatever their length', () => {
@@ -933,7 +938,6 @@ describe('cgroupViewOps', () => {
 });
 
 describe('renderApp', () => {
-  const lines = (s: string) => s.split('\n');
   /** makeApp's capabilities as rkt-helper --app takes them. */
   const MASK = capabilityMask(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE', 'CAP_KILL']);
   const withHandlers = (over: Partial<AppPlan> = {}) => makeApp({ eventHandlers: { preStart: ['/bin/pre'] }, ...over });
@@ -966,12 +970,11 @@ describe('renderApp', () => {
     expect(renderApp(makePlan(), makeApp()).script).toBeUndefined();
   });
 
-  test('returns the launch table PID 1 runs, or with event handlers the mount table the script gives rkt-helper --mounts', () => {
+  test('returns the launch table PID 1 runs; with event handlers it goes on with busybox sh and the script', () => {
     const app = makeApp();
     expect(renderApp(makePlan(), app).files).toEqual({ 'app-web.launch': renderTable(launchOps(makePlan(), app, appStep(app).concat(app.exec))) });
-    const { script, files } = renderApp(makePlan(), withHandlers());
-    expect(files).toEqual({ 'app-web.mounts': renderTable(appMountOps(makePlan(), withHandlers())) });
-    expect(script).toContain(`  exec '${TOOLS.helper}' '--mounts' '${POD}/stage1/app-web.mounts' '${TOOLS.busybox}' 'sh' "$0" mounted\n`);
+    const { files } = renderApp(makePlan(), withHandlers());
+    expect(files).toEqual({ 'app-web.launch': renderTable(launchOps(makePlan(), withHandlers(), [TOOLS.busybox, 'sh', `${POD}/stage1/app-web.sh`])) });
   });
 
   test('the launch table: unless the pod is stopping, the mount namespace marker, the app cgroups and oom_score_adj, the mounts, then the last step', () => {
@@ -994,18 +997,13 @@ describe('renderApp', () => {
     expect(launchTable(makePlan(), makeApp()).some((o) => o[0] === 'oom' || o[0] === 'join')).toBe(false);
   });
 
-  test('with event handlers the script joins the cgroups and sets oom_score_adj, then execs rkt-helper --mounts; no mount line of its own', () => {
-    const app = withHandlers({ cgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/web/tasks', '/sys/fs/cgroup/cpu/rkt-x/web/tasks'], oomScoreAdj: 250 });
+  test('with event handlers the launch table does the same first steps (stopping, marker, cgroups, oom, mounts); the script none of them', () => {
+    const app = withHandlers({ cgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/web/tasks'], oomScoreAdj: 250 });
+    const ops = parseTable(renderApp(makePlan(), app).files['app-web.launch']);
+    const plain = launchTable(makePlan(), { ...app, eventHandlers: undefined });
+    expect(ops.filter((o) => o[0] !== 'arg')).toEqual(plain.filter((o) => o[0] !== 'arg'));
     const s = renderApp(makePlan(), app).script!;
-    const l = lines(s);
-    const idx = (pred: (x: string) => boolean) => { const i = l.findIndex(pred); expect(i).toBeGreaterThanOrEqual(0); return i; };
-    const cg1 = idx((x) => x.startsWith("  echo 0 > '/sys/fs/cgroup/memory/rkt-x/web/tasks' || die "));
-    const cg2 = idx((x) => x.startsWith("  echo 0 > '/sys/fs/cgroup/cpu/rkt-x/web/tasks' || die "));
-    const oom = idx((x) => x.startsWith('  echo 250 > /proc/self/oom_score_adj || die'));
-    const ex = idx((x) => x.startsWith(`  exec '${TOOLS.helper}' '--mounts' `));
-    expect([cg1, cg2, oom, ex]).toEqual([cg1, cg2, oom, ex].sort((a, b) => a - b));
-    expect(l.some((x) => x.startsWith('die() {') && x.includes('exit 254'))).toBe(true);
-    expect(s).not.toMatch(/^\s*mount /m);
+    expect(s).not.toMatch(/cgroup|oom_score_adj|stopping|\.ns'|--mounts|^\s*mount /m);
   });
 
   test('the last step: --app in the same process: pivot, ids, groups, bounding set, working dir, filter, env, argv', () => {
