@@ -11,6 +11,16 @@
 //    only when it has the bundle's owner and nobody else may write it (it is code).
 //    A cache names the bundle's size, mtime and inode, so a rebuilt bundle never runs
 //    another build's bytecode (V8 itself checks only the source length).
+// 3. bin/rkt's rkt-launch hands NODE_EXTRA_CA_CERTS over as RKT_EXTRA_CA_CERTS, so that Node
+//    does not read and parse that file at start (~40 ms); it is put back for rkt's children,
+//    and src/image/http.ts reads it when a fetch first opens a TLS connection.
+var deferredCa = process.env.RKT_EXTRA_CA_CERTS;
+if (deferredCa !== undefined) {
+  delete process.env.RKT_EXTRA_CA_CERTS;
+  process.env.NODE_EXTRA_CA_CERTS = deferredCa;
+  global[Symbol.for('rkt.deferredExtraCaCerts')] = deferredCa;
+}
+
 var NEED = [0, 0];
 var v = process.versions.node.split('.').map(Number);
 if (v[0] < NEED[0] || (v[0] === NEED[0] && v[1] < NEED[1])) {

@@ -10,7 +10,9 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import fetch, { FetchError, type Response } from 'node-fetch';
+import fs from 'node:fs';
 import { RktError, fail } from '../util/errors.js';
+import { warn } from '../util/log.js';
 import { DEFAULT_LIMITS, connectTimeoutError, stallTimeoutError, type FetchLimitError } from './limits.js';
 
 export interface HttpOptions {
@@ -104,9 +106,33 @@ class Watchdog {
   }
 }
 
+/**
+ * Where dist/preload.cjs leaves the NODE_EXTRA_CA_CERTS that bin/rkt kept from Node's start:
+ * Node reads and parses that file on every start (~40 ms), and only a fetch over TLS needs it.
+ */
+export const DEFERRED_EXTRA_CA = Symbol.for('rkt.deferredExtraCaCerts');
+let withExtraCa: { file: string; cas: string[] } | undefined;
+
+/** The CAs an https fetch trusts when NODE_EXTRA_CA_CERTS was deferred: Node's own and the file's, as Node would. */
+export function deferredCaCerts(): string[] | undefined {
+  const file = (globalThis as Record<symbol, unknown>)[DEFERRED_EXTRA_CA];
+  if (typeof file !== 'string' || file === '') return undefined;
+  if (withExtraCa?.file !== file) {
+    let extra: string[] = [];
+    try {
+      extra = fs.readFileSync(file, 'latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+    } catch (e) {
+      // As Node does: a warning, and the default CAs.
+      warn(`ignoring extra certs from ${file} (NODE_EXTRA_CA_CERTS): ${(e as Error).message}`);
+    }
+    withExtraCa = { file, cas: [...tls.rootCertificates, ...extra] };
+  }
+  return withExtraCa.cas;
+}
+
 /** keepAlive off and one agent per request: each download closes its socket, so nothing lingers. */
 function watchedAgent(url: URL, opts: HttpOptions, dog: Watchdog): http.Agent {
-  const agent = url.protocol === 'http:' ? new http.Agent() : new https.Agent({ rejectUnauthorized: !opts.insecureTls });
+  const agent = url.protocol === 'http:' ? new http.Agent() : new https.Agent({ rejectUnauthorized: !opts.insecureTls, ca: deferredCaCerts() });
   const create = agent.createConnection as (...args: unknown[]) => net.Socket | undefined;
   agent.createConnection = ((...args: unknown[]) => {
     const socket = create.apply(agent, args);

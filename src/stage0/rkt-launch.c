@@ -19,6 +19,10 @@
  *
  * Every other command: stage0's exit status, as a shell gives it (128+N for signal N).
  * Signals keep their default actions, as they had in the shell this replaces.
+ *
+ * Stage0 gets NODE_EXTRA_CA_CERTS as RKT_EXTRA_CA_CERTS: Node would read and parse that file
+ * before anything else on every start (~40 ms), and only a fetch over TLS needs it
+ * (dist/preload.cjs and src/image/http.ts). Stage1 gets the environment unchanged.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -103,6 +107,8 @@ int main(int argc, char **argv) {
   if (pid == 0) {
     /* dup2 onto itself would keep close-on-exec. */
     if ((p[1] == HANDOFF_FD ? fcntl(HANDOFF_FD, F_SETFD, 0) : dup2(p[1], HANDOFF_FD)) < 0) _exit(fail("cannot pass the hand-off pipe"));
+    const char *extra_ca = getenv("NODE_EXTRA_CA_CERTS");
+    if (extra_ca && (setenv("RKT_EXTRA_CA_CERTS", extra_ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0)) _exit(fail("cannot pass NODE_EXTRA_CA_CERTS"));
     exec_on_path(argv[1], &argv[1]);
     fprintf(stderr, "rkt: cannot run %s: %s\n", argv[1], strerror(errno));
     _exit(254);

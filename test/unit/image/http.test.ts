@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { httpGet, httpGetBuffer, progressStream } from '../../../src/image/http.js';
+import { DEFERRED_EXTRA_CA, httpGet, httpGetBuffer, progressStream } from '../../../src/image/http.js';
 import { closeServer as close, listenLocal, selfSignedCert } from '../../helpers/servers.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -107,6 +107,32 @@ describe('plain HTTP and TLS policy', () => {
     const res = await httpGet(`${secureBase}/ok`, ALLOW_TLS);
     expect(res.status).toBe(200);
     expect(await readAll(res.body)).toBe('secret');
+  });
+
+  describe('NODE_EXTRA_CA_CERTS, kept from Node\'s start by bin/rkt (dist/preload.cjs leaves its path)', () => {
+    const deferred = globalThis as Record<symbol, unknown>;
+    afterEach(() => { delete deferred[DEFERRED_EXTRA_CA]; });
+
+    test('its certificates are trusted, besides the default ones', async () => {
+      routes.set('/ok', text('trusted'));
+      deferred[DEFERRED_EXTRA_CA] = path.join(dir, 'cert.pem');
+      const res = await httpGet(`${secureBase}/ok`, STRICT);
+      expect(await readAll(res.body)).toBe('trusted');
+    });
+
+    test('a file that cannot be read: a warning, and only the default CAs (as Node does)', async () => {
+      routes.set('/ok', text('hello'));
+      const missing = path.join(dir, 'missing.pem');
+      deferred[DEFERRED_EXTRA_CA] = missing;
+      const said: string[] = [];
+      const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => { said.push(String(chunk)); return true; });
+      try {
+        await expect(httpGet(`${secureBase}/ok`, STRICT)).rejects.toThrow(/is not trusted/);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(said.join('')).toMatch(new RegExp(`warning: ignoring extra certs from ${missing} \\(NODE_EXTRA_CA_CERTS\\): ENOENT`));
+    });
   });
 
   test('unsupported schemes are rejected', async () => {

@@ -17,12 +17,12 @@ beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-launch-test.'
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** rkt-launch running a stage0 that is `script` (sh), with `fd3` (a file) open at its own fd 3. */
-function launch(script: string, fd3?: string) {
+function launch(script: string, fd3?: string, env: NodeJS.ProcessEnv = process.env) {
   const stage0 = path.join(dir, `stage0-${Math.random().toString(36).slice(2)}`);
   fs.writeFileSync(stage0, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
   if (fd3) stdio.push(fs.openSync(fd3, 'r'));
-  const r = spawnSync(LAUNCH, [stage0, 'arg 1'], { stdio, encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(LAUNCH, [stage0, 'arg 1'], { stdio, encoding: 'utf8', timeout: 20_000, env });
   if (typeof stdio[3] === 'number') fs.closeSync(stdio[3]);
   return r;
 }
@@ -44,6 +44,16 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
     const r = launch(`echo "$RKT_HANDOFF_FD $(readlink /proc/self/fd/3 | cut -d: -f1)"; ${record('wait', '/bin/sh', '-c', 'readlink /proc/self/fd/3')}`, '/etc/hostname');
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('3 pipe\n/etc/hostname\n');
+  });
+
+  test('stage0 gets NODE_EXTRA_CA_CERTS as RKT_EXTRA_CA_CERTS (Node does not read it at start); the program handed off gets it unchanged', () => {
+    const show = 'echo "NODE=${NODE_EXTRA_CA_CERTS-unset} RKT=${RKT_EXTRA_CA_CERTS-unset}"';
+    const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: "/my ca's/x.pem" };
+    const r = launch(`${show}; ${record('wait', '/bin/sh', '-c', show)}`, undefined, env);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toBe("NODE=unset RKT=/my ca's/x.pem\nNODE=/my ca's/x.pem RKT=unset\n");
+    // Not set: nothing set for stage0 either.
+    expect(launch(show, undefined, { PATH: process.env.PATH }).stdout).toBe('NODE=unset RKT=unset\n');
   });
 
   test('"go": the program runs in the launcher\'s own process, while stage0 is still running', () => {
