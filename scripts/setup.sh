@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# What stage0/stage1 call on the host (util-linux, busybox-static, tini, iptables,
+# What stage0/stage1 call on the host (util-linux, busybox-static, iptables,
 # iproute2, CNI plugins), what verifies and unpacks images (gnupg, xz-utils, bzip2; zstd for
 # tar+zstd Docker layers),
 # and what the tests, the demo and the benchmark use as oracles and tools; gcc and
@@ -19,7 +19,7 @@ cd "$root"
 # bench/docker.sh. systemd's systemd-analyze checks the units of dist/systemd;
 # systemd-container's systemd-nspawn boots that systemd for the units' tests (dbus for
 # systemd-run inside it).
-PACKAGES=(util-linux busybox-static tini gnupg xz-utils bzip2 iptables iproute2
+PACKAGES=(util-linux busybox-static gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
   gcc libc6-dev docker-registry skopeo podman python3 zstd systemd systemd-container dbus)
 

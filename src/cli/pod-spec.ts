@@ -81,7 +81,7 @@ export function parsePullPolicy(pod: FlagValues): PullPolicy {
 
 function rejectUnsupported(pod: FlagValues): void {
   for (const f of ['stage1-path', 'stage1-url', 'stage1-name', 'stage1-hash', 'stage1-from-dir']) {
-    if (flagString(pod, f) !== undefined) fail(`--${f} is not supported: this rkt's stage1 is made of host tools (util-linux, tini, busybox-static)`);
+    if (flagString(pod, f) !== undefined) fail(`--${f} is not supported: this rkt's stage1 is made of host tools (util-linux, busybox-static) and rkt's own static helpers`);
   }
   if (flagBool(pod, 'mds-register')) fail('--mds-register is not supported: there is no metadata service');
 }

@@ -39,7 +39,7 @@ export const command: Command = {
         process.stderr.write(`stop: pod "${pod.uuid}" is already stopped\n`);
         continue;
       }
-      // SIGTERM goes to the holder (tini), which forwards it to the pod's init; --force
+      // SIGTERM goes to the holder (rkt-helper --pod), which forwards it to the pod's init; --force
       // kills the pod's PID 1, which takes down its whole PID namespace.
       const find = () => (force ? podInitPid(realHost, pod.dir) : podHolderPid(realHost, pod.dir));
       let target = find();

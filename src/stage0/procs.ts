@@ -1,6 +1,6 @@
 /**
- * Finding a pod's processes from the host. The holder (the `rkt run` PID, tini) has one
- * child: the pod's PID 1. App PIDs are recorded by PID 1 as seen inside the pod, and
+ * Finding a pod's processes from the host. The holder (the `rkt run` PID, rkt-helper --pod or
+ * rkt-notify) has one child that is the pod's: its PID 1. App PIDs are recorded by PID 1 as seen inside the pod, and
  * mapped back to host PIDs through /proc/PID/status NSpid.
  */
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ export function childrenOf(host: Host, pid: number): number[] {
 }
 
 /**
- * True if pid is this pod's stage1 (tini, or the pod's init): both name the pod's init.table
+ * True if pid is this pod's stage1 (its holder, or the pod's init): both name the pod's init.table
  * on their command line. Guards every signal rkt sends: a holder record that names some
  * other process (a launcher killed mid hand-off leaves its orphan's new parent) must
  * never get a pod's SIGTERM or SIGKILL.
@@ -24,7 +24,7 @@ export function runsPod(host: Host, pid: number, podDir: string): boolean {
   return (host.readFile(`/proc/${pid}/cmdline`) ?? '').includes(`/${path.basename(podDir)}/${INIT_TABLE}`);
 }
 
-/** Host PID of the pod's stage1 holder (tini), if the pod runs. */
+/** Host PID of the pod's stage1 holder, if the pod runs. */
 export function podHolderPid(host: Host, podDir: string): number | undefined {
   const holder = readHolder(podDir);
   if (!holder || host.processStartTime(holder.pid) !== holder.start || !runsPod(host, holder.pid, podDir)) return undefined;
@@ -34,8 +34,8 @@ export function podHolderPid(host: Host, podDir: string): number | undefined {
 /** Host PID of the pod's PID 1, if the pod runs. */
 export function podInitPid(host: Host, podDir: string): number | undefined {
   const holder = podHolderPid(host, podDir);
-  const init = holder === undefined ? undefined : childrenOf(host, holder)[0];
-  return init !== undefined && runsPod(host, init, podDir) ? init : undefined;
+  // Its only child but for stage0's Node, which may still be exiting after the hand-off.
+  return holder === undefined ? undefined : childrenOf(host, holder).find((c) => runsPod(host, c, podDir));
 }
 
 /** Host PID of an app of a running pod. */

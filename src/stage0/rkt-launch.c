@@ -13,7 +13,7 @@
  * and this process execs PROGRAM (stage1's first step), so the PID rkt's caller started
  * becomes the pod. With "go" it does so at once: stage0 is done with everything the pod
  * shares (it closed its stdio first), and its exit, ~4 ms of tearing Node down, runs beside
- * stage1 instead of before it (tini, or rkt-notify, reaps it). With "wait" (stage0 built a stdio
+ * stage1 instead of before it (the pod's holder reaps it). With "wait" (stage0 built a stdio
  * stream, which may have set O_NONBLOCK on a file the pod shares until its exit restores
  * it) it waits for stage0's exit first, and goes on only if that was 0.
  *

@@ -7,11 +7,9 @@
 export interface Stage1Tools {
   /** util-linux nsenter (rkt enter into a --private-users pod, rkt app start). */
   nsenter: string;
-  /** tini-static: waits in the host PID namespace and forwards signals. */
-  tini: string;
   /** busybox-static: the app launchers' shell, and rkt enter's (mount, nsenter, unshare). */
   busybox: string;
-  /** rkt-helper (static, built from src/stage1/helper/): the pod's namespaces (--pod), its PID 1 (--init), each app's mounts and last step. */
+  /** rkt-helper (static, built from src/stage1/helper/): the pod's namespaces and holder (--pod), its PID 1 (--init), each app's launcher and last step. */
   helper: string;
 }
 
@@ -114,7 +112,7 @@ export interface PodPlan {
   sandbox?: boolean;
   /** Socket activation: how many fds (from 3) rkt was given with LISTEN_FDS for this very process. */
   listenFds?: number;
-  /** rkt runs with a usable NOTIFY_SOCKET: rkt-notify holds the pod in tini's place (helper/notify.c). */
+  /** rkt runs with a usable NOTIFY_SOCKET: rkt-notify holds the pod in rkt-helper --pod's place (helper/notify.c). */
   notify?: PodNotify;
 }
 

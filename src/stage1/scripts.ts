@@ -3,9 +3,10 @@
  *
  *  runArgv  the command line bin/rkt's process execs: rkt-helper --pod (closes the
  *           caller's fds above 2, [joins the CNI netns,] new mount, UTS, IPC, PID [, net]
- *           namespaces) -> tini (stays in the host PID namespace, forwards signals, exits with
- *           the pod's status) -> rkt-helper --init, the pod's PID 1 (static C,
- *           src/stage1/helper/rkt-helper.c).
+ *           namespaces; then holds the pod in the host PID namespace: forwards signals,
+ *           exits with the pod's status) -> its child, the pod's PID 1 (--init; static C,
+ *           src/stage1/helper/rkt-helper.c). Under a Type=notify unit rkt-notify holds the
+ *           pod instead, and execs rkt-helper --init.
  *  init.table  what PID 1 does first (initOps): bounding set, hostname, lo, cgroups, user
  *           namespace. Then it starts each app's launcher in its own mount namespace, leaves
  *           the host root, drops every capability the apps do not need it for (all but
@@ -136,9 +137,9 @@ export function capabilityMask(caps: string[]): string {
 /**
  * Stage1's command line (which bin/rkt's process execs, so that it becomes the pod): rkt-helper
  * --pod (the caller's fds closed but the socket-activation ones, kept from LISTEN_FD_BASE on;
- * the CNI netns joined; the namespaces made: src/stage1/helper/rkt-helper.c pod_main), then
- * tini or rkt-notify, then the pod's init. No field is empty (rkt-launch's hand-off ends at
- * the first empty one).
+ * the CNI netns joined; the namespaces made: src/stage1/helper/rkt-helper.c pod_main), which
+ * holds the pod with the pod's init as its child (or execs rkt-notify, which does, and execs
+ * the init). No field is empty (rkt-launch's hand-off ends at the first empty one).
  */
 export function runArgv(plan: PodPlan): string[] {
   const t = plan.tools;
@@ -146,11 +147,11 @@ export function runArgv(plan: PodPlan): string[] {
   const ns = ['uts', 'pid', ...(plan.sharedIpc ? [] : ['ipc']), ...(plan.net.kind === 'none' ? ['net'] : [])];
   return [
     t.helper, '--pod', String(plan.listenFds ?? 0), plan.net.kind === 'netns' ? plan.net.path : '-', ns.join(','),
-    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), `${plan.podDir}/${READY_FILE}`, ...plan.notify.sockets, '--'] : [t.tini, '-s', '--']),
+    ...(plan.notify ? [plan.notify.helper, String(NOTIFY_READY_FD), `${plan.podDir}/${READY_FILE}`, ...plan.notify.sockets, '--', t.helper] : []),
     // The pod's PID 1 (src/stage1/helper/rkt-helper.c init_main): runs the init table
     // (initOps), starts the apps' launchers, tells rkt-notify (fd NOTIFY_READY_FD) they
     // started, pivots into rkt/, drops every capability but initCapabilities, waits for the apps.
-    t.helper, '--init', `${plan.podDir}/${INIT_TABLE}`,
+    '--init', `${plan.podDir}/${INIT_TABLE}`,
     capabilityMask(initCapabilities(plan)), String(Math.round(plan.stopGraceSeconds * 1000)),
     plan.interactive ? '1' : '0', plan.notify ? '1' : '0', ...plan.apps.map((a) => a.name),
   ];

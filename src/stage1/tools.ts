@@ -1,6 +1,6 @@
 /**
- * stage1 is made of host tools from Debian: util-linux (nsenter), tini (tini-static) and
- * busybox-static, and of rkt's own static helpers. Only static binaries may run after pivot_root,
+ * stage1 is made of host tools from Debian, util-linux (nsenter) and busybox-static, and of
+ * rkt's own static helpers. Only static binaries may run after pivot_root,
  * so busybox must be the static build.
  */
 import fs from 'node:fs';
@@ -21,7 +21,6 @@ export function builtHelper(name: 'rkt-helper' | 'rkt-idmap' | 'rkt-notify', nee
 
 const CANDIDATES: Record<Exclude<keyof Stage1Tools, 'helper'>, { paths: string[]; pkg: string }> = {
   nsenter: { paths: ['/usr/bin/nsenter', '/bin/nsenter'], pkg: 'util-linux' },
-  tini: { paths: ['/usr/bin/tini-static'], pkg: 'tini' },
   busybox: { paths: ['/bin/busybox', '/usr/bin/busybox'], pkg: 'busybox-static' },
 };
 

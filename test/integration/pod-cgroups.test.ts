@@ -42,9 +42,10 @@ suite('pod cgroups', () => {
     const pod = await startPod(env, [INSECURE, 'run', '--net=host', BUSYBOX_ACI, '--name=a', '--memory=64M', '--exec=/bin/sleep', '--', '301'], /sleep 301$/);
     try {
       const app = podProcess(env, pod.uuid, /sleep 301$/)!;
-      // PID 1 (tini names it too, after tini's own path).
-      const init = podProcess(env, pod.uuid, /^\S+\/rkt-helper --init /)!;
       const holder = Number(statusText(env, pod.uuid).pid);
+      // PID 1: the holder's fork, with the holder's command line.
+      const init = fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(' ').map(Number)
+        .find((p) => /^\S+\/rkt-helper --pod .* --init /.test(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')))!;
       expect([app, init, holder].every((p) => p > 0)).toBe(true);
       for (const controller of ['memory', 'cpu', 'pids']) {
         expect([controller, cgroupOf(app, controller).endsWith(`/rkt-${pod.uuid}/a`)]).toEqual([controller, true]);

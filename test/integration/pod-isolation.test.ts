@@ -49,7 +49,7 @@ suite('pod isolation', () => {
 
     test('pid: the app is a low PID under the pod\'s init and sees no host process', () => {
       expect(Number(s.self)).toBeLessThan(10);
-      expect(s.init).toMatch(/rkt-helper --init .*\/stage1\/init\.table /);
+      expect(s.init).toMatch(/rkt-helper --pod .* --init \S+\/stage1\/init\.table /);
       const pids = s.pids.split('\n').map(Number);
       expect(pids).toContain(1);
       expect(pids).toContain(Number(s.self));

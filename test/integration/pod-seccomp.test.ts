@@ -218,8 +218,8 @@ suite('pod seccomp and keyring', () => {
     // 0-2, plus the one ls opens to read the directory.
     expect(fds!.trim().split('\n').map(Number)).toEqual([0, 1, 2, 3]);
     const [init, ...procs] = rest!.trim().split('\n');
-    // The pod's PID 1 is rkt-helper --init; no app's helper (nor rkt enter's, run as fd 7) stays.
-    expect(init).toMatch(/\/rkt-helper --init \S+\/stage1\/init\.table /);
+    // The pod's PID 1 is rkt-helper --init (its holder's fork); no app's helper (nor rkt enter's, run as fd 7) stays.
+    expect(init).toMatch(/\/rkt-helper --pod .* --init \S+\/stage1\/init\.table /);
     expect(procs.filter((l) => /rkt-helper|^\d+ 7$/.test(l))).toEqual(['1 rkt-helper']);
   });
 });

@@ -1,6 +1,6 @@
 /*
  * rkt-notify: the pod's holder when rkt runs with NOTIFY_SOCKET (a Type=notify unit,
- * systemd-run --service-type=notify), in tini's place.
+ * systemd-run --service-type=notify), in rkt-helper --pod's place.
  *
  *   rkt-notify FD READY [SOCKET...] -- COMMAND [ARG...]
  *
@@ -15,7 +15,7 @@
  *  - READY=1 (with MAINPID) goes to NOTIFY_SOCKET once that line came and each SOCKET got
  *    READY=1; the file READY is made then (what `rkt status --wait-ready` waits for); STATUS=, STOPPING=1 and WATCHDOG=1 from the apps are relayed, nothing else;
  *  - every signal it can forward goes to COMMAND; it exits with COMMAND's status (128+N
- *    for a signal), as tini does.
+ *    for a signal), as rkt-helper --pod does.
  * The sockets' files are removed when it exits (through their dirs, opened before the pod's
  * init pivots this mount namespace). A NOTIFY_SOCKET it cannot reach is said
  * once; the pod runs on.

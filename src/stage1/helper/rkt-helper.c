@@ -1,9 +1,12 @@
 /*
  * rkt-helper: stage1's own steps, one static binary (it runs where no host library is in view).
  *
+ *   rkt-helper --pod LISTEN NETNS NAMESPACES --init POD/stage1/init.table CAPS GRACE_MS INTERACTIVE NOTIFY NAME...
  *   rkt-helper --pod LISTEN NETNS NAMESPACES PROGRAM [ARG...]
  *
- * The pod's fds and namespaces, then exec PROGRAM (tini): see pod_main.
+ * The pod's fds and namespaces, then this process holds the pod and its child is the pod's
+ * PID 1, or it execs PROGRAM (rkt-notify, which holds the pod under systemd): see pod_main
+ * and hold.
  *
  *   rkt-helper --init POD/stage1/init.table CAPS GRACE_MS INTERACTIVE NOTIFY NAME...
  *
@@ -390,9 +393,9 @@ static int init_op(char **f, int n) {
 }
 
 /*
- * The pod's PID 1, from the first instruction of its first process (tini's or rkt-notify's
- * child): the last privileged work is here, then every capability but CAPS goes.
- *  0. SIGKILL when tini (or rkt-notify) dies; the init table: the bounding set, hostname,
+ * The pod's PID 1, from the first instruction of its first process (the holder's child, or
+ * rkt-notify's): the last privileged work is here, then every capability but CAPS goes.
+ *  0. SIGKILL when its holder dies; the init table: the bounding set, hostname,
  *     lo, cgroups, user namespace;
  *  1. starts each app's launcher (which needs PID 1's full bounding set) and records its
  *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own (NAME.ns);
@@ -409,7 +412,7 @@ static int init_op(char **f, int n) {
  *     fails (SIGTERM, then SIGKILL after GRACE_MS, or the grace `rkt stop --timeout` left in
  *     rkt/stop-timeout), takes SIGTERM/SIGINT as a stop, and exits with the first failure (0
  *     for a stop asked for from outside, 137 if it had to kill). rkt-helper --pod blocked
- *     them for tini and this process: one that came before is pending here, and counts.
+ *     them for the holder and this process: one that came before is pending here, and counts.
  *  A sandbox (rkt/sandbox) instead records each app `rkt app start` gave it (named in
  *  rkt/started/PID), lets a failing app fail alone, asks every process of the pod to stop
  *  on SIGTERM and exits once none is left.
@@ -976,20 +979,54 @@ static int app_main(int argc, char **argv) {
 /* --pod ------------------------------------------------------------------------------- */
 
 /*
+ * The pod's holder, in the process rkt's caller started, with the pod's namespaces made
+ * (tini's part, without its exec): PID 1 is its child (init_main, run from this fork),
+ * in a process group of its own that takes the terminal's foreground; every signal it
+ * can forward goes to PID 1; it reaps whatever else is its child (stage0's Node, still
+ * exiting after the hand-off) and exits with PID 1's status (128+N for a signal).
+ */
+static int hold(int argc, char **argv) {
+  sigset_t all, old;
+  sigfillset(&all);
+  if (sigprocmask(SIG_BLOCK, &all, &old) != 0) die("cannot block signals");
+  pid_t init = fork();
+  if (init < 0) die("cannot start the pod's init");
+  if (init == 0) {
+    // SIGTTOU is blocked: a background group may take the terminal. No terminal is fine.
+    if (setpgid(0, 0) != 0) die("cannot give the pod's init a process group");
+    if (tcsetpgrp(0, getpgrp()) != 0 && errno != ENOTTY && errno != ENXIO && errno != EBADF) die("cannot give the pod the terminal");
+    if (sigprocmask(SIG_SETMASK, &old, NULL) != 0) die("cannot unblock signals");
+    return init_main(argc, argv);
+  }
+  for (;;) {
+    siginfo_t si;
+    if (sigwaitinfo(&all, &si) < 0) continue;
+    if (si.si_signo != SIGCHLD) {
+      kill(init, si.si_signo);
+      continue;
+    }
+    int status;
+    for (pid_t w; (w = waitpid(-1, &status, WNOHANG)) > 0;) {
+      if (w == init) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+}
+
+/*
  * The pod's first step, in the process rkt's caller started (bin/rkt's rkt-launch execs
- * stage1's command line, src/stage1/scripts.ts runArgv), then exec PROGRAM (tini, or
- * rkt-notify), whose first child is the pod's PID 1.
+ * stage1's command line, src/stage1/scripts.ts runArgv); then it holds the pod, with PID 1
+ * as its child (hold), or execs PROGRAM (rkt-notify), whose first child is PID 1.
  *  1. the LISTEN socket-activation fds at 3.. move to LISTEN_FD_BASE..; every other fd above
  *     2 is closed: descriptors rkt's caller handed it (shells, CI runners and service
  *     managers pass extra ones) must not stay open in the pod for its whole life;
  *  2. NETNS, a network namespace file (a CNI network's) or "-": joined first;
  *  3. a new mount namespace, where / is private, and the NAMESPACES named (comma-separated:
- *     uts, pid, ipc, net; "-" for none): a new PID namespace is PROGRAM's children's;
+ *     uts, pid, ipc, net; "-" for none): a new PID namespace is this process's children's;
  *  4. SIGTERM and SIGINT blocked (see init_main).
  */
 static int pod_main(int argc, char **argv) {
   if (argc < 6) {
-    fprintf(stderr, "usage: rkt-helper --pod LISTEN NETNS NAMESPACES PROGRAM [ARG...]\n");
+    fprintf(stderr, "usage: rkt-helper --pod LISTEN NETNS NAMESPACES --init ...|PROGRAM [ARG...]\n");
     return 254;
   }
   static const struct { const char *name; int flag; } known[] = {
@@ -1018,12 +1055,13 @@ static int pod_main(int argc, char **argv) {
   if (unshare(flags) != 0) die("cannot create the pod's namespaces");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("cannot make the pod's mounts private");
   // A stop (SIGTERM, SIGINT) that comes while the pod starts stays pending until its PID 1
-  // takes it: tini and rkt-notify give their child the mask they were started with.
+  // takes it: the holder and rkt-notify give their child the mask they were started with.
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   if (sigprocmask(SIG_BLOCK, &stop, NULL) != 0) die("cannot block signals");
+  if (strcmp(argv[5], "--init") == 0) return hold(argc - 4, argv + 4);
   execv(argv[5], &argv[5]);
   fail_on("run", argv[5]);
   return 254;

@@ -187,15 +187,15 @@ describe('stage1 scripts with rkt-notify', () => {
   const plan = (notify?: PodPlan['notify']): PodPlan => ({
     uuid: 'u', podDir: '/pods/run/u', hostname: 'h', apps: [], net: { kind: 'host' }, sharedIpc: false, interactive: false, openPaths: false,
     podCgroupProcs: [], stopGraceSeconds: 10,
-    tools: { nsenter: '/n', tini: '/tini', busybox: '/bb', helper: '/h' },
+    tools: { nsenter: '/n', busybox: '/bb', helper: '/h' },
     ...(notify ? { notify } : {}),
   });
 
-  test('rkt-notify holds the pod in tini\'s place, with the readiness fd and the apps\' sockets', () => {
+  test('rkt-notify holds the pod in rkt-helper --pod\'s place, with the readiness fd and the apps\' sockets, and execs rkt-helper --init', () => {
     const run = runArgv(plan({ helper: '/dist/rkt-notify', sockets: ['/pods/run/u/stage1/notify/web'] }));
     expect(run.slice(5, 12)).toEqual(['/dist/rkt-notify', String(NOTIFY_READY_FD), '/pods/run/u/rkt/ready', '/pods/run/u/stage1/notify/web', '--', '/h', '--init']);
-    expect(run).not.toContain('/tini');
-    expect(runArgv(plan()).slice(5, 10)).toEqual(['/tini', '-s', '--', '/h', '--init']);
+    // Without it, rkt-helper --pod holds the pod itself, and PID 1 is its fork.
+    expect(runArgv(plan()).slice(5, 7)).toEqual(['--init', '/pods/run/u/stage1/init.table']);
   });
 
   test('rkt-helper --init is told to say "started" on the fd (NOTIFY=1) only with rkt-notify', () => {

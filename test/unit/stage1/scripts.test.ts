@@ -19,7 +19,7 @@ const withBusybox = describeIf(BUSYBOX ? undefined : 'busybox-static (/bin/busyb
 const SHELLS: Array<[string, string[]]> = [['sh', ['/bin/sh']], ...(BUSYBOX ? [['busybox sh', [BUSYBOX, 'sh']] as [string, string[]]] : [])];
 
 const TOOLS: Stage1Tools = {
-  nsenter: '/usr/bin/nsenter', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', helper: '/usr/lib/rkt/rkt-helper',
+  nsenter: '/usr/bin/nsenter', busybox: '/bin/busybox', helper: '/usr/lib/rkt/rkt-helper',
 };
 const UUID = '6e1c7c0c-3c5a-4c1e-9a4b-3d7a3f0e2b11';
 const POD = `/var/lib/rkt/pods/run/${UUID}`;
@@ -160,12 +160,12 @@ describe('the syntax check itself', () => {
 describe('runArgv (the command line bin/rkt\'s process execs to become the pod)', () => {
   /** rkt-helper --pod: no socket-activation fds, no CNI netns, then the namespaces; the chain proper follows. */
   const pod = (ns: string, netns = '-', listen = '0') => [TOOLS.helper, '--pod', listen, netns, ns];
-  /** tini, then rkt-helper --init: the init table (rkt finds the pod by it), kept caps, grace, stdin, notify, apps. */
+  /** Its fork, PID 1 (--init): the init table (rkt finds the pod by it), kept caps, grace, stdin, notify, apps. */
   const tail = (caps = '20', apps = ['web']) => [
-    TOOLS.tini, '-s', '--', TOOLS.helper, '--init', `${POD}/stage1/init.table`, caps, '10000', '0', '0', ...apps,
+    '--init', `${POD}/stage1/init.table`, caps, '10000', '0', '0', ...apps,
   ];
 
-  test('--net=host: rkt-helper --pod makes the uts, pid and ipc namespaces (and the mount one), then tini -s, then rkt-helper --init', () => {
+  test('--net=host: rkt-helper --pod makes the uts, pid and ipc namespaces (and the mount one), then holds the pod, its fork being rkt-helper --init', () => {
     expect(runArgv(makePlan())).toEqual([...pod('uts,pid,ipc'), ...tail()]);
   });
 
@@ -178,9 +178,9 @@ describe('runArgv (the command line bin/rkt\'s process execs to become the pod)'
   });
 
   test('rkt-helper --init: every app by name, the capabilities PID 1 keeps, the grace period in ms, stdin, notify', () => {
-    expect(runArgv(makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] })).slice(-9)).toEqual(tail('20', ['web', 'db']).slice(-9));
+    expect(runArgv(makePlan({ apps: [makeApp(), makeApp({ name: 'db' })] })).slice(-8)).toEqual(tail('20', ['web', 'db']));
     const odd = runArgv(makePlan({ podDir: "/x y/it's", interactive: true, stopGraceSeconds: 3, apps: [makeApp({ capabilities: ['CAP_CHOWN'] })] }));
-    expect(odd.slice(-8)).toEqual([TOOLS.helper, '--init', "/x y/it's/stage1/init.table", '0', '3000', '1', '0', 'web']);
+    expect(odd.slice(-7)).toEqual(['--init', "/x y/it's/stage1/init.table", '0', '3000', '1', '0', 'web']);
     // The grace period in ms (rkt run --stop-timeout takes ms), and NOTIFY=1 with rkt-notify.
     const notified = runArgv(makePlan({ stopGraceSeconds: 0.25, notify: { helper: '/n', sockets: [] } }));
     expect(notified.slice(-5)).toEqual(['20', '250', '0', '1', 'web']);
@@ -195,10 +195,10 @@ describe('runArgv (the command line bin/rkt\'s process execs to become the pod)'
 
   test('paths with spaces and quotes stay whole fields; no field is empty (rkt-launch\'s record ends at an empty one)', () => {
     const podDir = "/data dir/it's/pods/run/x";
-    const tools = { ...TOOLS, tini: '/opt/my tools/tini' };
+    const tools = { ...TOOLS, helper: '/opt/my tools/rkt-helper' };
     const argv = runArgv(makePlan({ podDir, tools, net: { kind: 'netns', path: `${podDir}/net ns` } }));
+    expect(argv[0]).toBe('/opt/my tools/rkt-helper');
     expect(argv[3]).toBe(`${podDir}/net ns`);
-    expect(argv).toContain('/opt/my tools/tini');
     expect(argv).toContain(`${podDir}/stage1/init.table`);
     expect(argv.every((f) => f !== '')).toBe(true);
   });
@@ -308,7 +308,7 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       const real = { ...plan, tools: { ...plan.tools, helper: HELPER } };
       fs.writeFileSync(path.join(pod, 'stage1', 'init.table'), renderTable(initOps(real)));
       const argv = runArgv(real);
-      return argv.slice(argv.indexOf('--init') - 1);
+      return [HELPER, ...argv.slice(argv.indexOf('--init'))];
     }
 
     /** `extra`: fds the init is given beyond 0-2 (an fd number to a file or 'pipe'). */

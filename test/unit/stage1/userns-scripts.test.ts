@@ -31,7 +31,7 @@ function makePlan(over: Partial<PodPlan> = {}): PodPlan {
   return {
     uuid: UUID, podDir: POD, hostname: 'h', apps: [makeApp()], net: { kind: 'host' }, sharedIpc: false, interactive: false,
     openPaths: false, podCgroupProcs: [], stopGraceSeconds: 10,
-    tools: { nsenter: '/usr/bin/nsenter', tini: '/usr/bin/tini-static', busybox: '/bin/busybox', helper: '/usr/lib/rkt/rkt-helper' },
+    tools: { nsenter: '/usr/bin/nsenter', busybox: '/bin/busybox', helper: '/usr/lib/rkt/rkt-helper' },
     userns: USERNS,
     ...over,
   };
