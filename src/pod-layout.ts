@@ -12,7 +12,7 @@
  *     cgroups.json            the pod's cgroups, for gc and status
  *     net-info.json           the joined networks (src/net/netinfo.ts)
  *     rkt/status/<app>        an app's exit status, written by its launcher
- *     rkt/pid/<app>[.ns]      an app's pid as PID 1 sees it; .ns once it has its mount namespace
+ *     rkt/pid/<app>           an app's pid as PID 1 sees it
  *     rkt/stopping, stop-timeout, stop-killed, userns   see below
  *     rkt/sandbox, rkt/started/<pid>, rkt/created/<app>, stage1/sandbox.json, pod.lck
  *                             a sandbox (rkt app sandbox, src/stage0/app.ts)
@@ -53,7 +53,6 @@ export const appStatusFile = (app: string) => `rkt/status/${app}`;
 /** An app's pid (as the pod's PID namespace sees it), written by its launcher. */
 export const appPidFile = (app: string) => `rkt/pid/${app}`;
 /** Made by an app's launcher once the app has its own mount namespace. */
-export const appNsFile = (app: string) => `rkt/pid/${app}.ns`;
 
 /** Made once the pod is ready (`rkt status --wait-ready`), by PID 1 or rkt-notify. */
 export const READY_FILE = 'rkt/ready';

@@ -32,7 +32,7 @@ import { listApps, type AppInfo } from './app-state.js';
 export { listApps, type AppInfo, type AppState } from './app-state.js';
 import { launchTableFile, renderApp, renderEnter, sq } from '../stage1/scripts.js';
 import {
-  appCreatedFile, appLogFile, appNsFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
+  appCreatedFile, appLogFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
   overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
 } from '../pod-layout.js';
 
@@ -200,7 +200,7 @@ function removeAppFiles(dir: string, name: string, files: string[], volumes: str
   rm(appCreatedFile(name));
   for (const f of files) rm(path.join(STAGE1_DIR, f));
   for (const v of volumes) rm(volumeDir(v));
-  for (const rel of [appLogFile(name), appScript(name), enterScript(name), overlayDir(name), appPidFile(name), appNsFile(name), appStatusFile(name)]) rm(rel);
+  for (const rel of [appLogFile(name), appScript(name), enterScript(name), overlayDir(name), appPidFile(name), appStatusFile(name)]) rm(rel);
 }
 
 /**

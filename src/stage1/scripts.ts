@@ -27,7 +27,7 @@
  */
 import type { AppPlan, PodPlan, PodUserns } from './plan.js';
 import { LINUX_CAPABILITIES } from '../image/isolators.js';
-import { appNsFile, appPidFile, appScript, HELPER_MOUNT, INIT_TABLE, MASKED_FILE, READY_FILE, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
+import { appPidFile, appScript, HELPER_MOUNT, INIT_TABLE, MASKED_FILE, READY_FILE, STOPPING_FILE, USERNS_ID_FILE } from '../pod-layout.js';
 
 // The pod dir's names, for the callers that import them from here.
 export { HELPER_MOUNT, READY_FILE, STOPPING_FILE, STOP_KILLED_FILE, STOP_TIMEOUT_FILE, USERNS_ID_FILE } from '../pod-layout.js';
@@ -432,15 +432,13 @@ export function launchTableFile(app: Pick<AppPlan, 'name'>): string {
 
 /**
  * An app's launcher, as rkt-helper runs it in the process the pod's PID 1 forked
- * (launch_main): unless the pod is already stopping (then the app is not
- * started: 143, as if SIGTERMed, rather than SIGKILLed after the grace period), the marker
- * that tells PID 1 the launcher has its own mount namespace, the app's cgroups and OOM
+ * (launch_main): unless the pod is already stopping (then the app is not started: 143, as
+ * if SIGTERMed, rather than SIGKILLed after the grace period), the app's cgroups and OOM
  * score, its mounts, then `next` (its last step).
  */
 export function launchOps(plan: PodPlan, app: AppPlan, next: string[]): string[][] {
   return [
     ['stopping', `${plan.podDir}/${STOPPING_FILE}`],
-    ['touch', `${plan.podDir}/${appNsFile(app.name)}`],
     ...app.cgroupProcs.map((f) => ['join', f]),
     ...(app.oomScoreAdj !== undefined ? [['oom', String(app.oomScoreAdj)]] : []),
     ...appMountOps(plan, app),

@@ -301,19 +301,20 @@ static pid_t launch(const char *pod, const char *name, int interactive) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  // PID 1's own fds (rkt-notify's pipe) are not the app's; socket-activation fds (from
+  // The launcher's own mount namespace, private so that its mounts stay there (as
+  // `unshare -m --propagation private`, without a process for it).
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    fprintf(stderr, "stage1: cannot give app %s a mount namespace: %s\n", name, strerror(errno));
+    _exit(254);
+  }
+  // PID 1's own fds (rkt-notify's pipe, the write end PID 1 waits on until this launcher
+  // has its mount namespace) are not the app's; socket-activation fds (from
   // LISTEN_FD_BASE on) are, for the launchers of socket-activated apps.
   close_from(3, LISTEN_FD_BASE - 1);
   if (!interactive) {
     int fd = open("/dev/null", O_RDONLY);
     if (fd < 0 || dup2(fd, 0) < 0) die("cannot open /dev/null");
     if (fd > 0) close(fd);
-  }
-  // The launcher's own mount namespace, private so that its mounts stay there (as
-  // `unshare -m --propagation private`, without a process for it).
-  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-    fprintf(stderr, "stage1: cannot give app %s a mount namespace: %s\n", name, strerror(errno));
-    _exit(254);
   }
   _exit(launch_main(table));
 }
@@ -398,7 +399,7 @@ static int init_op(char **f, int n) {
  *  0. SIGKILL when its holder dies; the init table: the bounding set, hostname,
  *     lo, cgroups, user namespace;
  *  1. starts each app's launcher (which needs PID 1's full bounding set) and records its
- *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own (NAME.ns);
+ *     pid in rkt/pid/NAME; waits until each has a mount namespace of its own;
  *     then, with NOTIFY=1, tells rkt-notify on fd NOTIFY_READY_FD that every app started
  *     (else marks the pod ready itself: rkt/ready);
  *  2. pivot_root into the pod's rkt/ dir and detaches the host's root, so that nothing of
@@ -453,6 +454,10 @@ static int init_main(int argc, char **argv) {
   PATHF(path, "%s/" SANDBOX_FILE, rktdir);
   sandbox = access(path, F_OK) == 0;
 
+  // Each launcher holds the write end until it has its own mount namespace (or has ended):
+  // at EOF none is left in this one, which PID 1 is about to pivot.
+  int has_ns[2];
+  if (pipe2(has_ns, O_CLOEXEC) != 0) die("cannot start the apps");
   for (int i = 0; i < napps; i++) {
     apps[i].name = argv[7 + i];
     apps[i].pid = launch(pod, apps[i].name, interactive);
@@ -460,14 +465,10 @@ static int init_main(int argc, char **argv) {
     snprintf(text, sizeof text, "%d\n", (int)apps[i].pid);
     write_file(path, text);
   }
-  for (int i = 0; i < napps; i++) {
-    PATHF(path, "%s/rkt/pid/%s.ns", pod, apps[i].name);
-    while (!apps[i].done && access(path, F_OK) != 0) {
-      struct timespec ms = { 0, 1000000 };
-      nanosleep(&ms, NULL);
-      reap();
-    }
-  }
+  close(has_ns[1]);
+  char eof;
+  while (read(has_ns[0], &eof, 1) < 0 && errno == EINTR) {}
+  close(has_ns[0]);
   if (notify) {
     static const char started[] = "started\n";
     if (write(NOTIFY_READY_FD, started, sizeof started - 1) != (ssize_t)(sizeof started - 1)) {

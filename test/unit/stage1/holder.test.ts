@@ -29,7 +29,6 @@ describeIf(!fs.existsSync(HELPER) ? 'dist/stage1/rkt-helper: npm run build' : !i
   function start(script: string, wrap = '') {
     fs.writeFileSync(path.join(pod, 'stage1', 'app-web.launch'), renderTable([
       ['stopping', path.join(pod, 'rkt/stopping')],
-      ['touch', path.join(pod, 'rkt/pid/web.ns')],
       ...['/bin/sh', '-c', script].map((a) => ['arg', a]),
     ]));
     const argv = [HELPER, '--pod', '0', '-', 'uts,pid,ipc', '--init', path.join(pod, 'stage1', 'init.table'), '20', '1000', '0', '0', 'web'];

@@ -246,7 +246,7 @@ describe('initCapabilities and capabilityMask (what PID 1 keeps once the apps ru
  * a user namespace of the test's own (so mount, pivot_root, capabilities, the hostname and lo
  * are real but touch nothing of the host, and the grace period's kill(-1) reaches only the
  * test's apps). `busybox` is a stand-in script (its sh records the launcher's mount
- * namespace); the apps are small scripts that leave the launcher's NAME.ns marker first.
+ * namespace); the apps are small scripts.
  */
 const HELPER = path.resolve('dist/stage1/rkt-helper');
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => fs.existsSync(p));
@@ -288,7 +288,7 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
 
     /** Writes the apps' launch tables and scripts and the init table; returns PID 1's command line. */
     function prepare(plan: PodPlan, apps: Record<string, string>): string[] {
-      // A fresh pod's rkt/ (PID 1 waits for each launcher's NAME.ns marker).
+      // A fresh pod's rkt/.
       for (const d of ['rkt/pid', 'rkt/status']) {
         fs.rmSync(path.join(pod, d), { recursive: true, force: true });
         fs.mkdirSync(path.join(pod, d));
@@ -301,7 +301,7 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
         const script = path.join(pod, 'stage1', `app-${name}.sh`);
         fs.writeFileSync(script, `${body}\n`);
         fs.writeFileSync(path.join(pod, 'stage1', `app-${name}.launch`), renderTable([
-          ...launchOps(plan, makeApp({ name }), []).slice(0, 2),
+          ...launchOps(plan, makeApp({ name }), []).slice(0, 1),
           ...[fakeBusybox, 'sh', script].map((a) => ['arg', a]),
         ]));
       }
@@ -309,6 +309,15 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       fs.writeFileSync(path.join(pod, 'stage1', 'init.table'), renderTable(initOps(real)));
       const argv = runArgv(real);
       return [HELPER, ...argv.slice(argv.indexOf('--init'))];
+    }
+
+    /** Whether both launchers (PID 1's children; PID 1 is the child of unshare `pid`) have a mount namespace other than PID 1's, which it pivots. */
+    function launchersHaveOwnNs(pid: number): boolean {
+      const kids = (p: number) => fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      const mnt = (p: number) => fs.readlinkSync(`/proc/${p}/ns/mnt`);
+      const [init] = kids(pid);
+      const launchers = kids(init);
+      return launchers.length === 2 && launchers.every((l) => mnt(l) !== mnt(init));
     }
 
     /** `extra`: fds the init is given beyond 0-2 (an fd number to a file or 'pipe'). */
@@ -374,7 +383,6 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
         const init = prepare(plan(), {});
         fs.writeFileSync(path.join(pod, 'stage1', 'app-web.launch'), renderTable([
           ['stopping', path.join(pod, 'rkt/stopping')],
-          ['touch', path.join(pod, 'rkt/pid/web.ns')],
           ['join', path.join(pod, 'cg', 'cgroup procs')],
           ...more,
           ['arg', '/bin/sh'], ['arg', '-c'], ['arg', `printf '%s|' "$0" "$1" > ${sq(`${tmp}/out`)}`], ['arg', nasty], ['arg', ''],
@@ -390,7 +398,7 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       // A bad line: 254, naming it; the app does not run.
       fs.rmSync(path.join(tmp, 'out'));
       r = await run(table([['mount', 'only', 'three']])).done;
-      expect(r.stderr).toBe(`stage1: bad line 4 in the launch table ${pod}/stage1/app-web.launch\n`);
+      expect(r.stderr).toBe(`stage1: bad line 3 in the launch table ${pod}/stage1/app-web.launch\n`);
       expect(status('web')).toBe('254');
       // The pod already stopping: not started, 143.
       const init = table();
@@ -555,12 +563,10 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
       const activation = fs.openSync(path.join(tmp, 'listen'), 'w');
       try {
         const { child, done } = run(prepare(two({ notify: { helper: '/n', sockets: [] } }), { a: fds('a'), b: fds('b') }), undefined, { 4: 'pipe', 100: activation });
-        const said = new Promise<{ text: string; markers: boolean }>((resolve) => {
-          (child.stdio[4] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve({
-            text: d.toString(), markers: ['a', 'b'].every((a) => fs.existsSync(path.join(pod, 'rkt/pid', `${a}.ns`))),
-          }));
+        const said = new Promise<{ text: string; ownNs: boolean }>((resolve) => {
+          (child.stdio[4] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve({ text: d.toString(), ownNs: launchersHaveOwnNs(child.pid!) }));
         });
-        expect(await said).toEqual({ text: 'started\n', markers: true });
+        expect(await said).toEqual({ text: 'started\n', ownNs: true });
         expect((await done).code).toBe(0);
         // rkt-notify marks the pod ready when it tells systemd so, not PID 1.
         expect(fs.existsSync(path.join(pod, READY_FILE))).toBe(false);
@@ -575,14 +581,14 @@ withInit('rkt-helper --init (run as PID 1 of a PID and user namespace)', () => {
     });
 
     test('NOTIFY=0: PID 1 marks the pod ready (rkt status --wait-ready) once every launcher has its mount namespace', async () => {
-      const { done } = run(prepare(two(), { a: 'sleep 0.5', b: 'sleep 0.5' }));
+      const { child, done } = run(prepare(two(), { a: 'sleep 0.5', b: 'sleep 0.5' }));
       const ready = path.join(pod, READY_FILE);
-      let markers: boolean | undefined;
-      for (let i = 0; i < 500 && markers === undefined; i++) {
-        if (fs.existsSync(ready)) markers = ['a', 'b'].every((a) => fs.existsSync(path.join(pod, 'rkt/pid', `${a}.ns`)));
+      let ownNs: boolean | undefined;
+      for (let i = 0; i < 500 && ownNs === undefined; i++) {
+        if (fs.existsSync(ready)) ownNs = launchersHaveOwnNs(child.pid!);
         else await new Promise((r) => setTimeout(r, 5));
       }
-      expect(markers).toBe(true);
+      expect(ownNs).toBe(true);
       expect((await done).code).toBe(0);
     });
 
@@ -977,33 +983,32 @@ describe('renderApp', () => {
     expect(files).toEqual({ 'app-web.launch': renderTable(launchOps(makePlan(), withHandlers(), [TOOLS.busybox, 'sh', `${POD}/stage1/app-web.sh`])) });
   });
 
-  test('the launch table: unless the pod is stopping, the mount namespace marker, the app cgroups and oom_score_adj, the mounts, then the last step', () => {
+  test('the launch table: unless the pod is stopping, the app cgroups and oom_score_adj, the mounts, then the last step', () => {
     const app = makeApp({
       cgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/web/tasks', '/sys/fs/cgroup/cpu/rkt-x/web/tasks'],
       oomScoreAdj: 250,
     });
     const ops = launchTable(makePlan(), app);
-    expect(ops.slice(0, 6)).toEqual([
+    expect(ops.slice(0, 5)).toEqual([
       ['stopping', `${POD}/rkt/stopping`],
-      ['touch', `${POD}/rkt/pid/web.ns`],
       ['join', '/sys/fs/cgroup/memory/rkt-x/web/tasks'],
       ['join', '/sys/fs/cgroup/cpu/rkt-x/web/tasks'],
       ['oom', '250'],
       ['root', ROOTFS],
     ]);
     const args = ops.findIndex((o) => o[0] === 'arg');
-    expect(ops.slice(5, args)).toEqual(appMountOps(makePlan(), app));
+    expect(ops.slice(4, args)).toEqual(appMountOps(makePlan(), app));
     expect(ops.slice(args).every((o) => o[0] === 'arg')).toBe(true);
     expect(launchTable(makePlan(), makeApp()).some((o) => o[0] === 'oom' || o[0] === 'join')).toBe(false);
   });
 
-  test('with event handlers the launch table does the same first steps (stopping, marker, cgroups, oom, mounts); the script none of them', () => {
+  test('with event handlers the launch table does the same first steps (stopping, cgroups, oom, mounts); the script none of them', () => {
     const app = withHandlers({ cgroupProcs: ['/sys/fs/cgroup/memory/rkt-x/web/tasks'], oomScoreAdj: 250 });
     const ops = parseTable(renderApp(makePlan(), app).files['app-web.launch']);
     const plain = launchTable(makePlan(), { ...app, eventHandlers: undefined });
     expect(ops.filter((o) => o[0] !== 'arg')).toEqual(plain.filter((o) => o[0] !== 'arg'));
     const s = renderApp(makePlan(), app).script!;
-    expect(s).not.toMatch(/cgroup|oom_score_adj|stopping|\.ns'|--mounts|^\s*mount /m);
+    expect(s).not.toMatch(/cgroup|oom_score_adj|stopping|--mounts|^\s*mount /m);
   });
 
   test('the last step: --app in the same process: pivot, ids, groups, bounding set, working dir, filter, env, argv', () => {
