@@ -88,7 +88,8 @@ if (v[0] < NEED[0] || (v[0] === NEED[0] && v[1] < NEED[1])) {
     var name = cached[filename];
     if (!name) return loadJs(module, filename);
     delete cached[filename];
-    var source = fs.readFileSync(filename, 'utf8');
+    // ASCII only (scripts/bundle.mjs checks): Latin-1 makes V8's string without decoding UTF-8.
+    var source = fs.readFileSync(filename, 'latin1');
     var st = fs.statSync(filename);
     var stamp = 'rkt-v8-cache ' + process.version + ' ' + st.size + ' ' + st.mtimeMs + ' ' + st.ino;
     var file = path.join(cacheDir, name);
