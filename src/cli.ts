@@ -1,6 +1,6 @@
 /**
  * rkt stage0 entry point: the command line (cli/tree.ts), error reporting, and the
- * stage1 hand-off to bin/rkt (see bin/rkt for why its process execs stage1).
+ * stage1 hand-off to bin/rkt (src/stage0/rkt-launch.c says why its process execs stage1).
  * Start-up time counts (`rkt version` should cost about `node -e 0`): what only some
  * commands need (child_process, crypto, the data dir checks) is imported when needed.
  */

@@ -1,11 +1,13 @@
 /*
- * rkt-launch: what bin/rkt execs once it has found Node. Static C, built by
- * src/stage1/helper/build.sh into dist/rkt-launch.
+ * rkt-launch: the `rkt` command itself (bin/rkt and npm's link are links to it). Static C,
+ * built by src/stage1/helper/build.sh into dist/rkt-launch.
  *
- *   rkt-launch NODE [ARG...]
+ *   rkt [ARG...]
  *
- * Runs stage0 (NODE ARG..., looked up on PATH) as a child, with RKT_HANDOFF_FD=3 and a pipe
- * on its fd 3. A command that starts a pod (run, run-prepared, app sandbox) ends by writing
+ * Runs stage0, `node --require DIST/preload.cjs DIST/rkt.cjs ARG...` (node looked up on
+ * PATH; DIST the directory this binary is in, through any links), as a child, with
+ * RKT_HANDOFF_FD=3 and a pipe on its fd 3. No shell runs before it: dash's start-up was
+ * about 1 ms of every command. A command that starts a pod (run, run-prepared, app sandbox) ends by writing
  * there how to go on, each field NUL-terminated:
  *
  *   go|wait PROGRAM [ARG...] ""
@@ -51,25 +53,27 @@ static int status_of(pid_t pid) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/*
- * Execs NAME as found on PATH (a NAME with a slash as it is). The directories are checked
- * with access() first: execvp would try an exec in each until one works, and Node is often
- * far down a root's PATH.
- */
-static void exec_on_path(const char *name, char **argv) {
-  if (strchr(name, '/')) {
-    execv(name, argv);
-    return;
-  }
+/* NAME's path on PATH, as a shell finds it (into `file`), or NULL. */
+static const char *find_on_path(const char *name, char *file, size_t size) {
   const char *path = getenv("PATH");
-  char file[4096];
   for (const char *dir = path && *path ? path : "/usr/local/bin:/usr/bin:/bin"; ; dir++) {
     size_t n = strcspn(dir, ":");
-    if (snprintf(file, sizeof file, "%.*s%s%s", (int)n, dir, n ? "/" : "", name) < (int)sizeof file && access(file, X_OK) == 0) execv(file, argv);
+    if ((size_t)snprintf(file, size, "%.*s%s%s", (int)n, n ? dir : ".", "/", name) < size && access(file, X_OK) == 0) return file;
     dir += n;
-    if (!*dir) break;
+    if (!*dir) return NULL;
   }
-  execvp(name, argv); /* nothing found: this sets errno as a shell would see it */
+}
+
+/* DIST/NAME into `file`, DIST being this binary's directory with links resolved; 0 if it is not there. */
+static int in_dist(const char *name, char *file, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", file, size - 1);
+  char *slash = n > 0 ? memrchr(file, '/', (size_t)n) : NULL;
+  if (!slash || (size_t)(slash - file) + 1 + strlen(name) >= size) {
+    snprintf(file, size, "dist/%s", name);
+    return 0;
+  }
+  strcpy(slash + 1, name);
+  return access(file, R_OK) == 0;
 }
 
 /*
@@ -95,10 +99,22 @@ static char **parse_record(char *buf, size_t len, int *wait) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: rkt-launch NODE [ARG...]\n");
+  static char node[4096], preload[4096], bundle[4096];
+  if (!in_dist("preload.cjs", preload, sizeof preload) || !in_dist("rkt.cjs", bundle, sizeof bundle)) {
+    fprintf(stderr, "rkt: %s is missing: build rkt first (npm run build)\n", access(preload, R_OK) == 0 ? bundle : preload);
     return 254;
   }
+  if (!find_on_path("node", node, sizeof node)) {
+    fprintf(stderr, "rkt: node not found on PATH: install Node.js 20.19 or later (rkt runs on it)\n");
+    return 254;
+  }
+  char **stage0 = calloc((size_t)argc + 4, sizeof *stage0);
+  if (!stage0) return fail("cannot start stage0");
+  stage0[0] = "node";
+  stage0[1] = "--require";
+  stage0[2] = preload;
+  stage0[3] = bundle;
+  for (int i = 1; i < argc; i++) stage0[3 + i] = argv[i];
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return fail("cannot make the hand-off pipe");
   if (setenv("RKT_HANDOFF_FD", "3", 1) != 0) return fail("cannot set RKT_HANDOFF_FD");
@@ -109,8 +125,8 @@ int main(int argc, char **argv) {
     if ((p[1] == HANDOFF_FD ? fcntl(HANDOFF_FD, F_SETFD, 0) : dup2(p[1], HANDOFF_FD)) < 0) _exit(fail("cannot pass the hand-off pipe"));
     const char *extra_ca = getenv("NODE_EXTRA_CA_CERTS");
     if (extra_ca && (setenv("RKT_EXTRA_CA_CERTS", extra_ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0)) _exit(fail("cannot pass NODE_EXTRA_CA_CERTS"));
-    exec_on_path(argv[1], &argv[1]);
-    fprintf(stderr, "rkt: cannot run %s: %s\n", argv[1], strerror(errno));
+    execv(node, stage0);
+    fprintf(stderr, "rkt: cannot run %s: %s\n", node, strerror(errno));
     _exit(254);
   }
   close(p[1]);

@@ -1,7 +1,8 @@
 /**
- * dist/rkt-launch (src/stage0/rkt-launch.c), which bin/rkt execs: it runs stage0 with a pipe
- * on fd 3 and either passes on stage0's exit status or execs the command line stage0 handed
- * back, in its own process. Stage0 is played here by a shell script.
+ * dist/rkt-launch (src/stage0/rkt-launch.c), the `rkt` command bin/rkt links to: it runs
+ * stage0 (`node --require DIST/preload.cjs DIST/rkt.cjs ARG...`) with a pipe on fd 3 and
+ * either passes on stage0's exit status or execs the command line stage0 handed back, in its
+ * own process. Stage0 is played here by a shell script named node, first on PATH.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,19 +11,23 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { describeIf, ROOT } from '../../helpers/rkt.js';
 
-const LAUNCH = path.join(ROOT, 'dist', 'rkt-launch');
+const DIST = path.join(ROOT, 'dist');
+const LAUNCH = path.join(DIST, 'rkt-launch');
 let dir: string;
 
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-launch-test.')); });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** rkt-launch running a stage0 that is `script` (sh), with `fd3` (a file) open at its own fd 3. */
+/**
+ * rkt-launch (as `rkt arg 1`) running a stage0 that is `script` (sh: `$1` is then "arg 1",
+ * the node options shifted off), with `fd3` (a file) open at its own fd 3.
+ */
 function launch(script: string, fd3?: string, env: NodeJS.ProcessEnv = process.env) {
-  const stage0 = path.join(dir, `stage0-${Math.random().toString(36).slice(2)}`);
-  fs.writeFileSync(stage0, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+  fs.writeFileSync(path.join(bin, 'node'), `#!/bin/sh\n[ "$1 $2 $3" = "--require ${DIST}/preload.cjs ${DIST}/rkt.cjs" ] || exit 99\nshift 3\n${script}\n`, { mode: 0o755 });
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
   if (fd3) stdio.push(fs.openSync(fd3, 'r'));
-  const r = spawnSync(LAUNCH, [stage0, 'arg 1'], { stdio, encoding: 'utf8', timeout: 20_000, env });
+  const r = spawnSync(LAUNCH, ['arg 1'], { stdio, encoding: 'utf8', timeout: 20_000, env: { ...env, PATH: `${bin}:${env.PATH ?? ''}` } });
   if (typeof stdio[3] === 'number') fs.closeSync(stdio[3]);
   return r;
 }
@@ -85,9 +90,24 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
     expect([r.status, r.stderr]).toEqual([254, 'rkt: stage1 hand-off failed: cannot run /nonexistent/stage1: No such file or directory\n']);
   });
 
-  test('stage0 not found on PATH: 254 (as a shell, it says so)', () => {
-    const r = spawnSync(LAUNCH, ['rkt-no-such-node'], { encoding: 'utf8', env: { PATH: dir } });
-    expect(r.status).toBe(254);
-    expect(r.stderr).toBe('rkt: cannot run rkt-no-such-node: No such file or directory\n');
+  test('no node on PATH: one line saying so, 254', () => {
+    const r = spawnSync(LAUNCH, ['version'], { encoding: 'utf8', env: { PATH: dir } });
+    expect([r.status, r.stdout, r.stderr]).toEqual([254, '', 'rkt: node not found on PATH: install Node.js 20.19 or later (rkt runs on it)\n']);
+  });
+
+  test('reached through links (bin/rkt, npm\'s): its own dist/ all the same; a dist without the bundle: build first, 254', () => {
+    const links = fs.mkdtempSync(path.join(dir, 'links-'));
+    fs.symlinkSync(path.relative(links, LAUNCH), path.join(links, 'first'));
+    fs.symlinkSync('first', path.join(links, 'rkt'));
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\necho "$3"\n', { mode: 0o755 });
+    const r = spawnSync(path.join(links, 'rkt'), [], { encoding: 'utf8', env: { PATH: bin } });
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, `${DIST}/rkt.cjs\n`, '']);
+    // A copy of the launcher alone, in a dist/ with nothing else.
+    const bare = fs.mkdtempSync(path.join(dir, 'dist-'));
+    fs.copyFileSync(LAUNCH, path.join(bare, 'rkt-launch'));
+    fs.chmodSync(path.join(bare, 'rkt-launch'), 0o755);
+    const unbuilt = spawnSync(path.join(bare, 'rkt-launch'), ['version'], { encoding: 'utf8', env: { PATH: bin } });
+    expect([unbuilt.status, unbuilt.stdout, unbuilt.stderr]).toEqual([254, '', `rkt: ${bare}/preload.cjs is missing: build rkt first (npm run build)\n`]);
   });
 });
