@@ -4,7 +4,7 @@
  * so busybox must be the static build.
  */
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { fail } from '../util/errors.js';
 import type { Stage1Tools } from './plan.js';
 
@@ -14,7 +14,7 @@ import type { Stage1Tools } from './plan.js';
  * rkt-notify (the pod's holder under a Type=notify unit).
  */
 export function builtHelper(name: 'rkt-helper' | 'rkt-idmap' | 'rkt-notify', neededFor: string): string {
-  const p = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  const p = path.join(import.meta.dirname, name);
   if (!fs.existsSync(p)) fail(`${neededFor} needs the stage1 helper ${p}: run npm run build (it needs gcc and libc6-dev)`);
   return p;
 }

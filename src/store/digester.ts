@@ -9,7 +9,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { PassThrough, Readable, Transform, pipeline, type Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { KeyStore, KeyStoreConfig } from '../trust/keystore.js';
@@ -259,8 +259,8 @@ class WorkerDigester implements Digester {
   readonly tar: TarFromWorker;
   readonly verified: Promise<SignerInfo> | undefined;
 
-  constructor(url: URL, req: DigestRequest) {
-    this.worker = new Worker(url);
+  constructor(file: string, req: DigestRequest) {
+    this.worker = new Worker(file);
     this.rawBatch = new Batch((buf, length) => {
       this.inFlight += length;
       this.post({ kind: 'raw', buf, length }, [buf]);
@@ -388,13 +388,14 @@ class WorkerDigester implements Digester {
   }
 }
 
-const WORKER_URL = new URL('./digest-worker.js', import.meta.url);
-// Only the compiled build has the worker's JavaScript next to this module.
-const workerAvailable = fs.existsSync(fileURLToPath(WORKER_URL)) && process.env.RKT_DIGEST_WORKER !== '0';
+const WORKER_FILE = path.join(import.meta.dirname, 'digest-worker.js');
+let workerAvailable: boolean | undefined;
 
 /** Starts the side work of one import; with the worker, openpgp.js is never loaded in this thread. */
 export async function startDigester(req: DigestRequest): Promise<Digester> {
-  if (workerAvailable) return new WorkerDigester(WORKER_URL, req);
+  // Only the compiled build has the worker's JavaScript next to this module.
+  workerAvailable ??= fs.existsSync(WORKER_FILE) && process.env.RKT_DIGEST_WORKER !== '0';
+  if (workerAvailable) return new WorkerDigester(WORKER_FILE, req);
   let verification: { sink: Writable; result: Promise<SignerInfo> } | undefined;
   if (req.verify) {
     const { startVerification } = await import('../trust/verify.js');
