@@ -19,15 +19,16 @@ beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkt-launch-test.'
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /**
- * rkt-launch (as `rkt arg 1`) running a stage0 that is `script` (sh: `$1` is then "arg 1",
- * the node options shifted off), with `fd3` (a file) open at its own fd 3.
+ * rkt-launch (as `rkt run arg 1`, a command that may start a pod) running a stage0 that is
+ * `script` (sh: `$1` is then "arg 1", the node options and "run" shifted off), with `fd3`
+ * (a file) open at its own fd 3. `command` other than run: as `rkt COMMAND arg 1`.
  */
-function launch(script: string, fd3?: string, env: NodeJS.ProcessEnv = process.env) {
+function launch(script: string, fd3?: string, env: NodeJS.ProcessEnv = process.env, command = 'run') {
   const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
-  fs.writeFileSync(path.join(bin, 'node'), `#!/bin/sh\n[ "$1 $2 $3" = "--require ${DIST}/preload.cjs ${DIST}/rkt.cjs" ] || exit 99\nshift 3\n${script}\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'node'), `#!/bin/sh\n[ "$1 $2 $3 $4" = "--require ${DIST}/preload.cjs ${DIST}/rkt.cjs ${command}" ] || exit 99\nshift 4\n${script}\n`, { mode: 0o755 });
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
   if (fd3) stdio.push(fs.openSync(fd3, 'r'));
-  const r = spawnSync(LAUNCH, ['arg 1'], { stdio, encoding: 'utf8', timeout: 20_000, env: { ...env, PATH: `${bin}:${env.PATH ?? ''}` } });
+  const r = spawnSync(LAUNCH, [command, 'arg 1'], { stdio, encoding: 'utf8', timeout: 20_000, env: { ...env, PATH: `${bin}:${env.PATH ?? ''}` } });
   if (typeof stdio[3] === 'number') fs.closeSync(stdio[3]);
   return r;
 }
@@ -49,6 +50,17 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
     const r = launch(`echo "$RKT_HANDOFF_FD $(readlink /proc/self/fd/3 | cut -d: -f1)"; ${record('wait', '/bin/sh', '-c', 'readlink /proc/self/fd/3')}`, '/etc/hostname');
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('3 pipe\n/etc/hostname\n');
+  });
+
+  test('a command that cannot start a pod: stage0 is the launcher\'s own process, with no hand-off fd, and its status', () => {
+    const r = launch('echo "$$ ${RKT_HANDOFF_FD-none} NODE=${NODE_EXTRA_CA_CERTS-unset} RKT=${RKT_EXTRA_CA_CERTS-unset}"; exit 6', undefined,
+      { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: '/ca.pem' }, 'list');
+    expect([r.status, r.stderr]).toEqual([6, '']);
+    expect(r.stdout).toBe(`${r.pid} none NODE=unset RKT=/ca.pem\n`);
+    // Any argument naming such a command keeps the hand-off: flags may come first, with values.
+    const handOff = 'echo "${RKT_HANDOFF_FD-none}"';
+    expect(launch(handOff, undefined, process.env, 'sandbox').stdout).toBe('3\n');
+    expect(launch(handOff, undefined, process.env, 'run-prepared').stdout).toBe('3\n');
   });
 
   test('stage0 gets NODE_EXTRA_CA_CERTS as RKT_EXTRA_CA_CERTS (Node does not read it at start); the program handed off gets it unchanged', () => {
