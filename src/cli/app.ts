@@ -20,6 +20,7 @@ import type { PodPlan } from '../stage1/plan.js';
 import { PLAN_FILE } from '../pod-layout.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import { toStdout } from '../util/log.js';
 
 /** Pod flags of `rkt run` a sandbox takes; the others would need the apps, which come later. */
 const NOT_FOR_SANDBOX = ['pod-manifest', 'quiet', 'inherit-env', 'set-env', 'set-env-file', 'pull-policy', 'store-only', 'no-store'];
@@ -149,14 +150,14 @@ export const list: Command = {
     const [pod] = podsFromArgs(globals.dir, parsed, true);
     const apps = appsV1(pod);
     if (json) {
-      process.stdout.write(marshal(apps.length > 0 ? apps : null, pretty));
+      toStdout(marshal(apps.length > 0 ? apps : null, pretty));
       return 0;
     }
     const images = new Map(listApps(pod).map((a) => [a.name, a.imageName]));
     const time = (ns: bigint | undefined) => { const d = dateOf(ns); return d ? humanTime(d.getTime(), Date.now()) : ''; };
     const body = apps.map((a) => [a.name, images.get(a.name) ?? '', a.state, time(a.created_at), time(a.started_at), time(a.finished_at), a.exit_code === undefined ? '' : String(a.exit_code)]);
     const table = flagBool(parsed.values, 'no-legend') ? body : [['NAME', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'FINISHED', 'EXIT CODE'], ...body];
-    if (table.length > 0) process.stdout.write(tabulate(table));
+    if (table.length > 0) toStdout(tabulate(table));
     return 0;
   },
 };
@@ -172,7 +173,7 @@ export const status: Command = {
     const a = appsV1(pod).find((x) => x.name === app);
     if (!a) fail(`pod ${pod.uuid} has no app "${app}": see "rkt app list ${pod.uuid}"`);
     if (json) {
-      process.stdout.write(marshal(a, pretty));
+      toStdout(marshal(a, pretty));
       return 0;
     }
     const lines = [`name=${a.name}`, `state=${a.state}`];
@@ -181,7 +182,7 @@ export const status: Command = {
       if (d) lines.push(`${key}=${goTime(d)}`);
     }
     if (a.exit_code !== undefined) lines.push(`exit_code=${a.exit_code}`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    toStdout(`${lines.join('\n')}\n`);
     return 0;
   },
 };

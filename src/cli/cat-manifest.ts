@@ -5,6 +5,7 @@ import { flagBool } from './flags.js';
 import { fail } from '../util/errors.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 import { POD_MANIFEST_FILE } from '../pod-layout.js';
+import { toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'cat-manifest',
@@ -16,7 +17,7 @@ export const command: Command = {
     let text: string;
     try { text = fs.readFileSync(path.join(pod.dir, POD_MANIFEST_FILE), 'utf8'); } catch { return fail(`pod ${pod.uuid} has no manifest yet (it is still being prepared)`); }
     const pretty = flagBool(parsed.values, 'pretty-print', true);
-    process.stdout.write(`${pretty ? JSON.stringify(JSON.parse(text), null, 2) : text}\n`);
+    toStdout(`${pretty ? JSON.stringify(JSON.parse(text), null, 2) : text}\n`);
     return 0;
   },
 };

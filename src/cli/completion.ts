@@ -6,6 +6,7 @@ import type { Command } from './command.js';
 import { fullTree } from './help.js';
 import { flagTerm, visibleFlags, walk, RktCommand } from './tree.js';
 import { fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 /** Completion words: `--flag` for booleans, `--flag=` for flags that take a value. */
 function flagWords(cmd: RktCommand): string {
@@ -65,7 +66,7 @@ export const command: Command = {
     const [shell, ...extra] = parsed.positionals;
     if (extra.length > 0 || (shell !== 'bash' && shell !== 'zsh')) fail('completion needs one shell: rkt completion bash or rkt completion zsh');
     const root = await fullTree(commands);
-    process.stdout.write(shell === 'bash' ? bashCompletion(root) : zshCompletion(root));
+    toStdout(shell === 'bash' ? bashCompletion(root) : zshCompletion(root));
     return 0;
   },
 };

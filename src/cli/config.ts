@@ -8,6 +8,7 @@ import type { Command } from './command.js';
 import { flagBool } from './flags.js';
 import { configPodPidsLimit } from '../stage0/limits.js';
 import type { GlobalOptions } from './globals.js';
+import { toStdout } from '../util/log.js';
 
 export function mergedConfig(globals: GlobalOptions): { stage0: Array<Record<string, unknown>> } {
   return {
@@ -25,7 +26,7 @@ export const command: Command = {
   flags: [{ name: 'pretty-print', kind: 'bool', help: 'apply indent to format the output (default true)' }],
   async run({ globals, parsed }) {
     const pretty = flagBool(parsed.values, 'pretty-print', true);
-    process.stdout.write(`${JSON.stringify(mergedConfig(globals), null, pretty ? '\t' : undefined)}\n`);
+    toStdout(`${JSON.stringify(mergedConfig(globals), null, pretty ? '\t' : undefined)}\n`);
     return 0;
   },
 };

@@ -4,6 +4,7 @@ import { flagBool, flagString } from './flags.js';
 import { fetchImage, pullPolicyFrom } from '../fetch/fetcher.js';
 import { shortId } from '../store/imagestore.js';
 import { fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'fetch',
@@ -27,7 +28,7 @@ export const command: Command = {
     const pullPolicy = pullPolicyFrom(flagString(v, 'pull-policy'), flagBool(v, 'store-only'), flagBool(v, 'no-store'), 'update');
     for (const arg of images) {
       const image = await fetchImage(arg, { globals, pullPolicy, signatureFile });
-      process.stdout.write(`${flagBool(v, 'full') ? image.id : shortId(image.id, 32)}\n`);
+      toStdout(`${flagBool(v, 'full') ? image.id : shortId(image.id, 32)}\n`);
     }
     return 0;
   },

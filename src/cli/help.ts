@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { buildProgram, formatHelp, loadAll, locate, RktCommand, type CommandTable } from './tree.js';
 import { fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 /** The tree with every module loaded, and the command at `path` in it. */
 export async function fullTree(commands: CommandTable, path: string[] = []): Promise<RktCommand> {
@@ -22,7 +23,7 @@ export const command: Command = {
       const where = ['rkt', ...path].join(' ');
       fail(`unknown command "${words[path.length]}" for "${where}": run "${where === 'rkt' ? 'rkt help' : `rkt help ${path.join(' ')}`}" for the list`);
     }
-    process.stdout.write(formatHelp(await fullTree(commands, path)));
+    toStdout(formatHelp(await fullTree(commands, path)));
     return 0;
   },
 };

@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { flagBool } from './flags.js';
 import { ImageStore } from '../store/imagestore.js';
 import { fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'image-cat-manifest',
@@ -15,7 +16,7 @@ export const command: Command = {
     const image = store.resolve(parsed.positionals[0]);
     const manifest: unknown = JSON.parse(store.rawManifest(image.id).toString('utf8'));
     const pretty = flagBool(parsed.values, 'pretty-print', true);
-    process.stdout.write(`${pretty ? JSON.stringify(manifest, null, '\t') : JSON.stringify(manifest)}\n`);
+    toStdout(`${pretty ? JSON.stringify(manifest, null, '\t') : JSON.stringify(manifest)}\n`);
     return 0;
   },
 };

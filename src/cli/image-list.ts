@@ -4,6 +4,7 @@ import { flagBool, flagString } from './flags.js';
 import { ImageStore, displayName, shortId, type ImageInfo } from '../store/imagestore.js';
 import { fail } from '../util/errors.js';
 import { goTime, humanTime, iBytes, tabulate } from '../util/table.js';
+import { toStdout } from '../util/log.js';
 
 const FIELDS: Record<string, { header: string; value: (i: ImageInfo, full: boolean, now: number) => string }> = {
   id: { header: 'ID', value: (i, full) => (full ? i.id : shortId(i.id, 12)) },
@@ -76,14 +77,14 @@ export const command: Command = {
     });
 
     if (format) {
-      process.stdout.write(`${jsonList(images, format === 'json-pretty')}\n`);
+      toStdout(`${jsonList(images, format === 'json-pretty')}\n`);
       return 0;
     }
     const full = flagBool(v, 'full');
     const now = Date.now();
     const rows = images.map((i) => fields.map((f) => FIELDS[f].value(i, full, now)));
     if (!flagBool(v, 'no-legend')) rows.unshift(fields.map((f) => FIELDS[f].header));
-    process.stdout.write(tabulate(rows));
+    toStdout(tabulate(rows));
     return 0;
   },
 };

@@ -2,7 +2,7 @@
 import type { Command } from './command.js';
 import { ImageStore, type ImageInfo } from '../store/imagestore.js';
 import { errorMessage, fail, RKT_FAILURE } from '../util/errors.js';
-import { info } from '../util/log.js';
+import { info, toStdout } from '../util/log.js';
 
 /** Removes the images, reporting each; returns how many could not be removed. */
 export function removeImages(store: ImageStore, images: ImageInfo[]): number {
@@ -11,7 +11,7 @@ export function removeImages(store: ImageStore, images: ImageInfo[]): number {
   for (const image of images) {
     try {
       store.remove(image.id);
-      process.stdout.write(`successfully removed aci for image: "${image.id}"\n`);
+      toStdout(`successfully removed aci for image: "${image.id}"\n`);
       done++;
     } catch (e) {
       info(`cannot remove image "${image.id}" ("${image.name}"): ${errorMessage(e)}`);

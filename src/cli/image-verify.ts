@@ -12,6 +12,7 @@ import { ImageStore } from '../store/imagestore.js';
 import { renderInto, renderTree } from '../store/treestore.js';
 import { sniffAndDecompress } from '../image/compression.js';
 import { fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 async function blobDigest(file: string): Promise<string> {
   const { stream } = await sniffAndDecompress(fs.createReadStream(file));
@@ -67,7 +68,7 @@ export const command: Command = {
           await renderInto(store, info.id, fresh, {});
           const diff = treeDifference(path.join(fresh, 'rootfs'), path.join(tree, 'rootfs'));
           if (diff) {
-            process.stdout.write(`tree cache verification failed for image ${ref}: ${diff}; rebuilding...\n`);
+            toStdout(`tree cache verification failed for image ${ref}: ${diff}; rebuilding...\n`);
             store.removeTree(info.id);
             await renderTree(store, info.id);
           }
@@ -75,7 +76,7 @@ export const command: Command = {
           fs.rmSync(fresh, { recursive: true, force: true });
         }
       }
-      process.stdout.write(`successfully verified checksum for image: "${ref}" ("${info.id}")\n`);
+      toStdout(`successfully verified checksum for image: "${ref}" ("${info.id}")\n`);
     }
     return 0;
   },

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
 import { dataDirModes, ensureGroup, makeDataDirs, RKT_ADMIN_GROUP, RKT_GROUP, tightenDataDir } from '../store/datadir.js';
+import { toStdout } from '../util/log.js';
 
 /** The trust store dirs (few): group rkt-admin, writable by it, new dirs inherit the group. */
 function openConfigToAdmins(dir: string, gid: number): void {
@@ -42,7 +43,7 @@ export const command: Command = {
     makeDataDirs(globals.dir, dataDirModes().map(([rel]) => rel).filter((rel) => rel !== ''));
     tightenDataDir(globals.dir, gid);
     openConfigToAdmins(globals.localConfig, adminGid);
-    process.stdout.write(`rkt directory structure successfully created in ${globals.dir}\n`);
+    toStdout(`rkt directory structure successfully created in ${globals.dir}\n`);
     return 0;
   },
 };

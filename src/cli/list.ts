@@ -6,6 +6,7 @@ import { listPods } from '../stage0/pod.js';
 import { summarize, networksText, PodSummary } from '../stage0/podinfo.js';
 import { tabulate, humanTime, goTime } from '../util/table.js';
 import { marshal, podV1 } from './api-v1.js';
+import { toStdout } from '../util/log.js';
 
 function rows(pods: PodSummary[], full: boolean): string[][] {
   const out: string[][] = [];
@@ -39,14 +40,14 @@ export const command: Command = {
       if (format !== 'json' && format !== 'json-pretty') fail(`invalid --format "${format}": use json or json-pretty`);
       // rkt marshals a nil slice when there are no pods: `null`.
       const out = pods.length > 0 ? pods.map((p) => podV1(p.pod, p.summary)) : null;
-      process.stdout.write(marshal(out, format === 'json-pretty'));
+      toStdout(marshal(out, format === 'json-pretty'));
       return 0;
     }
     const full = flagBool(parsed.values, 'full');
     const header = full ? ['UUID', 'APP', 'IMAGE NAME', 'IMAGE ID', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'] : ['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];
     const body = rows(pods.map((p) => p.summary), full);
     const table = flagBool(parsed.values, 'no-legend') ? body : [header, ...body];
-    if (table.length > 0) process.stdout.write(tabulate(table));
+    if (table.length > 0) toStdout(tabulate(table));
     return 0;
   },
 };

@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { fullTree } from './help.js';
 import { flagTerm, usageLine, visibleFlags, walk, RktCommand } from './tree.js';
 import { RKT_VERSION } from '../version.js';
+import { toStdout } from '../util/log.js';
 
 /** Escapes text for roff: backslashes, hyphens, and a leading dot or quote. */
 function esc(s: string): string {
@@ -44,7 +45,7 @@ export const command: Command = {
   usage: 'man',
   flags: [],
   async run({ commands }) {
-    process.stdout.write(manPage(await fullTree(commands)));
+    toStdout(manPage(await fullTree(commands)));
     return 0;
   },
 };

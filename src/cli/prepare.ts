@@ -5,7 +5,7 @@ import { podSpecFrom } from './pod-spec.js';
 import { realHost } from '../host/real.js';
 import { preparePod } from '../stage0/prepare.js';
 import { stampState, transition } from '../stage0/pod.js';
-import { info } from '../util/log.js';
+import { info, toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'prepare',
@@ -20,7 +20,7 @@ export const command: Command = {
     const { pod } = await preparePod(realHost, globals, podSpecFrom(args), false);
     stampState(realHost, transition(pod, globals.dir, 'prepared').dir);
     if (!flagBool(args.pod, 'quiet')) info(`pod ${pod.uuid} is prepared`);
-    process.stdout.write(`${pod.uuid}\n`);
+    toStdout(`${pod.uuid}\n`);
     return 0;
   },
 };

@@ -4,6 +4,7 @@ import { errorMessage } from '../util/errors.js';
 import { deletePod } from '../stage0/gc.js';
 import { podState, refind, transition } from '../stage0/pod.js';
 import { eachPodFromArgs, UUID_FILE_FLAG } from './pod-args.js';
+import { toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'rm',
@@ -32,7 +33,7 @@ export const command: Command = {
       if (pod.stateDir !== 'garbage') {
         try { pod = transition(pod, globals.dir, 'garbage'); } catch { pod = refind(globals.dir, pod.uuid) ?? pod; }
       }
-      if (await deletePod(realHost, globals.dir, pod)) process.stdout.write(`"${pod.uuid}"\n`);
+      if (await deletePod(realHost, globals.dir, pod)) toStdout(`"${pod.uuid}"\n`);
       else failed++;
     }
     if (failed > 0) process.stderr.write(`rm: failed to remove ${failed} of ${pods.length} pod(s)\n`);

@@ -13,6 +13,7 @@ import { cgroupManager, PodCgroups } from '../cgroups/cgroups.js';
 import { podsFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 import { marshal, podV1 } from './api-v1.js';
 import { goTime } from '../util/table.js';
+import { toStdout } from '../util/log.js';
 
 function oomChecker(podDir: string): (app: string) => boolean {
   let cg: PodCgroups | undefined;
@@ -72,7 +73,7 @@ export const command: Command = {
     const summary = summarize(realHost, pod, { oom: oomChecker(pod.dir), exitedAt: true });
     const format = flagString(parsed.values, 'format');
     if (format && format !== 'json' && format !== 'json-pretty') fail(`invalid --format "${format}": use json or json-pretty`);
-    process.stdout.write(format ? marshal(podV1(pod, summary), format === 'json-pretty') : statusText(pod, summary));
+    toStdout(format ? marshal(podV1(pod, summary), format === 'json-pretty') : statusText(pod, summary));
     return 0;
   },
 };

@@ -10,6 +10,7 @@ import { eachPodFromArgs, UUID_FILE_FLAG } from './pod-args.js';
 import { parseStopTimeout } from './pod-spec.js';
 import { graceSeconds } from '../stage1/scripts.js';
 import { STOP_TIMEOUT_FILE } from '../pod-layout.js';
+import { toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'stop',
@@ -55,7 +56,7 @@ export const command: Command = {
         failed++;
         continue;
       }
-      process.stdout.write(`"${pod.uuid}"\n`);
+      toStdout(`"${pod.uuid}"\n`);
     }
     if (failed > 0) process.stderr.write(`stop: failed to stop ${failed} of ${pods.length} pod(s)\n`);
     return failed > 0 ? 254 : 0;

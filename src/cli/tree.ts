@@ -14,6 +14,7 @@ import type { Command, CommandInput } from './command.js';
 import { GLOBAL_FLAGS } from './globals.js';
 import { FlagSpec, FlagValues, ParsedFlags, parseBool, parseOneFlag } from './flags.js';
 import { fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 const GLOBALS = GLOBAL_FLAGS.filter((s) => s.name !== 'help');
 
@@ -247,7 +248,7 @@ export function buildProgram(loaded: ReadonlyMap<string, Command>, commands: Com
   const root = new RktCommand('rkt');
   root.description('rkt, the application container runner')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stdout.write(s), outputError: () => undefined })
+    .configureOutput({ writeOut: (s) => toStdout(s), writeErr: (s) => toStdout(s), outputError: () => undefined })
     .helpOption('-h, --help', 'help for rkt')
     .helpCommand(false)
     .enablePositionalOptions()

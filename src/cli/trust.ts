@@ -12,6 +12,7 @@ import { KeyStore, checkPrefix, keyValidity } from '../trust/keystore.js';
 import { discoverPubkeys } from '../image/discovery.js';
 import { httpGetBuffer, type HttpOptions } from '../image/http.js';
 import { RktError, errorMessage, fail } from '../util/errors.js';
+import { toStdout } from '../util/log.js';
 
 /** The command's outside world, replaceable in tests. */
 export interface TrustEnv {
@@ -46,7 +47,7 @@ function askYesNo(question: string): Promise<boolean> {
 function realEnv(): TrustEnv {
   return {
     discover: discoverPubkeys,
-    out: (line) => process.stdout.write(`${line}\n`),
+    out: (line) => toStdout(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     confirm: process.stdin.isTTY ? askYesNo : undefined,
   };

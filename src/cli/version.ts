@@ -1,5 +1,6 @@
 import type { Command } from './command.js';
 import { RKT_VERSION, APPC_VERSION } from '../version.js';
+import { toStdout } from '../util/log.js';
 
 export const command: Command = {
   name: 'version',
@@ -7,7 +8,7 @@ export const command: Command = {
   usage: 'version',
   flags: [],
   async run() {
-    process.stdout.write(`rkt Version: ${RKT_VERSION}\nappc Version: ${APPC_VERSION}\nNode Version: ${process.version}\nNode OS/Arch: ${process.platform}/${process.arch}\n`);
+    toStdout(`rkt Version: ${RKT_VERSION}\nappc Version: ${APPC_VERSION}\nNode Version: ${process.version}\nNode OS/Arch: ${process.platform}/${process.arch}\n`);
     return 0;
   },
 };

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Host } from '../host/host.js';
-import { logPrefix } from '../util/log.js';
+import { logPrefix, toStderr, toStdout } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { ensurePodsDirs, isHeld, listPods, Pod, podState, podsRoot, stampState, stateAgeMs, transition } from './pod.js';
 import { formatDurationMs } from '../util/duration.js';
@@ -60,26 +60,26 @@ function removeBatches(batches: string[], wait: boolean): Promise<void> {
 const CGROUP_DRAIN_MS = 5000;
 
 /**
- * One stream's lines, written in blocks: gc of 1000s of pods says a line or two per pod,
- * and a write(2) each was ~5 % of its time. Flushed at the end of each phase.
+ * Lines for stdout or stderr, written in blocks: gc of 1000s of pods says a line or two per
+ * pod, and a write(2) each was ~5 % of its time. Flushed at the end of each phase.
  */
 class Lines {
   private buf: string[] = [];
   private size = 0;
-  constructor(private readonly stream: NodeJS.WritableStream) {}
+  constructor(private readonly write: (text: string) => void) {}
   add(line: string): void {
     this.buf.push(line);
     this.size += line.length;
     if (this.size > 16384) this.flush();
   }
   flush(): void {
-    if (this.buf.length > 0) this.stream.write(this.buf.join(''));
+    if (this.buf.length > 0) this.write(this.buf.join(''));
     this.buf = [];
     this.size = 0;
   }
 }
-const said = new Lines(process.stdout);
-const logged = new Lines(process.stderr);
+const said = new Lines(toStdout);
+const logged = new Lines(toStderr);
 const info = (msg: string): void => logged.add(`${logPrefix()}: ${msg}\n`);
 const warn = (msg: string): void => logged.add(`${logPrefix()}: warning: ${msg}\n`);
 

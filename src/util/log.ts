@@ -10,32 +10,39 @@ export function setDebug(on: boolean): void { debugOn = on; }
 export function logPrefix(): string { return prefix; }
 export function isDebug(): boolean { return debugOn; }
 
-/** process.stderr, once something has used it. */
-let stderrStream: NodeJS.WriteStream | undefined;
-whenBuilt('stderr', (s) => { stderrStream = s; });
+/** process.stdout and process.stderr, once something has used them. */
+const streams: { stdout?: NodeJS.WriteStream; stderr?: NodeJS.WriteStream } = {};
+whenBuilt('stdout', (s) => { streams.stdout = s; });
+whenBuilt('stderr', (s) => { streams.stderr = s; });
 
 /**
- * Text to stderr. Straight to fd 2 while process.stderr has not been built (see
- * util/stdio.ts): as process.stderr itself on Linux, that blocks until written; a
- * non-blocking fd 2 that is full (EAGAIN) gets the rest through process.stderr, which waits
- * for it. A reader that went away (EPIPE) is no error of ours. Once the stream exists, through
- * it, as whatever else writes there (and what watches it) expects.
+ * Text to stdout or stderr. Straight to fd 1 or 2 while the stream has not been built (see
+ * util/stdio.ts; building one costs a few ms, a terminal's or a pipe's loads net): as the
+ * stream itself on Linux, that blocks until written; a non-blocking fd that is full (EAGAIN)
+ * gets the rest through the stream, which waits for it. A reader that went away (EPIPE) is
+ * no error of ours. Once the stream exists, through it, as whatever else writes there (and
+ * what watches it) expects.
  */
-export function toStderr(text: string): void {
-  if (stderrStream) {
-    stderrStream.write(text);
+function writeOut(name: 'stdout' | 'stderr', text: string): void {
+  const stream = streams[name];
+  if (stream) {
+    stream.write(text);
     return;
   }
   let buf = Buffer.from(text);
   try {
-    while (buf.length > 0) buf = buf.subarray(fs.writeSync(2, buf));
+    while (buf.length > 0) buf = buf.subarray(fs.writeSync(name === 'stdout' ? 1 : 2, buf));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN') process.stderr.write(buf);
-    // EBADF: stderr is closed (as after a hand-off; see cli.ts).
+    if (code === 'EAGAIN') process[name].write(buf);
+    // EBADF: closed (as stderr after a hand-off; see cli.ts).
     else if (code !== 'EPIPE' && code !== 'EBADF') throw e;
   }
 }
+
+/** A command's output. */
+export function toStdout(text: string): void { writeOut('stdout', text); }
+export function toStderr(text: string): void { writeOut('stderr', text); }
 
 export function info(msg: string): void { toStderr(`${prefix}: ${msg}\n`); }
 export function warn(msg: string): void { toStderr(`${prefix}: warning: ${msg}\n`); }
