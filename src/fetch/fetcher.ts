@@ -186,7 +186,7 @@ class Fetcher {
     const { sizeLimits, sizeLimitError, SizeLimitError } = await import('../image/limits.js');
     imageDebug(`fetching image from ${aciUrl}`);
     this.store.ensureLayout();
-    const partial = new PartialDownload(this.store.tmpDir, aciUrl);
+    const partial = new PartialDownload(this.store.tmpDir, aciUrl, (suffix) => this.store.staging(suffix));
     let raw: Readable | undefined;
     try {
       const { res, kept } = await this.requestImage(aciUrl, partial, http, stored ? src?.etag : undefined);

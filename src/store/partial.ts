@@ -9,8 +9,10 @@
  * validator cannot be separated from the bytes they describe. cas/tmp is writable by group
  * rkt, so a kept file is used only when it is ours (our uid, a regular file, mode 0600, one
  * link), opened without following symlinks, and read and written through that one fd.
- * Chunks are written at their offset in the download (pwrite), so two fetches of the same
- * URL at once write the same bytes at the same places.
+ * Chunks are written at their offset in the download (pwrite). While a fetch uses the file
+ * it has the fetch's staging name (src/store/staging.ts RESTORE_AS): `rkt image gc` leaves it
+ * alone, a second fetch of the same URL starts a file of its own, and it gets its name back
+ * when the fetch ends without the image, or once a killed fetch's leftovers are collected.
  *
  * Bounds: one partial per URL, never larger than the download limit (the bytes come from a
  * download that limit already bounds), removed once the image is stored, when the fetch
@@ -20,6 +22,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
+import { RESTORE_AS } from './staging.js';
 
 interface Header { url: string; validator: string }
 
@@ -37,16 +40,21 @@ export function rangeValidator(etag: string | undefined, lastModified: string | 
 }
 
 export class PartialDownload {
+  /** Its name between fetches. */
   readonly file: string;
+  /** Its name while this fetch uses it. */
+  private readonly inUse: string;
   private fd: number | undefined;
   /** Where the bytes start in the file (after the header). */
   private dataStart = 0;
   /** Bytes of the download written so far (what a resume asks the rest of). */
   private written = 0;
 
-  constructor(tmpDir: string, readonly url: string) {
+  /** `staging`: a fresh staging path of this process (ImageStore.staging). */
+  constructor(tmpDir: string, readonly url: string, staging: (suffix: string) => string) {
     const key = crypto.createHash('sha256').update(url).digest('hex').slice(0, 32);
     this.file = path.join(tmpDir, `${PARTIAL_PREFIX}${key}`);
+    this.inUse = staging(`${RESTORE_AS}${PARTIAL_PREFIX}${key}`);
   }
 
   /**
@@ -57,7 +65,8 @@ export class PartialDownload {
   resumable(): { bytes: number; validator: string } | undefined {
     let fd: number;
     try {
-      fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+      fs.renameSync(this.file, this.inUse); // taken: no one else's from now on
+      fd = fs.openSync(this.inUse, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
     } catch {
       this.discard(); // absent, or a symlink (ELOOP): nothing of ours to resume
       return undefined;
@@ -87,7 +96,7 @@ export class PartialDownload {
     if (line.length > MAX_HEADER) return;
     try {
       // O_EXCL: never through a symlink or into a file someone else made under the name.
-      const fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, MODE);
+      const fd = fs.openSync(this.inUse, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, MODE);
       fs.fchmodSync(fd, MODE); // the umask may only take bits away; make it exact
       fs.writeSync(fd, line, 0, line.length, 0);
       this.fd = fd;
@@ -135,11 +144,12 @@ export class PartialDownload {
     })(), { objectMode: false });
   }
 
-  /** Stops writing; what was kept stays for the next fetch. */
+  /** Stops writing; what was kept stays for the next fetch, under its own name. */
   close(): void {
     if (this.fd === undefined) return;
     try { fs.closeSync(this.fd); } catch { /* already closed */ }
     this.fd = undefined;
+    try { fs.renameSync(this.inUse, this.file); } catch { /* removed meanwhile */ }
   }
 
   /** Drops the partial: stored, refused, or not to be trusted. */
@@ -149,7 +159,9 @@ export class PartialDownload {
   }
 
   private discard(): void {
-    try { fs.rmSync(this.file, { force: true }); } catch { /* not ours to remove (another user's): left to gc */ }
+    for (const f of [this.inUse, this.file]) {
+      try { fs.rmSync(f, { force: true }); } catch { /* not ours to remove (another user's): left to gc */ }
+    }
   }
 }
 

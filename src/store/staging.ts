@@ -1,7 +1,9 @@
 /**
  * Staging names under cas/tmp. Each carries the owner's pid and process start time, so the
  * leftovers of an rkt killed with SIGKILL can be told from the work of a live one (a reused
- * pid has another start time) and removed by the next fetch or gc.
+ * pid has another start time) and removed by the next fetch or gc. A file kept between runs
+ * (a partial download) takes a staging name, ending in RESTORE_AS and its own name, while a
+ * live rkt works on it: gc leaves it alone, and once its owner is gone it gets its name back.
  */
 import { randomHex16 } from '../util/random.js';
 import fs from 'node:fs';
@@ -9,6 +11,8 @@ import path from 'node:path';
 import type { Host } from '../host/host.js';
 
 const STAGING_NAME = /^(\d+)-(\d+)-[0-9a-f]+(\..+)?$/;
+/** The suffix of a kept file's staging name: RESTORE_AS + its own name. */
+export const RESTORE_AS = '.restore-as-';
 
 let ownTag: string | undefined;
 
@@ -22,7 +26,7 @@ export function stagingPath(tmpDir: string, host: Host, suffix = ''): string {
   return path.join(tmpDir, `${tag(host)}-${randomHex16()}${suffix}`);
 }
 
-/** Removes the staging entries whose owner process is gone; returns their names. */
+/** Removes the staging entries whose owner process is gone (a kept file gets its name back unless taken); returns their names. */
 export function removeStaleStaging(tmpDir: string, host: Host): string[] {
   let names: string[];
   try {
@@ -35,8 +39,11 @@ export function removeStaleStaging(tmpDir: string, host: Host): string[] {
     const m = STAGING_NAME.exec(name);
     if (!m) continue;
     if (host.processStartTime(Number(m[1])) === m[2]) continue;
+    const entry = path.join(tmpDir, name);
+    const kept = m[3]?.startsWith(RESTORE_AS) ? path.join(tmpDir, m[3].slice(RESTORE_AS.length)) : undefined;
     try {
-      fs.rmSync(path.join(tmpDir, name), { recursive: true, force: true });
+      if (kept && !fs.existsSync(kept)) fs.renameSync(entry, kept);
+      else fs.rmSync(entry, { recursive: true, force: true });
     } catch (e) {
       // A group rkt member's fetch cannot remove root's leftovers; root's next fetch or gc will.
       const code = (e as NodeJS.ErrnoException).code;

@@ -111,7 +111,13 @@ suite('resuming an interrupted download', () => {
   }
 
   const fetch = (url: string) => rktBackground(env, ['fetch', '--full', url]).done;
-  const partialFile = (url: string) => new PartialDownload(cas('tmp'), url).file;
+  const partialFile = (url: string) => new PartialDownload(cas('tmp'), url, (suffix) => path.join(cas('tmp'), `unused${suffix}`)).file;
+  /** The partial a running fetch writes: its own staging name, ending in the partial's. */
+  const inUse = (url: string) => {
+    const name = ls(cas('tmp')).find((n) => n.endsWith(`.restore-as-${path.basename(partialFile(url))}`));
+    return name === undefined ? undefined : path.join(cas('tmp'), name);
+  };
+  const sizeOf = (file: string | undefined) => (file ? fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0 : 0);
 
   /** The first fetch, cut mid-body: fails in one line, 254; keeps a private partial. Returns its byte count. */
   async function cutFirst(url: string): Promise<number> {
@@ -156,13 +162,17 @@ suite('resuming an interrupted download', () => {
     expect(requests.map((h) => [h.range, h['if-range']])).toEqual([[undefined, undefined], [`bytes=${kept}-`, ETAG]]);
   });
 
-  test('a fetch killed with SIGKILL mid-download leaves its partial; the next fetch resumes from it', async () => {
+  test('a fetch killed with SIGKILL mid-download leaves its partial; rkt image gc meanwhile leaves it alone; the next fetch resumes from it', async () => {
     const url = await serve();
     plan = ['slow', 'rest'];
-    // The Node process itself (bin/rkt is a shell that runs it), so that SIGKILL hits rkt.
+    // The Node process itself, so that SIGKILL hits rkt.
     const { child, done } = rktNode([...env.globals, 'fetch', '--full', url]);
-    const file = partialFile(url);
-    await waitFor(() => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 1024 * 1024, 30_000, 'a MiB to be kept');
+    await waitFor(() => sizeOf(inUse(url)) > 1024 * 1024, 30_000, 'a MiB to be kept');
+    const file = inUse(url)!;
+    // The fetch is alive: its partial is not garbage.
+    const gc = await rktBackground(env, ['image', 'gc']).done;
+    expect([gc.code, gc.stderr]).toEqual([0, '']);
+    expect(fs.existsSync(file)).toBe(true);
     child.kill('SIGKILL');
     expect((await done).signal).toBe('SIGKILL');
     const all = fs.readFileSync(file);

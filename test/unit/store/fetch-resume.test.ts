@@ -112,7 +112,7 @@ const fetch = (name = 'app.aci', insecure: Array<'image'> = []) =>
   capture(() => fetchImage(`${base}/${name}`, { globals: globalsFor(root, insecure), pullPolicy: 'update' }));
 const tmpDir = () => path.join(root, 'data', 'cas', 'tmp');
 const tmp = () => fs.readdirSync(tmpDir()).sort();
-const partialOf = (name = 'app.aci') => new PartialDownload(tmpDir(), `${base}/${name}`).file;
+const partialOf = (name = 'app.aci') => new PartialDownload(tmpDir(), `${base}/${name}`, (suffix) => path.join(tmpDir(), `unused${suffix}`)).file;
 const stored = () => fs.readdirSync(path.join(root, 'data', 'cas', 'info'));
 
 /** The bytes a partial file keeps (after its header line). */

@@ -110,6 +110,19 @@ describe('store records', () => {
     expect(fs.existsSync(foreign)).toBe(true);
   });
 
+  test('a kept file a live process works on stays; a dead one\'s gets its own name back, unless that name was taken since', () => {
+    store.ensureLayout();
+    const deadPid = spawnSync('true').pid!;
+    const live = store.staging('.restore-as-partial-a');
+    const deadA = path.join(store.tmpDir, `${deadPid}-123-ab.restore-as-partial-a`);
+    const deadB = path.join(store.tmpDir, `${deadPid}-123-cd.restore-as-partial-b`);
+    for (const [f, text] of [[live, 'live'], [deadA, 'dead a'], [deadB, 'dead b'], [path.join(store.tmpDir, 'partial-b'), 'newer b']]) fs.writeFileSync(f, text);
+    expect(store.removeStaleStaging().sort()).toEqual([path.basename(deadA), path.basename(deadB)]);
+    expect(fs.readdirSync(store.tmpDir).sort()).toEqual([path.basename(live), 'partial-a', 'partial-b']);
+    expect(fs.readFileSync(path.join(store.tmpDir, 'partial-a'), 'utf8')).toBe('dead a');
+    expect(fs.readFileSync(path.join(store.tmpDir, 'partial-b'), 'utf8')).toBe('newer b');
+  });
+
   test('orphaned blobs and manifests (no info) are removed', async () => {
     const image = await importImage('example.com/app', '1.0.0');
     fs.rmSync(store.infoPath(image.id));
