@@ -48,6 +48,7 @@ export interface Located {
  * Finds the command path among the arguments. A global flag's arity is known; a command
  * flag's is not before its command is loaded, so `--flag word` takes `word` as its value
  * unless `word` is a command name (`rkt --no-store fetch URL`, `rkt --format json list`).
+ * The flags go after the command's path, for it to parse.
  */
 export function locate(argv: string[], table: CommandTable): Located {
   const path: string[] = [];
@@ -73,7 +74,9 @@ export function locate(argv: string[], table: CommandTable): Located {
     if (!entry.sub) { i++; break; }
     table = entry.sub;
   }
-  return { path, entry, argv: [...path, ...rest, ...argv.slice(i)] };
+  // Stopped at a group (`rkt --dir=X image lst`, `rkt --dir=X image`): the flags go to the
+  // root, which knows the global ones, not to the group, which has none of its own.
+  return { path, entry, argv: entry?.sub ? [...rest, ...path, ...argv.slice(i)] : [...path, ...rest, ...argv.slice(i)] };
 }
 
 /** What the parse selected: the command and its input, ready to run. */

@@ -43,6 +43,9 @@ describe('locate: the command path, wherever the flags are', () => {
     [['run', 'list'], ['run'], ['run', 'list']],
     [['lst'], [], ['lst']],
     [['--', 'run'], [], ['--', 'run']],
+    // A group and no leaf: the flags stay with the root.
+    [['--dir=/x', 'image', 'lst'], ['image'], ['--dir=/x', 'image', 'lst']],
+    [['--dir', '/x', 'image'], ['image'], ['--dir', '/x', 'image']],
   ])('%j', (argv, pathWanted, argvWanted) => {
     const l = locate(argv, COMMANDS);
     expect(l.path).toEqual(pathWanted);
@@ -107,6 +110,7 @@ describe('usage errors: one line, exit 254, with a suggestion', () => {
     [['list', '--ful'], 'unknown flag --ful (did you mean --full?)'],
     [['--bogus', 'version'], 'unknown flag --bogus; see "rkt version --help"'],
     [['image', 'lst'], 'unknown command "lst" for "rkt image" (did you mean list?)'],
+    [['--dir=/x', 'image', 'lst'], 'unknown command "lst" for "rkt image" (did you mean list?)'],
     [['lst'], 'unknown command "lst" for "rkt" (did you mean list?)'],
     [['stauts', 'x'], 'unknown command "stauts" for "rkt" (did you mean status?)'],
     [['zzzz'], 'unknown command "zzzz" for "rkt"; run "rkt help" for the list'],
