@@ -42,8 +42,9 @@ export function removeStaleStaging(tmpDir: string, host: Host): string[] {
     const entry = path.join(tmpDir, name);
     const kept = m[3]?.startsWith(RESTORE_AS) ? path.join(tmpDir, m[3].slice(RESTORE_AS.length)) : undefined;
     try {
-      if (kept && !fs.existsSync(kept)) fs.renameSync(entry, kept);
-      else fs.rmSync(entry, { recursive: true, force: true });
+      // A link, not a rename: never over a file that has the name meanwhile (EEXIST).
+      if (kept) { try { fs.linkSync(entry, kept); } catch { /* taken, or not a file: dropped */ } }
+      fs.rmSync(entry, { recursive: true, force: true });
     } catch (e) {
       // A group rkt member's fetch cannot remove root's leftovers; root's next fetch or gc will.
       const code = (e as NodeJS.ErrnoException).code;
