@@ -1,7 +1,7 @@
 /**
  * Finding a pod's processes from the host. The holder (the `rkt run` PID, rkt-helper --pod or
- * rkt-notify) has one child that is the pod's: its PID 1. App PIDs are recorded by PID 1 as seen inside the pod, and
- * mapped back to host PIDs through /proc/PID/status NSpid.
+ * rkt-notify) has one child that is the pod's: its PID 1. App PIDs are recorded by PID 1 as
+ * seen inside the pod, and mapped back to host PIDs through /proc/PID/status NSpid.
  */
 import fs from 'node:fs';
 import path from 'node:path';

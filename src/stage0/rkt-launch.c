@@ -67,16 +67,17 @@ static const char *find_on_path(const char *name, char *file, size_t size) {
   }
 }
 
-/* DIST/NAME into `file`, DIST being this binary's directory with links resolved; 0 if it is not there. */
-static int in_dist(const char *name, char *file, size_t size) {
-  ssize_t n = readlink("/proc/self/exe", file, size - 1);
-  char *slash = n > 0 ? memrchr(file, '/', (size_t)n) : NULL;
-  if (!slash || (size_t)(slash - file) + 1 + strlen(name) >= size) {
-    snprintf(file, size, "dist/%s", name);
-    return 0;
-  }
-  strcpy(slash + 1, name);
-  return access(file, R_OK) == 0;
+/* This binary's directory, links resolved, with a final slash (into `dir`); "" if unknown. */
+static void own_dir(char *dir, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", dir, size - 1);
+  char *slash = n > 0 ? memrchr(dir, '/', (size_t)n) : NULL;
+  if (slash) slash[1] = 0;
+  else dir[0] = 0;
+}
+
+/* DIR NAME into `file`; 0 if it is not there. */
+static int in_dist(const char *dir, const char *name, char *file, size_t size) {
+  return (size_t)snprintf(file, size, "%s%s", *dir ? dir : "dist/", name) < size && *dir && access(file, R_OK) == 0;
 }
 
 /*
@@ -123,8 +124,9 @@ static int run_stage0(const char *node, char **stage0) {
 }
 
 int main(int argc, char **argv) {
-  static char node[4096], preload[4096], bundle[4096];
-  if (!in_dist("preload.cjs", preload, sizeof preload) || !in_dist("rkt.cjs", bundle, sizeof bundle)) {
+  static char dist[4096], node[4096], preload[4096], bundle[4096];
+  own_dir(dist, sizeof dist);
+  if (!in_dist(dist, "preload.cjs", preload, sizeof preload) || !in_dist(dist, "rkt.cjs", bundle, sizeof bundle)) {
     fprintf(stderr, "rkt: %s is missing: build rkt first (npm run build)\n", access(preload, R_OK) == 0 ? bundle : preload);
     return 254;
   }
