@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # stage1's share of `rkt run`: two builds of rkt, runs alternated one by one (so a change
 # in the machine's load hits both alike; compare the ratio), each starting a --net=host
-# busybox pod that runs /bin/true; then the processes each run execs (strace).
+# busybox pod that runs /bin/true; then the processes each run execs (strace). The two
+# builds take turns going first.
 # The builds differ only in stage1, so the difference of the medians is stage1's.
 #
 #   sudo bench/stage1.sh /path/to/other/checkout     # BASE (npm run build done there)
@@ -27,8 +28,10 @@ run() { ${2:-} "${ROOT[$1]}/bin/rkt" --dir="$B/$1" --local-config="$B/etc" --sys
 # Warm each data dir's store and tree: the benchmark measures starting a pod.
 for i in 1 2 3; do run base; run this; done
 echo "# stage1 bench: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $RUNS runs each"
+# The order flips every round: a run's Node still exits beside the next one's start.
 for i in $(seq "$RUNS"); do
-  for w in base this; do
+  order="base this"; [ $((i % 2)) = 0 ] && order="this base"
+  for w in $order; do
     s=$(date +%s%N); run $w; e=$(date +%s%N)
     echo $(((e - s) / 1000)) >> "$B/$w.t"
   done
