@@ -48,11 +48,10 @@ export const POD_PRIVATE_DIRS = ['stage1', 'overlay', 'volumes'];
 /** The other directories made at prepare. */
 export const POD_DIRS = ['rkt', 'rkt/status', 'rkt/pid'];
 
-/** An app's exit status, written by its launcher when the app ends. */
+/** An app's exit status, written by the pod's PID 1 when the app ends. */
 export const appStatusFile = (app: string) => `rkt/status/${app}`;
-/** An app's pid (as the pod's PID namespace sees it), written by its launcher. */
+/** An app's pid (as the pod's PID namespace sees it), written by the pod's PID 1. */
 export const appPidFile = (app: string) => `rkt/pid/${app}`;
-/** Made by an app's launcher once the app has its own mount namespace. */
 
 /** Made once the pod is ready (`rkt status --wait-ready`), by PID 1 or rkt-notify. */
 export const READY_FILE = 'rkt/ready';

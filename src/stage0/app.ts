@@ -25,12 +25,12 @@ import { ImageStore } from '../store/imagestore.js';
 import { makePodPrivateDirs, writePodManifest } from '../store/datadir.js';
 import { Pod, podState } from './pod.js';
 import { preparePod, podManifestOf, readPrepared, resolveApp, RUNTIME_FILE, type PreparedPod } from './prepare.js';
-import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod, writeInitTable, type Handoff } from './start.js';
+import { appPlan, createTargets, ensureMtab, etcMounts, podProtect, startPod, writeAppFiles, writeInitTable, type Handoff } from './start.js';
 import { appHostPid, podInitPid } from './procs.js';
 import { listApps, type AppInfo } from './app-state.js';
 
 export { listApps, type AppInfo, type AppState } from './app-state.js';
-import { launchTableFile, renderApp, renderEnter, sq } from '../stage1/scripts.js';
+import { launchTableFile, sq } from '../stage1/scripts.js';
 import {
   appCreatedFile, appLogFile, appPidFile, appScript, appStatusFile, CGROUPS_FILE, enterScript,
   overlayDir, PLAN_FILE, volumeDir, POD_LOCK_FILE, SANDBOX_FILE, SANDBOX_INFO_FILE, SANDBOX_STARTED_DIR, STAGE1_DIR,
@@ -154,13 +154,7 @@ export async function addApp(host: Host, globals: GlobalOptions, pod: Pod, spec:
       ]);
       ensureMtab(app.treeRootfs, planned.overlay!.upper);
       const full: AppPlan = { ...planned, skeleton: { tmpfs: root, dirs: [planned.rootfs], files: etcFiles } };
-      const rendered = renderApp(plan, full);
-      for (const [name, content] of Object.entries(rendered.files)) {
-        files.push(name);
-        fs.writeFileSync(path.join(dir, STAGE1_DIR, name), content);
-      }
-      if (rendered.script !== undefined) fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
-      fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, full));
+      writeAppFiles(dir, plan, full, files);
       info.apps[app.name] = { files, volumes: ownVolumes };
       prepared.apps.push(app);
       writeJson(path.join(dir, CGROUPS_FILE), cg, 0o644);

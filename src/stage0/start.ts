@@ -243,6 +243,20 @@ export function appPlan(dir: string, pod: PreparedPod, app: PreparedApp, cg: Pod
   };
 }
 
+/**
+ * Writes an app's launcher files and its enter script into the pod dir. The names of those
+ * in stage1/ go into `written` as each is written, so that a failure half-way can remove them.
+ */
+export function writeAppFiles(dir: string, plan: PodPlan, app: AppPlan, written: string[] = []): void {
+  const rendered = renderApp(plan, app);
+  for (const [name, content] of Object.entries(rendered.files)) {
+    written.push(name);
+    fs.writeFileSync(path.join(dir, STAGE1_DIR, name), content);
+  }
+  if (rendered.script !== undefined) fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
+  fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, app));
+}
+
 /** How bin/rkt's process becomes the pod: stage1's command line (runArgv). */
 export interface Handoff { argv: string[] }
 
@@ -319,7 +333,6 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
       fs.writeFileSync(file, '');
       plan.userns = { helper: helper!, file, base: range.base, count: range.count };
     }
-    const s1 = path.join(dir, STAGE1_DIR);
     const protect = podProtect();
     const listen = launcher !== undefined ? listenFds(process.env, launcher) : undefined;
     if (listen) plan.listenFds = listen.count;
@@ -356,10 +369,7 @@ export async function startPod(host: Host, globals: GlobalOptions, pod: Pod, pre
         ...(range ? { owner: range.base } : {}),
       };
       plan.apps.push(planned);
-      const rendered = renderApp(plan, planned);
-      for (const [name, content] of Object.entries(rendered.files)) fs.writeFileSync(path.join(s1, name), content);
-      if (rendered.script !== undefined) fs.writeFileSync(path.join(dir, appScript(app.name)), rendered.script);
-      fs.writeFileSync(path.join(dir, enterScript(app.name)), renderEnter(plan, planned));
+      writeAppFiles(dir, plan, planned);
     }
     // (A sandbox keeps its plan, stage1/plan.json, for the apps added later: see app.ts.)
     return { pod: at, handoff: writeInitTable(dir, plan), plan };
