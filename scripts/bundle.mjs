@@ -15,8 +15,8 @@
 //
 // `import.meta` has no meaning in CommonJS: each module's `import.meta.dirname` becomes the
 // directory of the same module as tsc emits it under dist/ (the digest worker and the stage1
-// helpers are found there; `npm run build` runs tsc first), and `import.meta.url` its URL.
-// dirname is plain path arithmetic: a URL costs ~0.5 ms the first time on every start.
+// helpers are found there; `npm run build` runs tsc first). Plain path arithmetic: a URL
+// (import.meta.url) costs ~0.5 ms the first time on every start, and the build refuses it.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,8 +38,8 @@ const plugin = {
       let contents = await fs.promises.readFile(args.path, 'utf8');
       if (contents.includes('import.meta.')) {
         const emitted = path.relative(src, args.path).replace(/\.ts$/, '.js');
-        contents = contents.replaceAll('import.meta.dirname', `require('node:path').join(__dirname, ${JSON.stringify(path.dirname(emitted))})`)
-          .replaceAll('import.meta.url', `require('node:url').pathToFileURL(require('node:path').join(__dirname, ${JSON.stringify(emitted)})).href`);
+        contents = contents.replaceAll('import.meta.dirname', `require('node:path').join(__dirname, ${JSON.stringify(path.dirname(emitted))})`);
+        if (contents.includes('import.meta.')) throw new Error(`bundle.mjs: ${args.path} uses import.meta other than import.meta.dirname`);
       }
       return { contents, loader: 'ts' };
     });
