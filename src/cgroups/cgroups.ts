@@ -65,11 +65,11 @@ export class CgroupWriter {
   constructor(readonly host: Host) {}
 
   mkdir(dir: string): void {
-    // A directory we did not create must never be removed by our rollback.
-    if (this.host.exists(dir)) throw new RktError(`cannot create cgroup ${dir}: it already exists: remove the stale directory with rmdir`);
     try {
-      this.host.mkdirp(dir);
+      this.host.mkdir(dir);
     } catch (e) {
+      // A directory we did not create must never be removed by our rollback.
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RktError(`cannot create cgroup ${dir}: it already exists: remove the stale directory with rmdir`);
       throw new RktError(`cannot create cgroup ${dir}: ${errorMessage(e)}: run rkt as root with cgroupfs mounted read-write`);
     }
     this.created.push(dir);

@@ -25,7 +25,8 @@ export interface Host {
   writeFile(path: string, data: string): void;
   /** Like writeFile, but for kernel files that may refuse a value: returns the error. */
   tryWriteFile(path: string, data: string): Error | undefined;
-  mkdirp(path: string): void;
+  /** Creates one directory; throws (code EEXIST) if the path exists, ENOENT if its parent does not. */
+  mkdir(path: string): void;
   rmdir(path: string): void;
   exists(path: string): boolean;
   readdir(path: string): string[];

@@ -31,7 +31,7 @@ export class RealHost implements Host {
     try { fs.writeFileSync(path, data); return undefined; } catch (e) { return e as Error; }
   }
 
-  mkdirp(path: string): void { fs.mkdirSync(path, { recursive: true }); }
+  mkdir(path: string): void { fs.mkdirSync(path); }
 
   rmdir(path: string): void {
     try { fs.rmdirSync(path); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }

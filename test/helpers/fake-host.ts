@@ -42,6 +42,13 @@ export class FakeHost implements Host {
     this.files.set(path, data);
     return undefined;
   }
+  mkdir(path: string): void {
+    const fail = (code: string) => Object.assign(new Error(`${code}: mkdir '${path}'`), { code });
+    if (this.exists(path)) throw fail('EEXIST');
+    if (!this.dirs.has(path.slice(0, path.lastIndexOf('/')) || '/')) throw fail('ENOENT');
+    this.mkdirp(path);
+  }
+  /** Test set-up: the directory and its parents (recorded as one mkdir). */
   mkdirp(path: string): void {
     this.calls.push(`mkdir ${path}`);
     let p = '';

@@ -45,7 +45,7 @@ function v1Host(mounts: V1Mount[], unified?: { controllers: string; callerPath: 
   const host = build(all, proc);
   for (const m of mounts) {
     const dir = `${m.mountPoint}${m.callerPath === '/' ? '' : m.callerPath}`;
-    host.dirs.add(dir);
+    host.mkdirp(dir); // with its parents, as on a real host
     host.files.set(`${dir}/cgroup.procs`, '1\n');
     if (m.options.split(',').includes('cpuset')) {
       host.files.set(`${dir}/cpuset.cpus`, '0-1\n');
@@ -93,7 +93,7 @@ export function classicV1Host(): CgroupFakeHost {
 export function v2Host(callerPath: string, controllers = 'cpuset cpu io memory hugetlb pids rdma misc'): CgroupFakeHost {
   const host = build([{ mountPoint: '/sys/fs/cgroup', fsType: 'cgroup2', options: 'rw,nsdelegate,memory_recursiveprot' }], [`0::${callerPath}`]);
   const dir = `/sys/fs/cgroup${callerPath === '/' ? '' : callerPath}`;
-  host.dirs.add(dir);
+  host.mkdirp(dir); // with its parents, as on a real host
   host.files.set(`${dir}/cgroup.controllers`, `${controllers}\n`);
   host.files.set(`${dir}/cgroup.procs`, '1\n');
   host.calls = [];
