@@ -244,7 +244,10 @@ export interface Program { root: RktCommand; selected(): Selected | undefined }
 
 /**
  * The whole tree. `loaded` maps a command path (`image list`) to its module; the other
- * leaves get a name and summary only (enough for listings and suggestions).
+ * leaves get a name and summary only (enough for listings and suggestions). With `only`
+ * (a located command, no help asked), the tree is that path, and its options only where
+ * commander parses them: the root sees the path first, so never an option, and an
+ * own-grammar command reads its arguments itself (`run`'s ~70 Options cost ~1.3 ms).
  */
 export function buildProgram(loaded: ReadonlyMap<string, Command>, commands: CommandTable, only?: readonly string[]): Program {
   let selected: Selected | undefined;
@@ -256,7 +259,7 @@ export function buildProgram(loaded: ReadonlyMap<string, Command>, commands: Com
     .helpCommand(false)
     .enablePositionalOptions()
     .configureHelp({ formatHelp: (cmd) => formatHelp(cmd as RktCommand) });
-  for (const spec of GLOBALS) addFlag(root, spec, true);
+  if (!only) for (const spec of GLOBALS) addFlag(root, spec, true);
 
   const add = (parent: RktCommand, table: Record<string, Entry>, prefix: string[]): void => {
     for (const [name, entry] of Object.entries(table)) {
@@ -269,7 +272,7 @@ export function buildProgram(loaded: ReadonlyMap<string, Command>, commands: Com
       sub.argument('[args...]').allowExcessArguments();
       if (!cmd) { sub.allowUnknownOption(); continue; }
       sub.rkt = cmd;
-      for (const { spec, global } of leafFlags(cmd)) addFlag(sub, spec, global);
+      if (!(only && cmd.ownGrammar)) for (const { spec, global } of leafFlags(cmd)) addFlag(sub, spec, global);
       sub.action(() => {
         const args = sub.processedArgs[0] as string[];
         if (cmd.ownGrammar) {

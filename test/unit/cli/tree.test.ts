@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { locate, resolve, suggest, walk, visibleFlags, flagTerm, type Resolution, type Selected } from '../../../src/cli/tree.js';
+import { buildProgram, loadAll, locate, resolve, suggest, walk, visibleFlags, flagTerm, RktCommand, type Resolution, type Selected } from '../../../src/cli/tree.js';
 import { COMMANDS } from '../../../src/cli/registry.js';
 import { fullTree } from '../../../src/cli/help.js';
 import { bashCompletion, zshCompletion } from '../../../src/cli/completion.js';
@@ -92,6 +92,23 @@ describe('resolve: commander parses the regular commands', () => {
     expect(s.parsed.values.has('dir')).toBe(false);
     const g = await selected(['run', '--dir=/tmp/d', 'img']);
     expect(g.parsed.values.get('dir')).toBe('/tmp/d');
+  });
+
+  test('a located command gets a tree of its path only, with Options only where commander parses them', async () => {
+    const run = (await loadAll({ run: COMMANDS.run })).get('run')!;
+    const list = (await loadAll({ list: COMMANDS.list })).get('list')!;
+    const full = buildProgram(new Map([['run', run], ['list', list]]), COMMANDS);
+    const only = (path: string, cmd: typeof run) => buildProgram(new Map([[path, cmd]]), COMMANDS, [path]).root;
+    const sub = (root: RktCommand, name: string) => root.commands.find((c) => c.name() === name)!;
+    // Help and suggestions need them all.
+    expect(full.root.options.length).toBeGreaterThan(10);
+    expect(sub(full.root, 'run').options.length).toBeGreaterThan(50);
+    // run reads its own arguments; the root sees the command path first.
+    expect(only('run', run).options).toEqual([]);
+    expect(only('run', run).commands.map((c) => c.name())).toEqual(['run']);
+    expect(sub(only('run', run), 'run').options).toEqual([]);
+    // list is parsed by commander: its own flags and the global ones.
+    expect(sub(only('list', list), 'list').options.map((o) => o.long)).toEqual(expect.arrayContaining(['--full', '--dir', '--debug']));
   });
 
   test('enter passes the command after the UUID through, flags and -h included', async () => {
