@@ -79,12 +79,12 @@ export function skeletonOps(app: Pick<AppPlan, 'devDir' | 'skeleton'>): string[]
 
 /**
  * Where the socket-activation fds a service manager gave rkt (3, 4, ...) wait while the pod
- * starts: far above what the shells of stage1 use (0-9, and from 10 up for their own), until
- * rkt-helper puts them back at 3, 4, ... for the apps with socket-activated ports.
+ * starts, above the fds stage1's helpers open, until rkt-helper puts them back at 3, 4, ...
+ * for the apps with socket-activated ports.
  */
 export const LISTEN_FD_BASE = 100;
-/** At most this many: bin/rkt keeps its own fd at 9. */
-export const MAX_LISTEN_FDS = 6;
+/** At most this many (rkt-helper's limit): at 3.. they must stay below LISTEN_FD_BASE. */
+export const MAX_LISTEN_FDS = 64;
 
 
 /**

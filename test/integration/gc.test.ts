@@ -184,11 +184,11 @@ suite('rkt gc', () => {
   });
 
   test('a start that fails once the pod is in run/ leaves an aborted prepare without cgroups, which gc collects at once', () => {
-    // LISTEN_FDS is read once the pod is in run/: 7 (more than a pod takes) fails the start there.
+    // LISTEN_FDS is read once the pod is in run/: 65 (more than a pod takes) fails the start there.
     const uuidFile = path.join(env.base, 'u-fail');
-    const r = spawnSync('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=7 exec "$0" "$@"', RKT, ...env.globals, INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`, BUSYBOX_ACI, '--exec=/bin/true'], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=65 exec "$0" "$@"', RKT, ...env.globals, INSECURE, 'run', '--net=host', `--uuid-file-save=${uuidFile}`, BUSYBOX_ACI, '--exec=/bin/true'], { encoding: 'utf8' });
     expect(r.status).toBe(254);
-    expect(r.stderr).toContain('run: LISTEN_FDS=7: rkt passes at most 6 socket-activation fds to a pod');
+    expect(r.stderr).toContain('run: LISTEN_FDS=65: rkt passes at most 64 socket-activation fds to a pod');
     const uuid = fs.readFileSync(uuidFile, 'utf8');
     expect(fs.existsSync(path.join(env.dir, 'pods', 'run', uuid))).toBe(false);
     expect(listJson(env).find((p) => p.name === uuid)?.state).toBe('aborted prepare');

@@ -17,24 +17,36 @@ const suite = describeIf(skipReason()
   ?? (have('python3') ? undefined : 'needs python3 (scripts/setup.sh)')
   ?? (have('gcc') && fs.existsSync('/usr/lib/x86_64-linux-gnu/libc.a') ? undefined : 'needs gcc and libc6-dev (scripts/setup.sh)'));
 
-/** Binds 127.0.0.1:0 on fd 3, prints the port, then execs argv[2:] with LISTEN_FDS=1 and LISTEN_PID (its own PID, or argv[1]). */
+/**
+ * Binds SOCKETS (default 1) listening sockets on 127.0.0.1 at fds 3.., prints the first one's
+ * port, then execs argv[2:] with LISTEN_FDS=SOCKETS, LISTEN_FDNAMES web[:s1...] and LISTEN_PID
+ * (its own PID, or argv[1]).
+ */
 const PARENT = `
 import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(4)
-print(s.getsockname()[1], flush=True)
-if s.fileno() != 3: os.dup2(s.fileno(), 3)
-os.set_inheritable(3, True)
+n = int(os.environ.get("SOCKETS", "1"))
+socks = [socket.socket() for _ in range(n)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+print(socks[0].getsockname()[1], flush=True)
+# Out of the way first: the sockets themselves may hold fds 3..
+for i, s in enumerate(socks):
+    os.dup2(s.fileno(), 500 + i)
+    s.close()
+for i in range(n):
+    os.dup2(500 + i, 3 + i)
+    os.close(500 + i)
 pid = str(os.getpid()) if sys.argv[1] == "self" else sys.argv[1]
-os.execve(sys.argv[2], sys.argv[2:], dict(os.environ, LISTEN_FDS="1", LISTEN_PID=pid, LISTEN_FDNAMES="web"))
+names = ":".join(["web"] + ["s%d" % i for i in range(1, n)])
+os.execve(sys.argv[2], sys.argv[2:], dict(os.environ, LISTEN_FDS=str(n), LISTEN_PID=pid, LISTEN_FDNAMES=names))
 `;
 
 /** What an app reports: its LISTEN_* variables and its open fds (listed by a child process, through a file: a pipe, or ls run inside the shell, would add the shell's own). */
 const REPORT = 'echo "==env=="; echo "$LISTEN_FDS|$LISTEN_FDNAMES|$([ "$LISTEN_PID" = "$$" ] && echo own-pid || echo "$LISTEN_PID")"; echo "==fds=="; ( exec /bin/busybox ls /proc/$$/fd ) > /fds.txt; /bin/busybox sort -n /fds.txt';
 
-function activatedRun(env: RktEnv, listenPid: string, args: string[]) {
-  return background('python3', ['-c', PARENT, listenPid, RKT, ...env.globals, ...args]);
+function activatedRun(env: RktEnv, listenPid: string, args: string[], sockets = 1) {
+  return background('python3', ['-c', PARENT, listenPid, RKT, ...env.globals, ...args], { ...process.env, SOCKETS: String(sockets) });
 }
 
 function fetchLine(port: number): Promise<string> {
@@ -76,6 +88,17 @@ suite('socket activation', () => {
     const other = sections(done.stderr);
     expect(other.env).toBe('||');
     expect(other.fds.split('\n')).toEqual(['0', '1', '2']);
+  });
+
+  test('more sockets than a shell keeps fds for (10): all reach the app, in order, at 3..12', async () => {
+    const run = activatedRun(env, 'self', [INSECURE, 'run', '--net=host', aci, '--exec=/bin/sh', '--',
+      '-c', `${REPORT}; echo "==kinds=="; for f in 3 12; do /bin/busybox readlink /proc/$$/fd/$f | /bin/busybox cut -d: -f1; done`], 10);
+    const done = await run.done;
+    expect(done.code).toBe(0);
+    const s = sections(done.stdout);
+    expect(s.env).toBe('10|web:s1:s2:s3:s4:s5:s6:s7:s8:s9|own-pid');
+    expect(s.fds.split('\n')).toEqual(Array.from({ length: 13 }, (_, i) => String(i)));
+    expect(s.kinds.split('\n')).toEqual(['socket', 'socket']);
   });
 
   test('LISTEN_PID that is not rkt\'s: the fds are not for rkt and never reach an app', async () => {

@@ -136,6 +136,7 @@ describe('listenFds (stage0)', () => {
     expect(listenFds({ LISTEN_FDS: '2', LISTEN_PID: '1', LISTEN_FDNAMES: 'web:admin' }, 1)).toEqual({ count: 2, names: 'web:admin' });
     expect(listenFds({ LISTEN_FDS: '2', LISTEN_PID: '1', LISTEN_FDNAMES: 'web' }, 1)).toEqual({ count: 2 });
     for (const bad of ['0', '-1', 'x', '1.5']) expect(listenFds({ LISTEN_FDS: bad, LISTEN_PID: '1' }, 1)).toBeUndefined();
-    expect(() => listenFds({ LISTEN_FDS: '7', LISTEN_PID: '1' }, 1)).toThrow(/^LISTEN_FDS=7: rkt passes at most 6 socket-activation fds to a pod/);
+    expect(listenFds({ LISTEN_FDS: '64', LISTEN_PID: '1' }, 1)).toEqual({ count: 64 });
+    expect(() => listenFds({ LISTEN_FDS: '65', LISTEN_PID: '1' }, 1)).toThrow(/^LISTEN_FDS=65: rkt passes at most 64 socket-activation fds to a pod/);
   });
 });
