@@ -80,11 +80,16 @@ if (v[0] < NEED[0] || (v[0] === NEED[0] && v[1] < NEED[1])) {
 
   // The files compiled with a cache, and their cache's name: the bundle, one per command;
   // dist/execa.cjs (see scripts/bundle.mjs), loaded by commands that spawn, one for all.
+  var bundle = path.join(__dirname, 'rkt.cjs');
   var cached = Object.create(null);
-  cached[path.join(__dirname, 'rkt.cjs')] = cacheName();
+  cached[bundle] = cacheName();
   cached[path.join(__dirname, 'execa.cjs')] = 'execa.v8';
+  // RKT_DEBUG_STACK (an internal error's stack trace): the bundle as it was before its local
+  // names were minified (see scripts/bundle.mjs), without a cache.
+  var debugBundle = process.env.RKT_DEBUG_STACK ? path.join(__dirname, 'rkt.debug.cjs') : undefined;
 
   Module._extensions['.js'] = function (module, filename) {
+    if (debugBundle && filename === bundle) return loadJs(module, debugBundle);
     var name = cached[filename];
     if (!name) return loadJs(module, filename);
     delete cached[filename];

@@ -89,6 +89,23 @@ const built = ['rkt.cjs', 'preload.cjs', 'execa.cjs'].every((f) => fs.existsSync
     expect(inode(file)).toBe(before);
   });
 
+  test('the bundle is minified; under RKT_DEBUG_STACK the unminified one runs instead, without a cache', () => {
+    const min = fs.readFileSync(path.join(dir, 'rkt.cjs'), 'latin1');
+    const debug = fs.readFileSync(path.join(dist, 'rkt.debug.cjs'), 'latin1');
+    expect(min.length).toBeLessThan(debug.length * 0.85);
+    expect(debug).toContain('function globalOptionsFrom(');
+    expect(min).not.toContain('function globalOptionsFrom(');
+    // A stand-in debug bundle shows which file ran, and that its names reach the stack.
+    fs.writeFileSync(path.join(dir, 'rkt.debug.cjs'), 'function namedInTheDebugBundle() { throw new Error("boom"); }\nnamedInTheDebugBundle();\n');
+    const r = spawnSync(process.execPath, ['--require', path.join(dir, 'preload.cjs'), path.join(dir, 'rkt.cjs'), 'version'],
+      { encoding: 'utf8', env: { ...process.env, RKT_DEBUG_STACK: '1' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`at namedInTheDebugBundle (${path.join(dir, 'rkt.debug.cjs')}:1:`);
+    expect(fs.existsSync(cache)).toBe(false);
+    // Without it, the minified bundle.
+    expect(run('version').stdout).toMatch(/^rkt Version: /);
+  });
+
   test('a failed command writes no cache', () => {
     const r = run('no-such-command');
     expect(r.status).toBe(254);
