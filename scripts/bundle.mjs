@@ -83,7 +83,7 @@ await build({
   supported: { 'dynamic-import': false },
   define: { RKT_DEFAULT_SECCOMP_FILTER: JSON.stringify(defaultSeccompFilter) },
   plugins: [plugin],
-  // Smaller to read and parse at every start; names are kept for stack traces.
+  // Smaller to read and parse at every start; names are kept here (rkt.debug.cjs), minified below.
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
