@@ -21,7 +21,7 @@ cd "$root"
 # systemd-run inside it).
 PACKAGES=(util-linux busybox-static gnupg xz-utils bzip2 iptables iproute2
   containernetworking-plugins appc-spec etcd-client hyperfine openssl jq time procps file
-  gcc libc6-dev docker-registry skopeo podman python3 zstd systemd systemd-container dbus)
+  gcc libc6-dev docker-registry skopeo podman python3 zstd systemd systemd-container dbus tzdata)
 
 die() { echo "setup: $*" >&2; exit 1; }
 

@@ -1,4 +1,5 @@
 /** Text output shared by the listing commands: sizes, times and tab-aligned columns, as rkt printed them. */
+import { localZone, zoneTypeAt, type Zone } from './zone.js';
 
 export function iBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -27,28 +28,18 @@ export function humanTime(then: number, now: number): string {
   return 'long ago';
 }
 
-/** Zone abbreviations by UTC offset: one Intl formatter per process (each costs ms), one lookup per offset. */
-const zones = new Map<number, string>();
-let zoneFormat: Intl.DateTimeFormat | undefined;
-function zoneName(d: Date, offsetMin: number): string {
-  let zone = zones.get(offsetMin);
-  if (zone === undefined) {
-    zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
-    zone = zoneFormat.formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
-    zones.set(offsetMin, zone);
-  }
-  return zone;
-}
-
-/** Go's "2006-01-02 15:04:05.999 -0700 MST" in local time. */
-export function goTime(d: Date): string {
+/** Go's "2006-01-02 15:04:05.999 -0700 MST" in local time: offset and abbreviation as Go reads them (zone.ts). */
+export function goTime(d: Date, zone: Zone = localZone()): string {
   const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  const ms = d.getMilliseconds();
-  const frac = ms === 0 ? '' : `.${p(ms, 3).replace(/0+$/, '')}`;
-  const off = -d.getTimezoneOffset();
-  const zone = zoneName(d, off);
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${frac} `
-    + `${off < 0 ? '-' : '+'}${p(Math.floor(Math.abs(off) / 60))}${p(Math.abs(off) % 60)} ${zone}`;
+  const ms = d.getTime();
+  const type = zoneTypeAt(zone, Math.floor(ms / 1000), -d.getTimezoneOffset() * 60);
+  const local = new Date(ms + type.offset * 1000);
+  const frac = local.getUTCMilliseconds() === 0 ? '' : `.${p(local.getUTCMilliseconds(), 3).replace(/0+$/, '')}`;
+  // As Go: whole minutes of the offset; a zone without a name gets its offset instead.
+  const minutes = Math.trunc(type.offset / 60);
+  const offset = `${minutes < 0 ? '-' : '+'}${p(Math.floor(Math.abs(minutes) / 60))}${p(Math.abs(minutes) % 60)}`;
+  return `${local.getUTCFullYear()}-${p(local.getUTCMonth() + 1)}-${p(local.getUTCDate())} ${p(local.getUTCHours())}:${p(local.getUTCMinutes())}:${p(local.getUTCSeconds())}${frac} `
+    + `${offset} ${type.name || offset}`;
 }
 
 export function tabulate(rows: string[][]): string {

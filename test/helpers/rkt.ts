@@ -65,8 +65,8 @@ export function makeEnv(prefix = 'rkt-it-'): RktEnv {
   return env;
 }
 
-export function rkt(env: RktEnv, args: string[], opts: { input?: string; timeout?: number } = {}): SpawnSyncReturns<string> {
-  return spawnSync(RKT, [...env.globals, ...args], { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeout ?? 60_000 });
+export function rkt(env: RktEnv, args: string[], opts: { input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
+  return spawnSync(RKT, [...env.globals, ...args], { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeout ?? 60_000, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
 }
 
 /** Starts a command in the background; `done` resolves with its status and output when it exits. */

@@ -86,6 +86,17 @@ suite('pod lifecycle', () => {
       expect(statusJson(env, pod.uuid).apps[0].exit_code).toBe(143);
       expect(listJson(env).find((p) => p.name === pod.uuid)!.state).toBe('exited');
     });
+
+    test('status and list --full print times as rkt (Go) did: the zone\'s abbreviation from the tz database', () => {
+      const created = statusJson(env, pod.uuid).created_at! * 1000;
+      // IST all year round: the local time is UTC + 5:30, and Go names it IST (Intl: GMT+5:30).
+      const ist = new Date(created + 330 * 60_000).toISOString().slice(0, 19).replace('T', ' ');
+      expect(rkt(env, ['status', pod.uuid], { env: { TZ: 'Asia/Kolkata' } }).stdout).toMatch(new RegExp(`^created=${ist}(\\.\\d+)? \\+0530 IST$`, 'm'));
+      // Berlin: the name goes with the offset of that day (CET in winter, CEST in summer).
+      const line = rkt(env, ['list', '--full', '--no-legend'], { env: { TZ: 'Europe/Berlin' } }).stdout.split('\n').find((l) => l.startsWith(pod.uuid))!;
+      expect(line).toMatch(/\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? (\+0100 CET|\+0200 CEST)\t/);
+      expect(rkt(env, ['status', pod.uuid], { env: { TZ: '' } }).stdout).toMatch(/^created=\S+ \S+ \+0000 UTC$/m);
+    });
   });
 
   test('rkt stop --force kills the pod at once', async () => {
