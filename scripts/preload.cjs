@@ -11,15 +11,22 @@
 //    only when it has the bundle's owner and nobody else may write it (it is code).
 //    A cache names the bundle's size, mtime and inode, so a rebuilt bundle never runs
 //    another build's bytecode (V8 itself checks only the source length).
-// 3. bin/rkt's rkt-launch hands NODE_EXTRA_CA_CERTS over as RKT_EXTRA_CA_CERTS, so that Node
-//    does not read and parse that file at start (~40 ms); it is put back for rkt's children,
-//    and src/image/http.ts reads it when a fetch first opens a TLS connection.
-var deferredCa = process.env.RKT_EXTRA_CA_CERTS;
-if (deferredCa !== undefined) {
-  delete process.env.RKT_EXTRA_CA_CERTS;
-  process.env.NODE_EXTRA_CA_CERTS = deferredCa;
-  global[Symbol.for('rkt.deferredExtraCaCerts')] = deferredCa;
-}
+// 3. bin/rkt's rkt-launch holds Node's own variables (every NODE_*: NODE_OPTIONS, NODE_PATH,
+//    NODE_EXTRA_CA_CERTS...) from Node's start, as RKT_HELD_NODE_*: rkt runs the same whoever
+//    calls it, and Node does not parse NODE_EXTRA_CA_CERTS at start (~40 ms). They are put back
+//    here, before any of rkt's code runs, so that rkt's children (and --inherit-env) get them
+//    unchanged; src/image/http.ts reads the CA file when a fetch first opens a TLS connection.
+(function () {
+  var held = 'RKT_HELD_';
+  var names = Object.keys(process.env);
+  for (var i = 0; i < names.length; i++) {
+    if (names[i].lastIndexOf(held + 'NODE_', 0) !== 0) continue;
+    var value = process.env[names[i]];
+    delete process.env[names[i]];
+    process.env[names[i].slice(held.length)] = value;
+    if (names[i] === held + 'NODE_EXTRA_CA_CERTS') global[Symbol.for('rkt.deferredExtraCaCerts')] = value;
+  }
+})();
 
 var NEED = [0, 0];
 var v = process.versions.node.split('.').map(Number);

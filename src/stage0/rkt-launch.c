@@ -25,9 +25,14 @@
  * Any other command is stage0 in this very process: an exec, no fork and no wait (~1.4 ms).
  * Signals keep their default actions, as they had in the shell this replaces.
  *
- * Stage0 gets NODE_EXTRA_CA_CERTS as RKT_EXTRA_CA_CERTS: Node would read and parse that file
- * before anything else on every start (~40 ms), and only a fetch over TLS needs it
- * (dist/preload.cjs and src/image/http.ts). Stage1 gets the environment unchanged.
+ * Stage0 gets Node's own variables, every NODE_* (NODE_OPTIONS, NODE_PATH,
+ * NODE_EXTRA_CA_CERTS...), held as RKT_HELD_NODE_*, which dist/preload.cjs puts back before
+ * any of rkt's code runs (so rkt's children and --inherit-env see them unchanged). Node never
+ * acts on them: rkt runs as root the same whoever calls it (a caller's NODE_OPTIONS would open
+ * an --inspect port anyone on the host may use, --require any file, or change V8's flags and
+ * with them the code cache), and Node does not read and parse NODE_EXTRA_CA_CERTS at every
+ * start (~40 ms): src/image/http.ts reads it when a fetch opens TLS. Stage1 gets the
+ * environment unchanged.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -114,11 +119,31 @@ static int may_hand_off(int argc, char **argv) {
   return 0;
 }
 
-/* Execs stage0, NODE_EXTRA_CA_CERTS passed as RKT_EXTRA_CA_CERTS (see above); 254 if it cannot. */
+#define HELD "RKT_HELD_"
+
+/* This environment with every NODE_* held as RKT_HELD_NODE_* (see above); only ours are. */
+static char **stage0_env(void) {
+  extern char **environ;
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **env = calloc(n + 1, sizeof *env);
+  if (!env) return NULL;
+  size_t k = 0;
+  for (char **e = environ; *e; e++) {
+    if (strncmp(*e, HELD, strlen(HELD)) == 0) continue;
+    if (strncmp(*e, "NODE_", 5) != 0) { env[k++] = *e; continue; }
+    char *held = malloc(strlen(HELD) + strlen(*e) + 1);
+    if (!held) return NULL;
+    env[k++] = strcat(strcpy(held, HELD), *e);
+  }
+  return env;
+}
+
+/* Execs stage0, Node's own variables held (see above); 254 if it cannot. */
 static int run_stage0(const char *node, char **stage0) {
-  const char *extra_ca = getenv("NODE_EXTRA_CA_CERTS");
-  if (extra_ca && (setenv("RKT_EXTRA_CA_CERTS", extra_ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0)) return fail("cannot pass NODE_EXTRA_CA_CERTS");
-  execv(node, stage0);
+  char **env = stage0_env();
+  if (!env) return fail("cannot start stage0");
+  execve(node, stage0, env);
   fprintf(stderr, "rkt: cannot run %s: %s\n", node, strerror(errno));
   return 254;
 }

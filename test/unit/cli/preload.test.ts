@@ -106,6 +106,16 @@ const built = ['rkt.cjs', 'preload.cjs', 'execa.cjs'].every((f) => fs.existsSync
     expect(run('version').stdout).toMatch(/^rkt Version: /);
   });
 
+  test('Node\'s variables that rkt-launch held are put back before the bundle runs; the CA file is left for a TLS fetch', () => {
+    fs.writeFileSync(path.join(dir, 'rkt.cjs'), 'process.stdout.write(JSON.stringify([Object.keys(process.env).filter((k) => /NODE_|HELD/.test(k)).sort(), process.env.NODE_OPTIONS, global[Symbol.for("rkt.deferredExtraCaCerts")] ?? null]));');
+    const show = (env: NodeJS.ProcessEnv) => JSON.parse(spawnSync(process.execPath, ['--require', path.join(dir, 'preload.cjs'), path.join(dir, 'rkt.cjs')],
+      { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } }).stdout);
+    expect(show({ RKT_HELD_NODE_OPTIONS: '--inspect', RKT_HELD_NODE_EXTRA_CA_CERTS: '/ca.pem', RKT_HELD_OTHER: 'x' }))
+      .toEqual([['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', 'RKT_HELD_OTHER'], '--inspect', '/ca.pem']);
+    // A NODE_EXTRA_CA_CERTS Node itself read at start (no rkt-launch) is not read again.
+    expect(show({ NODE_EXTRA_CA_CERTS: '/dev/null' })).toEqual([['NODE_EXTRA_CA_CERTS'], null, null]);
+  });
+
   test('a failed command writes no cache', () => {
     const r = run('no-such-command');
     expect(r.status).toBe(254);

@@ -53,24 +53,26 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
   });
 
   test('a command that cannot start a pod: stage0 is the launcher\'s own process, with no hand-off fd, and its status', () => {
-    const r = launch('echo "$$ ${RKT_HANDOFF_FD-none} NODE=${NODE_EXTRA_CA_CERTS-unset} RKT=${RKT_EXTRA_CA_CERTS-unset}"; exit 6', undefined,
+    const r = launch('echo "$$ ${RKT_HANDOFF_FD-none} NODE=${NODE_EXTRA_CA_CERTS-unset} HELD=${RKT_HELD_NODE_EXTRA_CA_CERTS-unset}"; exit 6', undefined,
       { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: '/ca.pem' }, 'list');
     expect([r.status, r.stderr]).toEqual([6, '']);
-    expect(r.stdout).toBe(`${r.pid} none NODE=unset RKT=/ca.pem\n`);
+    expect(r.stdout).toBe(`${r.pid} none NODE=unset HELD=/ca.pem\n`);
     // Any argument naming such a command keeps the hand-off: flags may come first, with values.
     const handOff = 'echo "${RKT_HANDOFF_FD-none}"';
     expect(launch(handOff, undefined, process.env, 'sandbox').stdout).toBe('3\n');
     expect(launch(handOff, undefined, process.env, 'run-prepared').stdout).toBe('3\n');
   });
 
-  test('stage0 gets NODE_EXTRA_CA_CERTS as RKT_EXTRA_CA_CERTS (Node does not read it at start); the program handed off gets it unchanged', () => {
-    const show = 'echo "NODE=${NODE_EXTRA_CA_CERTS-unset} RKT=${RKT_EXTRA_CA_CERTS-unset}"';
-    const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: "/my ca's/x.pem" };
+  test('stage0 gets every NODE_* held as RKT_HELD_NODE_* (Node does not act on them); the program handed off gets the environment unchanged', () => {
+    const show = 'env | grep -E "^(RKT_HELD_)?NODE_|^TZ=|^OTHER=" | sort | tr "\\n" " "; echo';
+    const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: "/my ca's/x.pem", NODE_OPTIONS: '--inspect --require /tmp/x.cjs', NODE_PATH: '/a=b', TZ: 'Asia/Kolkata', OTHER: 'NODE_X=1' };
     const r = launch(`${show}; ${record('wait', '/bin/sh', '-c', show)}`, undefined, env);
     expect([r.status, r.stderr]).toEqual([0, '']);
-    expect(r.stdout).toBe("NODE=unset RKT=/my ca's/x.pem\nNODE=/my ca's/x.pem RKT=unset\n");
-    // Not set: nothing set for stage0 either.
-    expect(launch(show, undefined, { PATH: process.env.PATH }).stdout).toBe('NODE=unset RKT=unset\n');
+    const [stage0, handedOff] = r.stdout.split('\n');
+    expect(stage0).toBe("OTHER=NODE_X=1 RKT_HELD_NODE_EXTRA_CA_CERTS=/my ca's/x.pem RKT_HELD_NODE_OPTIONS=--inspect --require /tmp/x.cjs RKT_HELD_NODE_PATH=/a=b TZ=Asia/Kolkata ");
+    expect(handedOff).toBe("NODE_EXTRA_CA_CERTS=/my ca's/x.pem NODE_OPTIONS=--inspect --require /tmp/x.cjs NODE_PATH=/a=b OTHER=NODE_X=1 TZ=Asia/Kolkata ");
+    // Only the launcher's own RKT_HELD_* reach stage0 (a caller's could pass for them); none set, none made.
+    expect(launch(show, undefined, { PATH: process.env.PATH, RKT_HELD_NODE_OPTIONS: '--inspect' }).stdout).toBe('\n');
   });
 
   test('"go": the program runs in the launcher\'s own process, while stage0 is still running', () => {
