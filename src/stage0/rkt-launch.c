@@ -61,12 +61,16 @@ static int status_of(pid_t pid) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* NAME's path on PATH, as a shell finds it (into `file`), or NULL. */
+/*
+ * NAME's path on PATH, as a shell finds it (into `file`), or NULL; but only in absolute
+ * directories: an empty or relative entry would run, as root, a `node` planted in whatever
+ * directory rkt is started from.
+ */
 static const char *find_on_path(const char *name, char *file, size_t size) {
   const char *path = getenv("PATH");
   for (const char *dir = path && *path ? path : "/usr/local/bin:/usr/bin:/bin"; ; dir++) {
     size_t n = strcspn(dir, ":");
-    if ((size_t)snprintf(file, size, "%.*s%s%s", (int)n, n ? dir : ".", "/", name) < size && access(file, X_OK) == 0) return file;
+    if (*dir == '/' && (size_t)snprintf(file, size, "%.*s/%s", (int)n, dir, name) < size && access(file, X_OK) == 0) return file;
     dir += n;
     if (!*dir) return NULL;
   }

@@ -107,6 +107,14 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
   test('no node on PATH: one line saying so, 254', () => {
     const r = spawnSync(LAUNCH, ['version'], { encoding: 'utf8', env: { PATH: dir } });
     expect([r.status, r.stdout, r.stderr]).toEqual([254, '', 'rkt: node not found on PATH: install Node.js 20.19 or later (rkt runs on it)\n']);
+    // A node in the directory rkt is started from is not run, whatever PATH says of it.
+    const cwd = fs.mkdtempSync(path.join(dir, 'cwd-'));
+    fs.mkdirSync(path.join(cwd, 'rel'));
+    for (const f of ['node', 'rel/node']) fs.writeFileSync(path.join(cwd, f), '#!/bin/sh\necho planted\n', { mode: 0o755 });
+    for (const PATH of [':', `${dir}:`, `:${dir}`, `${dir}::${dir}`, '.', 'rel', './rel']) {
+      const planted = spawnSync(LAUNCH, ['version'], { encoding: 'utf8', cwd, env: { PATH } });
+      expect([PATH, planted.status, planted.stdout]).toEqual([PATH, 254, '']);
+    }
   });
 
   test('reached through links (bin/rkt, npm\'s): its own dist/ all the same; a dist without the bundle: build first, 254', () => {
