@@ -125,7 +125,31 @@ static int may_hand_off(int argc, char **argv) {
 
 #define HELD "RKT_HELD_"
 
-/* This environment with every NODE_* held as RKT_HELD_NODE_* (see above); only ours are. */
+/*
+ * "PATH=" and the absolute directories of `entry`'s (a malloc'ed string; NULL if out of
+ * memory): stage0 runs host tools by name (cp, mknod, xz, iptables...) as root, and an empty
+ * or relative entry would find them in the directory rkt was started from. None left: the
+ * usual root PATH.
+ */
+static char *absolute_path(const char *entry) {
+  const char *value = entry + strlen("PATH=");
+  char *out = malloc(strlen(entry) + sizeof "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!out) return NULL;
+  char *end = stpcpy(out, "PATH=");
+  for (const char *dir = value; ; dir++) {
+    size_t n = strcspn(dir, ":");
+    if (*dir == '/') end += sprintf(end, "%s%.*s", end[-1] == '=' ? "" : ":", (int)n, dir);
+    dir += n;
+    if (!*dir) break;
+  }
+  if (end[-1] == '=') strcpy(end, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  return out;
+}
+
+/*
+ * This environment for stage0: every NODE_* held as RKT_HELD_NODE_* (see above; only ours
+ * are), PATH's directories absolute ones only.
+ */
 static char **stage0_env(void) {
   extern char **environ;
   size_t n = 0;
@@ -135,6 +159,10 @@ static char **stage0_env(void) {
   size_t k = 0;
   for (char **e = environ; *e; e++) {
     if (strncmp(*e, HELD, strlen(HELD)) == 0) continue;
+    if (strncmp(*e, "PATH=", 5) == 0) {
+      if (!(env[k++] = absolute_path(*e))) return NULL;
+      continue;
+    }
     if (strncmp(*e, "NODE_", 5) != 0) { env[k++] = *e; continue; }
     char *held = malloc(strlen(HELD) + strlen(*e) + 1);
     if (!held) return NULL;

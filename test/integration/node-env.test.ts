@@ -1,13 +1,14 @@
 /**
- * Node's own environment variables through the real bin/rkt: the Node that runs rkt (as
+ * The environment stage0 runs with, through the real bin/rkt: the Node that runs rkt (as
  * root) acts on none of a caller's NODE_* (src/stage0/rkt-launch.c holds them, and
  * dist/preload.cjs puts them back for rkt's children), while an app run with --inherit-env
- * gets them as the caller set them.
+ * gets them as the caller set them; stage0's PATH keeps only its absolute directories.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { execSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUSYBOX_ACI, ROOT, RktEnv, describeIf, makeEnv, rkt, rktBackground, skipReason } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, RKT, ROOT, RktEnv, describeIf, makeEnv, rkt, rktBackground, skipReason } from '../helpers/rkt.js';
 import { INSECURE, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
@@ -47,5 +48,16 @@ suite("Node's environment variables", () => {
       { env: { NODE_OPTIONS: '--max-old-space-size=64', NODE_ENV: 'production', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' } });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('NODE_ENV=production\nNODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\nNODE_OPTIONS=--max-old-space-size=64\n');
+  });
+
+  test('PATH\'s relative entries find no tool: an xz planted in the directory rkt runs from is not run (the host\'s is)', () => {
+    const cwd = fs.mkdtempSync(path.join(env.base, 'cwd-'));
+    const marker = path.join(env.base, 'planted-xz-ran');
+    fs.writeFileSync(path.join(cwd, 'xz'), `#!/bin/sh\ntouch ${marker}\nexit 1\n`, { mode: 0o755 });
+    const aci = path.join(env.base, 'busybox.aci.xz');
+    execSync(`gzip -dc ${BUSYBOX_ACI} | xz -0 -T1 > ${aci}`);
+    const r = spawnSync(RKT, [...env.globals, INSECURE, 'fetch', aci], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: `.:xz-dir::${process.env.PATH}` } });
+    expect(fs.existsSync(marker)).toBe(false);
+    expect([r.status, r.stdout]).toEqual([0, expect.stringMatching(/^sha512-[0-9a-f]+\n$/)]);
   });
 });

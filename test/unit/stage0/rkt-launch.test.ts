@@ -75,6 +75,16 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
     expect(launch(show, undefined, { PATH: process.env.PATH, RKT_HELD_NODE_OPTIONS: '--inspect' }).stdout).toBe('\n');
   });
 
+  test('stage0 gets only PATH\'s absolute directories (it runs host tools by name, as root); the program handed off gets PATH unchanged', () => {
+    const show = 'echo "$PATH"';
+    const r = launch(`${show}; ${record('wait', '/bin/sh', '-c', show)}`, undefined, { PATH: '::rel:.:/usr/bin:./x:/bin:' });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    const [stage0, handedOff] = r.stdout.split('\n');
+    // launch() puts its fake node's directory first.
+    expect(stage0).toMatch(/^\/[^:]+\/bin-[^:]+:\/usr\/bin:\/bin$/);
+    expect(handedOff).toBe(`${stage0.split(':')[0]}:::rel:.:/usr/bin:./x:/bin:`);
+  });
+
   test('"go": the program runs in the launcher\'s own process, while stage0 is still running', () => {
     // stage0 leaves the pipes of stdout and stderr (spawnSync would wait for them) and stays.
     const r = launch(`echo $$ > ${dir}/stage0.pid; exec >/dev/null 2>&1; ${record('go', '/bin/sh', '-c', `echo "$$"; kill -0 "$(cat ${dir}/stage0.pid)" && echo running; kill "$(cat ${dir}/stage0.pid)"`)}; exec sleep 20`);
