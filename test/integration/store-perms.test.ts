@@ -224,6 +224,23 @@ suite('store permissions and the host\'s faults', () => {
     expect(run.status).toBe(0);
   }, 120_000);
 
+  test('a caller\'s umask of 000 or 002: the pod\'s files are not the group\'s to write (root\'s stop and gc act on them), and the app\'s umask is 022', () => {
+    for (const umask of ['000', '002']) {
+      const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$@"`, 'sh', RKT, ...env.globals, '--insecure-options=image', 'run', '--net=default', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', 'umask; touch /data/x; ls -ln /data/x'], { encoding: 'utf8', timeout: 60_000 });
+      expect([umask, r.status, r.stdout]).toEqual([umask, 0, expect.stringMatching(/^0022\n-rw-r--r-- /)]);
+      const prepared = spawnSync('sh', ['-c', `umask ${umask}; exec "$@"`, 'sh', RKT, ...env.globals, '--insecure-options=image', 'prepare', BUSYBOX_ACI], { encoding: 'utf8', timeout: 60_000 });
+      expect(prepared.status).toBe(0);
+    }
+    // Everything of the pods' own (not the app's files in its rootfs or upper layer) as the group sees it.
+    const writable = as([rktGid], ['find', path.join(env.dir, 'pods'), '(', '-path', '*/rootfs/*', '-o', '-path', '*/upper/*', ')', '-prune', '-o', '-perm', '/022', '!', '-type', 'l', '-print']);
+    expect(writable.stdout).toBe('');
+    for (const dir of fs.readdirSync(path.join(env.dir, 'pods', 'run')).map((u) => path.join(env.dir, 'pods', 'run', u, 'rkt', 'pid'))) {
+      const planted = as([rktGid], ['sh', '-c', `echo 1 > ${dir}/planted`]);
+      expect([dir, planted.status]).toEqual([dir, 2]);
+      expect(planted.stderr).toMatch(/Permission denied/);
+    }
+  }, 120_000);
+
   test('rkt-admin may add trust keys, others may not', () => {
     const adminGid = groupId('rkt-admin')!;
     const key = path.join(env.base, 'key.asc');
