@@ -23,8 +23,8 @@
  * stage0's exit status, as a shell gives it (128+N for signal N).
  *
  * Any other command is stage0 in this very process: an exec, no fork and no wait (~1.4 ms).
- * Signals keep their default actions, as they had in the shell this replaces. The umask is
- * 022 for stage0 and stage1 alike (see main).
+ * Signals keep their default actions, as they had in the shell this replaces. The umask
+ * gains 022 for stage0 and stage1 alike (see main).
  *
  * Stage0 gets Node's own variables, every NODE_* (NODE_OPTIONS, NODE_PATH,
  * NODE_EXTRA_CA_CERTS...), held as RKT_HELD_NODE_*, which dist/preload.cjs puts back before
@@ -185,11 +185,12 @@ static int run_stage0(const char *node, char **stage0) {
 int main(int argc, char **argv) {
   static char dist[4096], node[4096], preload[4096], bundle[4096];
   /*
-   * rkt's own files are made under umask 022 whatever the caller's (the apps get 022 from
-   * rkt-helper): under 002 or 000, the group that may read the data dir (rkt) could have
-   * written a pod's pid and status files, which root's stop and gc act on.
+   * rkt's own files are never group- or world-writable by the umask, whatever the caller's
+   * (whose stricter bits stay: an exported image under 077 is still private; the apps get
+   * 022 from rkt-helper): under 002 or 000, the group that may read the data dir (rkt) could
+   * have written a pod's pid and status files, which root's stop and gc act on.
    */
-  umask(022);
+  umask(umask(022) | 022);
   own_dir(dist, sizeof dist);
   if (!in_dist(dist, "preload.cjs", preload, sizeof preload) || !in_dist(dist, "rkt.cjs", bundle, sizeof bundle)) {
     fprintf(stderr, "rkt: %s is missing: build rkt first (npm run build)\n", access(preload, R_OK) == 0 ? bundle : preload);

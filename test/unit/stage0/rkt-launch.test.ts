@@ -85,6 +85,15 @@ describeIf(!fs.existsSync(LAUNCH) ? 'dist/rkt-launch: npm run build' : undefined
     expect(handedOff).toBe(`${stage0.split(':')[0]}:::rel:.:/usr/bin:./x:/bin:`);
   });
 
+  test('the umask gains 022 for stage0 and the program handed off; a caller\'s stricter bits stay', () => {
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    fs.writeFileSync(path.join(bin, 'node'), `#!/bin/sh\numask\nprintf 'wait\\0/bin/sh\\0-c\\0umask\\0\\0' >&3\n`, { mode: 0o755 });
+    for (const [caller, want] of [['000', '0022'], ['002', '0022'], ['077', '0077'], ['027', '0027'], ['022', '0022']]) {
+      const r = spawnSync('sh', ['-c', `umask ${caller}; exec "$@"`, 'sh', LAUNCH, 'run'], { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` } });
+      expect([caller, r.status, r.stdout]).toEqual([caller, 0, `${want}\n${want}\n`]);
+    }
+  });
+
   test('"go": the program runs in the launcher\'s own process, while stage0 is still running', () => {
     // stage0 leaves the pipes of stdout and stderr (spawnSync would wait for them) and stays.
     const r = launch(`echo $$ > ${dir}/stage0.pid; exec >/dev/null 2>&1; ${record('go', '/bin/sh', '-c', `echo "$$"; kill -0 "$(cat ${dir}/stage0.pid)" && echo running; kill "$(cat ${dir}/stage0.pid)"`)}; exec sleep 20`);
