@@ -5,9 +5,10 @@
  * `rkt status`, and rkt run's exit status: 0 for an outside stop that ended cleanly.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUSYBOX_ACI, RktEnv, makeEnv, rkt, rktBackground, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
+import { BUSYBOX_ACI, RKT, RktEnv, makeEnv, rkt, rktBackground, describeIf, skipReason, waitFor } from '../helpers/rkt.js';
 import { INSECURE, listJson, podTraces, shArgs, startPod, statusJson, statusText, teardown } from '../helpers/pods.js';
 
 const suite = describeIf(skipReason());
@@ -31,6 +32,18 @@ suite('stopping pods', () => {
     expect(done.code).toBe(0);
     expect(statusText(env, pod.uuid)).toMatchObject({ state: 'exited', 'app-busybox': '143' });
     expect(statusText(env, pod.uuid)['stop-killed']).toBeUndefined();
+  });
+
+  test('a caller that ignores signals (a script\'s background job, nohup): the app gets every signal at its default action, as rkt\'s systemd stage1 gave it', () => {
+    const ignoring = (app: string[]) => spawnSync('sh', ['-c', `trap '' TERM INT HUP QUIT USR1 PIPE; exec "$@"`, 'sh', RKT, ...env.globals, INSECURE, 'run', '--net=host', BUSYBOX_ACI, ...app],
+      { encoding: 'utf8', timeout: 60_000 });
+    const status = ignoring(['--exec=/bin/cat', '--', '/proc/self/status']);
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/^SigIgn:\t0{16}$/m);
+    expect(status.stdout).toMatch(/^SigBlk:\t0{16}$/m);
+    // SIGTERM ends it, as a stop's would.
+    const term = ignoring(['--exec=/bin/sh', '--', '-c', 'kill -TERM $$; sleep 2; echo survived']);
+    expect([term.status, term.stdout]).toEqual([143, '']);
   });
 
   test('--stop-timeout: an app that outlives it is SIGKILLed, said once on stderr (no "Killed"), in rkt status, and rkt run exits 137', async () => {

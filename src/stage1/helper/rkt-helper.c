@@ -298,6 +298,12 @@ static pid_t launch(const char *pod, const char *name, int interactive) {
   pid_t pid = fork();
   if (pid < 0) die("cannot start an app");
   if (pid > 0) return pid;
+  // Every signal at its default action, as systemd gave rkt's apps: one the caller ignored (a
+  // script's background job ignores SIGINT and SIGQUIT, nohup SIGHUP) would stay ignored
+  // through every exec, and the app would never get it.
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
