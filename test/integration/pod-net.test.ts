@@ -713,7 +713,10 @@ d('pod networking with real pods', () => {
     const version = /^coreos\.com\/etcd (\S+)$/m.exec(fs.readFileSync(path.join(path.dirname(ETCD_ACI), 'VERSIONS'), 'utf8'))?.[1];
     const image = `coreos.com/etcd:${version}`;
 
-    const ips = ['172.16.28.201', '172.16.28.202', '172.16.28.203'];
+    // Three addresses no other pod on this host holds (host-local's leases: an exited pod keeps its own until gc).
+    const leases = path.join('/var/lib/cni/networks', 'default');
+    const held = new Set(fs.existsSync(leases) ? fs.readdirSync(leases) : []);
+    const ips = Array.from({ length: 50 }, (_, i) => `172.16.28.${201 + i}`).filter((ip) => !held.has(ip)).slice(0, 3);
     const cluster = ips.map((ip, i) => `m${i + 1}=http://${ip}:2380`).join(',');
     const launched = ips.map((ip, i) => {
       const uuidFile = path.join(env.base, `m${i + 1}.uuid`);
