@@ -46,6 +46,8 @@
 #include <unistd.h>
 
 #define HANDOFF_FD 3
+/* Where to look without a usable PATH. */
+#define ROOT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* Far more than any stage1 command line: a bigger record is refused, not buffered. */
 #define RECORD_MAX (1 << 20)
 
@@ -70,7 +72,7 @@ static int status_of(pid_t pid) {
  */
 static const char *find_on_path(const char *name, char *file, size_t size) {
   const char *path = getenv("PATH");
-  for (const char *dir = path && *path ? path : "/usr/local/bin:/usr/bin:/bin"; ; dir++) {
+  for (const char *dir = path && *path ? path : ROOT_PATH; ; dir++) {
     size_t n = strcspn(dir, ":");
     if (*dir == '/' && (size_t)snprintf(file, size, "%.*s/%s", (int)n, dir, name) < size && access(file, X_OK) == 0) return file;
     dir += n;
@@ -130,12 +132,12 @@ static int may_hand_off(int argc, char **argv) {
 /*
  * "PATH=" and the absolute directories of `entry`'s (a malloc'ed string; NULL if out of
  * memory): stage0 runs host tools by name (cp, mknod, xz, iptables...) as root, and an empty
- * or relative entry would find them in the directory rkt was started from. None left: the
- * usual root PATH.
+ * or relative entry would find them in the directory rkt was started from. None left:
+ * ROOT_PATH.
  */
 static char *absolute_path(const char *entry) {
   const char *value = entry + strlen("PATH=");
-  char *out = malloc(strlen(entry) + sizeof "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  char *out = malloc(strlen(entry) + sizeof ROOT_PATH);
   if (!out) return NULL;
   char *end = stpcpy(out, "PATH=");
   for (const char *dir = value; ; dir++) {
@@ -144,7 +146,7 @@ static char *absolute_path(const char *entry) {
     dir += n;
     if (!*dir) break;
   }
-  if (end[-1] == '=') strcpy(end, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (end[-1] == '=') strcpy(end, ROOT_PATH);
   return out;
 }
 

@@ -226,10 +226,10 @@ suite('store permissions and the host\'s faults', () => {
 
   test('a caller\'s umask of 000 or 002: the pod\'s files are not the group\'s to write (root\'s stop and gc act on them), and the app\'s umask is 022', () => {
     for (const umask of ['000', '002']) {
-      const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$@"`, 'sh', RKT, ...env.globals, '--insecure-options=image', 'run', '--net=default', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', 'umask; touch /data/x; ls -ln /data/x'], { encoding: 'utf8', timeout: 60_000 });
+      const rktUnder = (args: string[]) => spawnSync('sh', ['-c', `umask ${umask}; exec "$@"`, 'sh', RKT, ...env.globals, '--insecure-options=image', ...args], { encoding: 'utf8', timeout: 60_000 });
+      const r = rktUnder(['run', '--net=default', BUSYBOX_ACI, '--exec=/bin/sh', '--', '-c', 'umask; touch /data/x; ls -ln /data/x']);
       expect([umask, r.status, r.stdout]).toEqual([umask, 0, expect.stringMatching(/^0022\n-rw-r--r-- /)]);
-      const prepared = spawnSync('sh', ['-c', `umask ${umask}; exec "$@"`, 'sh', RKT, ...env.globals, '--insecure-options=image', 'prepare', BUSYBOX_ACI], { encoding: 'utf8', timeout: 60_000 });
-      expect(prepared.status).toBe(0);
+      expect(rktUnder(['prepare', BUSYBOX_ACI]).status).toBe(0);
     }
     // Everything of the pods' own (not the app's files in its rootfs or upper layer) as the group sees it.
     const writable = as([rktGid], ['find', path.join(env.dir, 'pods'), '(', '-path', '*/rootfs/*', '-o', '-path', '*/upper/*', ')', '-prune', '-o', '-perm', '/022', '!', '-type', 'l', '-print']);
